@@ -1,0 +1,32 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from portal.choices import ContactRole
+from portal.models import Contact
+from portal.timezones import time_zone_choices
+
+
+class LoginForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="E-mail address",
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+
+class ContactForm(forms.ModelForm):
+    roles = forms.MultipleChoiceField(
+        choices=ContactRole.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="What this person does during an upgrade. One person may hold several roles.",
+    )
+    time_zone = forms.ChoiceField(choices=time_zone_choices)
+
+    class Meta:
+        model = Contact
+        fields = ["name", "email", "phone", "time_zone", "roles"]
+
+    def __init__(self, *args, organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Unique (organisation, e-mail) is validated by the model against this organisation.
+        self.instance.organisation = organisation
+        if not self.instance.pk:
+            self.initial.setdefault("time_zone", organisation.time_zone)

@@ -1,0 +1,98 @@
+"""Reads, and the one place tenancy is enforced.
+
+Every page and API endpoint gets its rows through `visible_to`: vendor staff see every
+organisation, a customer user only their own, anyone else nothing. A row outside that set does
+not exist for the caller (404), which the tenancy matrix in tests/portal/test_tenancy.py proves
+for every URL.
+"""
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+import pghistory.models
+from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
+
+# How each model reaches its organisation.
+_ORGANISATION_PATH = {
+    Organisation: "pk",
+    Contact: "organisation",
+    Deployment: "organisation",
+    ServerGroup: "deployment__organisation",
+    Server: "deployment__organisation",
+}
+
+
+def visible_to(queryset: QuerySet, user: User) -> QuerySet:
+    if not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    if user.is_vendor:
+        return queryset
+    if user.is_customer and user.organisation_id:
+        return queryset.filter(**{_ORGANISATION_PATH[queryset.model]: user.organisation_id})
+    return queryset.none()
+
+
+def organisation_list(*, user: User, search: str = "") -> QuerySet[Organisation]:
+    organisations = visible_to(Organisation.objects.all(), user).annotate(
+        deployment_count=Count("deployments", distinct=True),
+        contact_count=Count("contacts", distinct=True),
+    )
+    if search:
+        organisations = organisations.filter(Q(name__icontains=search) | Q(slug__icontains=search))
+    return organisations.order_by("name")
+
+
+def organisation_get(*, user: User, slug: str) -> Organisation:
+    return get_object_or_404(visible_to(Organisation.objects.all(), user), slug=slug)
+
+
+def organisation_of(*, user: User) -> Organisation | None:
+    """The customer user's own organisation (None for vendor staff)."""
+    return Organisation.objects.filter(pk=user.organisation_id).first() if user.organisation_id else None
+
+
+def contact_list(*, user: User, organisation: Organisation) -> QuerySet[Contact]:
+    return visible_to(Contact.objects.filter(organisation=organisation), user).select_related("user")
+
+
+def contact_get(*, user: User, pk: int) -> Contact:
+    return get_object_or_404(visible_to(Contact.objects.select_related("organisation"), user), pk=pk)
+
+
+def deployment_list(*, user: User, organisation: Organisation | None = None) -> QuerySet[Deployment]:
+    deployments = visible_to(Deployment.objects.select_related("organisation"), user).annotate(
+        server_count=Count("servers", distinct=True),
+        group_count=Count("groups", distinct=True),
+    )
+    if organisation is not None:
+        deployments = deployments.filter(organisation=organisation)
+    return deployments
+
+
+def deployment_get(*, user: User, pk: int) -> Deployment:
+    servers = Server.objects.order_by("group__position", "role", "hostname")
+    return get_object_or_404(
+        deployment_list(user=user).prefetch_related(
+            Prefetch("groups", queryset=ServerGroup.objects.prefetch_related(Prefetch("servers", queryset=servers))),
+            Prefetch("servers", queryset=servers.select_related("group")),
+        ),
+        pk=pk,
+    )
+
+
+def server_get(*, user: User, pk: int) -> Server:
+    return get_object_or_404(visible_to(Server.objects.select_related("deployment__organisation", "group"), user), pk=pk)
+
+
+def history_of(obj, *, limit: int = 50) -> list[pghistory.models.Events]:
+    """The audit trail of one row, newest first, with who made each change."""
+    events = list(
+        pghistory.models.Events.objects.tracks(obj).order_by("-pgh_created_at")[:limit]
+    )
+    user_ids = {event.pgh_context.get("user") for event in events if event.pgh_context}
+    users = {user.pk: user for user in User.objects.filter(pk__in=user_ids - {None})}
+    for event in events:
+        context = event.pgh_context or {}
+        event.actor = users.get(context.get("user"))
+        event.changes = sorted((event.pgh_diff or {}).items())
+    return events

@@ -1,0 +1,41 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from portal import api, health, views
+from portal.forms import LoginForm
+
+auth_patterns = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include(auth_patterns)),
+    path("organisations/", views.organisation_list, name="organisation-list"),
+    path("organisations/<slug:slug>/", views.organisation_detail, name="organisation-detail"),
+    path("organisations/<slug:slug>/contacts/new/", views.contact_create, name="contact-create"),
+    path("my-organisation/", views.my_organisation, name="my-organisation"),
+    path("contacts/<int:pk>/edit/", views.contact_edit, name="contact-edit"),
+    path("contacts/<int:pk>/delete/", views.contact_delete, name="contact-delete"),
+    path("deployments/<int:pk>/", views.deployment_detail, name="deployment-detail"),
+    path("healthz", health.healthz, name="healthz"),
+    path("api/v1/", include(api.router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,129 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from portal import access, selectors, services
+from portal.forms import ContactForm
+
+ORGANISATIONS_PER_PAGE = 25
+
+
+@require_GET
+@login_required
+def home(request):
+    if request.user.is_vendor:
+        return redirect("organisation-list")
+    return redirect("my-organisation")
+
+
+@require_GET
+@login_required
+def organisation_list(request):
+    if not request.user.is_vendor:
+        raise Http404
+    search = request.GET.get("q", "").strip()[:100]
+    page = Paginator(selectors.organisation_list(user=request.user, search=search), ORGANISATIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {"page": page, "search": search}
+    template = "portal/organisation_list.html#results" if request.htmx else "portal/organisation_list.html"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
+def my_organisation(request):
+    organisation = selectors.organisation_of(user=request.user)
+    if organisation is None:
+        raise Http404
+    return redirect("organisation-detail", slug=organisation.slug)
+
+
+@require_GET
+@login_required
+def organisation_detail(request, slug: str):
+    organisation = selectors.organisation_get(user=request.user, slug=slug)
+    return render(
+        request,
+        "portal/organisation_detail.html",
+        {
+            "organisation": organisation,
+            "contacts": selectors.contact_list(user=request.user, organisation=organisation),
+            "deployments": selectors.deployment_list(user=request.user, organisation=organisation),
+            "may_edit_contacts": access.may_edit_contacts(request.user, organisation),
+            "history": selectors.history_of(organisation),
+        },
+    )
+
+
+@require_GET
+@login_required
+def deployment_detail(request, pk: int):
+    deployment = selectors.deployment_get(user=request.user, pk=pk)
+    return render(
+        request,
+        "portal/deployment_detail.html",
+        {
+            "deployment": deployment,
+            "organisation": deployment.organisation,
+            "warning": deployment.topology_warning(group_count=deployment.group_count),
+            "ungrouped": [server for server in deployment.servers.all() if server.group_id is None],
+            "history": selectors.history_of(deployment),
+        },
+    )
+
+
+def _contact_form_page(request, *, organisation, contact=None):
+    form = ContactForm(request.POST or None, instance=contact, organisation=organisation)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if contact is None:
+                services.contact_create(organisation=organisation, by=request.user, **form.cleaned_data)
+                messages.success(request, f"{form.cleaned_data['name']} was added to the contacts.")
+            else:
+                services.contact_update(contact=contact, by=request.user, **form.cleaned_data)
+                messages.success(request, f"{contact.name} was updated.")
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            return redirect("organisation-detail", slug=organisation.slug)
+    status = 400 if form.errors else 200
+    return render(
+        request, "portal/contact_form.html",
+        {"form": form, "organisation": organisation, "contact": contact}, status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def contact_create(request, slug: str):
+    organisation = selectors.organisation_get(user=request.user, slug=slug)
+    if not access.may_edit_contacts(request.user, organisation):
+        raise PermissionDenied
+    return _contact_form_page(request, organisation=organisation)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def contact_edit(request, pk: int):
+    contact = selectors.contact_get(user=request.user, pk=pk)
+    if not access.may_edit_contacts(request.user, contact.organisation):
+        raise PermissionDenied
+    return _contact_form_page(request, organisation=contact.organisation, contact=contact)
+
+
+@require_POST
+@login_required
+def contact_delete(request, pk: int):
+    contact = selectors.contact_get(user=request.user, pk=pk)
+    try:
+        services.contact_delete(contact=contact, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{contact.name} was removed from the contacts.")
+    return redirect("organisation-detail", slug=contact.organisation.slug)

@@ -1,0 +1,74 @@
+"""The world a test stands in: the demo customers and five personas.
+
+- `customer`: lead contact at Northwind University;
+- `colleague`: another Northwind user (the application administrator);
+- `outsider`: lead contact at Contoso College, who must never see Northwind;
+- `support`, `engineer`, `admin_user`: vendor staff.
+"""
+
+import pytest
+from django.test import Client
+
+from portal import demo
+from portal.choices import Role
+from portal.models import Contact, Organisation, User
+
+
+@pytest.fixture
+def world(db):
+    demo.seed()
+
+
+@pytest.fixture
+def northwind(world) -> Organisation:
+    return Organisation.objects.get(slug="northwind")
+
+
+@pytest.fixture
+def contoso(world) -> Organisation:
+    return Organisation.objects.get(slug="contoso")
+
+
+@pytest.fixture
+def customer(world) -> User:
+    return User.objects.get(email="lead@northwind.example")
+
+
+@pytest.fixture
+def colleague(northwind) -> User:
+    contact = Contact.objects.get(organisation=northwind, email="rahul.mehta@northwind.example")
+    return User.objects.create_user(
+        "rahul.mehta@northwind.example", demo.PASSWORD, full_name=contact.name, role=Role.CUSTOMER, contact=contact
+    )
+
+
+@pytest.fixture
+def outsider(world) -> User:
+    return User.objects.get(email="lead@contoso.example")
+
+
+@pytest.fixture
+def support(world) -> User:
+    return User.objects.get(email="support@vendor.example")
+
+
+@pytest.fixture
+def engineer(world) -> User:
+    return User.objects.get(email="engineer@vendor.example")
+
+
+@pytest.fixture
+def admin_user(world) -> User:
+    return User.objects.get(email="admin@vendor.example")
+
+
+@pytest.fixture
+def client_for():
+    """A logged-in test client for a user."""
+
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
