@@ -68,7 +68,7 @@ def client_for():
 
     def make(user: User) -> Client:
         client = Client()
-        client.force_login(user)
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
         return client
 
     return make
