@@ -12,6 +12,6 @@ def navigation(request) -> dict:
             items.append(("Admin", reverse("admin:index")))
     else:
         items = [("My organisation", reverse("my-organisation"))]
-    items.append(("API", reverse("api-root")))
+    items.append(("API", reverse("api:api-root")))
     current = request.path
     return {"nav": [{"label": label, "url": url, "current": current.startswith(url)} for label, url in items]}

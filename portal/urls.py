@@ -34,7 +34,7 @@ urlpatterns = [
     path("contacts/<int:pk>/delete/", views.contact_delete, name="contact-delete"),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment-detail"),
     path("healthz", health.healthz, name="healthz"),
-    path("api/v1/", include(api.router.urls)),
+    path("api/v1/", include((api.router.urls, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
