@@ -33,7 +33,8 @@ class DemoCustomer:
     min_tls: str
     groups: int
     driver: str
-    first_port: int
+    first_port: int | None
+    phone_prefix: str
 
 
 CUSTOMERS = [
@@ -49,7 +50,7 @@ CUSTOMERS = [
             ("Daniel Reed", (ContactRole.DIRECTORY_ADMIN,)),
         ),
         load_balancer=("F5", "BIG-IP i4600"), min_tls=TlsVersion.TLS_1_2, groups=2, driver=Driver.LAB,
-        first_port=9101,
+        first_port=9101, phone_prefix="+44 20 7946 0",
     ),
     DemoCustomer(
         "Contoso College", "contoso", Hosting.ON_PREMISES, "America/New_York", SupportRegion.AMERICAS,
@@ -62,7 +63,7 @@ CUSTOMERS = [
             ("Ben Carter", (ContactRole.NETWORK_ADMIN,)),
         ),
         load_balancer=("A10", "AX2500"), min_tls=TlsVersion.TLS_1_0, groups=3, driver=Driver.SSH,
-        first_port=None,
+        first_port=None, phone_prefix="+1 212 555 0",
     ),
     DemoCustomer(
         "Fabrikam Health", "fabrikam", Hosting.CLOUD, "Australia/Sydney", SupportRegion.ASIA_PACIFIC,
@@ -74,7 +75,7 @@ CUSTOMERS = [
             ("Noah Kim", (ContactRole.DATABASE_ADMIN, ContactRole.DIRECTORY_ADMIN)),
         ),
         load_balancer=("F5", "BIG-IP Virtual Edition"), min_tls=TlsVersion.TLS_1_2, groups=2, driver=Driver.LAB,
-        first_port=9121,
+        first_port=9121, phone_prefix="+61 2 5550 0",
     ),
 ]
 
@@ -102,10 +103,10 @@ def _customer(spec: DemoCustomer) -> Organisation:
         slug=spec.slug,
         defaults={"name": spec.name, "hosting": spec.hosting, "time_zone": spec.time_zone, "support_region": spec.region},
     )
-    for name, roles in spec.people:
+    for number, (name, roles) in enumerate(spec.people, start=101):
         contact, _ = Contact.objects.get_or_create(
             organisation=organisation, email=_email(name, spec.slug),
-            defaults={"name": name, "roles": list(roles), "time_zone": spec.time_zone, "phone": "+44 20 7946 0000"},
+            defaults={"name": name, "roles": list(roles), "time_zone": spec.time_zone, "phone": f"{spec.phone_prefix}{number}"},
         )
         if name == spec.lead:
             _user(f"lead@{spec.slug}.example", full_name=name, role=Role.CUSTOMER,

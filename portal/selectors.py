@@ -84,15 +84,33 @@ def server_get(*, user: User, pk: int) -> Server:
     return get_object_or_404(visible_to(Server.objects.select_related("deployment__organisation", "group"), user), pk=pk)
 
 
+_SUBJECT_KINDS = {
+    "portal.OrganisationEvent": "Organisation",
+    "portal.ContactEvent": "Contact",
+    "portal.DeploymentEvent": "Deployment",
+    "portal.ServerGroupEvent": "Server group",
+    "portal.ServerEvent": "Server",
+    "portal.UserEvent": "User",
+}
+
+
+def _subject(event) -> str:
+    data = event.pgh_data or {}
+    name = data.get("hostname") or data.get("name") or data.get("email")
+    if name is None and "position" in data:
+        name = f"Group {data['position']}"
+    return f"{_SUBJECT_KINDS.get(event.pgh_model, event.pgh_model)} {name or ''}".strip()
+
+
 def history_of(obj, *, limit: int = 50) -> list[pghistory.models.Events]:
-    """The audit trail of one row, newest first, with who made each change."""
-    events = list(
-        pghistory.models.Events.objects.tracks(obj).order_by("-pgh_created_at")[:limit]
-    )
+    """The audit trail of a row and of the rows that belong to it (an organisation's contacts,
+    a deployment's groups and servers), newest first, with who made each change."""
+    events = list(pghistory.models.Events.objects.references(obj).order_by("-pgh_created_at")[:limit])
     user_ids = {event.pgh_context.get("user") for event in events if event.pgh_context}
     users = {user.pk: user for user in User.objects.filter(pk__in=user_ids - {None})}
     for event in events:
         context = event.pgh_context or {}
         event.actor = users.get(context.get("user"))
+        event.subject = _subject(event)
         event.changes = sorted((event.pgh_diff or {}).items())
     return events

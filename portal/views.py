@@ -53,7 +53,10 @@ def organisation_detail(request, slug: str):
         {
             "organisation": organisation,
             "contacts": selectors.contact_list(user=request.user, organisation=organisation),
-            "deployments": selectors.deployment_list(user=request.user, organisation=organisation),
+            "deployments": [
+                (deployment, deployment.topology_warning(group_count=deployment.group_count))
+                for deployment in selectors.deployment_list(user=request.user, organisation=organisation)
+            ],
             "may_edit_contacts": access.may_edit_contacts(request.user, organisation),
             "history": selectors.history_of(organisation),
         },

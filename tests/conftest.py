@@ -14,8 +14,17 @@ from portal.choices import Role
 from portal.models import Contact, Organisation, User
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    # Hashing the demo passwords (argon2) is the slow part of the world: do it once.
+    with django_db_blocker.unblock():
+        demo.seed()
+
+
 @pytest.fixture
 def world(db):
+    # Idempotent, and quick when the session's world is there; it rebuilds the world after a
+    # transactional test has flushed the database.
     demo.seed()
 
 

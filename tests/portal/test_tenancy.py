@@ -1,0 +1,109 @@
+"""Who may see what: every URL of the portal against every persona.
+
+The matrix below must name every URL pattern; a new URL without an entry fails
+`test_every_url_has_an_entry`, so nobody can add a page and forget its tenancy. The targets
+are Northwind's rows: the Northwind customer sees them, the Contoso customer gets 404.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from portal.models import Contact, Deployment, Server, ServerGroup
+
+PERSONAS = ["anonymous", "customer", "outsider", "support", "engineer", "admin_user"]
+STAFF = {"support": 200, "engineer": 200, "admin_user": 200}
+
+
+def expect(anonymous, customer, outsider, staff=None, **overrides):
+    row = {"anonymous": anonymous, "customer": customer, "outsider": outsider}
+    row.update(STAFF if staff is None else {name: staff for name in STAFF})
+    row.update(overrides)
+    return row
+
+
+LOGIN = 302  # to the log-in page
+
+# url name -> (how to build its arguments from Northwind's rows, status per persona)
+MATRIX = {
+    "home": (None, expect(LOGIN, 302, 302, 302)),
+    "login": (None, expect(200, 302, 302, 302)),
+    "logout": (None, expect(405, 405, 405, 405)),
+    "password_reset": (None, expect(200, 200, 200)),
+    "password_reset_done": (None, expect(200, 200, 200)),
+    "password_reset_confirm": (lambda w: {"uidb64": "MQ", "token": "bad-token"}, expect(200, 200, 200)),
+    "password_reset_complete": (None, expect(200, 200, 200)),
+    "organisation-list": (None, expect(LOGIN, 404, 404)),
+    "organisation-detail": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
+    "contact-create": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
+    "my-organisation": (None, expect(LOGIN, 302, 302, 404)),
+    "contact-edit": (lambda w: {"pk": w["contact"].pk}, expect(LOGIN, 200, 404)),
+    "contact-delete": (lambda w: {"pk": w["contact"].pk}, expect(405, 405, 405, 405)),
+    "deployment-detail": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 200, 404)),
+    "healthz": (None, expect(200, 200, 200)),
+    "api-schema": (None, expect(403, 200, 200)),
+    "api-docs": (None, expect(403, 200, 200)),
+    "admin:index": (None, expect(LOGIN, LOGIN, LOGIN)),
+    # The API: tenancy by the same selectors as the pages.
+    "api:api-root": (None, expect(403, 200, 200)),
+    "api:organisation-list": (None, expect(403, 200, 200)),
+    "api:organisation-detail": (lambda w: {"slug": "northwind"}, expect(403, 200, 404)),
+    "api:contact-list": (None, expect(403, 200, 200)),
+    "api:contact-detail": (lambda w: {"pk": w["contact"].pk}, expect(403, 200, 404)),
+    "api:deployment-list": (None, expect(403, 200, 200)),
+    "api:deployment-detail": (lambda w: {"pk": w["deployment"].pk}, expect(403, 200, 404)),
+    "api:server-list": (None, expect(403, 200, 200)),
+    "api:server-detail": (lambda w: {"pk": w["server"].pk}, expect(403, 200, 404)),
+    "api:servergroup-list": (None, expect(403, 200, 200)),
+    "api:servergroup-detail": (lambda w: {"pk": w["group"].pk}, expect(403, 200, 404)),
+    "api:token": (None, expect(405, 405, 405, 405)),
+}
+
+# Django admin guards its own pages (vendor staff only, then model permissions); one entry
+# above stands for the whole namespace.
+COVERED_NAMESPACES = {"admin"}
+
+
+def _names(resolver: URLResolver, prefix: str = "") -> set[str]:
+    names = set()
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            namespace = pattern.namespace
+            if namespace in COVERED_NAMESPACES:
+                continue
+            names |= _names(pattern, f"{prefix}{namespace}:" if namespace else prefix)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(prefix + pattern.name)
+    return names
+
+
+def test_every_url_has_an_entry():
+    names = _names(get_resolver())
+    assert names - set(MATRIX) == set(), "URLs without a tenancy entry"
+    assert {name for name in set(MATRIX) - names if not name.startswith("admin:")} == set(), "stale entries"
+
+
+@pytest.fixture
+def northwind_rows(northwind):
+    deployment = Deployment.objects.get(organisation=northwind)
+    return {
+        "contact": Contact.objects.filter(organisation=northwind).first(),
+        "deployment": deployment,
+        "server": Server.objects.filter(deployment=deployment).first(),
+        "group": ServerGroup.objects.filter(deployment=deployment).first(),
+    }
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_who_sees_what(name, persona, request, northwind_rows, client):
+    arguments, statuses = MATRIX[name]
+    if persona != "anonymous":
+        user = request.getfixturevalue(persona)
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    url = reverse(name, kwargs=arguments(northwind_rows) if arguments else None)
+
+    response = client.get(url)
+
+    assert response.status_code == statuses[persona], f"{persona} GET {url}"
+    if statuses[persona] == 200 and persona == "outsider":
+        assert b"Northwind" not in response.content, f"{url} shows Northwind to a Contoso user"
