@@ -55,6 +55,9 @@ class ServerGroupAdmin(admin.ModelAdmin):
     list_select_related = ["deployment__organisation"]
 
 
+SERVER_FIELDS = ["deployment", "group", "role", "hostname", "address", "port", "driver", "username", "host_key"]
+
+
 class ServerAdminForm(forms.ModelForm):
     secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False),
@@ -64,7 +67,7 @@ class ServerAdminForm(forms.ModelForm):
 
     class Meta:
         model = Server
-        fields = ["deployment", "group", "role", "hostname", "address", "port", "driver", "username", "host_key"]
+        fields = SERVER_FIELDS
 
 
 @admin.register(Server)
@@ -82,7 +85,7 @@ class ServerAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         secret = "" if form.cleaned_data.get("clear_secret") else (form.cleaned_data.get("secret") or None)
-        fields = {name: form.cleaned_data[name] for name in form.Meta.fields if name in form.cleaned_data}
+        fields = {name: form.cleaned_data[name] for name in SERVER_FIELDS}
         if change:
             services.server_update(server=obj, by=request.user, secret=secret, **fields)
         else:

@@ -7,6 +7,10 @@ from portal.timezones import time_zone_choices
 
 
 class LoginForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "This e-mail address and password do not match an account. Check both and try again.",
+    }
     username = forms.EmailField(
         label="E-mail address",
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),

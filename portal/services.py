@@ -132,7 +132,7 @@ def credentials_rotate() -> int:
     """Re-encrypt every stored server credential with the newest key. Returns how many."""
     rotated = 0
     with transaction.atomic():
-        for server in Server.objects.select_for_update().exclude(secret_token=""):
+        for server in Server.objects.select_for_update().exclude(secret_token="").order_by("pk"):
             server.secret_token = credentials.rotate(server.secret_token)
             server.save(update_fields=["secret_token"])
             rotated += 1

@@ -6,7 +6,12 @@
 - `support`, `engineer`, `admin_user`: vendor staff.
 """
 
+import socket
+from email.message import EmailMessage
+
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
 from django.test import Client
 
 from portal import demo
@@ -81,3 +86,31 @@ def client_for():
         return client
 
     return make
+
+
+class _Inbox(Message):
+    """Keeps what a real SMTP server on loopback received, for the test to read."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages: list[EmailMessage] = []
+
+    def handle_message(self, message: EmailMessage) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture
+def inbox(settings):
+    """A real SMTP server (aiosmtpd) on a free loopback port; the portal's mail goes there."""
+    handler = _Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    try:
+        yield handler.messages
+    finally:
+        controller.stop()

@@ -20,6 +20,10 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, email: str) -> User:
+        # People type their address as they like; it is one account whatever the case.
+        return self.get(email__iexact=email)
+
     def create_superuser(self, email: str, password: str | None = None, **fields) -> User:
         fields.setdefault("role", Role.ADMIN)
         fields.setdefault("is_superuser", True)

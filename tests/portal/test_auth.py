@@ -1,0 +1,80 @@
+"""Log-in by e-mail, log-out, throttling of repeated failures, password reset by e-mail."""
+
+import re
+
+from django.contrib.auth.hashers import identify_hasher
+from django.urls import reverse
+
+from portal.demo import PASSWORD
+
+
+def _log_in(client, email, password):
+    return client.post(reverse("login"), {"username": email, "password": password})
+
+
+def test_a_customer_logs_in_with_their_email_and_lands_on_their_organisation(client, customer):
+    response = _log_in(client, "lead@northwind.example", PASSWORD)
+
+    assert response.status_code == 302
+    response = client.get(response["Location"], follow=True)
+    assert b"Northwind University" in response.content
+
+
+def test_the_email_is_not_case_sensitive(client, customer):
+    assert _log_in(client, "Lead@Northwind.EXAMPLE", PASSWORD).status_code == 302
+
+
+def test_a_wrong_password_says_so_and_logs_nobody_in(client, customer):
+    response = _log_in(client, "lead@northwind.example", "not-the-password")
+
+    assert response.status_code == 200
+    assert b"do not match an account" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_repeated_failures_lock_the_account_out_for_a_while(client, customer, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _log_in(client, "lead@northwind.example", "guess")
+
+    response = _log_in(client, "lead@northwind.example", PASSWORD)
+
+    assert response.status_code == 429
+    assert b"Too many failed log-ins" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_passwords_are_hashed_with_argon2(customer):
+    assert identify_hasher(customer.password).algorithm == "argon2"
+
+
+def test_log_out_takes_a_post_and_ends_the_session(client_for, customer):
+    client = client_for(customer)
+
+    assert client.get(reverse("logout")).status_code == 405
+    response = client.post(reverse("logout"))
+
+    assert response.status_code == 302
+    assert client.get(reverse("organisation-detail", args=["northwind"])).status_code == 302
+
+
+def test_a_forgotten_password_is_reset_through_an_emailed_link(client, customer, inbox):
+    response = client.post(reverse("password_reset"), {"email": "lead@northwind.example"})
+    assert response.status_code == 302
+
+    (message,) = inbox
+    assert message["To"] == "lead@northwind.example"
+    link = re.search(r"https?://\S+/accounts/reset/\S+/", message.get_payload()).group(0)
+    path = link.split("testserver", 1)[-1] if "testserver" in link else "/" + link.split("/", 3)[3]
+    form = client.get(path, follow=True)
+    assert b"Choose a new password" in form.content
+
+    client.post(form.redirect_chain[-1][0], {"new_password1": "a-new-long-passphrase", "new_password2": "a-new-long-passphrase"})
+
+    assert _log_in(client, "lead@northwind.example", "a-new-long-passphrase").status_code == 302
+
+
+def test_a_reset_for_an_unknown_address_sends_nothing_and_reveals_nothing(client, world, inbox):
+    response = client.post(reverse("password_reset"), {"email": "nobody@nowhere.example"}, follow=True)
+
+    assert b"If an account uses that address" in response.content
+    assert inbox == []

@@ -1,0 +1,111 @@
+"""Server credentials are encrypted at rest, rotate to a new key, and never leave the server:
+not in a page, an API answer, the admin, the history tables or a log line."""
+
+import logging
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+
+from portal import credentials, services
+from portal.models import Deployment, Server
+
+SECRET = "correct-horse-battery-staple-7731"
+
+
+@pytest.fixture
+def server(engineer, northwind):
+    deployment = Deployment.objects.get(organisation=northwind)
+    return services.server_create(
+        deployment=deployment, by=engineer, secret=SECRET,
+        role="stream", hostname="cpstream09.northwind.example", address="10.0.0.9", driver="ssh", username="svc",
+    )
+
+
+def test_the_secret_is_stored_as_a_token_that_only_the_key_opens(server):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret_token FROM portal_server WHERE id = %s", [server.pk])
+        (stored,) = cursor.fetchone()
+
+    assert SECRET not in stored
+    assert credentials.reveal(stored) == SECRET
+
+
+def test_a_new_key_put_in_front_takes_over_after_rotation(server, settings):
+    old_key = settings.FIELD_ENCRYPTION_KEYS[0]
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    credentials._fernet.cache_clear()
+    try:
+        call_command("rotate_credentials")
+
+        settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is retired
+        credentials._fernet.cache_clear()
+        server.refresh_from_db()
+        assert credentials.reveal(server.secret_token) == SECRET
+    finally:
+        settings.FIELD_ENCRYPTION_KEYS = [old_key]
+        credentials._fernet.cache_clear()
+
+
+def test_a_token_under_an_unknown_key_is_a_clear_error(server, settings):
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    credentials._fernet.cache_clear()
+    try:
+        with pytest.raises(credentials.CredentialError, match="cannot be decrypted"):
+            credentials.reveal(server.secret_token)
+    finally:
+        credentials._fernet.cache_clear()
+
+
+def test_the_secret_appears_in_no_response(server, client_for, engineer, admin_user, caplog):
+    caplog.set_level(logging.DEBUG)
+    urls = [
+        reverse("deployment-detail", args=[server.deployment_id]),
+        reverse("organisation-detail", args=["northwind"]),
+        reverse("api:server-detail", args=[server.pk]),
+        reverse("api:server-list"),
+        reverse("api:deployment-detail", args=[server.deployment_id]),
+        reverse("admin:portal_server_change", args=[server.pk]),
+        reverse("admin:portal_server_changelist"),
+    ]
+    for user in (engineer, admin_user):
+        client = client_for(user)
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            body = response.content.decode()
+            assert SECRET not in body, url
+            assert server.secret_token not in body, url
+    assert SECRET not in caplog.text and server.secret_token not in caplog.text
+
+
+def test_the_history_tables_never_hold_the_secret(server, engineer):
+    services.server_update(server=server, by=engineer, secret="another-secret-4242")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT row_to_json(event)::text FROM portal_serverevent AS event")
+        rows = " ".join(row[0] for row in cursor.fetchall())
+    assert rows and "secret_token" not in rows
+    assert SECRET not in rows and "another-secret-4242" not in rows
+
+
+def test_the_admin_keeps_the_secret_when_left_empty_and_replaces_it_when_given(server, client_for, admin_user):
+    client = client_for(admin_user)
+    url = reverse("admin:portal_server_change", args=[server.pk])
+    form = {
+        "deployment": server.deployment_id, "group": "", "role": "stream", "hostname": server.hostname,
+        "address": "10.0.0.10", "port": "", "driver": "ssh", "username": "svc", "host_key": "", "secret": "",
+    }
+
+    assert client.post(url, form).status_code == 302
+    server.refresh_from_db()
+    assert server.address == "10.0.0.10"
+    assert credentials.reveal(server.secret_token) == SECRET
+
+    client.post(url, {**form, "secret": "rotated-by-hand-99"})
+    server.refresh_from_db()
+    assert credentials.reveal(server.secret_token) == "rotated-by-hand-99"
+    assert Server.objects.filter(pk=server.pk, secret_token__contains="rotated").count() == 0
