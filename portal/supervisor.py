@@ -1,0 +1,350 @@
+"""One command for the whole portal on one machine: `python -m portal.supervisor run|test|exec`.
+
+`run` (what `make run` does):
+1. Uses DATABASE_URL and REDIS_URL when they are set, else starts the embedded PostgreSQL and
+   Redis under the data folder (`portal.embedded`).
+2. Without EMAIL_HOST, starts the SMTP sink (`portal.mailsink`) and points e-mail at it.
+3. Migrates and loads the demo data.
+4. Starts the children listed by `children()`, prefixes each line they print with their name,
+   and prints where to log in once /healthz answers.
+5. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL after a grace period), then the
+   embedded servers; the exit status is 0. A child that dies on its own stops everything the
+   same way, with exit status 1.
+
+`test -- ARGS` (what `make test` does): step 1 and the secrets, DEBUG=0, then pytest with ARGS;
+its exit status is ours. `exec -- COMMAND` does the same for any command, leaving DEBUG alone
+(`make bench`).
+
+Runs before settings are usable, and never imports Django itself.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from portal import embedded
+
+PROJECT_DIR = embedded.PROJECT_DIR
+PYTHON = sys.executable
+STOP_GRACE_SECONDS = 10
+HEALTH_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Child:
+    name: str
+    argv: list[str]
+
+
+def children(*, port: int, data: Path) -> list[Child]:
+    """The long-running processes of `make run`. Add one here to have it started and watched."""
+    return [
+        Child(
+            "web",
+            [
+                PYTHON, "-m", "uvicorn", "portal.asgi:application",
+                "--host", "127.0.0.1", "--port", str(port),
+                "--lifespan", "off", "--no-use-colors",
+                # Live pages keep connections open: do not wait for them for ever on stop.
+                "--timeout-graceful-shutdown", "5",
+            ],
+        ),
+        Child(
+            "worker",
+            [
+                PYTHON, "-m", "celery", "-A", "portal", "worker",
+                "--concurrency", "2", "--hostname", "make-run-worker@%h", "--loglevel", "INFO",
+            ],
+        ),
+        Child(
+            "beat",
+            [
+                PYTHON, "-m", "celery", "-A", "portal", "beat",
+                "--schedule", str(data / "celerybeat-schedule"), "--loglevel", "INFO",
+            ],
+        ),
+    ]
+
+
+class Stop(Exception):
+    """SIGINT or SIGTERM arrived: leave what we are doing and shut down."""
+
+
+def _raise_stop(signum, frame):
+    # One stop is enough: the shutdown that follows must not be interrupted half-way.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Stop(signal.Signals(signum).name)
+
+
+class Terminal:
+    """Prints whole lines from several threads, each behind its writer's name."""
+
+    def __init__(self, width: int = 10):
+        self.width = width
+        self.lock = threading.Lock()
+
+    def say(self, name: str, line: str) -> None:
+        with self.lock:
+            sys.stdout.write(f"{name:>{self.width}} | {line.rstrip()}\n")
+            sys.stdout.flush()
+
+    def pump(self, name: str, stream) -> threading.Thread:
+        def copy():
+            for line in stream:
+                self.say(name, line)
+
+        thread = threading.Thread(target=copy, name=f"output of {name}", daemon=True)
+        thread.start()
+        return thread
+
+
+terminal = Terminal()
+
+
+def say(line: str = "") -> None:
+    terminal.say("portal", line)
+
+
+class Running:
+    """A started child: its process (leader of a process group of its own) and its output."""
+
+    def __init__(self, child: Child):
+        self.child = child
+        # A group of its own, so that a Ctrl-C in the terminal reaches only the supervisor,
+        # which then stops the children in order; killing the group also takes the worker's
+        # pool processes.
+        self.process = subprocess.Popen(
+            child.argv,
+            cwd=PROJECT_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            process_group=0,
+        )
+        self.output = terminal.pump(child.name, self.process.stdout)
+
+    def signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_all(running: list[Running], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM every child, wait up to `grace` seconds, SIGKILL the groups of those left."""
+    for each in running:
+        if each.process.poll() is None:
+            each.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for each in running:
+        try:
+            each.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{each.child.name} did not stop within {grace:.0f} s: killing it")
+    for each in running:
+        # Also whatever the child left behind in its group (the worker's pool processes).
+        each.signal_group(signal.SIGKILL)
+        each.process.wait()
+        each.output.join(timeout=2)
+
+
+def _prepare_services(stack: ExitStack, data: Path) -> None:
+    """Step 1: DATABASE_URL and REDIS_URL, embedded ones for those not set."""
+    if "DATABASE_URL" not in os.environ:
+        say(f"Starting the embedded PostgreSQL in {data / 'postgres'}")
+        os.environ["DATABASE_URL"] = stack.enter_context(embedded.postgres(data))
+    if "REDIS_URL" not in os.environ:
+        say(f"Starting the embedded Redis in {data / 'redis'}")
+        os.environ["REDIS_URL"] = stack.enter_context(embedded.redis(data))
+
+
+def _prepare_secrets(data: Path) -> None:
+    for name, value in embedded.secrets_env(data).items():
+        os.environ.setdefault(name, value)
+
+
+def _manage(running: list[Running], *args: str) -> None:
+    """Run one management command to its end, watched like a child while it runs."""
+    step = Running(Child(args[0], [PYTHON, "manage.py", *args]))
+    running.append(step)
+    status = step.process.wait()
+    step.output.join(timeout=2)
+    running.remove(step)
+    if status != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed with status {status}")
+
+
+def _demo_logins() -> tuple[str, list[tuple[str, str]]]:
+    # In a process of its own: Django set up here would also take over this process's logging.
+    code = (
+        "import json, django; django.setup(); from portal import demo; "
+        "print(json.dumps([demo.PASSWORD, demo.logins()]))"
+    )
+    result = subprocess.run([PYTHON, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    password, logins = json.loads(result.stdout)
+    return password, [tuple(login) for login in logins]
+
+
+def _wait_for_port(port: int, *, name: str, process: subprocess.Popen, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with status {process.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{name} did not listen on port {port} within {timeout:.0f} s")
+
+
+# Straight to loopback, whatever proxy the environment names.
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with _direct.open(f"{url}healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _banner(url: str, data: Path, *, mail_sink: bool) -> None:
+    say()
+    say(f"The portal is running at {url}")
+    try:
+        password, logins = _demo_logins()
+    except subprocess.CalledProcessError as error:
+        say(f"(The demo logins could not be listed: {error.stderr.strip().splitlines()[-1:]})")
+    else:
+        say(f"Log in with the password {password!r} as one of:")
+        width = max(len(email) for email, _ in logins)
+        for email, description in logins:
+            say(f"  {email:<{width}}  {description}")
+    if mail_sink:
+        say(f"E-mail it sends is kept in the Maildir {data / 'mail'}")
+    say("Stop everything with Ctrl-C.")
+    say()
+
+
+def run() -> int:
+    data = embedded.data_dir()
+    port = int(os.environ.get("PORT", "8000"))
+    url = f"http://127.0.0.1:{port}/"
+    running: list[Running] = []
+    try:
+        with ExitStack() as services:
+            try:
+                _prepare_services(services, data)
+                os.environ.setdefault("DEBUG", "1")
+                os.environ["DATABASE_POOL"] = "1"
+                os.environ.setdefault("SITE_URL", url.rstrip("/"))
+                os.environ.setdefault("PYTHONUNBUFFERED", "1")
+                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+                _prepare_secrets(data)
+                mail_sink = "EMAIL_HOST" not in os.environ
+                if mail_sink:
+                    _start_mail_sink(running)
+                _manage(running, "migrate", "--noinput")
+                _manage(running, "seed_demo")
+                running += [Running(child) for child in children(port=port, data=data)]
+                return _watch(running, url=url, data=data, mail_sink=mail_sink)
+            except Stop as stop:
+                say(f"{stop}: stopping")
+                return 0
+            finally:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                stop_all(running)
+    finally:
+        say("Stopped.")
+
+
+def _start_mail_sink(running: list[Running]) -> None:
+    port = int(os.environ.setdefault("MAIL_SINK_PORT", "8025"))
+    sink = Running(Child("mail", [PYTHON, "-m", "portal.mailsink"]))
+    running.append(sink)
+    _wait_for_port(port, name="The SMTP sink", process=sink.process)
+    os.environ["EMAIL_HOST"] = "127.0.0.1"
+    os.environ["EMAIL_PORT"] = str(port)
+
+
+def _watch(running: list[Running], *, url: str, data: Path, mail_sink: bool) -> int:
+    """Until a signal: say which child died, if one does; print the banner once the web answers."""
+    announced = False
+    started = time.monotonic()
+    while True:
+        for each in running:
+            status = each.process.poll()
+            if status is not None:
+                how = f"was killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"
+                say(f"{each.child.name} {how} unexpectedly: stopping everything")
+                return 1
+        if not announced:
+            if _healthy(url):
+                _banner(url, data, mail_sink=mail_sink)
+                announced = True
+            elif time.monotonic() - started > HEALTH_TIMEOUT_SECONDS:
+                say(f"{url}healthz has not answered 200 after {HEALTH_TIMEOUT_SECONDS} s: stopping everything")
+                return 1
+        time.sleep(0.5)
+
+
+def execute(command: list[str], *, environment: dict[str, str]) -> int:
+    """Run one command with the services ready and the secrets set, then stop the services."""
+    data = embedded.data_dir()
+    process = None
+    with ExitStack() as services:
+        try:
+            _prepare_services(services, data)
+            os.environ.update(environment)
+            _prepare_secrets(data)
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+            process = subprocess.Popen(command, cwd=PROJECT_DIR)
+            # The command shares our terminal and process group: a Ctrl-C reaches it directly
+            # and it decides how to end; a SIGTERM sent to us alone is passed on.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signal.SIGTERM))
+            return process.wait()
+        except Stop:
+            if process is not None:
+                process.terminate()
+                process.wait()
+            return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m portal.supervisor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=["run", "test", "exec"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="after --: pytest's arguments, or the command")
+    options = parser.parse_args(argv)
+    args = options.args[1:] if options.args[:1] == ["--"] else options.args
+
+    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    if options.mode == "run":
+        return run()
+    if options.mode == "test":
+        # Production settings; what tests change for plain HTTP is in pyproject's pytest env.
+        return execute([PYTHON, "-m", "pytest", *args], environment={"DEBUG": "0"})
+    if not args:
+        parser.error("exec needs a command after --")
+    return execute(args, environment={})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
