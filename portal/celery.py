@@ -9,4 +9,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Every periodic task of the portal is declared here, in one place.
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    "notices-sweep": {"task": "portal.notices_sweep", "schedule": 30.0},
+}

@@ -1,5 +1,7 @@
 from django.urls import reverse
 
+from portal.choices import Role
+
 
 def navigation(request) -> dict:
     """The menu of the base layout, by role."""
@@ -7,11 +9,21 @@ def navigation(request) -> dict:
     if user is None or not user.is_authenticated:
         return {"nav": []}
     if user.is_vendor:
-        items = [("Organisations", reverse("organisation-list"))]
-        if user.is_staff:
-            items.append(("Admin", reverse("admin:index")))
+        items = []
+        if user.role in (Role.SUPPORT, Role.ADMIN):
+            items.append(("Waiting for me", reverse("waiting-for-me")))
+        items += [
+            ("Requests", reverse("request-list")),
+            ("Organisations", reverse("organisation-list")),
+            ("Releases", reverse("release-list")),
+            ("Admin", reverse("admin:index")),
+        ]
     else:
-        items = [("My organisation", reverse("my-organisation"))]
+        items = [
+            ("My upgrades", reverse("request-list")),
+            ("My organisation", reverse("my-organisation")),
+            ("Releases", reverse("release-list")),
+        ]
     items.append(("API", reverse("api:api-root")))
     current = request.path
     return {"nav": [{"label": label, "url": url, "current": current.startswith(url)} for label, url in items]}

@@ -1,4 +1,7 @@
+import zoneinfo
+
 from django.conf import settings
+from django.utils import timezone
 
 # Every asset is served from this origin (vendored under static/); nothing inline but styles
 # htmx sets on swapped elements.
@@ -30,3 +33,18 @@ class ContentSecurityPolicyMiddleware:
         if not settings.DEBUG:
             response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
+
+
+class TimeZoneMiddleware:
+    """Times are shown and entered in the user's own zone; everything inside is UTC."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            timezone.activate(zoneinfo.ZoneInfo(user.time_zone))
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

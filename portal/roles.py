@@ -11,9 +11,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.SUPPORT: frozenset(
         f"portal.{action}_{model}" for model in _CUSTOMER_MODELS for action in ("view", "add", "change")
     )
-    | {"portal.view_user"},
+    | {"portal.view_user", "upgrades.view_release", "upgrades.add_release", "upgrades.change_release",
+       "upgrades.view_upgraderequest"},
     Role.ENGINEER: frozenset(f"portal.view_{model}" for model in _CUSTOMER_MODELS)
-    | {f"portal.{action}_{model}" for model in ("server", "servergroup") for action in ("add", "change", "delete")},
+    | {f"portal.{action}_{model}" for model in ("server", "servergroup") for action in ("add", "change", "delete")}
+    | {"upgrades.view_release", "upgrades.view_upgraderequest"},
 }
 
 

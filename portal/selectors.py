@@ -10,9 +10,10 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 import pghistory.models
-from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
+from portal.models import Contact, Deployment, Notice, Organisation, Server, ServerGroup, User
 
-# How each model reaches its organisation.
+# How each model of this app reaches its organisation; models of the other apps say it
+# themselves with an `organisation_path` attribute.
 _ORGANISATION_PATH = {
     Organisation: "pk",
     Contact: "organisation",
@@ -22,13 +23,17 @@ _ORGANISATION_PATH = {
 }
 
 
+def _organisation_path(model) -> str:
+    return _ORGANISATION_PATH.get(model) or model.organisation_path
+
+
 def visible_to(queryset: QuerySet, user: User) -> QuerySet:
     if not user.is_authenticated or not user.is_active:
         return queryset.none()
     if user.is_vendor:
         return queryset
     if user.is_customer and user.organisation_id:
-        return queryset.filter(**{_ORGANISATION_PATH[queryset.model]: user.organisation_id})
+        return queryset.filter(**{_organisation_path(queryset.model): user.organisation_id})
     return queryset.none()
 
 
@@ -114,3 +119,15 @@ def history_of(obj, *, limit: int = 50) -> list[pghistory.models.Events]:
         event.subject = _subject(event)
         event.changes = sorted((event.pgh_diff or {}).items())
     return events
+
+
+def notices_about(topic: str) -> QuerySet[Notice]:
+    """The outbox rows about one object, for staff pages: who was told what, and did it go."""
+    return Notice.objects.filter(topic=topic).defer("body", "attachments").order_by("-created_at")
+
+
+def open_request_of(deployment: Deployment):
+    """The deployment's open upgrade request, if any (at most one: a unique index holds it)."""
+    from upgrades.choices import OPEN_REQUEST_STATES
+
+    return deployment.upgrade_requests.filter(state__in=OPEN_REQUEST_STATES).select_related("release").first()

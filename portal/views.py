@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal import access, selectors, services
+from portal.choices import Role
 from portal.forms import ContactForm
 
 ORGANISATIONS_PER_PAGE = 25
@@ -15,9 +16,12 @@ ORGANISATIONS_PER_PAGE = 25
 @require_GET
 @login_required
 def home(request):
+    """Each role starts where its work is."""
+    if request.user.role in (Role.SUPPORT, Role.ADMIN):
+        return redirect("waiting-for-me")
     if request.user.is_vendor:
         return redirect("organisation-list")
-    return redirect("my-organisation")
+    return redirect("request-list")
 
 
 @require_GET
@@ -75,6 +79,8 @@ def deployment_detail(request, pk: int):
             "organisation": deployment.organisation,
             "warning": deployment.topology_warning(group_count=deployment.group_count),
             "ungrouped": [server for server in deployment.servers.all() if server.group_id is None],
+            "open_request": selectors.open_request_of(deployment),
+            "may_request": request.user.is_customer and not deployment.organisation.is_cloud,
             "history": selectors.history_of(deployment),
         },
     )

@@ -17,6 +17,7 @@ from django.test import Client
 from portal import demo
 from portal.choices import Role
 from portal.models import Contact, Organisation, User
+from upgrades import demo as upgrades_demo
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     # Hashing the demo passwords (argon2) is the slow part of the world: do it once.
     with django_db_blocker.unblock():
         demo.seed()
+        upgrades_demo.seed()
 
 
 @pytest.fixture
@@ -31,6 +33,7 @@ def world(db):
     # Idempotent, and quick when the session's world is there; it rebuilds the world after a
     # transactional test has flushed the database.
     demo.seed()
+    upgrades_demo.seed()
 
 
 @pytest.fixture
@@ -114,3 +117,18 @@ def inbox(settings):
         yield handler.messages
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def northwind_deployment(northwind):
+    from portal.models import Deployment
+
+    return Deployment.objects.get(organisation=northwind)
+
+
+@pytest.fixture
+def release(world):
+    """The published major release 10.0.0 (Northwind runs 9.4.2)."""
+    from upgrades.models import Release
+
+    return Release.objects.get(version="10.0.0")

@@ -8,7 +8,10 @@ are Northwind's rows: the Northwind customer sees them, the Contoso customer get
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from django.core.files.uploadedfile import SimpleUploadedFile
+
 from portal.models import Contact, Deployment, Server, ServerGroup
+from upgrades.services import checklist, requests
 
 PERSONAS = ["anonymous", "customer", "outsider", "support", "engineer", "admin_user"]
 STAFF = {"support": 200, "engineer": 200, "admin_user": 200}
@@ -40,8 +43,9 @@ MATRIX = {
     "contact-delete": (lambda w: {"pk": w["contact"].pk}, expect(405, 405, 405, 405)),
     "deployment-detail": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 200, 404)),
     "healthz": (None, expect(200, 200, 200)),
-    "api-schema": (None, expect(403, 200, 200)),
-    "api-docs": (None, expect(403, 200, 200)),
+    # The schema and its docs describe the API, never data: public.
+    "api-schema": (None, expect(200, 200, 200)),
+    "api-docs": (None, expect(200, 200, 200)),
     "admin:index": (None, expect(LOGIN, LOGIN, LOGIN)),
     # The API: tenancy by the same selectors as the pages.
     "api:api-root": (None, expect(403, 200, 200)),
@@ -56,6 +60,22 @@ MATRIX = {
     "api:servergroup-list": (None, expect(403, 200, 200)),
     "api:servergroup-detail": (lambda w: {"pk": w["group"].pk}, expect(403, 200, 404)),
     "api:token": (None, expect(405, 405, 405, 405)),
+    # Releases and upgrade requests.
+    "release-list": (None, expect(LOGIN, 200, 200)),
+    "release-detail": (lambda w: {"version": "10.0.0"}, expect(LOGIN, 200, 200)),
+    "release-publish": (lambda w: {"version": "10.0.0"}, expect(405, 405, 405, 405)),
+    "deployment-changes": (lambda w: {"pk": w["deployment"].pk, "version": "10.0.0"}, expect(LOGIN, 200, 404)),
+    "request-create": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 200, 404)),
+    "request-list": (None, expect(LOGIN, 200, 200)),
+    "request-detail": (lambda w: {"pk": w["request"].pk}, expect(LOGIN, 200, 404)),
+    "request-action": (lambda w: {"pk": w["request"].pk, "action": "submit"}, expect(405, 405, 405, 405)),
+    "waiting-for-me": (None, expect(LOGIN, 404, 404, engineer=404)),
+    # Without htmx, an item is shown in its request's page.
+    "item-detail": (lambda w: {"pk": w["item"].pk}, expect(LOGIN, 302, 404, 302)),
+    "item-provide": (lambda w: {"pk": w["item"].pk}, expect(405, 405, 405, 405)),
+    "item-review": (lambda w: {"pk": w["item"].pk, "verdict": "accept"}, expect(405, 405, 405, 405)),
+    "attachment-download": (lambda w: {"pk": w["attachment"].pk}, expect(LOGIN, 200, 404)),
+    "attachment-delete": (lambda w: {"pk": w["attachment"].pk}, expect(405, 405, 405, 405)),
 }
 
 # Django admin guards its own pages (vendor staff only, then model permissions); one entry
@@ -83,9 +103,17 @@ def test_every_url_has_an_entry():
 
 
 @pytest.fixture
-def northwind_rows(northwind):
+def northwind_rows(northwind, customer, release):
     deployment = Deployment.objects.get(organisation=northwind)
+    request = requests.request_create(deployment=deployment, release=release, by=customer)
+    item = request.items.get(key="remote_access")
+    checklist.item_provide(
+        item=item, by=customer, text="VPN", files=[SimpleUploadedFile("vpn.txt", b"Northwind VPN profile")]
+    )
     return {
+        "request": request,
+        "item": item,
+        "attachment": item.attachments.get(),
         "contact": Contact.objects.filter(organisation=northwind).first(),
         "deployment": deployment,
         "server": Server.objects.filter(deployment=deployment).first(),

@@ -1,0 +1,116 @@
+"""Writing to and delivering from the outbox (portal.models.Notice).
+
+1. `notice_enqueue` writes one row per recipient inside the caller's transaction and asks for
+   delivery after commit: a rolled-back change mails nobody.
+2. `notice_deliver` claims the row with a conditional UPDATE (only a pending notice, or a failed
+   one whose retry is due, can be claimed, by one worker), sends it over SMTP, and records sent
+   or failed. A failed notice is retried with a growing delay.
+3. `notices_sweep` (beat) re-sends what is due: failed notices, notices whose delivery message
+   was lost with Redis, and notices claimed by a worker that died before recording the result.
+   The Message-ID is derived from the notice, so in that last, rare case a second copy is
+   recognised as the same message by mail clients.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from portal.models import Notice, NoticeState
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=1)]
+MAX_ATTEMPTS = 12
+CLAIM_EXPIRES = timedelta(minutes=5)
+
+
+def notice_enqueue(*, key: str, topic: str, recipients: list[str], subject: str, body: str,
+                   attachments: list[dict] | None = None) -> list[Notice]:
+    """Add the notices of one cause; recipients that already have it are left alone."""
+    recipients = sorted({address.strip().lower() for address in recipients if address})
+    existing = set(Notice.objects.filter(key=key, recipient__in=recipients).values_list("recipient", flat=True))
+    created = Notice.objects.bulk_create(
+        [
+            Notice(key=key, topic=topic, recipient=address, subject=subject, body=body,
+                   attachments=attachments or [], next_attempt_at=timezone.now())
+            for address in recipients if address not in existing
+        ],
+        ignore_conflicts=True,  # a concurrent enqueue of the same cause: the unique key decides
+    )
+    ids = list(Notice.objects.filter(key=key, recipient__in=[n.recipient for n in created], state=NoticeState.PENDING)
+               .values_list("pk", flat=True))
+    if ids:
+        from portal.tasks import notice_deliver_task
+
+        transaction.on_commit(lambda: [notice_deliver_task.delay(pk) for pk in ids])
+    return created
+
+
+def _claim(notice_id: int) -> bool:
+    now = timezone.now()
+    claimable = Q(state=NoticeState.PENDING) | Q(state=NoticeState.FAILED, next_attempt_at__lte=now) | Q(
+        state=NoticeState.SENDING, claimed_at__lt=now - CLAIM_EXPIRES
+    )
+    claimed = Notice.objects.filter(claimable, pk=notice_id).update(
+        state=NoticeState.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    # 0 rows: already sent, being sent by another worker, or not due yet; nothing to do.
+    return claimed == 1
+
+
+def _message(notice: Notice) -> EmailMessage:
+    message = EmailMessage(
+        subject=notice.subject, body=notice.body, from_email=settings.DEFAULT_FROM_EMAIL, to=[notice.recipient],
+        headers={"Message-ID": f"<notice-{notice.pk}-{notice.created_at:%Y%m%d%H%M%S}@upgrade-portal>"},
+    )
+    for attachment in notice.attachments:
+        message.attach(attachment["name"], attachment["content"], attachment["content_type"])
+    return message
+
+
+def notice_deliver(*, notice_id: int) -> str:
+    """Send one notice if it is due; returns its state afterwards."""
+    if not _claim(notice_id):
+        return Notice.objects.filter(pk=notice_id).values_list("state", flat=True).first() or "missing"
+    notice = Notice.objects.get(pk=notice_id)
+    try:
+        _message(notice).send(fail_silently=False)
+    except Exception as error:  # noqa: BLE001 - SMTP and socket errors of every kind
+        delay = RETRY_DELAYS[min(notice.attempts, len(RETRY_DELAYS)) - 1]
+        give_up = notice.attempts >= MAX_ATTEMPTS
+        Notice.objects.filter(pk=notice.pk, state=NoticeState.SENDING).update(
+            state=NoticeState.FAILED,
+            last_error=f"{type(error).__name__}: {error}"[:1000],
+            next_attempt_at=None if give_up else timezone.now() + delay,
+        )
+        log.warning("notice %s to %s failed (attempt %s): %s", notice.pk, notice.recipient, notice.attempts, error)
+        return NoticeState.FAILED
+    Notice.objects.filter(pk=notice.pk, state=NoticeState.SENDING).update(
+        state=NoticeState.SENT, sent_at=timezone.now(), last_error=""
+    )
+    return NoticeState.SENT
+
+
+def notices_due(*, limit: int = 200) -> list[int]:
+    now = timezone.now()
+    return list(
+        Notice.objects.filter(
+            Q(state=NoticeState.PENDING, next_attempt_at__lte=now - timedelta(seconds=30))
+            | Q(state=NoticeState.FAILED, next_attempt_at__lte=now)
+            | Q(state=NoticeState.SENDING, claimed_at__lt=now - CLAIM_EXPIRES)
+        ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+
+
+def notice_retry_now(*, notice: Notice) -> None:
+    """Staff ask for another attempt of a failed notice."""
+    updated = Notice.objects.filter(pk=notice.pk, state=NoticeState.FAILED).update(next_attempt_at=timezone.now())
+    if updated:
+        from portal.tasks import notice_deliver_task
+
+        transaction.on_commit(lambda: notice_deliver_task.delay(notice.pk))

@@ -1,0 +1,16 @@
+from celery import shared_task
+
+from portal import notices
+
+
+@shared_task(name="portal.notice_deliver")
+def notice_deliver_task(notice_id: int) -> str:
+    return notices.notice_deliver(notice_id=notice_id)
+
+
+@shared_task(name="portal.notices_sweep")
+def notices_sweep_task() -> int:
+    due = notices.notices_due()
+    for notice_id in due:
+        notice_deliver_task.delay(notice_id)
+    return len(due)

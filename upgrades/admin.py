@@ -1,0 +1,39 @@
+from django.contrib import admin
+
+from upgrades.models import Release, UpgradeRequest
+from upgrades.services import releases
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ["version", "kind", "release_date", "state", "openjdk_version", "tomcat_version"]
+    list_filter = ["state", "kind"]
+    editable = ["version", "release_date", "openjdk_version", "tomcat_version", "notes"]
+    fields = [*editable, "kind"]
+    readonly_fields = ["kind"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in self.editable}
+        saved = (
+            releases.release_update(release=obj, by=request.user, **fields) if change
+            else releases.release_create(by=request.user, **fields)
+        )
+        obj.pk = saved.pk
+
+
+@admin.register(UpgradeRequest)
+class UpgradeRequestAdmin(admin.ModelAdmin):
+    """Read-only: requests move through their workflow on the portal's pages."""
+
+    list_display = ["__str__", "state", "kind", "assignee", "created_at"]
+    list_filter = ["state", "kind"]
+    list_select_related = ["deployment__organisation", "release", "assignee"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

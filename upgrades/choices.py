@@ -1,0 +1,54 @@
+from django.db import models
+
+
+class UpgradeKind(models.TextChoices):
+    """S4: a major upgrade changes the database schema and has downtime; minor upgrades and
+    patches change files and services only."""
+
+    MAJOR = "major", "Major"
+    MINOR = "minor", "Minor"
+    PATCH = "patch", "Patch"
+
+
+class ReleaseState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+
+
+class RequestState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    IN_REVIEW = "in_review", "In review"
+    CHECK_SCHEDULED = "check_scheduled", "Prerequisite check scheduled"
+    APPROVED = "approved", "Approved"
+    REFUSED = "refused", "Refused"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+# A deployment has at most one request in these states (a partial unique index holds it).
+OPEN_REQUEST_STATES = (
+    RequestState.DRAFT, RequestState.SUBMITTED, RequestState.IN_REVIEW,
+    RequestState.CHECK_SCHEDULED, RequestState.APPROVED,
+)
+
+
+class ItemState(models.TextChoices):
+    MISSING = "missing", "Missing"
+    PROVIDED = "provided", "Provided"
+    ACCEPTED = "accepted", "Accepted"
+    SENT_BACK = "sent_back", "Sent back"
+
+
+class ItemSection(models.TextChoices):
+    CONTACTS = "contacts", "Contacts (S10)"
+    ACCESS = "access", "Access and test machine"
+    FILES = "files", "Installation files"
+    BACKUPS = "backups", "Backups and snapshots"
+    REPOSITORY = "repository", "Repository"
+    LOAD_BALANCER = "load_balancer", "Load balancer"
+    SERVERS = "servers", "Servers"
+
+
+class CheckOutcome(models.TextChoices):
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"

@@ -1,0 +1,82 @@
+from django import forms
+from django.utils import timezone
+
+from portal.choices import Role
+from portal.models import User
+from upgrades import evidence
+from upgrades.choices import CheckOutcome, RequestState
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(evidence.ACCEPTED)}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data]
+        files = [upload for upload in files if upload]
+        if len(files) > evidence.MAX_FILES_PER_ITEM:
+            raise forms.ValidationError(f"Attach at most {evidence.MAX_FILES_PER_ITEM} files at a time.")
+        return [super(MultipleFileField, self).clean(upload, initial) for upload in files]
+
+
+class RequestForm(forms.Form):
+    release = forms.ModelChoiceField(queryset=None, empty_label=None, widget=forms.RadioSelect)
+
+    def __init__(self, *args, releases, **kwargs):
+        super().__init__(*args, **kwargs)
+        from upgrades.models import Release
+
+        self.fields["release"].queryset = Release.objects.filter(pk__in=[release.pk for release in releases])
+        self.fields["release"].label_from_instance = lambda release: f"{release.version} ({release.get_kind_display().lower()})"
+
+
+class EvidenceForm(forms.Form):
+    text = forms.CharField(
+        label="How this is met", required=False, max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Describe how this prerequisite is met"}),
+    )
+    files = MultipleFileField(
+        label="Attach files", required=False,
+        help_text=f"Optional. {evidence.accepted_extensions()}; up to 5 MB each.",
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ScheduleCheckForm(forms.Form):
+    at = forms.DateTimeField(
+        label="Date and time", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="In your time zone.",
+    )
+    engineer = forms.ModelChoiceField(queryset=User.objects.none())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["engineer"].queryset = User.objects.filter(role=Role.ENGINEER, is_active=True).order_by("full_name")
+        self.fields["engineer"].label_from_instance = lambda user: f"{user.full_name} ({user.time_zone})"
+
+    def clean_at(self):
+        at = self.cleaned_data["at"]
+        if at <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future.")
+        return at
+
+
+class CheckOutcomeForm(forms.Form):
+    outcome = forms.ChoiceField(choices=CheckOutcome.choices, widget=forms.RadioSelect)
+    notes = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class QueueFilterForm(forms.Form):
+    state = forms.MultipleChoiceField(choices=RequestState.choices, required=False)
+    assignee = forms.ChoiceField(
+        choices=[("", "Anyone"), ("me", "Me"), ("nobody", "Nobody")], required=False,
+    )
+    q = forms.CharField(required=False, max_length=100, label="Search")

@@ -1,0 +1,150 @@
+"""The prerequisite checklist of a request: kept in step with the deployment's facts, filled
+in by the customer, reviewed by support (S9-S11)."""
+
+import pghistory
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from portal.models import Contact, User
+from upgrades import evidence
+from upgrades.checklist import items_for
+from upgrades.choices import ItemSection, ItemState
+from upgrades.models import ChecklistItem, ItemAttachment, UpgradeRequest
+from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError
+
+# Items whose evidence the portal knows itself; it follows the facts until support accepts it.
+_KNOWN = (ItemState.MISSING, ItemState.PROVIDED)
+
+
+def checklist_refresh(*, request: UpgradeRequest) -> bool:
+    """Bring the checklist in line with the deployment's facts. Items keep their state and
+    evidence by key; items that no longer apply become obsolete (kept, not counted); new ones
+    are added. Returns whether anything changed."""
+    deployment = request.deployment
+    specs = items_for(
+        deployment=deployment,
+        kind=request.kind,
+        contacts=list(Contact.objects.filter(organisation_id=deployment.organisation_id)),
+        servers=list(deployment.servers.order_by("group__position", "role", "hostname")),
+    )
+    existing = {item.key: item for item in request.items.select_for_update()}
+    changed = False
+    for position, spec in enumerate(specs, start=1):
+        item = existing.pop(spec.key, None)
+        if item is None:
+            item = ChecklistItem(request=request, key=spec.key)
+        before = (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence)
+        item.section, item.position, item.title, item.guidance = spec.section, position, spec.title, spec.guidance
+        item.server_id, item.obsolete = spec.server_id, False
+        if spec.section == ItemSection.CONTACTS or spec.known_evidence:
+            if item.state in _KNOWN:
+                # What the portal knows, until support has judged it.
+                item.evidence = spec.known_evidence
+                item.state = ItemState.PROVIDED if spec.known_evidence else ItemState.MISSING
+            elif item.state == ItemState.ACCEPTED and not spec.known_evidence:
+                # Accepted, but the fact is gone (the contact was removed): it needs a look again.
+                item.evidence, item.state = "", ItemState.MISSING
+        if before != (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence):
+            item.save()
+            changed = True
+    for item in existing.values():
+        if not item.obsolete:
+            item.obsolete = True
+            item.save(update_fields=["obsolete"])
+            changed = True
+    return changed
+
+
+def _editable(item: ChecklistItem, by: User) -> None:
+    request = item.request
+    customer = by.is_customer and by.organisation_id == request.deployment.organisation_id
+    if not (customer or by.is_vendor):
+        raise PermissionDenied
+    if request.state not in EDITABLE_STATES:
+        raise WorkflowError(f"This request is {request.get_state_display().lower()}: its checklist is closed.")
+    if item.obsolete:
+        raise WorkflowError("This item no longer applies to the deployment.")
+
+
+def item_provide(*, item: ChecklistItem, by: User, text: str, files: list[UploadedFile] = ()) -> ChecklistItem:
+    """The customer's evidence for one item. Changing an accepted item sends it to review again."""
+    from upgrades.services.requests import log
+    from upgrades.services import notify
+
+    _editable(item, by)
+    text = text.strip()
+    checked = [evidence.check_upload(upload) for upload in files]
+    if not text and not checked and not item.attachments.exists():
+        raise ValidationError({"evidence": "Describe how this prerequisite is met, or attach a file that shows it."})
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        locked = ChecklistItem.objects.select_for_update().select_related("request__deployment").get(pk=item.pk)
+        locked.evidence, locked.state = text, ItemState.PROVIDED
+        locked.provided_by, locked.provided_at = by, timezone.now()
+        locked.review_note = ""
+        locked.save()
+        for upload in checked:
+            ItemAttachment.objects.create(item=locked, uploaded_by=by, **upload)
+        event = log(request=locked.request, by=by, action="item_provided", item=locked)
+        if locked.request.submitted_at:
+            notify.notify(
+                event=event, to=notify.support_addresses(locked.request), subject=f"Checklist item updated: {locked.title}",
+                lines=[f"{by.full_name} updated “{locked.title}”:", text or "(attachments only)"],
+            )
+        return locked
+
+
+def _review(item: ChecklistItem, by: User) -> ChecklistItem:
+    from upgrades.services.requests import _require_desk
+
+    _require_desk(by, item.request)
+    if item.request.state not in REVIEWABLE_STATES:
+        raise WorkflowError(f"This request is {item.request.get_state_display().lower()}: nothing to review.")
+    if item.obsolete:
+        raise WorkflowError("This item no longer applies to the deployment.")
+    return item
+
+
+def item_accept(*, item: ChecklistItem, by: User) -> ChecklistItem:
+    from upgrades.services.requests import log
+
+    _review(item, by)
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        # Only evidence that is there can be accepted; a change since the page was loaded wins.
+        updated = ChecklistItem.objects.filter(pk=item.pk, state=ItemState.PROVIDED).update(
+            state=ItemState.ACCEPTED, reviewed_by=by, reviewed_at=timezone.now(), review_note=""
+        )
+        item.refresh_from_db()
+        if updated != 1:
+            raise WorkflowError(f"“{item.title}” is {item.get_state_display().lower()}: only provided items can be accepted.")
+        log(request=item.request, by=by, action="item_accepted", item=item)
+        return item
+
+
+def item_send_back(*, item: ChecklistItem, by: User, reason: str) -> ChecklistItem:
+    from upgrades.services import notify
+    from upgrades.services.requests import log
+
+    _review(item, by)
+    if not reason.strip():
+        raise ValidationError({"reason": "Say what is missing, so the customer can put it right."})
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        updated = ChecklistItem.objects.filter(
+            pk=item.pk, state__in=[ItemState.PROVIDED, ItemState.ACCEPTED, ItemState.MISSING]
+        ).update(state=ItemState.SENT_BACK, reviewed_by=by, reviewed_at=timezone.now(), review_note=reason.strip())
+        item.refresh_from_db()
+        if updated != 1:
+            raise WorkflowError(f"“{item.title}” was already sent back.")
+        event = log(request=item.request, by=by, action="item_sent_back", item=item, reason=reason)
+        notify.notify(
+            event=event, to=notify.customer_addresses(item.request), subject=f"Checklist item sent back: {item.title}",
+            lines=[f"{by.full_name} sent back “{item.title}”:", reason.strip()],
+        )
+        return item
+
+
+def attachment_delete(*, attachment: ItemAttachment, by: User) -> None:
+    _editable(attachment.item, by)
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        attachment.delete()

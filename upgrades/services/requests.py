@@ -1,0 +1,245 @@
+"""Upgrade requests through the support desk's approval (S2, S8, S10).
+
+Every move is a guarded UPDATE from the states `upgrades.workflow.MOVES` allows: when it
+changes no row, the move was not allowed any more or somebody else made it first, and the
+caller gets a WorkflowError saying so; nothing changed. Each move writes a RequestEvent (actor,
+reason) and the notices it causes, in the same transaction.
+"""
+
+from datetime import datetime
+
+import pghistory
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal.choices import Role
+from portal.models import Deployment, User
+from upgrades import versions
+from upgrades.choices import CheckOutcome, ItemState, ReleaseState, RequestState
+from upgrades.models import Release, RequestEvent, UpgradeRequest
+from upgrades.services import notify
+from upgrades.services.checklist import checklist_refresh
+from upgrades.workflow import MOVES, WorkflowError
+
+SUPPORT_DESK = (Role.SUPPORT, Role.ADMIN)
+
+
+def _is_customer_of(user: User, request_or_deployment) -> bool:
+    deployment = getattr(request_or_deployment, "deployment", request_or_deployment)
+    return user.is_customer and user.organisation_id == deployment.organisation_id
+
+
+def _require_desk(user: User, request: UpgradeRequest, *, assigned: bool = True) -> None:
+    """Support acts on a request only once it is theirs, so two people never work one request."""
+    if user.role not in SUPPORT_DESK:
+        raise PermissionDenied
+    if assigned and request.assignee_id != user.pk:
+        if request.assignee_id is None:
+            raise WorkflowError("Assign the request to yourself first.")
+        raise WorkflowError(f"{request.assignee.full_name} is working on this request.")
+
+
+def log(*, request: UpgradeRequest, by: User | None, action: str, reason: str = "", item=None,
+        from_state: str = "", to_state: str = "") -> RequestEvent:
+    return RequestEvent.objects.create(
+        request=request, actor=by, action=action, reason=reason, item=item, from_state=from_state, to_state=to_state
+    )
+
+
+def _move(request: UpgradeRequest, move_name: str, *, by: User, reason: str = "", **fields) -> RequestEvent:
+    move = MOVES[move_name]
+    before = request.state
+    try:
+        with transaction.atomic():  # a savepoint: a broken unique rule must not poison the caller
+            changed = UpgradeRequest.objects.filter(pk=request.pk, state__in=move.sources).update(
+                state=move.target, state_changed_at=timezone.now(), **fields
+            )
+    except IntegrityError:
+        # Reopening while the deployment has another open request.
+        raise WorkflowError("This deployment already has an open upgrade request: finish or withdraw it first.") from None
+    if changed != 1:
+        # Lost a race, or the move is not allowed from the state the row has now.
+        current = UpgradeRequest.objects.filter(pk=request.pk).values_list("state", flat=True).first()
+        label = RequestState(current).label.lower() if current else "gone"
+        raise WorkflowError(f"You cannot {move.label} this request: it is {label} now.")
+    request.refresh_from_db()
+    return log(request=request, by=by, action=move_name, reason=reason, from_state=before, to_state=move.target)
+
+
+def request_create(*, deployment: Deployment, release: Release, by: User) -> UpgradeRequest:
+    """A customer asks to upgrade one of their deployments to a newer published release."""
+    if not (_is_customer_of(by, deployment) or by.role in SUPPORT_DESK):
+        raise PermissionDenied
+    if release.state != ReleaseState.PUBLISHED:
+        raise ValidationError({"release": "This release is not published."})
+    try:
+        kind = versions.kind_between(deployment.cloudpaging_version, release.version)
+    except versions.VersionError:
+        raise ValidationError(
+            {"release": f"{deployment.name} already runs {deployment.cloudpaging_version}: choose a newer release than that."}
+        ) from None
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        request = UpgradeRequest(
+            deployment=deployment, release=release, from_version=deployment.cloudpaging_version, kind=kind,
+            requested_by=by,
+        )
+        try:
+            with transaction.atomic():
+                request.save()
+        except IntegrityError:
+            raise ValidationError(
+                {"deployment": "This deployment already has an open upgrade request: continue that one, or withdraw it."}
+            ) from None
+        log(request=request, by=by, action="create", to_state=request.state)
+        checklist_refresh(request=request)
+        return request
+
+
+def request_submit(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
+    if not (_is_customer_of(by, request) or by.role in SUPPORT_DESK):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        checklist_refresh(request=request)
+        event = _move(request, "submit", by=by, submitted_at=timezone.now())
+        notify.notify(
+            event=event, to=notify.support_addresses(request), subject="Upgrade request submitted",
+            lines=[f"{by.full_name} submitted an upgrade request and its prerequisite checklist for review."],
+        )
+        return request
+
+
+def request_assign(*, request: UpgradeRequest, by: User, take_over: bool = False) -> UpgradeRequest:
+    """"Assign to me": a request nobody works on, or, explicitly, one somebody else holds."""
+    _require_desk(by, request, assigned=False)
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        free = UpgradeRequest.objects.filter(pk=request.pk, state__in=MOVES["start_review"].sources | MOVES["refuse"].sources)
+        if not take_over:
+            free = free.filter(assignee__isnull=True)
+        if free.update(assignee=by) != 1:
+            # Somebody else assigned it first, it is already ours, or the request is closed.
+            request.refresh_from_db()
+            if request.assignee_id == by.pk and request.state in MOVES["refuse"].sources:
+                return request
+            if request.assignee_id and request.assignee_id != by.pk:
+                raise WorkflowError(f"{request.assignee.full_name} is already working on this request.")
+            raise WorkflowError(f"This request is {request.get_state_display().lower()}: there is nothing to review.")
+        request.refresh_from_db()
+        log(request=request, by=by, action="assign", reason="taken over" if take_over else "")
+        if request.state == RequestState.SUBMITTED:
+            _move(request, "start_review", by=by)
+        return request
+
+
+def request_schedule_check(*, request: UpgradeRequest, by: User, at: datetime, engineer: User) -> UpgradeRequest:
+    """S2: the prerequisite check is an appointment with an engineer."""
+    _require_desk(by, request)
+    if engineer.role != Role.ENGINEER or not engineer.is_active:
+        raise ValidationError({"engineer": "Choose one of the vendor's engineers."})
+    if at <= timezone.now():
+        raise ValidationError({"at": "The check must be in the future."})
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        event = _move(
+            request, "schedule_check", by=by, check_at=at, check_engineer=engineer, check_outcome="", check_notes=""
+        )
+        when = timezone.localtime(at, timezone=_zone(request)).strftime("%A %-d %B %Y at %H:%M %Z")
+        notify.notify(
+            event=event, to=notify.customer_addresses(request) + [engineer.email],
+            subject="Prerequisite check scheduled",
+            lines=[f"The prerequisite check is booked for {when}, with {engineer.full_name}."],
+        )
+        return request
+
+
+def _zone(request: UpgradeRequest):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(request.deployment.organisation.time_zone)
+
+
+def request_record_check(*, request: UpgradeRequest, by: User, outcome: str, notes: str = "") -> UpgradeRequest:
+    """The engineer or support records how the check went. A failed check sends the request
+    back to review."""
+    if by.role not in (*SUPPORT_DESK, Role.ENGINEER):
+        raise PermissionDenied
+    if outcome not in CheckOutcome.values:
+        raise ValidationError({"outcome": "Say whether the check passed or failed."})
+    if outcome == CheckOutcome.FAILED and not notes.strip():
+        raise ValidationError({"notes": "Say what failed, so the customer can put it right."})
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        if outcome == CheckOutcome.PASSED:
+            updated = UpgradeRequest.objects.filter(pk=request.pk, state=RequestState.CHECK_SCHEDULED).update(
+                check_outcome=outcome, check_notes=notes
+            )
+            if updated != 1:
+                raise WorkflowError("No prerequisite check is scheduled for this request now.")
+            request.refresh_from_db()
+            log(request=request, by=by, action="check_passed", reason=notes)
+        else:
+            event = _move(request, "check_failed", by=by, reason=notes, check_outcome=outcome, check_notes=notes)
+            notify.notify(
+                event=event, to=notify.customer_addresses(request), subject="Prerequisite check failed",
+                lines=["The prerequisite check did not pass:", notes],
+            )
+        return request
+
+
+def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
+    """S8: approval needs every required item accepted and a passed check; it unlocks booking."""
+    _require_desk(by, request)
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        # Facts may have changed since the review: new items must be reviewed too.
+        checklist_refresh(request=request)
+        waiting = request.items.filter(required=True, obsolete=False).exclude(state=ItemState.ACCEPTED)
+        if waiting.exists():
+            titles = ", ".join(waiting.values_list("title", flat=True)[:3])
+            more = waiting.count() - 3
+            raise WorkflowError(
+                f"Every required item must be accepted first. Still open: {titles}" + (f" and {more} more." if more > 0 else ".")
+            )
+        if request.check_outcome != CheckOutcome.PASSED:
+            raise WorkflowError("The prerequisite check must have passed first.")
+        event = _move(request, "approve", by=by)
+        notify.notify(
+            event=event, to=notify.customer_addresses(request), subject="Upgrade approved: you can book a window",
+            lines=["Every prerequisite is in place and the check passed. The upgrade is approved: you can now book a "
+                   "maintenance window with the scheduling link."],
+        )
+        return request
+
+
+def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
+    """S10: support may refuse to proceed when requirements are not met."""
+    _require_desk(by, request)
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the request is refused."})
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        event = _move(request, "refuse", by=by, reason=reason, decision_reason=reason)
+        notify.notify(
+            event=event, to=notify.customer_addresses(request), subject="Upgrade request refused",
+            lines=["Support cannot proceed with this upgrade:", reason],
+        )
+        return request
+
+
+def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
+    if not _is_customer_of(by, request):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        event = _move(request, "withdraw", by=by, reason=reason, decision_reason=reason)
+        if request.submitted_at:
+            notify.notify(
+                event=event, to=notify.support_addresses(request), subject="Upgrade request withdrawn",
+                lines=[f"{by.full_name} withdrew the upgrade request." + (f" Reason: {reason}" if reason else "")],
+            )
+        return request
+
+
+def request_reopen(*, request: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
+    _require_desk(by, request, assigned=False)
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the request is reopened."})
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        _move(request, "reopen", by=by, reason=reason, decision_reason=reason, assignee=by, check_outcome="")
+        checklist_refresh(request=request)
+        return request

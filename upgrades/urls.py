@@ -1,0 +1,20 @@
+from django.urls import path
+
+from upgrades import views
+
+urlpatterns = [
+    path("releases/", views.release_list, name="release-list"),
+    path("releases/<str:version>/", views.release_detail, name="release-detail"),
+    path("releases/<str:version>/publish/", views.release_publish, name="release-publish"),
+    path("deployments/<int:pk>/changes/<str:version>/", views.deployment_changes, name="deployment-changes"),
+    path("deployments/<int:pk>/upgrade/", views.request_create, name="request-create"),
+    path("requests/", views.request_list, name="request-list"),
+    path("requests/<int:pk>/", views.request_detail, name="request-detail"),
+    path("requests/<int:pk>/<slug:action>/", views.request_action, name="request-action"),
+    path("support/waiting/", views.waiting_for_me, name="waiting-for-me"),
+    path("items/<int:pk>/", views.item_detail, name="item-detail"),
+    path("items/<int:pk>/provide/", views.item_provide, name="item-provide"),
+    path("items/<int:pk>/review/<slug:verdict>/", views.item_review, name="item-review"),
+    path("attachments/<int:pk>/", views.attachment_download, name="attachment-download"),
+    path("attachments/<int:pk>/delete/", views.attachment_delete, name="attachment-delete"),
+]

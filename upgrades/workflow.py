@@ -1,0 +1,47 @@
+"""The states of an upgrade request and the moves between them, in one table (S2, S8, S10).
+
+    draft --submit--> submitted --assign--> in review --schedule check--> check scheduled
+    check scheduled --approve (every required item accepted, check passed)--> approved
+    check scheduled --check failed--> in review
+    submitted | in review | check scheduled --refuse--> refused
+    any open state --withdraw--> withdrawn
+    refused | withdrawn | approved --reopen--> in review
+"""
+
+from dataclasses import dataclass
+
+from upgrades.choices import RequestState as S
+
+
+@dataclass(frozen=True)
+class Move:
+    sources: frozenset[str]
+    target: str
+    label: str
+
+
+MOVES: dict[str, Move] = {
+    "submit": Move(frozenset({S.DRAFT}), S.SUBMITTED, "submit"),
+    "start_review": Move(frozenset({S.SUBMITTED}), S.IN_REVIEW, "start the review of"),
+    "schedule_check": Move(frozenset({S.IN_REVIEW, S.CHECK_SCHEDULED}), S.CHECK_SCHEDULED, "schedule the check of"),
+    "check_failed": Move(frozenset({S.CHECK_SCHEDULED}), S.IN_REVIEW, "record a failed check on"),
+    "approve": Move(frozenset({S.CHECK_SCHEDULED}), S.APPROVED, "approve"),
+    "refuse": Move(frozenset({S.SUBMITTED, S.IN_REVIEW, S.CHECK_SCHEDULED}), S.REFUSED, "refuse"),
+    "withdraw": Move(
+        frozenset({S.DRAFT, S.SUBMITTED, S.IN_REVIEW, S.CHECK_SCHEDULED, S.APPROVED}), S.WITHDRAWN, "withdraw"
+    ),
+    "reopen": Move(frozenset({S.REFUSED, S.WITHDRAWN, S.APPROVED}), S.IN_REVIEW, "reopen"),
+}
+
+# While a request is in these states the customer may still fill in the checklist.
+EDITABLE_STATES = frozenset({S.DRAFT, S.SUBMITTED, S.IN_REVIEW, S.CHECK_SCHEDULED})
+# Support reviews items in these states.
+REVIEWABLE_STATES = frozenset({S.SUBMITTED, S.IN_REVIEW, S.CHECK_SCHEDULED})
+
+
+class WorkflowError(Exception):
+    """A move that is not allowed now, or that another person made first. Nothing changed."""
+
+
+def allowed(move: str, state: str) -> bool:
+    return state in MOVES[move].sources
