@@ -34,19 +34,20 @@ def notice_enqueue(*, key: str, topic: str, recipients: list[str], subject: str,
     """Add the notices of one cause; recipients that already have it are left alone."""
     recipients = sorted({address.strip().lower() for address in recipients if address})
     existing = set(Notice.objects.filter(key=key, recipient__in=recipients).values_list("recipient", flat=True))
-    created = Notice.objects.bulk_create(
+    fresh = [address for address in recipients if address not in existing]
+    Notice.objects.bulk_create(
         [
             Notice(key=key, topic=topic, recipient=address, subject=subject, body=body,
                    attachments=attachments or [], next_attempt_at=timezone.now())
-            for address in recipients if address not in existing
+            for address in fresh
         ],
         ignore_conflicts=True,  # a concurrent enqueue of the same cause: the unique key decides
     )
-    ids = list(Notice.objects.filter(key=key, recipient__in=[n.recipient for n in created], state=NoticeState.PENDING)
-               .values_list("pk", flat=True))
-    if ids:
+    created = list(Notice.objects.filter(key=key, recipient__in=fresh, state=NoticeState.PENDING))
+    if created:
         from portal.tasks import notice_deliver_task
 
+        ids = [notice.pk for notice in created]
         transaction.on_commit(lambda: [notice_deliver_task.delay(pk) for pk in ids])
     return created
 

@@ -6,6 +6,7 @@
 - `support`, `engineer`, `admin_user`: vendor staff.
 """
 
+import os
 import socket
 from email.message import EmailMessage
 
@@ -17,7 +18,12 @@ from django.test import Client
 from portal import demo
 from portal.choices import Role
 from portal.models import Contact, Organisation, User
+from portal.celery import app as celery_app
 from upgrades import demo as upgrades_demo
+
+# Each test process has a queue of its own on the shared Redis, so that parallel test
+# processes (pytest-xdist), each on its own test database, never run each other's tasks.
+celery_app.conf.task_default_queue = f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 @pytest.fixture(scope="session")
@@ -132,3 +138,26 @@ def release(world):
     from upgrades.models import Release
 
     return Release.objects.get(version="10.0.0")
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """A real Celery worker (in a thread of this process) on the real Redis, for tests whose
+    story crosses a task. Its tasks see committed rows only, hence the transactional database."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+        yield
+
+
+def wait_for(condition, *, timeout: float = 10.0, interval: float = 0.05):
+    """Poll until `condition()` is truthy; fails the test after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"still not true after {timeout} s: {condition}")

@@ -19,6 +19,7 @@ class ItemSpec:
     title: str
     guidance: str
     server_id: int | None = None
+    required: bool = True
     # Filled in from what the portal already knows (contacts, load balancer facts).
     known_evidence: str = ""
 
@@ -93,6 +94,7 @@ def items_for(*, deployment: Deployment, kind: str, contacts: list[Contact], ser
         specs.append(ItemSpec(
             "servers_reachable", ItemSection.SERVERS, "Servers reachable at the expected versions",
             "Measured by the preflight: every registered server answers through its driver and reports its versions.",
+            required=False,
         ))
     if deployment.flags_legacy_tls:
         specs.append(ItemSpec(

@@ -45,3 +45,24 @@ class WorkflowError(Exception):
 
 def allowed(move: str, state: str) -> bool:
     return state in MOVES[move].sources
+
+
+# How the request's timeline words each logged action.
+ACTION_LABELS = {
+    "create": "started the request",
+    "submit": "submitted it to support",
+    "assign": "took the request",
+    "start_review": "started the review",
+    "schedule_check": "scheduled the prerequisite check",
+    "check_passed": "recorded a passed check",
+    "check_failed": "recorded a failed check",
+    "approve": "approved the upgrade",
+    "refuse": "refused the request",
+    "withdraw": "withdrew the request",
+    "reopen": "reopened the request",
+    "item_provided": "updated",
+    "item_accepted": "accepted",
+    "item_sent_back": "sent back",
+    "preflight_requested": "asked for a preflight",
+    "preflight": "preflight finished:",
+}

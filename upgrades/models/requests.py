@@ -147,3 +147,9 @@ class RequestEvent(models.Model):
 
     def __str__(self) -> str:
         return self.action
+
+    @property
+    def label(self) -> str:
+        from upgrades.workflow import ACTION_LABELS
+
+        return ACTION_LABELS.get(self.action, self.action.replace("_", " "))

@@ -35,9 +35,9 @@ def checklist_refresh(*, request: UpgradeRequest) -> bool:
         item = existing.pop(spec.key, None)
         if item is None:
             item = ChecklistItem(request=request, key=spec.key)
-        before = (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence)
+        before = (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required)
         item.section, item.position, item.title, item.guidance = spec.section, position, spec.title, spec.guidance
-        item.server_id, item.obsolete = spec.server_id, False
+        item.server_id, item.obsolete, item.required = spec.server_id, False, spec.required
         if spec.section == ItemSection.CONTACTS or spec.known_evidence:
             if item.state in _KNOWN:
                 # What the portal knows, until support has judged it.
@@ -46,7 +46,7 @@ def checklist_refresh(*, request: UpgradeRequest) -> bool:
             elif item.state == ItemState.ACCEPTED and not spec.known_evidence:
                 # Accepted, but the fact is gone (the contact was removed): it needs a look again.
                 item.evidence, item.state = "", ItemState.MISSING
-        if before != (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence):
+        if before != (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required):
             item.save()
             changed = True
     for item in existing.values():
