@@ -1,6 +1,341 @@
-"""REST API under /api/v1/: the same selectors (tenancy) and services (writes) as the pages."""
+"""REST API under /api/v1/: the same selectors (tenancy) and services (writes) as the pages.
 
-from rest_framework import routers
+Every queryset goes through `selectors.visible_to`, so a row of another organisation is 404,
+never 403. Writes call the services; their domain errors become HTTP answers in one place
+(`ServiceViewSet.handle_exception`).
+"""
 
-router = routers.DefaultRouter()
-router.root_view_name = "api-root"
+from django.contrib.auth import authenticate
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, generics, mixins, routers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+
+from portal import access, selectors, serializers, services
+from portal.models import Contact, Deployment, Server, ServerGroup
+from portal.selectors import visible_to
+
+ID = r"[0-9]+"
+
+
+def field_errors(error: DjangoValidationError) -> dict:
+    """A service's ValidationError as DRF's answer: a list of messages per field, and the rules
+    that span fields under `non_field_errors`."""
+    errors = as_serializer_error(error)
+    if NON_FIELD_ERRORS in errors:
+        errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop(NON_FIELD_ERRORS)
+    return errors
+
+
+class WritesAllowed(BasePermission):
+    """Whoever sees a row may read it; `rule` (from portal.access) says who may write. On a
+    detail route the row is looked up first, so someone else's row is 404, never 403."""
+
+    @staticmethod
+    def rule(user) -> bool:
+        raise NotImplementedError
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS or view.action is None or view.detail:
+            return True  # unknown methods get their 405; detail routes are checked on the row
+        return self.rule(request.user)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return request.method in SAFE_METHODS or self.rule(request.user)
+
+
+class ManagesCustomers(WritesAllowed):
+    rule = staticmethod(access.may_manage_customers)
+
+
+class RegistersServers(WritesAllowed):
+    rule = staticmethod(access.may_register_servers)
+
+
+class ServiceViewSet(viewsets.GenericViewSet):
+    """Reads through selectors, writes through services.
+
+    `update_serializer_class` hides what cannot change after creation; `answer` reads the row
+    back through the same queryset as a GET, so a write answers exactly what a read would."""
+
+    parser_classes = [JSONParser]  # the API speaks JSON only
+    update_serializer_class = None
+    filter_serializer_class = None
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DjangoValidationError):
+            exc = exceptions.ValidationError(field_errors(exc))
+        return super().handle_exception(exc)
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update") and self.update_serializer_class:
+            return self.update_serializer_class
+        return self.serializer_class
+
+    def filters(self) -> dict:
+        """The list's query parameters, checked: a malformed one is 400."""
+        if self.filter_serializer_class is None or self.action != "list":
+            return {}
+        params = self.filter_serializer_class(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return params.validated_data
+
+    def validated(self, instance=None, *, partial: bool = False) -> dict:
+        serializer = self.get_serializer(instance, data=self.request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def read_back(self, instance):
+        return self.get_queryset().get(pk=instance.pk)
+
+    def answer(self, instance, *, serializer_class=None, status_code: int = status.HTTP_200_OK) -> Response:
+        serializer_class = serializer_class or self.get_serializer_class()
+        data = serializer_class(self.read_back(instance), context=self.get_serializer_context()).data
+        return Response(data, status=status_code)
+
+
+class PartialUpdates:
+    """PATCH is PUT with the fields left out kept; `update` takes `partial`."""
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Organisations you can see"),
+    create=extend_schema(summary="Register a customer (support and administrators)"),
+)
+@extend_schema(tags=["organisations"])
+class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, ServiceViewSet):
+    serializer_class = serializers.OrganisationSerializer
+    update_serializer_class = serializers.OrganisationUpdateSerializer
+    permission_classes = [IsAuthenticated, ManagesCustomers]
+    lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+
+    def get_queryset(self):
+        return selectors.organisation_list(user=self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        organisation = services.organisation_create(by=request.user, **self.validated())
+        return self.answer(organisation, status_code=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, partial=False, **kwargs):
+        organisation = self.get_object()
+        fields = self.validated(organisation, partial=partial)
+        return self.answer(services.organisation_update(organisation=organisation, by=request.user, **fields))
+
+
+@extend_schema_view(list=extend_schema(parameters=[serializers.OrganisationFilterSerializer]))
+@extend_schema(tags=["contacts"])
+class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, ServiceViewSet):
+    """The people at a customer (S10). Vendor staff and the customer's own users keep them."""
+
+    serializer_class = serializers.ContactSerializer
+    update_serializer_class = serializers.ContactUpdateSerializer
+    filter_serializer_class = serializers.OrganisationFilterSerializer
+    lookup_value_regex = ID
+
+    def get_queryset(self):
+        contacts = visible_to(Contact.objects.select_related("organisation"), self.request.user)
+        if slug := self.filters().get("organisation"):
+            contacts = contacts.filter(organisation=selectors.organisation_get(user=self.request.user, slug=slug))
+        return contacts
+
+    def create(self, request, *args, **kwargs):
+        fields = self.validated()
+        contact = services.contact_create(organisation=fields.pop("organisation"), by=request.user, **fields)
+        return self.answer(contact, status_code=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, partial=False, **kwargs):
+        contact = self.get_object()
+        fields = self.validated(contact, partial=partial)
+        return self.answer(services.contact_update(contact=contact, by=request.user, **fields))
+
+    def destroy(self, request, *args, **kwargs):
+        services.contact_delete(contact=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[serializers.OrganisationFilterSerializer]),
+    create=extend_schema(
+        request=serializers.DeploymentSerializer, responses={201: serializers.DeploymentDetailSerializer}
+    ),
+    update=extend_schema(responses=serializers.DeploymentDetailSerializer),
+    partial_update=extend_schema(responses=serializers.DeploymentDetailSerializer),
+)
+@extend_schema(tags=["deployments"])
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, ServiceViewSet):
+    """A customer's environment; its detail holds the groups in upgrade order (S5) and what
+    support must know before an upgrade (S4, S9)."""
+
+    serializer_class = serializers.DeploymentSerializer
+    update_serializer_class = serializers.DeploymentUpdateSerializer
+    filter_serializer_class = serializers.OrganisationFilterSerializer
+    permission_classes = [IsAuthenticated, ManagesCustomers]
+    lookup_value_regex = ID
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return serializers.DeploymentDetailSerializer
+        return super().get_serializer_class()
+
+    def get_queryset(self):
+        organisation = None
+        if slug := self.filters().get("organisation"):
+            organisation = selectors.organisation_get(user=self.request.user, slug=slug)
+        # Counting groups drops the model's ordering; pages need a stable one.
+        deployments = selectors.deployment_list(user=self.request.user, organisation=organisation)
+        return deployments.order_by("organisation__name", "name")
+
+    def get_object(self):
+        deployment = selectors.deployment_get(user=self.request.user, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, deployment)
+        return deployment
+
+    def read_back(self, instance):
+        return selectors.deployment_get(user=self.request.user, pk=instance.pk)
+
+    def create(self, request, *args, **kwargs):
+        fields = self.validated()
+        deployment = services.deployment_create(organisation=fields.pop("organisation"), by=request.user, **fields)
+        return self.answer(
+            deployment, serializer_class=serializers.DeploymentDetailSerializer, status_code=status.HTTP_201_CREATED
+        )
+
+    def update(self, request, *args, partial=False, **kwargs):
+        deployment = self.get_object()
+        fields = self.validated(deployment, partial=partial)
+        deployment = services.deployment_update(deployment=deployment, by=request.user, **fields)
+        return self.answer(deployment, serializer_class=serializers.DeploymentDetailSerializer)
+
+
+def _deployment_filter(view: ServiceViewSet) -> dict:
+    """`?deployment=<id>` as a lookup: another organisation's deployment is 404."""
+    if pk := view.filters().get("deployment"):
+        return {"deployment": get_object_or_404(visible_to(Deployment.objects.all(), view.request.user), pk=pk)}
+    return {}
+
+
+@extend_schema_view(list=extend_schema(parameters=[serializers.DeploymentFilterSerializer]))
+@method_decorator(sensitive_post_parameters("secret"), name="dispatch")
+@extend_schema(tags=["servers"])
+class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, ServiceViewSet):
+    """The servers the engineers drive. Their credential is write-only: `has_secret` says
+    whether one is stored, nothing ever reads it back."""
+
+    serializer_class = serializers.ServerSerializer
+    update_serializer_class = serializers.ServerUpdateSerializer
+    filter_serializer_class = serializers.DeploymentFilterSerializer
+    permission_classes = [IsAuthenticated, RegistersServers]
+    lookup_value_regex = ID
+
+    def get_queryset(self):
+        return visible_to(Server.objects.all(), self.request.user).filter(**_deployment_filter(self))
+
+    def create(self, request, *args, **kwargs):
+        fields = self.validated()
+        server = services.server_create(
+            deployment=fields.pop("deployment"), secret=fields.pop("secret", ""), by=request.user, **fields
+        )
+        return self.answer(server, status_code=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, partial=False, **kwargs):
+        server = self.get_object()
+        fields = self.validated(server, partial=partial)
+        server = services.server_update(server=server, secret=fields.pop("secret", None), by=request.user, **fields)
+        return self.answer(server)
+
+    def destroy(self, request, *args, **kwargs):
+        services.server_delete(server=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[serializers.DeploymentFilterSerializer]),
+    create=extend_schema(summary="Add the next group to a deployment (S5: upgraded in this order)"),
+)
+@extend_schema(tags=["server groups"])
+class ServerGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSet):
+    serializer_class = serializers.ServerGroupSerializer
+    filter_serializer_class = serializers.DeploymentFilterSerializer
+    permission_classes = [IsAuthenticated, RegistersServers]
+    lookup_value_regex = ID
+
+    def get_queryset(self):
+        groups = ServerGroup.objects.prefetch_related(
+            Prefetch("servers", queryset=Server.objects.order_by("role", "hostname"))
+        )
+        return visible_to(groups, self.request.user).filter(**_deployment_filter(self))
+
+    def create(self, request, *args, **kwargs):
+        group = services.group_create(deployment=self.validated()["deployment"], by=request.user)
+        return self.answer(group, status_code=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    tags=["authentication"],
+    summary="Exchange an e-mail address and password for an API token",
+    request=serializers.LogInSerializer,
+    responses={200: serializers.TokenSerializer},
+)
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+class TokenView(generics.GenericAPIView):
+    """Log-in failures count towards django-axes' lockout, as on the log-in page."""
+
+    serializer_class = serializers.LogInSerializer
+    parser_classes = [JSONParser]
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def post(self, request, *args, **kwargs):
+        credentials = self.get_serializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
+        # axes reads and marks the Django request: its middleware answers a lockout.
+        user = authenticate(
+            request._request,
+            username=credentials.validated_data["email"],
+            password=credentials.validated_data["password"],
+        )
+        if user is None:
+            raise exceptions.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: ["Unable to log in with this e-mail address and password."]}
+            )
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response(serializers.TokenSerializer(token).data)
+
+
+class Router(routers.DefaultRouter):
+    """The viewsets, plus the token exchange, which is no collection of rows; the API root
+    lists both."""
+
+    root_view_name = "api-root"
+    extra_urls = {"token": path("token/", TokenView.as_view(), name="token")}
+
+    def get_api_root_view(self, api_urls=None):
+        endpoints = {prefix: self.routes[0].name.format(basename=basename) for prefix, _, basename in self.registry}
+        endpoints.update({prefix: url.name for prefix, url in self.extra_urls.items()})
+        return self.APIRootView.as_view(api_root_dict=endpoints)
+
+    def get_urls(self):
+        return [*super().get_urls(), *self.extra_urls.values()]
+
+
+router = Router()
+router.register("organisations", OrganisationViewSet, basename="organisation")
+router.register("contacts", ContactViewSet, basename="contact")
+router.register("deployments", DeploymentViewSet, basename="deployment")
+router.register("server-groups", ServerGroupViewSet, basename="servergroup")
+router.register("servers", ServerViewSet, basename="server")
