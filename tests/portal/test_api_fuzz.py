@@ -25,29 +25,6 @@ from portal.models import Contact, Deployment, Organisation, Server, ServerGroup
 from portal.timezones import time_zone_names
 
 
-def _give_many_its_old_api() -> None:
-    """hypothesis-jsonschema 0.23.1 (the newest) builds objects with `many(...).more()`, which the
-    locked Hypothesis replaced by `with many(...) as elements: for _ in elements`. Drive the
-    new iterator through the old call until either side catches up; a no-op then."""
-    from hypothesis.internal.conjecture.utils import many
-
-    if hasattr(many, "more"):
-        return
-    stopped = object()
-
-    def more(self) -> bool:
-        if self._depth is None:
-            self._elements = iter(self.__enter__())
-        if next(self._elements, stopped) is stopped:
-            self.__exit__(None)
-            return False
-        return True
-
-    many.more = more
-
-
-_give_many_its_old_api()
-
 schema = schemathesis.from_dict(
     json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True))),
     app=get_wsgi_application(),
