@@ -75,7 +75,7 @@ class CheckOutcomeForm(forms.Form):
 
 
 class QueueFilterForm(forms.Form):
-    state = forms.MultipleChoiceField(choices=RequestState.choices, required=False)
+    state = forms.MultipleChoiceField(choices=RequestState.choices, required=False, widget=forms.CheckboxSelectMultiple)
     assignee = forms.ChoiceField(
         choices=[("", "Anyone"), ("me", "Me"), ("nobody", "Nobody")], required=False,
     )
