@@ -43,8 +43,10 @@ bench: venv
 		status=0; \
 		for script in bench/*.py; do \
 			[ -e "$$script" ] || continue; \
+			name=$$(basename "$$script" .py); \
+			[ "$$name" = "__init__" ] && continue; \
 			echo "== $$script"; \
-			$(PY) "$$script" || status=1; \
+			$(PY) -m "bench.$$name" || status=1; \
 		done; \
 		exit $$status'
 

@@ -196,7 +196,6 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Partia
         organisation = None
         if slug := self.filters().get("organisation"):
             organisation = selectors.organisation_get(user=self.request.user, slug=slug)
-        # Counting groups drops the model's ordering; pages need a stable one.
         deployments = selectors.deployment_list(user=self.request.user, organisation=organisation)
         return deployments.order_by("organisation__name", "name")
 
@@ -243,7 +242,8 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpd
     lookup_value_regex = ID
 
     def get_queryset(self):
-        return visible_to(Server.objects.all(), self.request.user).filter(**_deployment_filter(self))
+        # By id: the model's ordering joins up to the organisation and sorts the whole fleet.
+        return visible_to(Server.objects.order_by("pk"), self.request.user).filter(**_deployment_filter(self))
 
     def create(self, request, *args, **kwargs):
         fields = self.validated()

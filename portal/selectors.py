@@ -6,7 +6,8 @@ not exist for the caller (404), which the tenancy matrix in tests/portal/test_te
 for every URL.
 """
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 import pghistory.models
@@ -37,10 +38,17 @@ def visible_to(queryset: QuerySet, user: User) -> QuerySet:
     return queryset.none()
 
 
+def _count_of(model, field: str):
+    """Rows of `model` pointing at the outer row, counted for the rows of a page only: a joined
+    Count would group the whole fleet before the page's LIMIT applies."""
+    rows = model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(rows), 0)
+
+
 def organisation_list(*, user: User, search: str = "") -> QuerySet[Organisation]:
     organisations = visible_to(Organisation.objects.all(), user).annotate(
-        deployment_count=Count("deployments", distinct=True),
-        contact_count=Count("contacts", distinct=True),
+        deployment_count=_count_of(Deployment, "organisation"),
+        contact_count=_count_of(Contact, "organisation"),
     )
     if search:
         organisations = organisations.filter(Q(name__icontains=search) | Q(slug__icontains=search))
@@ -66,8 +74,8 @@ def contact_get(*, user: User, pk: int) -> Contact:
 
 def deployment_list(*, user: User, organisation: Organisation | None = None) -> QuerySet[Deployment]:
     deployments = visible_to(Deployment.objects.select_related("organisation"), user).annotate(
-        server_count=Count("servers", distinct=True),
-        group_count=Count("groups", distinct=True),
+        server_count=_count_of(Server, "deployment"),
+        group_count=_count_of(ServerGroup, "deployment"),
     )
     if organisation is not None:
         deployments = deployments.filter(organisation=organisation)
