@@ -9,7 +9,8 @@ UV_VENV := .data/uv
 UV := $(UV_VENV)/bin/uv
 # Written after each successful sync: `make venv` does nothing until uv.lock changes.
 SYNCED := $(VENV)/.synced-uv.lock
-PYTEST_ARGS ?=
+# Two test processes: the machines have two cores.
+PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
 
