@@ -162,8 +162,9 @@ def test_it_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path):
 
     with running_portal(data, tmp_path / "first.log") as portal, portal.browser() as browser:
         landed = log_in(browser, CUSTOMER)
-        assert landed.url.path == "/organisations/northwind/"
-        assert "Northwind University" in landed.text
+        assert landed.url.path == "/requests/"  # a customer starts at "My upgrades"
+        assert "Olivia Bennett" in landed.text
+        assert "Northwind University" in browser.get("/my-organisation/").text
         session = browser.cookies["sessionid"]
 
         with portal.browser() as stranger:
@@ -181,5 +182,5 @@ def test_it_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path):
 
         with portal.browser() as browser:
             landed = log_in(browser, CUSTOMER)
-            assert landed.url.path == "/organisations/northwind/"
-            assert "Northwind University" in landed.text
+            assert landed.url.path == "/requests/"
+            assert "Olivia Bennett" in landed.text
