@@ -20,6 +20,8 @@ class ItemSpec:
     guidance: str
     server_id: int | None = None
     required: bool = True
+    # Only the preflight fills it in: measured, never ticked.
+    measured: bool = False
     # Filled in from what the portal already knows (contacts, load balancer facts).
     known_evidence: str = ""
 
@@ -94,7 +96,7 @@ def items_for(*, deployment: Deployment, kind: str, contacts: list[Contact], ser
         specs.append(ItemSpec(
             "servers_reachable", ItemSection.SERVERS, "Servers reachable at the expected versions",
             "Measured by the preflight: every registered server answers through its driver and reports its versions.",
-            required=False,
+            required=False, measured=True,
         ))
     if deployment.flags_legacy_tls:
         specs.append(ItemSpec(

@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from portal.models import Deployment, User
@@ -11,7 +12,12 @@ from upgrades import versions
 from upgrades.choices import ItemState, ReleaseState, RequestState
 from upgrades.models import ChecklistItem, ItemAttachment, Release, RequestEvent, UpgradeRequest
 
-_LIVE_ITEMS = Q(items__obsolete=False)
+
+
+def _items_counted(**state):
+    """Required, current items of the outer request, counted for the rows of a page only."""
+    items = ChecklistItem.objects.filter(request=OuterRef("pk"), obsolete=False, required=True, **state)
+    return Coalesce(Subquery(items.order_by().values("request").annotate(n=Count("pk")).values("n")), 0)
 
 
 def release_list(*, user: User) -> QuerySet[Release]:
@@ -41,9 +47,9 @@ def request_list(
     requests = visible_to(UpgradeRequest.objects.all(), user).select_related(
         "deployment__organisation", "release", "assignee", "requested_by"
     ).annotate(
-        item_total=Count("items", filter=_LIVE_ITEMS),
-        item_ready=Count("items", filter=_LIVE_ITEMS & Q(items__state__in=[ItemState.PROVIDED, ItemState.ACCEPTED])),
-        item_accepted=Count("items", filter=_LIVE_ITEMS & Q(items__state=ItemState.ACCEPTED)),
+        item_total=_items_counted(),
+        item_ready=_items_counted(state__in=[ItemState.PROVIDED, ItemState.ACCEPTED]),
+        item_accepted=_items_counted(state=ItemState.ACCEPTED),
     )
     if states:
         requests = requests.filter(state__in=states)
@@ -59,12 +65,18 @@ def request_list(
     return requests
 
 
-def waiting_for(*, user: User) -> dict[str, QuerySet[UpgradeRequest]]:
-    """Support's dashboard: what is theirs to act on, and what nobody has taken yet."""
+WAITING_SHOWN = 30
+
+
+def waiting_for(*, user: User) -> dict:
+    """Support's dashboard: the oldest of what is theirs to act on, and of what nobody has
+    taken yet, with how many there are in all."""
     queue = request_list(user=user).order_by("state_changed_at")
+    mine = queue.filter(assignee=user, state__in=[RequestState.IN_REVIEW, RequestState.CHECK_SCHEDULED])
+    unassigned = queue.filter(assignee__isnull=True, state=RequestState.SUBMITTED)
     return {
-        "mine": queue.filter(assignee=user, state__in=[RequestState.IN_REVIEW, RequestState.CHECK_SCHEDULED]),
-        "unassigned": queue.filter(assignee__isnull=True, state=RequestState.SUBMITTED),
+        "mine": mine[:WAITING_SHOWN], "mine_count": mine.count(),
+        "unassigned": unassigned[:WAITING_SHOWN], "unassigned_count": unassigned.count(),
     }
 
 
@@ -88,22 +100,28 @@ def checklist_of(request: UpgradeRequest) -> list[ChecklistItem]:
 
 @dataclass(frozen=True)
 class Progress:
+    """Where the checklist stands. Required items decide approval (S8); optional ones are
+    counted apart and never listed as missing."""
+
     total: int
     ready: int
     accepted: int
-    waiting: list[ChecklistItem]  # missing or sent back: the customer's to do
+    waiting: list[ChecklistItem]  # required, missing or sent back: the customer's to do
+    optional_open: int
 
     @property
-    def percent(self) -> int:
-        return round(100 * self.ready / self.total) if self.total else 100
+    def complete(self) -> bool:
+        return self.accepted == self.total
 
 
 def progress_of(items: list[ChecklistItem]) -> Progress:
+    required = [item for item in items if item.required]
     return Progress(
-        total=len(items),
-        ready=sum(item.is_ready for item in items),
-        accepted=sum(item.state == ItemState.ACCEPTED for item in items),
-        waiting=[item for item in items if item.state in (ItemState.MISSING, ItemState.SENT_BACK)],
+        total=len(required),
+        ready=sum(item.is_ready for item in required),
+        accepted=sum(item.state == ItemState.ACCEPTED for item in required),
+        waiting=[item for item in required if item.state in (ItemState.MISSING, ItemState.SENT_BACK)],
+        optional_open=sum(not item.required and not item.is_ready for item in items),
     )
 
 

@@ -26,7 +26,7 @@ def draft(customer, northwind_deployment, release):
 
 
 def _fill_and_accept(request, customer, support):
-    for item in request.items.filter(obsolete=False):
+    for item in request.items.filter(obsolete=False, measured=False):
         if item.state in (ItemState.MISSING, ItemState.SENT_BACK):
             checklist.item_provide(item=item, by=customer, text="Done: see our runbook, page 4.")
     for item in request.items.filter(obsolete=False, state=ItemState.PROVIDED):
@@ -251,3 +251,12 @@ def test_every_move_is_logged_with_actor(checked, support):
         ("schedule_check", "support@vendor.example"),
         ("approve", "support@vendor.example"),
     ]
+
+
+def test_a_measured_item_cannot_be_ticked_by_hand(draft, customer):
+    measured = draft.items.get(key="servers_reachable")
+
+    with pytest.raises(WorkflowError, match="measured by the preflight"):
+        checklist.item_provide(item=measured, by=customer, text="They are fine, trust me")
+    measured.refresh_from_db()
+    assert measured.state == ItemState.MISSING

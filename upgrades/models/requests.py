@@ -76,6 +76,7 @@ class ChecklistItem(models.Model):
     guidance = models.TextField(blank=True)
     server = models.ForeignKey(Server, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     required = models.BooleanField(default=True)
+    measured = models.BooleanField(default=False, help_text="Filled in by the preflight only.")
     # Facts changed and the item no longer applies; kept for what was written in it.
     obsolete = models.BooleanField(default=False)
 

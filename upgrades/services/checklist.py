@@ -35,9 +35,10 @@ def checklist_refresh(*, request: UpgradeRequest) -> bool:
         item = existing.pop(spec.key, None)
         if item is None:
             item = ChecklistItem(request=request, key=spec.key)
-        before = (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required)
+        before = (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required, item.measured)
         item.section, item.position, item.title, item.guidance = spec.section, position, spec.title, spec.guidance
-        item.server_id, item.obsolete, item.required = spec.server_id, False, spec.required
+        item.server_id, item.obsolete = spec.server_id, False
+        item.required, item.measured = spec.required, spec.measured
         if spec.section == ItemSection.CONTACTS or spec.known_evidence:
             if item.state in _KNOWN:
                 # What the portal knows, until support has judged it.
@@ -46,7 +47,7 @@ def checklist_refresh(*, request: UpgradeRequest) -> bool:
             elif item.state == ItemState.ACCEPTED and not spec.known_evidence:
                 # Accepted, but the fact is gone (the contact was removed): it needs a look again.
                 item.evidence, item.state = "", ItemState.MISSING
-        if before != (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required):
+        if before != (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required, item.measured):
             item.save()
             changed = True
     for item in existing.values():
@@ -74,6 +75,8 @@ def item_provide(*, item: ChecklistItem, by: User, text: str, files: list[Upload
     from upgrades.services import notify
 
     _editable(item, by)
+    if item.measured:
+        raise WorkflowError("This item is measured by the preflight, not filled in: run the preflight.")
     text = text.strip()
     checked = [evidence.check_upload(upload) for upload in files]
     if not text and not checked and not item.attachments.exists():

@@ -202,8 +202,8 @@ def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
         event = _move(request, "approve", by=by)
         notify.notify(
             event=event, to=notify.customer_addresses(request), subject="Upgrade approved: you can book a window",
-            lines=["Every prerequisite is in place and the check passed. The upgrade is approved: you can now book a "
-                   "maintenance window with the scheduling link."],
+            lines=["Every prerequisite is in place and the check passed. The upgrade is approved: support sends you "
+                   "the scheduling link to book the maintenance window."],
         )
         return request
 
