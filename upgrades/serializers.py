@@ -1,0 +1,274 @@
+"""What the upgrades API reads and writes. As in portal.serializers, serializers check the shape
+of the input; the services check the rules and write."""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from portal.choices import Role
+from portal.models import Deployment, User
+from portal.serializers import VisiblePrimaryKeyField
+from upgrades import evidence, selectors, versions
+from upgrades.choices import CheckOutcome, RequestState
+from upgrades.impact import impact_of
+from upgrades.models import ChecklistItem, ItemAttachment, Release, UpgradeRequest
+
+
+@extend_schema_field({"type": "string", "pattern": versions.VERSION.pattern, "example": "10.0.0"})
+class ReleaseVersionField(serializers.SlugRelatedField):
+    """A release by its version, among those the caller may see (customers: published only)."""
+
+    default_error_messages = {"does_not_exist": "There is no release {value}."}
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="version", **kwargs)
+
+    def get_queryset(self):
+        return selectors.release_list(user=self.context["request"].user)
+
+    def to_internal_value(self, data):
+        # What cannot be a version names no release; PostgreSQL would refuse some of it (NUL bytes).
+        if not isinstance(data, str) or not versions.VERSION.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
+# Several models have a `state`, each with its own choices; naming the request's once keeps the
+# list and the detail on one enum in the schema.
+@extend_schema_field(serializers.ChoiceField(choices=RequestState.choices), component_name="RequestStateEnum")
+class RequestStateField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=RequestState.choices, **kwargs)
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "full_name"]
+        read_only_fields = fields
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Release
+        fields = [
+            "version", "kind", "state", "release_date", "openjdk_version", "tomcat_version", "notes",
+            "published_at", "created_at",
+        ]
+        read_only_fields = ["kind", "state", "published_at", "created_at"]
+        validators = []
+
+    def validate_version(self, version: str) -> str:
+        # The model's pattern (\d) lets other scripts' digits through; PostgreSQL's numeric
+        # ordering (version_key) casts with 0-9 only.
+        if not version.isascii():
+            raise serializers.ValidationError("Write a version with the digits 0-9, for example 10.0.1.")
+        # 9.04.2 is 9.4.2 written differently; kinds are worked out between different versions only.
+        others = Release.objects.exclude(pk=getattr(self.instance, "pk", None)).only("version")
+        for other in others:
+            if versions.parse(other.version) == versions.parse(version):
+                raise serializers.ValidationError(f"“{version}” is the same version as release {other.version}.")
+        return version
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    download = serializers.SerializerMethodField(help_text="Where the file itself is.")
+
+    class Meta:
+        model = ItemAttachment
+        fields = ["id", "item", "name", "content_type", "size", "uploaded_at", "download"]
+        read_only_fields = fields
+
+    def get_download(self, attachment: ItemAttachment) -> str:
+        return reverse("api:attachment-download", args=[attachment.pk])
+
+
+class ChecklistItemSerializer(serializers.ModelSerializer):
+    provided_by = PersonSerializer(read_only=True, allow_null=True)
+    reviewed_by = PersonSerializer(read_only=True, allow_null=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ChecklistItem
+        fields = [
+            "id", "request", "key", "section", "position", "title", "guidance", "server", "required", "measured",
+            "obsolete", "state", "evidence", "provided_by", "provided_at", "reviewed_by", "reviewed_at", "review_note",
+            "preflight", "attachments",
+        ]
+        read_only_fields = fields
+
+
+class ProgressSerializer(serializers.Serializer):
+    """The required items, which decide approval (S8); optional ones are not counted."""
+
+    total = serializers.IntegerField(help_text="Required items that apply to the deployment now.")
+    ready = serializers.IntegerField(help_text="Of those, provided or accepted.")
+    accepted = serializers.IntegerField(help_text="Of those, accepted by support.")
+
+
+class UpgradeRequestSerializer(serializers.ModelSerializer):
+    """A row of the list: the request and how far its checklist is."""
+
+    organisation = serializers.SlugRelatedField(source="deployment.organisation", slug_field="slug", read_only=True)
+    deployment_name = serializers.CharField(source="deployment.name", read_only=True)
+    release = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    state = RequestStateField(read_only=True)
+    assignee = PersonSerializer(read_only=True, allow_null=True, help_text="The support person working on it.")
+    requested_by = PersonSerializer(read_only=True)
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UpgradeRequest
+        fields = [
+            "id", "organisation", "deployment", "deployment_name", "release", "from_version", "kind", "state",
+            "assignee", "requested_by", "created_at", "submitted_at", "state_changed_at", "progress",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, request: UpgradeRequest) -> dict:
+        # Counted by the list's selector.
+        return {"total": request.item_total, "ready": request.item_ready, "accepted": request.item_accepted}
+
+
+class CheckSerializer(serializers.ModelSerializer):
+    """The prerequisite check (S2): when, with whom, and how it went."""
+
+    at = serializers.DateTimeField(source="check_at", read_only=True, allow_null=True)
+    engineer = PersonSerializer(source="check_engineer", read_only=True, allow_null=True)
+    outcome = serializers.ChoiceField(source="check_outcome", choices=CheckOutcome.choices, read_only=True,
+                                      allow_blank=True, help_text="Empty until the check is recorded.")
+    notes = serializers.CharField(source="check_notes", read_only=True)
+
+    class Meta:
+        model = UpgradeRequest
+        fields = ["at", "engineer", "outcome", "notes"]
+
+
+class ImpactSerializer(serializers.Serializer):
+    """What the upgrade means for the service's users (S4, S6)."""
+
+    summary = serializers.CharField()
+    servers = serializers.IntegerField()
+    at_risk_minutes = serializers.IntegerField()
+    downtime_offset_minutes = serializers.IntegerField(allow_null=True, help_text="Null when there is no downtime.")
+    downtime_minutes = serializers.IntegerField(allow_null=True, help_text="Null when there is no downtime.")
+    whole_window = serializers.CharField(
+        help_text="How the service behaves for the whole window without a load balancer with health checks "
+        "(unavailable or intermittent), or empty."
+    )
+
+
+def _minutes(duration) -> int | None:
+    return None if duration is None else int(duration.total_seconds() // 60)
+
+
+class UpgradeRequestDetailSerializer(UpgradeRequestSerializer):
+    """A request with its check, its impact and its checklist."""
+
+    check = serializers.SerializerMethodField()
+    impact = serializers.SerializerMethodField()
+    items = serializers.SerializerMethodField(help_text="The items that apply to the deployment now, in order.")
+
+    class Meta(UpgradeRequestSerializer.Meta):
+        fields = [*UpgradeRequestSerializer.Meta.fields, "decision_reason", "check", "impact", "items"]
+        read_only_fields = fields
+
+    def _checklist(self, request: UpgradeRequest) -> list[ChecklistItem]:
+        """Read once for both the items and the progress."""
+        checklists = self.context.setdefault("checklists", {})
+        if request.pk not in checklists:
+            checklists[request.pk] = selectors.checklist_of(request)
+        return checklists[request.pk]
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, request: UpgradeRequest) -> dict:
+        progress = selectors.progress_of(self._checklist(request))
+        return {"total": progress.total, "ready": progress.ready, "accepted": progress.accepted}
+
+    @extend_schema_field(CheckSerializer)
+    def get_check(self, request: UpgradeRequest) -> dict:
+        return CheckSerializer(request, context=self.context).data
+
+    @extend_schema_field(ImpactSerializer)
+    def get_impact(self, request: UpgradeRequest) -> dict:
+        deployment = request.deployment
+        impact = impact_of(
+            kind=request.kind, servers=deployment.servers.count(),
+            load_balanced_with_health_checks=deployment.has_load_balancer and deployment.health_checks,
+        )
+        return {
+            "summary": impact.summary(), "servers": impact.servers, "at_risk_minutes": impact.at_risk_minutes,
+            "downtime_offset_minutes": _minutes(impact.downtime_offset), "downtime_minutes": _minutes(impact.downtime),
+            "whole_window": impact.whole_window,
+        }
+
+    @extend_schema_field(ChecklistItemSerializer(many=True))
+    def get_items(self, request: UpgradeRequest) -> list[dict]:
+        return ChecklistItemSerializer(self._checklist(request), many=True, context=self.context).data
+
+
+# Input ------------------------------------------------------------------------------------
+
+
+class UpgradeRequestCreateSerializer(serializers.Serializer):
+    deployment = VisiblePrimaryKeyField(
+        queryset=Deployment.objects.all(), help_text="The deployment to upgrade (its id)."
+    )
+    release = ReleaseVersionField(help_text="The published release to upgrade to (its version, for example 10.0.0).")
+
+
+class RequestFilterSerializer(serializers.Serializer):
+    state = serializers.MultipleChoiceField(
+        choices=RequestState.choices, required=False, help_text="Only these states (repeat the parameter for more)."
+    )
+    assignee = serializers.ChoiceField(
+        choices=[("me", "me"), ("nobody", "nobody")], required=False,
+        help_text="`me`: the requests you work on; `nobody`: those no support person has taken yet.",
+    )
+    search = serializers.CharField(
+        required=False, max_length=100,
+        help_text="Organisation or deployment name, or the start of the release version.",
+    )
+
+
+class ItemFilterSerializer(serializers.Serializer):
+    request = serializers.IntegerField(required=False, min_value=1, help_text="Only this request's items (its id).")
+
+
+class ScheduleCheckSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="When the check takes place; in the future.")
+    engineer = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(role=Role.ENGINEER, is_active=True), help_text="The vendor engineer (a user id)."
+    )
+
+
+class RecordCheckSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=CheckOutcome.choices)
+    notes = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, default="", help_text="Required when the check failed."
+    )
+
+
+class ReasonSerializer(serializers.Serializer):
+    # Blank passes here so that the service says what the reason is for.
+    reason = serializers.CharField(allow_blank=True, max_length=2000)
+
+
+class WithdrawSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class EvidenceSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        required=False, allow_blank=True, max_length=5000, default="", help_text="How this prerequisite is met."
+    )
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True), required=False, default=list,
+        max_length=evidence.MAX_FILES_PER_ITEM,
+        help_text=f"Optional, with multipart/form-data: {evidence.accepted_extensions()}; up to 5 MB each.",
+    )
+
+
+class ConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why the move is not possible now, or who made it first. Nothing changed.")
