@@ -15,7 +15,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, reject, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import DataGenerationMethod
@@ -98,6 +98,8 @@ def in_process(settings):
 )
 @pytest.mark.parametrize("persona", ["admin_user", "customer"])
 def test_no_request_breaks_the_api(case, persona, request, world, in_process):
+    if case.media_type == "multipart/form-data" and not isinstance(case.body, dict):
+        reject()  # a form is named fields: schemathesis's WSGI transport cannot send a bare value as one
     token = Token.objects.get_or_create(user=request.getfixturevalue(persona))[0]
     aim_at_existing_rows(case)
     case.call_and_validate(
