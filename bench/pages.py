@@ -1,6 +1,7 @@
 """How the pages and the API hold up with a thousand customers.
 
-Run as `.venv/bin/python bench/pages.py` with DATABASE_URL and REDIS_URL set as for the tests.
+Run as `.venv/bin/python -m bench.pages` from the project's directory, with DATABASE_URL and
+REDIS_URL set as for the tests.
 
 1. Create a fresh database of its own (`portal_bench`, Django's test-database machinery), apply
    the migrations and load the demo world (its users log in).
@@ -15,36 +16,16 @@ queries and template or serializer, without the network and without opening a co
 (the test client keeps it).
 """
 
-import argparse
 import json
 import os
-import statistics
-import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import harness
+from bench.harness import Probe, progress
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
-os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "kX0c2n3Gxqz4w3kBJ2S4oE5VwTQpYJ7m8yqk0m4Q0aE=")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-os.environ.setdefault("STATIC_MANIFEST", "0")
-os.environ.setdefault("WHITENOISE_USE_FINDERS", "1")
-# Never the developer's database, nor the tests' one: setup_databases drops what it replaces.
-os.environ["TEST_DATABASE_NAME"] = "portal_bench"
-
-import django  # noqa: E402
-
-django.setup()
+harness.set_up_django(database="portal_bench")
 
 import pghistory  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
 from django.urls import Resolver404, resolve  # noqa: E402
 
 from portal import credentials, demo  # noqa: E402
@@ -55,8 +36,6 @@ SMALL, BIG = 10, 1_000
 DEPLOYMENTS_PER_ORGANISATION = 5
 GROUPS_PER_DEPLOYMENT = 2
 CONTACTS_PER_ORGANISATION = 5
-MAX_QUERIES = 15
-MAX_P95_MS = 150.0
 REGIONS = [SupportRegion.EUROPE, SupportRegion.AMERICAS, SupportRegion.ASIA_PACIFIC]
 ZONES = ["Europe/London", "America/New_York", "Australia/Sydney"]
 CONTACT_ROLES = list(ContactRole)
@@ -143,26 +122,6 @@ def row_counts() -> dict[str, int]:
 # -- Measuring -------------------------------------------------------------------------------
 
 
-@dataclass
-class Probe:
-    name: str
-    persona: str
-    url: str
-    htmx: bool = False
-    queries_small: int | None = None
-    queries_big: int | None = None
-    times_ms: list[float] = field(default_factory=list)
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.times_ms)
-
-    @property
-    def p95(self) -> float:
-        ordered = sorted(self.times_ms)
-        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def probes() -> list[Probe]:
     organisation = Organisation.objects.get(slug="bench-0000")
     deployment = Deployment.objects.filter(organisation=organisation).order_by("pk").first()
@@ -189,139 +148,57 @@ def exists(url: str) -> bool:
     return True
 
 
-def clients() -> dict[str, Client]:
-    logged_in = {}
-    for persona, email in (("support", "support@vendor.example"), ("customer", "lead@northwind.example")):
-        client = Client()
-        client.force_login(User.objects.get(email=email), backend="django.contrib.auth.backends.ModelBackend")
-        logged_in[persona] = client
-    return logged_in
-
-
-def get(client: Client, probe: Probe):
-    headers = {"HX-Request": "true"} if probe.htmx else {}
-    response = client.get(probe.url, headers=headers)
-    if response.status_code != 200:
-        raise SystemExit(f"{probe.persona} GET {probe.url} answered {response.status_code}, not 200.")
-    return response
-
-
-def count_queries(client: Client, probe: Probe) -> int:
-    get(client, probe)  # warm: first-use caches (content types, templates) are not the page's cost
-    with CaptureQueriesContext(connection) as captured:
-        get(client, probe)
-    return len(captured.captured_queries)
-
-
-def time_requests(client: Client, probe: Probe, *, repeat: int, warm_up: int) -> None:
-    for _ in range(warm_up):
-        get(client, probe)
-    for _ in range(repeat):
-        started = time.perf_counter()
-        get(client, probe)
-        probe.times_ms.append((time.perf_counter() - started) * 1000)
-
-
 # -- Reporting -------------------------------------------------------------------------------
 
 
 def table(measured: list[Probe], rows: dict[str, int], repeat: int, load: list[float]) -> str:
-    head = f"{'request':34} {'as':9} {'q@' + str(SMALL):>6} {'q@' + str(BIG):>7} {'p50 ms':>8} {'p95 ms':>8}  verdict"
-    lines = [
-        "Rows on the big fill: " + ", ".join(f"{count:,} {name.replace('_', ' ')}" for name, count in rows.items()),
+    intro = [
+        harness.rows_line(rows),
         f"Times over {repeat} requests each; q@N = queries per request with N bench organisations.",
         # Times are only comparable on a quiet machine: say how busy it was.
         f"Load average (1 min) before and after timing: {load[0]:.2f}, {load[1]:.2f} on {os.cpu_count()} CPUs.",
-        "",
-        head,
-        "-" * len(head),
     ]
-    for probe in measured:
-        problems = []
-        if probe.queries_big > MAX_QUERIES:
-            problems.append(f"> {MAX_QUERIES} queries")
-        if probe.queries_big > probe.queries_small:
-            problems.append("queries grow with rows")
-        if probe.p95 >= MAX_P95_MS:
-            problems.append(f"p95 >= {MAX_P95_MS:.0f} ms")
-        lines.append(
-            f"{probe.name:34} {probe.persona:9} {probe.queries_small:>6} {probe.queries_big:>7} "
-            f"{probe.p50:>8.1f} {probe.p95:>8.1f}  {'; '.join(problems) or 'ok'}"
-        )
-    return "\n".join(lines)
+    return harness.table(measured, intro=intro, name=("request", 34), small=(f"q@{SMALL}", 6), big=(f"q@{BIG}", 7))
 
 
 def summary(measured: list[Probe], rows: dict[str, int], repeat: int, load: list[float]) -> dict:
-    max_queries = max(probe.queries_big for probe in measured)
-    p95_ms = max(probe.p95 for probe in measured)
-    queries_grow = any(probe.queries_big > probe.queries_small for probe in measured)
     return {
-        "max_queries": max_queries,
-        "p95_ms": round(p95_ms, 1),
-        "queries_grow": queries_grow,
-        "within_targets": max_queries <= MAX_QUERIES and p95_ms < MAX_P95_MS and not queries_grow,
-        "targets": {"max_queries": MAX_QUERIES, "p95_ms": MAX_P95_MS},
-        "repeat": repeat,
+        **harness.verdict(measured, repeat),
         "load_average": load,
         "cpus": os.cpu_count(),
         "rows": rows,
-        "endpoints": {
-            f"{probe.persona} {probe.name}": {
-                "url": probe.url,
-                "queries_small": probe.queries_small,
-                "queries_big": probe.queries_big,
-                "p50_ms": round(probe.p50, 1),
-                "p95_ms": round(probe.p95, 1),
-            }
-            for probe in measured
-        },
+        "endpoints": {f"{probe.persona} {probe.name}": harness.figures(probe) for probe in measured},
     }
 
 
 def run(*, repeat: int, warm_up: int) -> tuple[list[Probe], dict[str, int], list[float]]:
-    if "testserver" not in settings.ALLOWED_HOSTS:
-        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    assert connection.settings_dict["NAME"] == "portal_bench", connection.settings_dict["NAME"]
     demo.seed()
-    logged_in = clients()
+    logged_in = harness.clients({
+        "support": User.objects.get(email="support@vendor.example"),
+        "customer": User.objects.get(email="lead@northwind.example"),
+    })
 
     progress(f"filling {SMALL} organisations")
     fill(start=0, stop=SMALL)
     measured = probes()
-    for probe in measured:
-        probe.queries_small = count_queries(logged_in[probe.persona], probe)
+    harness.measure_small(measured, logged_in)
 
     progress(f"filling up to {BIG} organisations")
     started = time.perf_counter()
     fill(start=SMALL, stop=BIG)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    harness.analyze()
     progress(f"filled in {time.perf_counter() - started:.0f} s; measuring")
     load = [os.getloadavg()[0]]
-    for probe in measured:
-        client = logged_in[probe.persona]
-        probe.queries_big = count_queries(client, probe)
-        time_requests(client, probe, repeat=repeat, warm_up=warm_up)
+    harness.measure_big(measured, logged_in, repeat=repeat, warm_up=warm_up)
     load.append(os.getloadavg()[0])
     return measured, row_counts(), [round(value, 2) for value in load]
 
 
-def progress(message: str) -> None:
-    print(f"… {message}", file=sys.stderr, flush=True)
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=30, help="timed requests per URL (default 30)")
-    parser.add_argument("--warm-up", type=int, default=3, help="untimed requests before them (default 3)")
-    arguments = parser.parse_args()
-
-    progress("creating the portal_bench database")
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
+    arguments = harness.arguments(__doc__, per="URL")
+    with harness.own_database():
         measured, rows, load = run(repeat=arguments.repeat, warm_up=arguments.warm_up)
-    finally:
-        teardown_databases(old_config, verbosity=0)
     print(table(measured, rows, arguments.repeat, load))
     print(json.dumps(summary(measured, rows, arguments.repeat, load)))
 

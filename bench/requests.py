@@ -1,6 +1,7 @@
 """How the upgrade request pages hold up with 2,000 open requests.
 
-Run as `.venv/bin/python bench/requests.py` with DATABASE_URL and REDIS_URL set as for the tests.
+Run as `.venv/bin/python -m bench.requests` from the project's directory, with DATABASE_URL and
+REDIS_URL set as for the tests (as a script, this file would shadow the `requests` library).
 
 1. Create a fresh database of its own (`portal_bench_requests`, Django's test-database
    machinery; the `portal` database is never touched), apply the migrations and load the demo
@@ -18,39 +19,17 @@ A page whose query count is higher on the big fill than on the small one runs qu
 and template, without the network and without opening a connection (the test client keeps it).
 """
 
-import argparse
 import json
-import os
-import statistics
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
-# Run as a script, this directory would come first on the path, and this file would shadow
-# any module named `requests`: put the project there instead.
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+from bench import harness
+from bench.harness import Probe, progress
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
-os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "kX0c2n3Gxqz4w3kBJ2S4oE5VwTQpYJ7m8yqk0m4Q0aE=")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-os.environ.setdefault("STATIC_MANIFEST", "0")
-os.environ.setdefault("WHITENOISE_USE_FINDERS", "1")
-# Never the developer's database, nor the tests' one: setup_databases drops what it replaces.
-os.environ["TEST_DATABASE_NAME"] = "portal_bench_requests"
-
-import django  # noqa: E402
-
-django.setup()
+harness.set_up_django(database="portal_bench_requests")
 
 import pghistory  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from portal import demo  # noqa: E402
@@ -65,8 +44,6 @@ from upgrades.models import ChecklistItem, ItemAttachment, Release, RequestEvent
 SMALL_ORGANISATIONS, BIG_ORGANISATIONS = 2, 400
 DEPLOYMENTS_PER_ORGANISATION = 5  # so 10 and 2,000 open requests
 ITEMS_PER_REQUEST = 12
-MAX_QUERIES = 15
-MAX_P95_MS = 150.0
 ZONES = ["Europe/London", "America/New_York", "Australia/Sydney"]
 REGIONS = [SupportRegion.EUROPE, SupportRegion.AMERICAS, SupportRegion.ASIA_PACIFIC]
 # How the open requests spread over the states: every ten in a row hold each state (30 %
@@ -335,26 +312,6 @@ def row_counts() -> dict[str, int]:
 # -- Measuring -------------------------------------------------------------------------------
 
 
-@dataclass
-class Probe:
-    name: str
-    persona: str
-    url: str
-    htmx: bool = False
-    queries_small: int | None = None
-    queries_big: int | None = None
-    times_ms: list[float] = field(default_factory=list)
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.times_ms)
-
-    @property
-    def p95(self) -> float:
-        ordered = sorted(self.times_ms)
-        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 @dataclass(frozen=True)
 class Subjects:
     """The rows the probes look at, chosen on the small fill and kept for the big one."""
@@ -394,101 +351,30 @@ def probes(chosen: Subjects) -> list[Probe]:
     ]
 
 
-def clients(chosen: Subjects) -> dict[str, Client]:
-    logged_in = {}
-    for persona, user in (("support", User.objects.get(email=DESK[0])), ("customer", chosen.customer)):
-        client = Client()
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-        logged_in[persona] = client
-    return logged_in
-
-
-def get(client: Client, probe: Probe):
-    headers = {"HX-Request": "true"} if probe.htmx else {}
-    response = client.get(probe.url, headers=headers)
-    if response.status_code != 200:
-        raise SystemExit(f"{probe.persona} GET {probe.url} answered {response.status_code}, not 200.")
-    return response
-
-
-def count_queries(client: Client, probe: Probe) -> int:
-    get(client, probe)  # warm: first-use caches (content types, templates) are not the page's cost
-    with CaptureQueriesContext(connection) as captured:
-        get(client, probe)
-    return len(captured.captured_queries)
-
-
-def time_requests(client: Client, probe: Probe, *, repeat: int, warm_up: int) -> None:
-    for _ in range(warm_up):
-        get(client, probe)
-    for _ in range(repeat):
-        started = time.perf_counter()
-        get(client, probe)
-        probe.times_ms.append((time.perf_counter() - started) * 1000)
-
-
 # -- Reporting -------------------------------------------------------------------------------
 
 
-def _problems(probe: Probe) -> list[str]:
-    problems = []
-    if probe.queries_big > MAX_QUERIES:
-        problems.append(f"> {MAX_QUERIES} queries")
-    if probe.queries_big > probe.queries_small:
-        problems.append("queries grow with rows")
-    if probe.p95 >= MAX_P95_MS:
-        problems.append(f"p95 >= {MAX_P95_MS:.0f} ms")
-    return problems
-
-
 def table(measured: list[Probe], rows: dict[str, int], repeat: int) -> str:
-    head = f"{'page':30} {'as':9} {'q small':>7} {'q big':>6} {'p50 ms':>8} {'p95 ms':>8}  verdict"
-    lines = [
-        "Rows on the big fill: " + ", ".join(f"{count:,} {name.replace('_', ' ')}" for name, count in rows.items()),
+    intro = [
+        harness.rows_line(rows),
         f"Times over {repeat} requests each; q small / q big = queries per request on the "
         f"{SMALL_ORGANISATIONS * DEPLOYMENTS_PER_ORGANISATION}-request and the big fill.",
-        "",
-        head,
-        "-" * len(head),
     ]
-    for probe in measured:
-        lines.append(
-            f"{probe.name:30} {probe.persona:9} {probe.queries_small:>7} {probe.queries_big:>6} "
-            f"{probe.p50:>8.1f} {probe.p95:>8.1f}  {'; '.join(_problems(probe)) or 'ok'}"
-        )
-    return "\n".join(lines)
+    return harness.table(measured, intro=intro, name=("page", 30), small=("q small", 7), big=("q big", 6))
 
 
 def summary(measured: list[Probe], rows: dict[str, int], repeat: int) -> dict:
-    max_queries = max(probe.queries_big for probe in measured)
-    p95_ms = max(probe.p95 for probe in measured)
-    queries_grow = any(probe.queries_big > probe.queries_small for probe in measured)
     return {
-        "max_queries": max_queries,
-        "p95_ms": round(p95_ms, 1),
-        "queries_grow": queries_grow,
-        "within_targets": max_queries <= MAX_QUERIES and p95_ms < MAX_P95_MS and not queries_grow,
-        "targets": {"max_queries": MAX_QUERIES, "p95_ms": MAX_P95_MS},
-        "repeat": repeat,
+        **harness.verdict(measured, repeat),
         "rows": rows,
         "pages": {
-            f"{probe.persona} {probe.name}": {
-                "url": probe.url,
-                "queries_small": probe.queries_small,
-                "queries_big": probe.queries_big,
-                "p50_ms": round(probe.p50, 1),
-                "p95_ms": round(probe.p95, 1),
-                "problems": _problems(probe),
-            }
+            f"{probe.persona} {probe.name}": {**harness.figures(probe), "problems": harness.problems(probe)}
             for probe in measured
         },
     }
 
 
 def run(*, repeat: int, warm_up: int) -> tuple[list[Probe], dict[str, int]]:
-    if "testserver" not in settings.ALLOWED_HOSTS:
-        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    assert connection.settings_dict["NAME"] == "portal_bench_requests", connection.settings_dict["NAME"]
     demo.seed()
     upgrades_demo.seed()
 
@@ -499,10 +385,9 @@ def run(*, repeat: int, warm_up: int) -> tuple[list[Probe], dict[str, int]]:
         chosen = subjects()
         for request in (chosen.desk_request, chosen.customer_request):
             deepen(request, events=10, attachments=2, notices=2)
-    logged_in = clients(chosen)
+    logged_in = harness.clients({"support": User.objects.get(email=DESK[0]), "customer": chosen.customer})
     measured = probes(chosen)
-    for probe in measured:
-        probe.queries_small = count_queries(logged_in[probe.persona], probe)
+    harness.measure_small(measured, logged_in)
 
     started = time.perf_counter()
     with pghistory.context(source="bench"):
@@ -512,32 +397,16 @@ def run(*, repeat: int, warm_up: int) -> tuple[list[Probe], dict[str, int]]:
         for request in (chosen.desk_request, chosen.customer_request):
             deepen(request, events=50, attachments=10, notices=20, start=10)
         closed_history(chosen.customer.contact.organisation, count=60, desk=desk)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    harness.analyze()
     progress(f"filled in {time.perf_counter() - started:.0f} s; measuring")
-    for probe in measured:
-        client = logged_in[probe.persona]
-        probe.queries_big = count_queries(client, probe)
-        time_requests(client, probe, repeat=repeat, warm_up=warm_up)
+    harness.measure_big(measured, logged_in, repeat=repeat, warm_up=warm_up)
     return measured, row_counts()
 
 
-def progress(message: str) -> None:
-    print(f"… {message}", file=sys.stderr, flush=True)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=30, help="timed requests per page (default 30)")
-    parser.add_argument("--warm-up", type=int, default=3, help="untimed requests before them (default 3)")
-    arguments = parser.parse_args()
-
-    progress("creating the portal_bench_requests database")
-    old_config = setup_databases(verbosity=0, interactive=False)
-    try:
+    arguments = harness.arguments(__doc__, per="page")
+    with harness.own_database():
         measured, rows = run(repeat=arguments.repeat, warm_up=arguments.warm_up)
-    finally:
-        teardown_databases(old_config, verbosity=0)
     print(table(measured, rows, arguments.repeat))
     print(json.dumps(summary(measured, rows, arguments.repeat)))
 
