@@ -9,11 +9,13 @@
 import os
 import socket
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 from django.test import Client
+from playwright.sync_api import Page, expect, sync_playwright
 
 from portal import demo
 from portal.choices import Role
@@ -161,3 +163,60 @@ def wait_for(condition, *, timeout: float = 10.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"still not true after {timeout} s: {condition}")
+
+
+# -- Browser stories: Debian's chromium, driven by Playwright ----------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser(django_db_setup):
+    """One chromium for the stories of one test module.
+
+    Playwright's sync API keeps its event loop running in this thread for as long as it is
+    started, and Django refuses database work in a thread with a running loop. So the browser
+    lives for one module only (a later test, or anything calling async_to_sync, must not find
+    the loop), and for that time the database work the tests do themselves (the world, the
+    outbox checks, the flush after each transactional test) is allowed beside it. The live
+    server and the Celery worker answer from threads of their own, where no loop runs."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def save_screenshot(page: Page, name: str) -> None:
+    """The whole page in `screenshots/<name>.png`, for people to look at."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def submit_log_in(page: Page, email: str, password: str = demo.PASSWORD) -> None:
+    """Fill in the log-in form and send it, whatever the portal answers."""
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def log_in(page: Page, email: str) -> None:
+    """Log in with the demo password, and wait until the portal shows the person logged in."""
+    submit_log_in(page, email)
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def open_from_menu(page: Page, label: str) -> None:
+    page.get_by_role("banner").get_by_role("link", name=label, exact=True).click()

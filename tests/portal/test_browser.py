@@ -3,44 +3,13 @@ live server with the demo world. Each story leaves screenshots of the pages it v
 `screenshots/` for people to look at."""
 
 import re
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from portal import demo
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+from tests.conftest import log_in, open_from_menu, save_screenshot, submit_log_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser(django_db_setup):
-    """One chromium for this module's stories.
-
-    Playwright's sync API keeps its event loop running in this thread for as long as it is
-    started, and Django refuses database work in a thread with a running loop. So the browser
-    lives for this module only (a later test, or anything calling async_to_sync, must not find
-    the loop), and for that time the database work the tests do themselves (the world, the
-    flush after each transactional test) is allowed beside it. The live server answers the
-    browser from its own thread, where no loop runs."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -53,19 +22,7 @@ def page(browser, live_server, world) -> Page:
 
 
 def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"browser-{name}.png", full_page=True)
-
-
-def log_in(page: Page, *, email: str, password: str = demo.PASSWORD) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-
-
-def open_from_menu(page: Page, label: str) -> None:
-    page.get_by_role("banner").get_by_role("link", name=label, exact=True).click()
+    save_screenshot(page, f"browser-{name}")
 
 
 def test_the_northwind_lead_logs_in_and_sees_the_production_servers(page: Page):
@@ -91,7 +48,7 @@ def test_the_northwind_lead_logs_in_and_sees_the_production_servers(page: Page):
 
 
 def test_a_wrong_password_shows_an_error_and_stays_on_the_log_in_page(page: Page):
-    log_in(page, email="lead@northwind.example", password="not-the-password")
+    submit_log_in(page, email="lead@northwind.example", password="not-the-password")
 
     expect(page.get_by_role("alert")).to_contain_text("e-mail address and password do not match")
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))

@@ -8,25 +8,12 @@ Each step leaves a screenshot in `screenshots/upgrade-flow-*.png`.
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from portal import demo
-from tests.conftest import wait_for
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+from tests.conftest import log_in, open_from_menu, save_screenshot, wait_for
 
 # What the Northwind production deployment (two groups of two virtual servers behind an F5
 # with health checks) asks for before a major upgrade.
@@ -62,21 +49,6 @@ TOTAL = len(CONTACT_ITEMS) + len(CUSTOMER_ITEMS)
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def browser(django_db_setup):
-    """One chromium for this module. Playwright's sync API runs an event loop in this thread
-    while it is started, and Django refuses database work in a thread with a running loop: the
-    test's own database work (the world, the outbox checks, the flush) is allowed beside it.
-    The live server and the Celery worker answer from threads of their own, with no loop."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def open_page(browser: Browser, live_server, world):
     """A page in a browser context of its own: each person has their own cookies."""
@@ -95,20 +67,7 @@ def open_page(browser: Browser, live_server, world):
 
 
 def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"upgrade-flow-{name}.png", full_page=True)
-
-
-def log_in(page: Page, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(demo.PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-
-
-def open_from_menu(page: Page, label: str) -> None:
-    page.get_by_role("banner").get_by_role("link", name=label, exact=True).click()
+    save_screenshot(page, f"upgrade-flow-{name}")
 
 
 def checklist_item(page: Page, title: str) -> Locator:
