@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from portal import access, credentials
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
@@ -62,8 +63,15 @@ def contact_delete(*, contact: Contact, by: User) -> None:
         raise PermissionDenied
     if hasattr(contact, "user") and contact.user.pk == by.pk:
         raise ValidationError("You cannot remove yourself: ask a colleague or support.")
-    with _write(by):
-        contact.delete()
+    try:
+        with _write(by):
+            contact.delete()
+    except ProtectedError:
+        # Their portal account made upgrade requests, which must keep who asked for them.
+        raise ValidationError(
+            f"{contact.name} has a portal account that made upgrade requests: it cannot be removed. "
+            "Take their roles away instead, or ask support to deactivate the account."
+        ) from None
 
 
 def deployment_create(*, organisation: Organisation, by: User, **fields) -> Deployment:

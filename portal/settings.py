@@ -253,7 +253,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Upgrade portal API",
-    "DESCRIPTION": "Organisations, contacts, deployments and servers of the upgrade portal.",
+    "DESCRIPTION": (
+        "Organisations, contacts, deployments and servers; releases; upgrade requests, their prerequisite "
+        "checklists and the support desk's workflow."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -9,7 +9,7 @@ import re
 
 from upgrades.choices import UpgradeKind
 
-VERSION = re.compile(r"^\d+(\.\d+){1,3}$")
+VERSION = re.compile(r"^[0-9]+(\.[0-9]+){1,3}$")
 
 
 class VersionError(ValueError):

@@ -9,7 +9,7 @@ from portal.choices import Driver, ServerPlatform, ServerRole, TlsVersion
 from portal.models.customers import Organisation, audited
 
 version_validator = RegexValidator(
-    r"^\d+(\.\d+){1,3}$", "Write a version as numbers separated by dots, for example 9.4.1."
+    r"^[0-9]+(\.[0-9]+){1,3}$", "Write a version as numbers separated by dots, for example 9.4.1."
 )
 
 LEGACY_TLS = {TlsVersion.TLS_1_0, TlsVersion.TLS_1_1}

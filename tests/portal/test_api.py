@@ -461,7 +461,10 @@ def test_nobody_unauthenticated_gets_in(world, path):
 
 def test_the_api_root_lists_every_endpoint(api_for, customer):
     endpoints = api_for(customer).get(f"{API}/").json()
-    assert sorted(endpoints) == ["contacts", "deployments", "organisations", "server-groups", "servers", "token"]
+    assert sorted(endpoints) == [
+        "checklist-items", "contacts", "deployments", "organisations", "releases", "requests", "server-groups",
+        "servers", "token",
+    ]
 
 
 def test_the_schema_documents_the_api_but_no_stored_secret(api_for, customer):

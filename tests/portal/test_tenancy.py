@@ -60,6 +60,25 @@ MATRIX = {
     "api:servergroup-list": (None, expect(403, 200, 200)),
     "api:servergroup-detail": (lambda w: {"pk": w["group"].pk}, expect(403, 200, 404)),
     "api:token": (None, expect(405, 405, 405, 405)),
+    # The upgrades API.
+    "api:release-list": (None, expect(403, 200, 200)),
+    "api:release-detail": (lambda w: {"version": "10.0.0"}, expect(403, 200, 200)),
+    "api:release-publish": (lambda w: {"version": "10.0.0"}, expect(403, 405, 405, 405)),
+    "api:upgraderequest-list": (None, expect(403, 200, 200)),
+    "api:upgraderequest-detail": (lambda w: {"pk": w["request"].pk}, expect(403, 200, 404)),
+    **{
+        f"api:upgraderequest-{move}": (lambda w: {"pk": w["request"].pk}, expect(403, 405, 405, 405))
+        for move in ("submit", "assign", "take-over", "schedule-check", "record-check", "approve", "refuse",
+                     "withdraw", "reopen", "preflight")
+    },
+    "api:checklistitem-list": (None, expect(403, 200, 200)),
+    "api:checklistitem-detail": (lambda w: {"pk": w["item"].pk}, expect(403, 200, 404)),
+    **{
+        f"api:checklistitem-{verdict}": (lambda w: {"pk": w["item"].pk}, expect(403, 405, 405, 405))
+        for verdict in ("provide", "accept", "send-back")
+    },
+    "api:attachment-detail": (lambda w: {"pk": w["attachment"].pk}, expect(403, 200, 404)),
+    "api:attachment-download": (lambda w: {"pk": w["attachment"].pk}, expect(403, 200, 404)),
     # Releases and upgrade requests.
     "release-list": (None, expect(LOGIN, 200, 200)),
     "release-detail": (lambda w: {"version": "10.0.0"}, expect(LOGIN, 200, 200)),

@@ -260,3 +260,21 @@ def test_a_measured_item_cannot_be_ticked_by_hand(draft, customer):
         checklist.item_provide(item=measured, by=customer, text="They are fine, trust me")
     measured.refresh_from_db()
     assert measured.state == ItemState.MISSING
+
+
+@pytest.mark.parametrize("version", ["9.04.2", "10.0.0.0", "٩.٥.١"])
+def test_a_release_that_repeats_a_version_or_uses_foreign_digits_is_refused(support, world, version):
+    from upgrades.services import releases
+
+    with pytest.raises(ValidationError):
+        releases.release_create(
+            by=support, version=version, release_date="2026-12-01", openjdk_version="21.0.5",
+            tomcat_version="10.1.31", notes="-",
+        )
+    assert Release.objects.count() == 4
+
+
+def test_a_contact_whose_account_requested_an_upgrade_cannot_be_removed(draft, customer, colleague):
+    with pytest.raises(ValidationError, match="made upgrade requests"):
+        portal_services.contact_delete(contact=customer.contact, by=colleague)
+    assert Contact.objects.filter(pk=customer.contact.pk).exists()

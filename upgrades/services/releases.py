@@ -38,14 +38,22 @@ def _refresh_kinds() -> None:
             Release.objects.filter(pk=release.pk).update(kind=kind)
 
 
+def _check_unique_version(version: str, *, exclude_pk: int | None = None) -> None:
+    """9.4.2, 9.04.2 and 9.4.2.0 are one version: refuse a second spelling of it."""
+    try:
+        parts = versions.parse(version)
+    except versions.VersionError as error:
+        raise ValidationError({"version": str(error)}) from None
+    for release in Release.objects.exclude(pk=exclude_pk).only("version"):
+        if versions.parse(release.version) == parts:
+            raise ValidationError({"version": f"This is the same version as the release {release.version}."})
+
+
 def release_create(*, by: User, version: str, release_date: date, openjdk_version: str, tomcat_version: str,
                    notes: str) -> Release:
     if not access.may_manage_customers(by):
         raise PermissionDenied
-    try:
-        versions.parse(version)
-    except versions.VersionError as error:
-        raise ValidationError({"version": str(error)}) from None
+    _check_unique_version(version)
     with transaction.atomic(), pghistory.context(user=by.pk):
         release = Release(
             version=version, release_date=release_date, openjdk_version=openjdk_version,
@@ -63,6 +71,8 @@ def release_update(*, release: Release, by: User, **fields) -> Release:
         raise PermissionDenied
     if "version" in fields and fields["version"] != release.version and release.upgrade_requests.exists():
         raise ValidationError({"version": "Upgrades were requested to this release: its version cannot change."})
+    if "version" in fields:
+        _check_unique_version(fields["version"], exclude_pk=release.pk)
     with transaction.atomic(), pghistory.context(user=by.pk):
         for name, value in fields.items():
             setattr(release, name, value)
