@@ -275,6 +275,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
 
+# Scheduling (S6, S7): time before the service is at risk, and free time between two windows of
+# one engineer.
+SCHEDULING_PREPARATION_MINUTES = env_int("SCHEDULING_PREPARATION_MINUTES", 15)
+SCHEDULING_BUFFER_MINUTES = env_int("SCHEDULING_BUFFER_MINUTES", 30)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

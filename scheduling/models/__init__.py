@@ -1,0 +1,6 @@
+from scheduling.models.availability import Blackout, BusinessHours, Engineer, EngineerHours, SupportRegion, TimeOff
+from scheduling.models.windows import MaintenanceWindow
+
+__all__ = [
+    "Blackout", "BusinessHours", "Engineer", "EngineerHours", "MaintenanceWindow", "SupportRegion", "TimeOff",
+]

@@ -1,0 +1,54 @@
+"""Maintenance windows: the booked time of an upgrade, with its announced impact (S6)."""
+
+import uuid
+
+import pghistory
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
+from django.db import models
+from django.db.models import Q
+
+from portal.models.customers import audited
+from scheduling.choices import HOLDING_STATES, Cover, WindowState
+from upgrades.models import UpgradeRequest
+
+
+@pghistory.track(*audited())
+class MaintenanceWindow(models.Model):
+    request = models.ForeignKey(UpgradeRequest, on_delete=models.PROTECT, related_name="windows")
+    engineer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="windows")
+    # The whole window: service at risk from start to end (S6), plus the preparation buffer.
+    period = DateTimeRangeField()
+    # The engineer's time the window holds: the period widened by the buffer between windows.
+    # The exclusion constraint keeps two held periods of one engineer from overlapping.
+    held = DateTimeRangeField()
+    downtime = DateTimeRangeField(null=True, blank=True, help_text="Planned downtime of a major upgrade.")
+    cover = models.CharField(max_length=20, choices=Cover.choices)
+    state = models.CharField(max_length=20, choices=WindowState.choices)
+    # Calendar identity: one UID for the life of the window, SEQUENCE raised by each change.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sequence = models.PositiveIntegerField(default=0)
+    booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    organisation_path = "request__deployment__organisation"
+
+    class Meta:
+        ordering = ["period"]
+        constraints = [
+            ExclusionConstraint(
+                name="scheduling_maintenancewindow_engineer_free",
+                expressions=[("engineer", RangeOperators.EQUAL), ("held", RangeOperators.OVERLAPS)],
+                condition=Q(state__in=HOLDING_STATES),
+                violation_error_message="This engineer is already booked at that time.",
+            ),
+            models.UniqueConstraint(
+                "request", condition=Q(state__in=HOLDING_STATES),
+                name="scheduling_maintenancewindow_one_per_request",
+                violation_error_message="This upgrade already has a maintenance window.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request.deployment} {self.period.lower:%Y-%m-%d %H:%M} UTC"
