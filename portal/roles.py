@@ -12,10 +12,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         f"portal.{action}_{model}" for model in _CUSTOMER_MODELS for action in ("view", "add", "change")
     )
     | {"portal.view_user", "upgrades.view_release", "upgrades.add_release", "upgrades.change_release",
-       "upgrades.view_upgraderequest"},
+       "upgrades.view_upgraderequest"}
+    | {f"scheduling.{action}_{model}" for model in ("supportregion", "businesshours", "engineer", "engineerhours",
+                                                    "timeoff", "blackout") for action in ("view", "add", "change", "delete")}
+    | {"scheduling.view_maintenancewindow"},
     Role.ENGINEER: frozenset(f"portal.view_{model}" for model in _CUSTOMER_MODELS)
     | {f"portal.{action}_{model}" for model in ("server", "servergroup") for action in ("add", "change", "delete")}
-    | {"upgrades.view_release", "upgrades.view_upgraderequest"},
+    | {"upgrades.view_release", "upgrades.view_upgraderequest", "scheduling.view_maintenancewindow",
+       "scheduling.view_engineer", "scheduling.view_timeoff", "scheduling.add_timeoff", "scheduling.change_timeoff"},
 }
 
 

@@ -21,6 +21,7 @@ from portal import demo
 from portal.choices import Role
 from portal.models import Contact, Organisation, User
 from portal.celery import app as celery_app
+from scheduling import demo as scheduling_demo
 from upgrades import demo as upgrades_demo
 
 # Each test process has a queue of its own on the shared Redis, so that parallel test
@@ -34,6 +35,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         demo.seed()
         upgrades_demo.seed()
+        scheduling_demo.seed()
 
 
 @pytest.fixture
@@ -42,6 +44,7 @@ def world(db):
     # transactional test has flushed the database.
     demo.seed()
     upgrades_demo.seed()
+    scheduling_demo.seed()
 
 
 @pytest.fixture

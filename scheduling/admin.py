@@ -1,0 +1,55 @@
+from django.contrib import admin
+
+from scheduling.models import Blackout, BusinessHours, Engineer, EngineerHours, MaintenanceWindow, SupportRegion, TimeOff
+
+
+class BusinessHoursInline(admin.TabularInline):
+    model = BusinessHours
+    extra = 0
+
+
+@admin.register(SupportRegion)
+class SupportRegionAdmin(admin.ModelAdmin):
+    list_display = ["code", "time_zone", "country", "subdivision"]
+    inlines = [BusinessHoursInline]
+
+
+class EngineerHoursInline(admin.TabularInline):
+    model = EngineerHours
+    extra = 0
+
+
+class TimeOffInline(admin.TabularInline):
+    model = TimeOff
+    extra = 0
+
+
+@admin.register(Engineer)
+class EngineerAdmin(admin.ModelAdmin):
+    list_display = ["user", "home_region", "time_zone"]
+    list_select_related = ["user", "home_region"]
+    inlines = [EngineerHoursInline, TimeOffInline]
+
+
+@admin.register(Blackout)
+class BlackoutAdmin(admin.ModelAdmin):
+    list_display = ["reason", "period", "organisation", "region"]
+    list_select_related = ["organisation", "region"]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    """Read-only: windows are booked, rescheduled and cancelled through the scheduling services."""
+
+    list_display = ["__str__", "engineer", "cover", "state"]
+    list_select_related = ["request__deployment__organisation", "engineer"]
+    list_filter = ["state", "cover"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
