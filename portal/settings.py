@@ -279,6 +279,8 @@ CELERY_TIMEZONE = "UTC"
 # one engineer.
 SCHEDULING_PREPARATION_MINUTES = env_int("SCHEDULING_PREPARATION_MINUTES", 15)
 SCHEDULING_BUFFER_MINUTES = env_int("SCHEDULING_BUFFER_MINUTES", 30)
+# How long a scheduling link stays valid once issued.
+SCHEDULING_LINK_DAYS = env_int("SCHEDULING_LINK_DAYS", 30)
 
 LOGGING = {
     "version": 1,

@@ -35,6 +35,7 @@ urlpatterns = [
     path("contacts/<int:pk>/delete/", views.contact_delete, name="contact-delete"),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment-detail"),
     path("", include("upgrades.urls")),
+    path("", include("scheduling.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("api/v1/", include((api.router.urls, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

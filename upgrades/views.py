@@ -8,6 +8,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.models import NoticeState
 from portal.selectors import notices_about
+from scheduling.choices import HOLDING_STATES
+from scheduling.services import links
 from upgrades import selectors
 from upgrades.choices import RequestState
 from upgrades.forms import CheckOutcomeForm, EvidenceForm, QueueFilterForm, ReasonForm, RequestForm, ScheduleCheckForm
@@ -151,7 +153,17 @@ def _request_context(request, upgrade):
         "outcome_form": CheckOutcomeForm(),
         "reason_form": ReasonForm(),
         "notice_failed": NoticeState.FAILED,
+        "link_path": _link_path(upgrade) if upgrade.state == RequestState.APPROVED else "",
+        "window": upgrade.windows.filter(state__in=HOLDING_STATES).select_related("engineer").first(),
     }
+
+
+def _link_path(upgrade) -> str:
+    """Where the current scheduling link leads, or "" when none is issued."""
+    from django.urls import reverse
+
+    link = upgrade.scheduling_links.filter(revoked_at__isnull=True).first()
+    return reverse("book", args=[links.link_token(link)]) if link else ""
 
 
 def _by_section(items):
@@ -179,6 +191,7 @@ ACTIONS = {
     "schedule_check": lambda r, u, f: requests.request_schedule_check(request=r, by=u, at=f["at"], engineer=f["engineer"]),
     "record_check": lambda r, u, f: requests.request_record_check(request=r, by=u, outcome=f["outcome"], notes=f["notes"]),
     "preflight": lambda r, u, f: preflight.preflight_request(request=r, by=u),
+    "issue_link": lambda r, u, f: links.link_issue(request=r, by=u),
 }
 ACTION_FORMS = {"refuse": ReasonForm, "reopen": ReasonForm, "schedule_check": ScheduleCheckForm, "record_check": CheckOutcomeForm}
 DONE = {
@@ -192,6 +205,7 @@ DONE = {
     "schedule_check": "The prerequisite check is scheduled; the customer and the engineer have been told.",
     "record_check": "The outcome of the check is recorded.",
     "preflight": "The preflight is running: results appear on the checklist in a moment.",
+    "issue_link": "The scheduling link is issued and mailed to the customer; any earlier link stops working.",
 }
 
 

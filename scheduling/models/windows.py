@@ -20,7 +20,8 @@ class MaintenanceWindow(models.Model):
     engineer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="windows")
     # The whole window: service at risk from start to end (S6), plus the preparation buffer.
     period = DateTimeRangeField()
-    # The engineer's time the window holds: the period widened by the buffer between windows.
+    # The engineer's time the window holds: the period and the buffer after it, so that two
+    # windows of one engineer are at least a buffer apart.
     # The exclusion constraint keeps two held periods of one engineer from overlapping.
     held = DateTimeRangeField()
     downtime = DateTimeRangeField(null=True, blank=True, help_text="Planned downtime of a major upgrade.")

@@ -72,7 +72,7 @@ def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[
             window = MaintenanceWindow(
                 request=locked, engineer_id=engineer_id, booked_by=by, cover=cover,
                 period=DateTimeTZRange(plan.start, plan.end),
-                held=DateTimeTZRange(plan.start - _buffer(), plan.end + _buffer()),
+                held=DateTimeTZRange(plan.start, plan.end + _buffer()),
                 downtime=DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None,
                 state=WindowState.CONFIRMED if cover == Cover.STANDARD else WindowState.REQUESTED,
             )

@@ -95,6 +95,8 @@ MATRIX = {
     "item-review": (lambda w: {"pk": w["item"].pk, "verdict": "accept"}, expect(405, 405, 405, 405)),
     "attachment-download": (lambda w: {"pk": w["attachment"].pk}, expect(LOGIN, 200, 404)),
     "attachment-delete": (lambda w: {"pk": w["attachment"].pk}, expect(405, 405, 405, 405)),
+    # Scheduling: the link of a request that is not approved opens nothing, for anyone.
+    "book": (lambda w: {"token": "not-a-token"}, expect(LOGIN, 403, 403, 403)),
 }
 
 # Django admin guards its own pages (vendor staff only, then model permissions); one entry

@@ -1,0 +1,103 @@
+"""Reads for scheduling: the inputs of the slot engine, gathered from the database in a fixed
+number of queries, and the free slots of one upgrade request."""
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+from django.conf import settings
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+from django.utils import timezone
+
+from scheduling.calendars import Interval, WeeklyHours
+from scheduling.choices import HOLDING_STATES
+from scheduling.models import Blackout, BusinessHours, Engineer, EngineerHours, MaintenanceWindow, SupportRegion, TimeOff
+from scheduling.plan import window_length
+from scheduling.slots import EngineerCalendar, Slot, SlotQuery, free_slots
+from upgrades.models import UpgradeRequest
+
+HORIZON = timedelta(days=28)
+
+
+def _weekly(zone: str, rows) -> WeeklyHours:
+    spans = defaultdict(list)
+    for row in rows:
+        spans[row.weekday].append((row.starts, row.ends))
+    return WeeklyHours(zone=zone, spans=dict(spans))
+
+
+def _holidays(region: SupportRegion, start: datetime, end: datetime) -> list[Interval]:
+    """Each public holiday of the region's country as the whole local day."""
+    zone = ZoneInfo(region.time_zone)
+    days = holidays.country_holidays(
+        region.country, subdiv=region.subdivision or None, years=range(start.year, end.year + 1)
+    )
+    intervals = []
+    for day in days:
+        local = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+        intervals.append(Interval(local, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)))
+    return [interval for interval in intervals if interval.end > start and interval.start < end]
+
+
+def _interval(period: DateTimeTZRange) -> Interval:
+    return Interval(period.lower, period.upper)
+
+
+def slots_for(*, request: UpgradeRequest, now: datetime | None = None, horizon: timedelta = HORIZON,
+              exclude_window: MaintenanceWindow | None = None) -> list[Slot]:
+    """Free slots for booking this request's window, from tomorrow over the coming weeks."""
+    now = now or timezone.now()
+    organisation = request.deployment.organisation
+    start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    end = start + horizon
+    span = DateTimeTZRange(start - timedelta(days=1), end + timedelta(days=1))
+    buffer = timedelta(minutes=settings.SCHEDULING_BUFFER_MINUTES)
+
+    regions = {region.pk: region for region in SupportRegion.objects.all()}
+    by_code = {region.code: region for region in regions.values()}
+    home = by_code.get(organisation.support_region)
+    if home is None:
+        return []
+    closed = _holidays(home, start, end) + [
+        _interval(blackout.period)
+        for blackout in Blackout.objects.filter(period__overlap=span).filter(
+            organisation__in=[None, organisation.pk]
+        ).filter(region__in=[None, home.pk])
+    ]
+
+    engineers = list(Engineer.objects.filter(user__is_active=True))
+    hours = defaultdict(list)
+    for row in EngineerHours.objects.filter(engineer__in=engineers):
+        hours[row.engineer_id].append(row)
+    busy = defaultdict(list)
+    for time_off in TimeOff.objects.filter(engineer__in=engineers, period__overlap=span):
+        busy[time_off.engineer_id].append(_interval(time_off.period))
+    users = {engineer.user_id: engineer.pk for engineer in engineers}
+    windows = MaintenanceWindow.objects.filter(engineer_id__in=users, state__in=HOLDING_STATES, held__overlap=span)
+    if exclude_window is not None:
+        windows = windows.exclude(pk=exclude_window.pk)
+    for window in windows:
+        # A new window must end a buffer before this one starts, and start after its buffer.
+        busy[users[window.engineer_id]].append(Interval(window.held.lower - buffer, window.held.upper))
+    region_holidays = {pk: _holidays(region, start, end) for pk, region in regions.items()}
+
+    calendars = [
+        EngineerCalendar(
+            engineer_id=engineer.user_id,
+            hours=_weekly(engineer.time_zone, hours[engineer.pk]),
+            busy=busy[engineer.pk] + region_holidays[engineer.home_region_id],
+        )
+        for engineer in engineers
+    ]
+    query = SlotQuery(
+        horizon=Interval(start, end),
+        length=window_length(
+            servers=request.deployment.servers.count(),
+            preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES),
+        ),
+        support_hours=_weekly(home.time_zone, BusinessHours.objects.filter(region=home)),
+        grid_zone=organisation.time_zone,
+        closed=closed,
+    )
+    return free_slots(query, calendars)

@@ -1,0 +1,87 @@
+"""Scheduling links (S8): issued by support for an approved request only; opened by the
+customer's own users; expiring and revocable; every issue, opening and revocation logged."""
+
+from datetime import timedelta
+
+import pghistory
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.choices import Role
+from portal.models import User
+from scheduling.models import SchedulingLink
+from upgrades.choices import RequestState
+from upgrades.models import UpgradeRequest
+from upgrades.services import notify
+from upgrades.services.requests import log
+from upgrades.workflow import WorkflowError
+
+SALT = "scheduling.link"
+
+
+class LinkRefused(Exception):
+    """The link cannot be used: the message says why, in words for the customer."""
+
+
+def link_token(link: SchedulingLink) -> str:
+    # Expiry and revocation live on the row; the signature only makes a token unforgeable.
+    return signing.Signer(salt=SALT).sign(link.key)
+
+
+def link_url(link: SchedulingLink) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("book", args=[link_token(link)])
+
+
+def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
+    if by.role not in (Role.SUPPORT, Role.ADMIN):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.state != RequestState.APPROVED:
+            raise WorkflowError("A scheduling link exists only once the prerequisites are approved (S8).")
+        # A new link replaces the old ones: only the latest works.
+        locked.scheduling_links.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        link = SchedulingLink.objects.create(
+            request=locked, issued_by=by, expires_at=timezone.now() + timedelta(days=settings.SCHEDULING_LINK_DAYS)
+        )
+        event = log(request=locked, by=by, action="link_issued")
+        notify.notify(
+            event=event, to=notify.customer_addresses(locked), subject="Book your maintenance window",
+            lines=["Your upgrade is approved. Choose a maintenance window with this link:", link_url(link),
+                   f"The link is valid until {link.expires_at:%d %B %Y}."],
+        )
+        return link
+
+
+def link_revoke(*, link: SchedulingLink, by: User) -> None:
+    if by.role not in (Role.SUPPORT, Role.ADMIN):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        if SchedulingLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+            log(request=link.request, by=by, action="link_revoked")
+
+
+def link_open(*, token: str, by: User) -> SchedulingLink:
+    """The link behind a token, if `by` may book with it now; else LinkRefused with the reason."""
+    try:
+        key = signing.Signer(salt=SALT).unsign(token)
+    except signing.BadSignature:
+        raise LinkRefused("This scheduling link is not valid. Use the link from your e-mail, or ask support for a new one.") from None
+    link = SchedulingLink.objects.select_related("request__deployment__organisation", "request__release").filter(key=key).first()
+    if link is None or not (by.is_vendor or by.organisation_id == link.request.deployment.organisation_id):
+        # Another organisation's link says no more than a wrong one.
+        raise LinkRefused("This scheduling link is not valid. Use the link from your e-mail, or ask support for a new one.")
+    if link.revoked_at:
+        raise LinkRefused("This scheduling link was replaced or withdrawn by support. Use the newest link, or ask support.")
+    if link.expires_at <= timezone.now():
+        raise LinkRefused(f"This scheduling link expired on {link.expires_at:%d %B %Y}. Ask support for a new one.")
+    if link.request.state != RequestState.APPROVED:
+        raise LinkRefused("This upgrade is not approved at the moment, so no window can be booked. Support will be in touch.")
+    with transaction.atomic():
+        SchedulingLink.objects.filter(pk=link.pk).update(last_opened_at=timezone.now())
+        log(request=link.request, by=by, action="link_opened")
+    return link
