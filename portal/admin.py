@@ -9,6 +9,19 @@ from portal import services
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For rows that change only through their workflow's services, on the portal's pages."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["email"]

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from portal.admin import ReadOnlyAdmin
+
 from scheduling.models import Blackout, BusinessHours, Engineer, EngineerHours, MaintenanceWindow, SupportRegion, TimeOff
 
 
@@ -38,18 +40,9 @@ class BlackoutAdmin(admin.ModelAdmin):
 
 
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(ReadOnlyAdmin):
     """Read-only: windows are booked, rescheduled and cancelled through the scheduling services."""
 
     list_display = ["__str__", "engineer", "cover", "state"]
     list_select_related = ["request__deployment__organisation", "engineer"]
     list_filter = ["state", "cover"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from portal.admin import ReadOnlyAdmin
+
 from upgrades.models import Release, UpgradeRequest
 from upgrades.services import releases
 
@@ -22,18 +24,9 @@ class ReleaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(UpgradeRequest)
-class UpgradeRequestAdmin(admin.ModelAdmin):
+class UpgradeRequestAdmin(ReadOnlyAdmin):
     """Read-only: requests move through their workflow on the portal's pages."""
 
     list_display = ["__str__", "state", "kind", "assignee", "created_at"]
     list_filter = ["state", "kind"]
     list_select_related = ["deployment__organisation", "release", "assignee"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -35,21 +35,21 @@ class _Span(models.Model):
 
     class Meta:
         abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends__gt=F("starts")) | Q(ends="00:00"), name="%(app_label)s_%(class)s_ends_after_start",
+                violation_error_message="Hours must end after they start.",
+            ),
+        ]
 
 
 @pghistory.track(*audited())
 class BusinessHours(_Span):
     region = models.ForeignKey(SupportRegion, on_delete=models.CASCADE, related_name="hours")
 
-    class Meta:
+    class Meta(_Span.Meta):
         ordering = ["region", "weekday", "starts"]
         verbose_name_plural = "business hours"
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(ends__gt=F("starts")) | Q(ends="00:00"), name="scheduling_businesshours_ends_after_start",
-                violation_error_message="Hours must end after they start.",
-            ),
-        ]
 
 
 @pghistory.track(*audited())
@@ -71,15 +71,9 @@ class Engineer(models.Model):
 class EngineerHours(_Span):
     engineer = models.ForeignKey(Engineer, on_delete=models.CASCADE, related_name="hours")
 
-    class Meta:
+    class Meta(_Span.Meta):
         ordering = ["engineer", "weekday", "starts"]
         verbose_name_plural = "engineer hours"
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(ends__gt=F("starts")) | Q(ends="00:00"), name="scheduling_engineerhours_ends_after_start",
-                violation_error_message="Hours must end after they start.",
-            ),
-        ]
 
 
 @pghistory.track(*audited())

@@ -3,9 +3,12 @@
 1. Lock the upgrade request: only an approved request can be booked, and one booking at a
    time per request (a double click finds the window the first click made and returns it).
 2. Plan the window from the request's kind and the deployment's server count.
-3. Try the engineers free for the slot, least busy first. PostgreSQL's exclusion constraint
-   on (engineer, held time) decides every race: an insert that overlaps another booking of
-   the same engineer fails, inside a savepoint, and the next engineer is tried.
+3. Take a transaction-level advisory lock per candidate engineer, in id order: bookings that
+   share an engineer queue up instead of waiting on each other's uncommitted rows, which
+   PostgreSQL could only break as a deadlock. Then try the engineers free for the slot, least
+   busy first. PostgreSQL's exclusion constraint on (engineer, held time) decides: an insert
+   that overlaps another booking of the same engineer fails, inside a savepoint, and the next
+   engineer is tried.
 4. No engineer left: the slot was just taken (SlotTaken), nothing written.
 """
 
@@ -14,7 +17,7 @@ from datetime import datetime, timedelta
 import pghistory
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Count, Q
 
@@ -50,6 +53,16 @@ def _least_busy_first(engineer_ids: list[int], around: datetime) -> list[int]:
     return sorted(engineer_ids, key=lambda pk: (load.get(pk, 0), pk))
 
 
+# Namespace of the advisory locks, so they cannot meet other users of pg_advisory_xact_lock.
+_LOCK_SPACE = 0x5C4ED
+
+
+def _queue_behind_other_bookings(engineer_ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        for engineer_id in sorted(set(engineer_ids)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE, engineer_id])
+
+
 def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[int], cover: str,
                 by: User) -> MaintenanceWindow:
     customer = by.is_customer and by.organisation_id == request.deployment.organisation_id
@@ -68,6 +81,7 @@ def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[
         plan = plan_window(
             start=start, kind=locked.kind, servers=locked.deployment.servers.count(), preparation=_preparation()
         )
+        _queue_behind_other_bookings(engineer_ids)
         for engineer_id in _least_busy_first(engineer_ids, start):
             window = MaintenanceWindow(
                 request=locked, engineer_id=engineer_id, booked_by=by, cover=cover,

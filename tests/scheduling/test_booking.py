@@ -125,7 +125,7 @@ def test_many_customers_booking_one_slot_at_once_get_one_window(world, customer,
 
     assert MaintenanceWindow.objects.count() == 1
     assert sum(isinstance(result, MaintenanceWindow) for result in results) == 1
-    assert sum(isinstance(result, SlotTaken) for result in results) == len(contenders) - 1
+    assert sum(isinstance(result, SlotTaken) for result in results) == len(contenders) - 1, results
 
 
 @pytest.mark.django_db(transaction=True)
