@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.models import NoticeState
@@ -16,6 +17,7 @@ from upgrades.forms import CheckOutcomeForm, EvidenceForm, QueueFilterForm, Reas
 from upgrades.impact import impact_of
 from upgrades.markdown import render as render_markdown
 from upgrades.services import checklist, preflight, releases, requests
+from upgrades.versions import kind_between
 from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError, allowed
 
 REQUESTS_PER_PAGE = 30
@@ -96,8 +98,6 @@ def request_create(request, pk: int):
             messages.success(request, "Your request is started. Fill in the checklist, then submit it to support.")
             return redirect("request-detail", pk=created.pk)
     server_count = deployment.servers.count()
-    from upgrades.versions import kind_between
-
     options = [(release, _impact(deployment, kind_between(deployment.cloudpaging_version, release.version), server_count)) for release in newer]
     return render(
         request, "upgrades/request_create.html",
@@ -160,8 +160,6 @@ def _request_context(request, upgrade):
 
 def _link_path(upgrade) -> str:
     """Where the current scheduling link leads, or "" when none is issued."""
-    from django.urls import reverse
-
     link = upgrade.scheduling_links.filter(revoked_at__isnull=True).first()
     return reverse("book", args=[links.link_token(link)]) if link else ""
 
@@ -259,8 +257,6 @@ def _item_response(request, item, *, form=None, editing=False, error="", status=
 
 
 def _detail_url(upgrade) -> str:
-    from django.urls import reverse
-
     return reverse("request-detail", args=[upgrade.pk])
 
 
