@@ -11,4 +11,6 @@ app.autodiscover_tasks()
 # Every periodic task of the portal is declared here, in one place.
 app.conf.beat_schedule = {
     "notices-sweep": {"task": "portal.notices_sweep", "schedule": 30.0},
+    "window-reminders": {"task": "scheduling.reminders_sweep", "schedule": 300.0},
+    "cloud-notices": {"task": "scheduling.cloud_notices_sweep", "schedule": 300.0},
 }

@@ -281,6 +281,18 @@ SCHEDULING_PREPARATION_MINUTES = env_int("SCHEDULING_PREPARATION_MINUTES", 15)
 SCHEDULING_BUFFER_MINUTES = env_int("SCHEDULING_BUFFER_MINUTES", 30)
 # How long a scheduling link stays valid once issued.
 SCHEDULING_LINK_DAYS = env_int("SCHEDULING_LINK_DAYS", 30)
+# Slots: starts on a grid of minutes by the customer's clock, over the coming days.
+SCHEDULING_GRID_MINUTES = env_int("SCHEDULING_GRID_MINUTES", 15)
+SCHEDULING_HORIZON_DAYS = env_int("SCHEDULING_HORIZON_DAYS", 42)
+# A customer may reschedule or cancel up to this many hours before the start; support at any time.
+SCHEDULING_CUSTOMER_CUTOFF_HOURS = env_int("SCHEDULING_CUSTOMER_CUTOFF_HOURS", 48)
+# Reminders before a window, in days (beat sends them).
+SCHEDULING_REMINDER_DAYS = [int(days) for days in env_list("SCHEDULING_REMINDER_DAYS", "7,1")]
+# Length of the prerequisite check appointment (S2).
+SCHEDULING_CHECK_MINUTES = env_int("SCHEDULING_CHECK_MINUTES", 60)
+# S3: cloud customers are upgraded within this many months of a release, with this much notice.
+CLOUD_PLAN_MONTHS = env_int("CLOUD_PLAN_MONTHS", 6)
+CLOUD_NOTICE_DAYS = env_int("CLOUD_NOTICE_DAYS", 14)
 
 LOGGING = {
     "version": 1,

@@ -38,3 +38,8 @@ def plan_window(*, start: datetime, kind: str, servers: int, preparation: timede
         downtime_start=downtime_start,
         downtime_end=downtime_start + impact.downtime if downtime_start else None,
     )
+
+
+def plan_check(*, start: datetime, length: timedelta) -> WindowPlan:
+    """The prerequisite check (S2): an appointment, with no service at risk."""
+    return WindowPlan(start=start, end=start + length, at_risk_start=start + length, downtime_start=None, downtime_end=None)

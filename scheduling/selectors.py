@@ -12,12 +12,27 @@ from django.utils import timezone
 
 from scheduling.calendars import Interval, WeeklyHours
 from scheduling.choices import HOLDING_STATES
-from scheduling.models import Blackout, BusinessHours, Engineer, EngineerHours, MaintenanceWindow, SupportRegion, TimeOff
+from scheduling.choices import Purpose
+from scheduling.models import (
+    Blackout, BusinessHours, Engineer, EngineerHours, LowUsageHours, MaintenanceWindow, SupportRegion, TimeOff,
+)
 from scheduling.plan import window_length
 from scheduling.slots import EngineerCalendar, Slot, SlotQuery, free_slots
 from upgrades.models import UpgradeRequest
 
-HORIZON = timedelta(days=28)
+
+def horizon() -> timedelta:
+    return timedelta(days=settings.SCHEDULING_HORIZON_DAYS)
+
+
+def length_of(*, request: UpgradeRequest, purpose: str = Purpose.UPGRADE) -> timedelta:
+    """How long the engineer's booking lasts: the whole window (S6), or the check (S2)."""
+    if purpose == Purpose.CHECK:
+        return timedelta(minutes=settings.SCHEDULING_CHECK_MINUTES)
+    return window_length(
+        servers=request.deployment.servers.count(),
+        preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES),
+    )
 
 
 def _weekly(zone: str, rows) -> WeeklyHours:
@@ -44,13 +59,16 @@ def _interval(period: DateTimeTZRange) -> Interval:
     return Interval(period.lower, period.upper)
 
 
-def slots_for(*, request: UpgradeRequest, now: datetime | None = None, horizon: timedelta = HORIZON,
-              exclude_window: MaintenanceWindow | None = None) -> list[Slot]:
-    """Free slots for booking this request's window, from tomorrow over the coming weeks."""
+def slots_for(*, request: UpgradeRequest, now: datetime | None = None, within: timedelta | None = None,
+              purpose: str = Purpose.UPGRADE, exclude_window: MaintenanceWindow | None = None,
+              earliest: datetime | None = None) -> list[Slot]:
+    """Free slots for booking this request's window (or its check), from tomorrow (or
+    `earliest`) over the coming weeks. `exclude_window` is the window being moved: its own
+    time counts as free."""
     now = now or timezone.now()
     organisation = request.deployment.organisation
-    start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    end = start + horizon
+    start = max(earliest or now, now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    end = start + (within or horizon())
     span = DateTimeTZRange(start - timedelta(days=1), end + timedelta(days=1))
     buffer = timedelta(minutes=settings.SCHEDULING_BUFFER_MINUTES)
 
@@ -90,14 +108,26 @@ def slots_for(*, request: UpgradeRequest, now: datetime | None = None, horizon: 
         )
         for engineer in engineers
     ]
+    quiet = list(LowUsageHours.objects.filter(organisation=organisation))
     query = SlotQuery(
         horizon=Interval(start, end),
-        length=window_length(
-            servers=request.deployment.servers.count(),
-            preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES),
-        ),
+        length=length_of(request=request, purpose=purpose),
         support_hours=_weekly(home.time_zone, BusinessHours.objects.filter(region=home)),
+        grid=timedelta(minutes=settings.SCHEDULING_GRID_MINUTES),
         grid_zone=organisation.time_zone,
         closed=closed,
+        low_usage=_weekly(organisation.time_zone, quiet) if quiet else None,
     )
     return free_slots(query, calendars)
+
+
+def slot_at(*, request: UpgradeRequest, start: datetime, purpose: str = Purpose.UPGRADE,
+            exclude_window: MaintenanceWindow | None = None) -> Slot | None:
+    """The free slot starting at `start`, if there is one now: what a booking must find."""
+    if start.tzinfo is None:
+        return None
+    return next(
+        (slot for slot in slots_for(request=request, purpose=purpose, exclude_window=exclude_window)
+         if slot.start == start),
+        None,
+    )

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from scheduling import views
+from scheduling.views import booking
 
 urlpatterns = [
-    path("book/<str:token>/", views.book, name="book"),
+    path("book/<str:token>/", booking.book, name="book"),
 ]

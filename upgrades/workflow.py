@@ -65,4 +65,12 @@ ACTION_LABELS = {
     "item_sent_back": "sent back",
     "preflight_requested": "asked for a preflight",
     "preflight": "preflight finished:",
+    "link_issued": "issued the scheduling link",
+    "link_opened": "opened the scheduling link",
+    "link_revoked": "revoked the scheduling link",
+    "window_booked": "booked the maintenance window:",
+    "window_confirmed": "confirmed the maintenance window:",
+    "window_rescheduled": "rescheduled the maintenance window:",
+    "window_cancelled": "cancelled the maintenance window:",
+    "cloud_planned": "planned the cloud upgrade",
 }

@@ -1,8 +1,8 @@
-from scheduling.models.availability import Blackout, BusinessHours, Engineer, EngineerHours, SupportRegion, TimeOff
+from scheduling.models.availability import Blackout, BusinessHours, Engineer, EngineerHours, LowUsageHours, SupportRegion, TimeOff
 from scheduling.models.links import SchedulingLink
 from scheduling.models.windows import MaintenanceWindow
 
 __all__ = [
-    "Blackout", "BusinessHours", "Engineer", "EngineerHours", "MaintenanceWindow", "SchedulingLink", "SupportRegion",
+    "Blackout", "BusinessHours", "Engineer", "EngineerHours", "LowUsageHours", "MaintenanceWindow", "SchedulingLink", "SupportRegion",
     "TimeOff",
 ]

@@ -109,3 +109,15 @@ class Blackout(models.Model):
 
     def __str__(self) -> str:
         return self.reason
+
+
+@pghistory.track(*audited())
+class LowUsageHours(_Span):
+    """When the customer's own users use the service least, by the organisation's clock: slots
+    inside these hours are highlighted (the process document recommends upgrading then)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="low_usage_hours")
+
+    class Meta(_Span.Meta):
+        ordering = ["organisation", "weekday", "starts"]
+        verbose_name_plural = "low-usage hours"

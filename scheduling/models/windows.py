@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from portal.models.customers import audited
-from scheduling.choices import HOLDING_STATES, Cover, WindowState
+from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
 from upgrades.models import UpgradeRequest
 
 
@@ -25,6 +25,7 @@ class MaintenanceWindow(models.Model):
     # The exclusion constraint keeps two held periods of one engineer from overlapping.
     held = DateTimeRangeField()
     downtime = DateTimeRangeField(null=True, blank=True, help_text="Planned downtime of a major upgrade.")
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.UPGRADE)
     cover = models.CharField(max_length=20, choices=Cover.choices)
     state = models.CharField(max_length=20, choices=WindowState.choices)
     # Calendar identity: one UID for the life of the window, SEQUENCE raised by each change.
@@ -32,6 +33,15 @@ class MaintenanceWindow(models.Model):
     sequence = models.PositiveIntegerField(default=0)
     booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.TextField(blank=True)
 
     organisation_path = "request__deployment__organisation"
 
@@ -45,11 +55,33 @@ class MaintenanceWindow(models.Model):
                 violation_error_message="This engineer is already booked at that time.",
             ),
             models.UniqueConstraint(
-                "request", condition=Q(state__in=HOLDING_STATES),
+                "request", "purpose", condition=Q(state__in=HOLDING_STATES),
                 name="scheduling_maintenancewindow_one_per_request",
                 violation_error_message="This upgrade already has a maintenance window.",
             ),
+            models.CheckConstraint(
+                condition=~Q(state=WindowState.CANCELLED) | Q(cancelled_at__isnull=False),
+                name="scheduling_maintenancewindow_cancel_recorded",
+                violation_error_message="A cancelled window records when it was cancelled.",
+            ),
+        ]
+        indexes = [
+            # Reminders and the cloud notice sweep (scheduling.tasks) look at coming windows only.
+            models.Index(fields=["state", "period"], name="scheduling_window_coming",
+                         condition=Q(state__in=HOLDING_STATES)),
         ]
 
     def __str__(self) -> str:
         return f"{self.request.deployment} {self.period.lower:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def start(self):
+        return self.period.lower
+
+    @property
+    def end(self):
+        return self.period.upper
+
+    @property
+    def is_holding(self) -> bool:
+        return self.state in HOLDING_STATES

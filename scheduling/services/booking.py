@@ -1,17 +1,20 @@
-"""Booking a maintenance window (S7, S8).
+"""Booking an engineer's time: the upgrade's maintenance window (S7, S8) and the prerequisite
+check (S2), both on slots from the same engine.
 
-1. Lock the upgrade request: only an approved request can be booked, and one booking at a
-   time per request (a double click finds the window the first click made and returns it).
+1. Lock the upgrade request: only an approved request can book its window (a request whose
+   check is being scheduled, its check), and one booking at a time per request (a double click
+   finds the window the first click made and returns it).
 2. Plan the window from the request's kind and the deployment's server count.
 3. Take a transaction-level advisory lock per candidate engineer, in id order: bookings that
    share an engineer queue up instead of waiting on each other's uncommitted rows, which
    PostgreSQL could only break as a deadlock. Then try the engineers free for the slot, least
    busy first. PostgreSQL's exclusion constraint on (engineer, held time) decides: an insert
-   that overlaps another booking of the same engineer fails, inside a savepoint, and the next
-   engineer is tried.
+   (or a reschedule's update) that overlaps another booking of the same engineer fails, inside
+   a savepoint, and the next engineer is tried.
 4. No engineer left: the slot was just taken (SlotTaken), nothing written.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pghistory
@@ -20,14 +23,17 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Count, Q
+from django.utils import timezone
 
+from portal.choices import Role
 from portal.models import User
-from scheduling.choices import HOLDING_STATES, Cover, WindowState
+from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
 from scheduling.models import MaintenanceWindow
-from scheduling.plan import plan_window
+from scheduling.plan import WindowPlan, plan_check, plan_window
+from scheduling.services import notices
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
-from upgrades.services.requests import log
+from upgrades.services.requests import log, request_schedule_check
 from upgrades.workflow import WorkflowError
 
 
@@ -35,11 +41,11 @@ class SlotTaken(Exception):
     """Somebody else booked this time first; nothing was written."""
 
 
-def _preparation() -> timedelta:
+def preparation() -> timedelta:
     return timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES)
 
 
-def _buffer() -> timedelta:
+def buffer() -> timedelta:
     return timedelta(minutes=settings.SCHEDULING_BUFFER_MINUTES)
 
 
@@ -63,38 +69,107 @@ def _queue_behind_other_bookings(engineer_ids: list[int]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE, engineer_id])
 
 
+def place(*, window: MaintenanceWindow, plan: WindowPlan, engineer_ids: list[int]) -> MaintenanceWindow:
+    """Put `window` (new, or one being moved) at `plan` with the first engineer free for it.
+    The caller holds a transaction; raises SlotTaken when none of them is free any more."""
+    _queue_behind_other_bookings(engineer_ids)
+    window.period = DateTimeTZRange(plan.start, plan.end)
+    window.held = DateTimeTZRange(plan.start, plan.end + buffer())
+    window.downtime = DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None
+    for engineer_id in _least_busy_first(engineer_ids, plan.start):
+        window.engineer_id = engineer_id
+        try:
+            with transaction.atomic():
+                window.save()
+        except IntegrityError:
+            continue  # that engineer was booked at that time meanwhile: try the next one
+        return window
+    raise SlotTaken("This slot was just taken. Here are the free slots now.")
+
+
+def may_book(by: User, request: UpgradeRequest) -> bool:
+    own = by.is_customer and by.organisation_id == request.deployment.organisation_id
+    return own or by.role in (Role.SUPPORT, Role.ADMIN)
+
+
+def _book(*, request: UpgradeRequest, by: User, purpose: str, start: datetime,
+          allowed_states: tuple[str, ...], refusal: str,
+          plan_of: Callable[[UpgradeRequest], WindowPlan], engineer_ids: list[int], cover: str,
+          state: str) -> tuple[UpgradeRequest, MaintenanceWindow, bool]:
+    """The common part of booking a window or a check; returns (request, window, created)."""
+    locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=request.pk)
+    if locked.state not in allowed_states:
+        raise WorkflowError(refusal)
+    existing = locked.windows.filter(purpose=purpose, state__in=HOLDING_STATES).first()
+    if existing is not None:
+        if existing.start == start:
+            return locked, existing, False  # the same booking again (a double click)
+        raise WorkflowError("This upgrade already has a maintenance window: reschedule it instead.")
+    window = MaintenanceWindow(request=locked, purpose=purpose, booked_by=by, cover=cover, state=state)
+    if state == WindowState.CONFIRMED:
+        window.confirmed_by, window.confirmed_at = by, timezone.now()
+    return locked, place(window=window, plan=plan_of(locked), engineer_ids=engineer_ids), True
+
+
 def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[int], cover: str,
                 by: User) -> MaintenanceWindow:
-    customer = by.is_customer and by.organisation_id == request.deployment.organisation_id
-    if not (customer or by.is_vendor):
+    """The customer (or support for them) books the upgrade's window on a free slot."""
+    if not may_book(by, request):
         raise PermissionDenied
+    if request.deployment.organisation.is_cloud:
+        # S3: the vendor plans a cloud customer's window; the customer is told, not asked.
+        raise WorkflowError("Cloud-hosted upgrades are planned by the vendor: see your upgrade plan instead.")
     with transaction.atomic(), pghistory.context(user=by.pk):
-        locked = UpgradeRequest.objects.select_for_update().select_related("deployment").get(pk=request.pk)
-        if locked.state != RequestState.APPROVED:
+        locked, window, created = _book(
+            request=request, by=by, purpose=Purpose.UPGRADE, start=start,
+            allowed_states=(RequestState.APPROVED,),
             # S8: no date before the prerequisites are approved, however the request was crafted.
-            raise WorkflowError("This upgrade is not approved yet: a window can be booked once support approves it.")
-        existing = locked.windows.filter(state__in=HOLDING_STATES).first()
-        if existing is not None:
-            if existing.period.lower == start:
-                return existing  # the same booking again (a double click)
-            raise WorkflowError("This upgrade already has a maintenance window: reschedule it instead.")
-        plan = plan_window(
-            start=start, kind=locked.kind, servers=locked.deployment.servers.count(), preparation=_preparation()
+            refusal="This upgrade is not approved yet: a window can be booked once support approves it.",
+            plan_of=lambda locked: plan_window(
+                start=start, kind=locked.kind, servers=locked.deployment.servers.count(), preparation=preparation()
+            ),
+            engineer_ids=engineer_ids, cover=cover,
+            state=WindowState.CONFIRMED if cover == Cover.STANDARD else WindowState.REQUESTED,
         )
-        _queue_behind_other_bookings(engineer_ids)
-        for engineer_id in _least_busy_first(engineer_ids, start):
-            window = MaintenanceWindow(
-                request=locked, engineer_id=engineer_id, booked_by=by, cover=cover,
-                period=DateTimeTZRange(plan.start, plan.end),
-                held=DateTimeTZRange(plan.start, plan.end + _buffer()),
-                downtime=DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None,
-                state=WindowState.CONFIRMED if cover == Cover.STANDARD else WindowState.REQUESTED,
-            )
-            try:
-                with transaction.atomic():
-                    window.save()
-            except IntegrityError:
-                continue  # that engineer was booked at that time meanwhile: try the next one
-            log(request=locked, by=by, action="window_booked", reason=f"{plan.start:%Y-%m-%d %H:%M} UTC")
-            return window
-        raise SlotTaken("This slot was just taken. Here are the free slots now.")
+        if created:
+            log(request=locked, by=by, action="window_booked", reason=f"{window.start:%Y-%m-%d %H:%M} UTC")
+            if window.state == WindowState.CONFIRMED:
+                notices.window_confirmed(window=window)
+            else:
+                notices.window_requested(window=window)
+        return window
+
+
+def check_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[int], by: User) -> MaintenanceWindow:
+    """Support books the prerequisite check (S2) on a free slot of the same engine; the
+    request moves to "check scheduled". A check booked again replaces the earlier one."""
+    if by.role not in (Role.SUPPORT, Role.ADMIN):
+        raise PermissionDenied
+    if start <= timezone.now():
+        raise WorkflowError("The check must be in the future.")
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
+        earlier = locked.windows.filter(purpose=Purpose.CHECK, state__in=HOLDING_STATES).first()
+        if earlier is not None and earlier.start != start:
+            _cancel_row(window=earlier, by=by, reason="The check was booked at another time.")
+        _, window, _ = _book(
+            request=locked, by=by, purpose=Purpose.CHECK, start=start,
+            allowed_states=(RequestState.IN_REVIEW, RequestState.CHECK_SCHEDULED),
+            refusal="The prerequisite check can be booked while support reviews the request.",
+            plan_of=lambda _: plan_check(start=start, length=timedelta(minutes=settings.SCHEDULING_CHECK_MINUTES)),
+            engineer_ids=engineer_ids, cover=Cover.STANDARD, state=WindowState.CONFIRMED,
+        )
+        if locked.check_at != window.start or locked.check_engineer_id != window.engineer_id:
+            request_schedule_check(request=locked, by=by, at=window.start, engineer=window.engineer)
+        return window
+
+
+def _cancel_row(*, window: MaintenanceWindow, by: User, reason: str) -> None:
+    changed = MaintenanceWindow.objects.filter(pk=window.pk, state__in=HOLDING_STATES).update(
+        state=WindowState.CANCELLED, cancelled_by=by, cancelled_at=timezone.now(), cancel_reason=reason,
+        sequence=window.sequence + 1,
+    )
+    if changed != 1:
+        # Cancelled by somebody else a moment ago: say so, change nothing.
+        raise WorkflowError("This window was changed by somebody else a moment ago. Reload to see it.")
+    window.refresh_from_db()

@@ -1,0 +1,79 @@
+"""The ready-to-forward notice for the customer's own service users (S6), in their time zone.
+
+S6's wording: the service is at risk (limited capability) for servers x 10 minutes; a major
+upgrade has downtime starting about 5 minutes in for about 15 minutes. Without a load balancer
+with health checks, the service is unavailable (major) or intermittent (minor, patch) for the
+whole window.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from scheduling.models import MaintenanceWindow
+from upgrades.choices import UpgradeKind
+from upgrades.impact import impact_of
+
+
+@dataclass(frozen=True)
+class Announcement:
+    subject: str
+    body: str
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} {local.tzname()}"
+
+
+def _clock(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local:%H:%M}"
+
+
+def service_notice(*, window: MaintenanceWindow, zone: str) -> Announcement:
+    """What the customer forwards to their users: plain text, times in `zone`."""
+    tz = ZoneInfo(zone)
+    request = window.request
+    deployment = request.deployment
+    impact = impact_of(
+        kind=request.kind, servers=deployment.servers.count(),
+        load_balanced_with_health_checks=deployment.has_load_balancer and deployment.health_checks,
+    )
+    service = deployment.name
+    at_risk_start = window.end - impact.at_risk
+    subject = f"Planned maintenance of {service}: {_when(window.start, tz)}"
+    lines = [
+        f"Planned maintenance of {service}",
+        "",
+        f"{service} will be upgraded to version {request.release.version} on {_when(window.start, tz)}.",
+        "",
+    ]
+    if impact.whole_window == "unavailable":
+        lines.append(
+            f"The service will be unavailable for the whole maintenance window, from {_clock(window.start, tz)} "
+            f"to {_clock(window.end, tz)} ({tz.key})."
+        )
+    elif impact.whole_window == "intermittent":
+        lines.append(
+            f"The service will be intermittent for the whole maintenance window, from {_clock(window.start, tz)} "
+            f"to {_clock(window.end, tz)} ({tz.key}): it may stop responding for short periods; please retry."
+        )
+    else:
+        lines.append(
+            f"Service at risk / limited capability from {_clock(at_risk_start, tz)} to {_clock(window.end, tz)} "
+            f"({tz.key}), for about {impact.at_risk_minutes} minutes."
+        )
+        if request.kind == UpgradeKind.MAJOR and window.downtime:
+            lines.append(
+                f"Service downtime from about {_clock(window.downtime.lower, tz)} to about "
+                f"{_clock(window.downtime.upper, tz)}: the service will not be available during that time."
+            )
+        else:
+            lines.append("No downtime is expected: the service stays available while servers are upgraded in turn.")
+    lines += [
+        "",
+        "Please save your work and avoid starting long tasks during this time.",
+        "We will let you know when the maintenance is complete.",
+    ]
+    return Announcement(subject=subject, body="\n".join(lines) + "\n")

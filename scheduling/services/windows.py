@@ -1,0 +1,164 @@
+"""Changing a booked window: confirm, reschedule, cancel (S3, S7). The moves are listed in
+`scheduling.workflow`; each is a guarded write in one transaction, logged on the request's
+timeline with its actor and reason, and its notices (calendar update, cancellation) are
+written to the outbox in the same transaction.
+
+Who may do what:
+- support (and administrators) at any time;
+- the customer's own users reschedule or cancel their on-premises window up to
+  SCHEDULING_CUSTOMER_CUTOFF_HOURS before it starts; they never confirm (S7) and never touch a
+  cloud window (S3: the vendor plans those);
+- a cloud window is confirmed only CLOUD_NOTICE_DAYS or more ahead (S3's two weeks' notice).
+"""
+
+from datetime import datetime, timedelta
+
+import pghistory
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from portal.choices import Role
+from portal.models import User
+from scheduling.choices import Cover, Purpose, WindowState
+from scheduling.models import MaintenanceWindow
+from scheduling.plan import plan_check, plan_window
+from scheduling.services import notices
+from scheduling.services.booking import _cancel_row, place, preparation
+from scheduling.workflow import MOVES, allowed
+from upgrades.services.requests import log
+from upgrades.workflow import WorkflowError
+
+
+def _is_desk(by: User) -> bool:
+    return by.role in (Role.SUPPORT, Role.ADMIN)
+
+
+def cutoff() -> timedelta:
+    return timedelta(hours=settings.SCHEDULING_CUSTOMER_CUTOFF_HOURS)
+
+
+def customer_may_change(window: MaintenanceWindow, *, now: datetime | None = None) -> bool:
+    """Whether the customer can still move or cancel this window themselves."""
+    now = now or timezone.now()
+    return (
+        window.purpose == Purpose.UPGRADE and window.is_holding
+        and not window.request.deployment.organisation.is_cloud and window.start - now > cutoff()
+    )
+
+
+def _check_may_change(window: MaintenanceWindow, by: User) -> None:
+    if _is_desk(by):
+        return
+    own = by.is_customer and by.organisation_id == window.request.deployment.organisation_id
+    if not own or window.purpose != Purpose.UPGRADE:
+        raise PermissionDenied
+    if window.request.deployment.organisation.is_cloud:
+        raise WorkflowError("Your upgrade is planned by the vendor's cloud team: ask support to move it.")
+    if window.start - timezone.now() <= cutoff():
+        hours = settings.SCHEDULING_CUSTOMER_CUTOFF_HOURS
+        raise WorkflowError(
+            f"The window starts in less than {hours} hours: it can no longer be changed here. Call support."
+        )
+
+
+def _lock(window: MaintenanceWindow, move: str) -> MaintenanceWindow:
+    locked = MaintenanceWindow.objects.select_for_update().select_related(
+        "request__deployment__organisation", "request__release", "engineer"
+    ).get(pk=window.pk)
+    if not allowed(move, locked.state):
+        # Somebody moved it first, or the move never applied: say so, change nothing.
+        raise WorkflowError(f"This window is {locked.get_state_display().lower()}: it cannot be {MOVES[move].label} now.")
+    return locked
+
+
+def _cloud_notice_ok(start: datetime) -> None:
+    days = settings.CLOUD_NOTICE_DAYS
+    if start - timezone.now() < timedelta(days=days):
+        raise WorkflowError(
+            f"A cloud window must be confirmed at least {days} days ahead (S3): "
+            f"move it to {timezone.now() + timedelta(days=days):%d %B %Y} or later first."
+        )
+
+
+def window_confirm(*, window: MaintenanceWindow, by: User) -> MaintenanceWindow:
+    """Support confirms an out-of-hours request (staff are available, S7) or a cloud proposal."""
+    if not _is_desk(by):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        locked = _lock(window, "confirm")
+        if locked.request.deployment.organisation.is_cloud:
+            _cloud_notice_ok(locked.start)
+        MaintenanceWindow.objects.filter(pk=locked.pk).update(
+            state=WindowState.CONFIRMED, confirmed_by=by, confirmed_at=timezone.now()
+        )
+        locked.refresh_from_db()
+        log(request=locked.request, by=by, action="window_confirmed", reason=f"{locked.start:%Y-%m-%d %H:%M} UTC")
+        notices.window_confirmed(window=locked)
+        return locked
+
+
+def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_ids: list[int], cover: str,
+                      by: User, reason: str = "") -> MaintenanceWindow:
+    """Move the window to another free slot. The row, and so the calendar entry's UID, stays;
+    SEQUENCE goes up so calendars replace the entry."""
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        locked = _lock(window, "reschedule")
+        _check_may_change(locked, by)
+        if start == locked.start:
+            return locked  # the same time again (a double click)
+        cloud = locked.request.deployment.organisation.is_cloud
+        was_confirmed = locked.state == WindowState.CONFIRMED
+        if cloud and was_confirmed:
+            _cloud_notice_ok(start)
+        old_start = locked.start
+        if locked.purpose == Purpose.CHECK:
+            plan = plan_check(start=start, length=locked.end - locked.start)
+        else:
+            plan = plan_window(
+                start=start, kind=locked.request.kind, servers=locked.request.deployment.servers.count(),
+                preparation=preparation(),
+            )
+        locked.cover = cover
+        locked.sequence += 1
+        if cloud or locked.purpose == Purpose.CHECK:
+            pass  # a cloud window keeps its state (S3); a check is support's own appointment
+        elif cover == Cover.STANDARD:
+            locked.state = WindowState.CONFIRMED
+        else:
+            locked.state = WindowState.REQUESTED  # S7: out of hours again needs support's yes
+        if locked.state == WindowState.CONFIRMED and not was_confirmed:
+            locked.confirmed_by, locked.confirmed_at = by, timezone.now()
+        place(window=locked, plan=plan, engineer_ids=engineer_ids)
+        log(
+            request=locked.request, by=by, action="window_rescheduled",
+            reason=f"{old_start:%Y-%m-%d %H:%M} → {locked.start:%Y-%m-%d %H:%M} UTC" + (f": {reason}" if reason else ""),
+        )
+        if locked.purpose == Purpose.CHECK:
+            from upgrades.services.requests import request_schedule_check
+
+            request_schedule_check(request=locked.request, by=by, at=locked.start, engineer=locked.engineer)
+        elif locked.state == WindowState.CONFIRMED:
+            notices.window_confirmed(window=locked)  # a new SEQUENCE: the calendar entry moves
+        elif was_confirmed:
+            notices.window_cancelled(window=locked)  # not confirmed any more: off the calendars for now
+            notices.window_requested(window=locked)
+        else:
+            notices.window_requested(window=locked)
+        return locked
+
+
+def window_cancel(*, window: MaintenanceWindow, by: User, reason: str) -> MaintenanceWindow:
+    reason = reason.strip()
+    if not reason:
+        raise WorkflowError("Say why the window is cancelled: everybody who is told reads it.")
+    with transaction.atomic(), pghistory.context(user=by.pk):
+        locked = _lock(window, "cancel")
+        _check_may_change(locked, by)
+        was_confirmed = locked.state == WindowState.CONFIRMED
+        _cancel_row(window=locked, by=by, reason=reason)
+        log(request=locked.request, by=by, action="window_cancelled", reason=reason)
+        if was_confirmed:
+            notices.window_cancelled(window=locked)
+        return locked

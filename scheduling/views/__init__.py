@@ -1,0 +1,2 @@
+"""Pages of scheduling: one module per topic (booking, windows and calendars, notices, the
+cloud plan)."""
