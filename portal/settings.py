@@ -144,7 +144,9 @@ if env_bool("DATABASE_POOL", False):
         "min_size": 1,
         "max_size": env_int("DATABASE_POOL_SIZE", 8),
     }
-DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_portal")}
+# Tests get a database of their own beside the named one: two checkouts pointed at different
+# databases of one server never share a test database.
+DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_{DATABASES['default']['NAME']}")}
 
 REDIS_URL = env_str("REDIS_URL")
 
