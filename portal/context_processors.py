@@ -14,6 +14,7 @@ def navigation(request) -> dict:
             items.append(("Waiting for me", reverse("waiting-for-me")))
         items += [
             ("Requests", reverse("request-list")),
+            ("Windows", reverse("windows")),
             ("Organisations", reverse("organisation-list")),
             ("Releases", reverse("release-list")),
             ("Admin", reverse("admin:index")),

@@ -257,7 +257,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Upgrade portal API",
     "DESCRIPTION": (
         "Organisations, contacts, deployments and servers; releases; upgrade requests, their prerequisite "
-        "checklists and the support desk's workflow."
+        "checklists and the support desk's workflow; free slots, bookings and maintenance windows."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -302,5 +302,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # asyncssh and httpx log every connection and request at INFO: the drivers, the checks and
+    # the prober report what matters themselves.
+    "loggers": {name: {"level": "WARNING"} for name in ("axes", "asyncssh", "httpx")},
 }

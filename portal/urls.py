@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import api, health, views
 from portal.forms import LoginForm
+from scheduling import api as scheduling_api  # noqa: F401  (registers its endpoints on api.router)
 from upgrades import api as upgrades_api  # noqa: F401  (registers its endpoints on api.router)
 
 auth_patterns = [

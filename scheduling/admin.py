@@ -2,7 +2,9 @@ from django.contrib import admin
 
 from portal.admin import ReadOnlyAdmin
 
-from scheduling.models import Blackout, BusinessHours, Engineer, EngineerHours, MaintenanceWindow, SupportRegion, TimeOff
+from scheduling.models import (
+    Blackout, BusinessHours, Engineer, EngineerHours, LowUsageHours, MaintenanceWindow, SupportRegion, TimeOff,
+)
 
 
 class BusinessHoursInline(admin.TabularInline):
@@ -46,3 +48,9 @@ class MaintenanceWindowAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "engineer", "cover", "state"]
     list_select_related = ["request__deployment__organisation", "engineer"]
     list_filter = ["state", "cover"]
+
+
+@admin.register(LowUsageHours)
+class LowUsageHoursAdmin(admin.ModelAdmin):
+    list_display = ["organisation", "weekday", "starts", "ends"]
+    list_select_related = ["organisation"]

@@ -26,8 +26,12 @@ def _when(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} {local.tzname()}"
 
 
-def _clock(moment: datetime, zone: ZoneInfo) -> str:
+def _clock(moment: datetime, zone: ZoneInfo, *, day_of: datetime | None = None) -> str:
+    """The local time; with the day too when it is not the day of `day_of` (a window that runs
+    past midnight on the reader's clock)."""
     local = moment.astimezone(zone)
+    if day_of is not None and local.date() != day_of.astimezone(zone).date():
+        return f"{local:%H:%M} on {local:%A} {local.day} {local:%B}"
     return f"{local:%H:%M}"
 
 
@@ -52,22 +56,24 @@ def service_notice(*, window: MaintenanceWindow, zone: str) -> Announcement:
     if impact.whole_window == "unavailable":
         lines.append(
             f"The service will be unavailable for the whole maintenance window, from {_clock(window.start, tz)} "
-            f"to {_clock(window.end, tz)} ({tz.key})."
+            f"to {_clock(window.end, tz, day_of=window.start)} ({tz.key})."
         )
     elif impact.whole_window == "intermittent":
         lines.append(
             f"The service will be intermittent for the whole maintenance window, from {_clock(window.start, tz)} "
-            f"to {_clock(window.end, tz)} ({tz.key}): it may stop responding for short periods; please retry."
+            f"to {_clock(window.end, tz, day_of=window.start)} ({tz.key}): it may stop responding for short "
+            "periods; please retry."
         )
     else:
         lines.append(
-            f"Service at risk / limited capability from {_clock(at_risk_start, tz)} to {_clock(window.end, tz)} "
-            f"({tz.key}), for about {impact.at_risk_minutes} minutes."
+            f"Service at risk / limited capability from {_clock(at_risk_start, tz, day_of=window.start)} "
+            f"to {_clock(window.end, tz, day_of=window.start)} ({tz.key}), for about {impact.at_risk_minutes} minutes."
         )
         if request.kind == UpgradeKind.MAJOR and window.downtime:
             lines.append(
-                f"Service downtime from about {_clock(window.downtime.lower, tz)} to about "
-                f"{_clock(window.downtime.upper, tz)}: the service will not be available during that time."
+                f"Service downtime from about {_clock(window.downtime.lower, tz, day_of=window.start)} to about "
+                f"{_clock(window.downtime.upper, tz, day_of=window.start)}: the service will not be available "
+                "during that time."
             )
         else:
             lines.append("No downtime is expected: the service stays available while servers are upgraded in turn.")

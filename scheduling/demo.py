@@ -8,7 +8,8 @@ from django.db import transaction
 
 from portal.choices import SupportRegion as RegionCode
 from portal.models import User
-from scheduling.models import BusinessHours, Engineer, EngineerHours, SupportRegion
+from portal.models import Organisation
+from scheduling.models import BusinessHours, Engineer, EngineerHours, LowUsageHours, SupportRegion
 
 REGIONS = [
     (RegionCode.EUROPE, "Europe/London", "GB", "ENG", (time(8), time(18))),
@@ -20,6 +21,8 @@ ENGINEERS = [
     ("engineer.apac@vendor.example", RegionCode.ASIA_PACIFIC, "Australia/Sydney", (time(7), time(19))),
 ]
 WEEKDAYS = range(5)
+# Northwind's students are quietest early on weekdays (Northwind's clock).
+LOW_USAGE = {"northwind": [(day, time(6), time(9)) for day in WEEKDAYS]}
 
 
 def seed() -> None:
@@ -42,4 +45,11 @@ def seed() -> None:
             if created:
                 EngineerHours.objects.bulk_create(
                     EngineerHours(engineer=engineer, weekday=day, starts=starts, ends=ends) for day in WEEKDAYS
+                )
+        for slug, spans in LOW_USAGE.items():
+            organisation = Organisation.objects.filter(slug=slug).first()
+            if organisation is not None and not organisation.low_usage_hours.exists():
+                LowUsageHours.objects.bulk_create(
+                    LowUsageHours(organisation=organisation, weekday=weekday, starts=starts, ends=ends)
+                    for weekday, starts, ends in spans
                 )

@@ -7,9 +7,13 @@ from zoneinfo import ZoneInfo
 
 import holidays
 from django.conf import settings
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.shortcuts import get_object_or_404
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
 
+from portal.models import User
+from portal.selectors import visible_to
 from scheduling.calendars import Interval, WeeklyHours
 from scheduling.choices import HOLDING_STATES
 from scheduling.choices import Purpose
@@ -123,11 +127,54 @@ def slots_for(*, request: UpgradeRequest, now: datetime | None = None, within: t
 
 def slot_at(*, request: UpgradeRequest, start: datetime, purpose: str = Purpose.UPGRADE,
             exclude_window: MaintenanceWindow | None = None) -> Slot | None:
-    """The free slot starting at `start`, if there is one now: what a booking must find."""
+    """The free slot starting at `start`, if there is one now: what a booking must find.
+
+    The same answer as looking `start` up in `slots_for`'s whole horizon, computed over the
+    window's own time only: a booking must not pay for six weeks of slots."""
     if start.tzinfo is None:
         return None
-    return next(
-        (slot for slot in slots_for(request=request, purpose=purpose, exclude_window=exclude_window)
-         if slot.start == start),
-        None,
+    now = timezone.now()
+    first = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    length = length_of(request=request, purpose=purpose)
+    if start < first or start + length > first + horizon():
+        return None
+    near = slots_for(request=request, purpose=purpose, exclude_window=exclude_window, now=now, earliest=start,
+                     within=length + timedelta(hours=1))
+    return next((slot for slot in near if slot.start == start), None)
+
+
+# Windows as people see them: pages and the API read them here, through the tenancy rule.
+
+
+def window_get(*, user: User, pk: int) -> MaintenanceWindow:
+    """One window, if `user` may see it (staff: all; a customer: their organisation's): else 404."""
+    return get_object_or_404(
+        visible_to(MaintenanceWindow.objects.all(), user).select_related(
+            "request__deployment__organisation", "request__release", "engineer", "booked_by", "confirmed_by",
+            "cancelled_by",
+        ),
+        pk=pk,
     )
+
+
+def windows_between(*, user: User, start: datetime, end: datetime) -> QuerySet[MaintenanceWindow]:
+    """The holding windows (upgrades and checks) that overlap [start, end): the staff week view."""
+    return visible_to(MaintenanceWindow.objects.all(), user).filter(
+        state__in=HOLDING_STATES, period__overlap=DateTimeTZRange(start, end)
+    ).select_related("request__deployment__organisation", "request__release", "engineer").order_by("period")
+
+
+def windows_list(*, user: User, engineer_id: int | None = None, state: str = "",
+                 since: datetime | None = None) -> QuerySet[MaintenanceWindow]:
+    """Windows from `since` on, out-of-hours requests waiting for support's confirmation first (S7)."""
+    windows = visible_to(MaintenanceWindow.objects.all(), user).select_related(
+        "request__deployment__organisation", "request__release", "engineer"
+    )
+    if since is not None:
+        windows = windows.filter(period__endswith__gte=since)
+    if engineer_id:
+        windows = windows.filter(engineer_id=engineer_id)
+    if state:
+        windows = windows.filter(state=state)
+    waiting = Case(When(state="requested", then=Value(0)), default=Value(1), output_field=IntegerField())
+    return windows.annotate(waiting=waiting).order_by("waiting", "period")

@@ -17,4 +17,6 @@ urlpatterns = [
     path("items/<int:pk>/review/<slug:verdict>/", views.item_review, name="item-review"),
     path("attachments/<int:pk>/", views.attachment_download, name="attachment-download"),
     path("attachments/<int:pk>/delete/", views.attachment_delete, name="attachment-delete"),
+    path("deployments/<int:pk>/lab/", views.lab_fleet, name="lab-fleet"),
+    path("deployments/<int:pk>/lab/faults/", views.lab_fault, name="lab-fault"),
 ]

@@ -1,3 +1,7 @@
+from datetime import datetime, timedelta
+from itertools import groupby
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -7,16 +11,20 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal.models import NoticeState
+from portal.models import NoticeState, User
 from portal.selectors import notices_about
 from scheduling.choices import HOLDING_STATES
+from scheduling.selectors import slot_at, slots_for
 from scheduling.services import links
+from scheduling.services.booking import SlotTaken, check_book
 from upgrades import selectors
 from upgrades.choices import RequestState
-from upgrades.forms import CheckOutcomeForm, EvidenceForm, QueueFilterForm, ReasonForm, RequestForm, ScheduleCheckForm
+from upgrades.forms import CheckOutcomeForm, EvidenceForm, QueueFilterForm, ReasonForm, RequestForm
 from upgrades.impact import impact_of
 from upgrades.markdown import render as render_markdown
-from upgrades.services import checklist, preflight, releases, requests
+from upgrades.fleet import lab_control_of
+from upgrades.lab.control import LabError
+from upgrades.services import checklist, lab, preflight, releases, requests
 from upgrades.versions import kind_between
 from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError, allowed
 
@@ -149,13 +157,42 @@ def _request_context(request, upgrade):
         "is_desk": user.role in requests.SUPPORT_DESK,
         "may": {name: allowed(name, upgrade.state) for name in
                 ("submit", "schedule_check", "approve", "refuse", "withdraw", "reopen")},
-        "schedule_form": ScheduleCheckForm(),
+        "check_days": _check_days(upgrade, user) if user.role in requests.SUPPORT_DESK and allowed("schedule_check", upgrade.state) else [],
         "outcome_form": CheckOutcomeForm(),
         "reason_form": ReasonForm(),
         "notice_failed": NoticeState.FAILED,
         "link_path": _link_path(upgrade) if upgrade.state == RequestState.APPROVED else "",
-        "window": upgrade.windows.filter(state__in=HOLDING_STATES).select_related("engineer").first(),
+        # The upgrade's window: a check's appointment is a window too, but not this one.
+        "window": upgrade.windows.filter(purpose="upgrade", state__in=HOLDING_STATES).select_related("engineer").first(),
     }
+
+
+# How far ahead support is offered free slots for the prerequisite check.
+CHECK_DAYS = 14
+
+
+def _check_days(upgrade, user):
+    """Free check slots over the coming two weeks, by day in the support user's zone (S2)."""
+    zone = ZoneInfo(user.time_zone)
+    slots = slots_for(request=upgrade, purpose="check", within=timedelta(days=CHECK_DAYS))
+    names = dict(User.objects.filter(pk__in={pk for slot in slots for pk in slot.engineer_ids}).values_list("pk", "full_name"))
+    local = [(slot, slot.start.astimezone(zone), ", ".join(names[pk] for pk in slot.engineer_ids)) for slot in slots]
+    return [(day, list(entries)) for day, entries in groupby(local, key=lambda entry: entry[1].date())]
+
+
+def _schedule_check(upgrade, user, data):
+    """Book the check on a free slot of the slot engine; check_book moves the request itself."""
+    try:
+        start = datetime.fromisoformat(data.get("start", ""))
+    except ValueError:
+        raise WorkflowError("Choose one of the free check slots.") from None
+    slot = slot_at(request=upgrade, start=start, purpose="check")
+    if slot is None:
+        raise WorkflowError("That check slot is not free any more: choose another one.")
+    try:
+        check_book(request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), by=user)
+    except SlotTaken as taken:
+        raise WorkflowError(str(taken)) from None
 
 
 def _link_path(upgrade) -> str:
@@ -186,12 +223,12 @@ ACTIONS = {
     "refuse": lambda r, u, f: requests.request_refuse(request=r, by=u, reason=f["reason"]),
     "withdraw": lambda r, u, f: requests.request_withdraw(request=r, by=u, reason=f.get("reason", "")),
     "reopen": lambda r, u, f: requests.request_reopen(request=r, by=u, reason=f["reason"]),
-    "schedule_check": lambda r, u, f: requests.request_schedule_check(request=r, by=u, at=f["at"], engineer=f["engineer"]),
+    "schedule_check": _schedule_check,
     "record_check": lambda r, u, f: requests.request_record_check(request=r, by=u, outcome=f["outcome"], notes=f["notes"]),
     "preflight": lambda r, u, f: preflight.preflight_request(request=r, by=u),
     "issue_link": lambda r, u, f: links.link_issue(request=r, by=u),
 }
-ACTION_FORMS = {"refuse": ReasonForm, "reopen": ReasonForm, "schedule_check": ScheduleCheckForm, "record_check": CheckOutcomeForm}
+ACTION_FORMS = {"refuse": ReasonForm, "reopen": ReasonForm, "record_check": CheckOutcomeForm}
 DONE = {
     "submit": "Submitted: support has been told and will review the checklist.",
     "assign": "The request is assigned to you.",
@@ -219,7 +256,7 @@ def request_action(request, pk: int, action: str):
         context = _request_context(request, upgrade) | {f"{_form_key(action)}": form, "open_action": action}
         return render(request, "upgrades/request_detail.html", context, status=400)
     try:
-        ACTIONS[action](upgrade, request.user, form.cleaned_data if form else {"reason": request.POST.get("reason", "")})
+        ACTIONS[action](upgrade, request.user, form.cleaned_data if form else {"reason": request.POST.get("reason", ""), "start": request.POST.get("start", "")})
     except WorkflowError as error:
         messages.error(request, str(error))
     except ValidationError as error:
@@ -232,7 +269,7 @@ def request_action(request, pk: int, action: str):
 
 
 def _form_key(action: str) -> str:
-    return {"schedule_check": "schedule_form", "record_check": "outcome_form"}.get(action, "reason_form")
+    return {"record_check": "outcome_form"}.get(action, "reason_form")
 
 
 # Checklist items (htmx partials) ----------------------------------------------------------
@@ -323,3 +360,45 @@ def attachment_delete(request, pk: int):
     except WorkflowError as error:
         return _item_response(request, item, error=str(error), status=409)
     return _item_response(request, item, editing=True)
+
+
+# The lab fleet (staff, demo) --------------------------------------------------------------
+
+LAB_FAULTS = [
+    ("fail_next", "Fail next operation"), ("hang", "Hang next operation"), ("slow_health", "Slow health"),
+    ("crash", "Crash"), ("break_repository", "Break repository"), (lab.CLEAR, "Clear faults"),
+]
+
+
+@require_GET
+@login_required
+def lab_fleet(request, pk: int):
+    """A deployment's lab fleet as its load balancer sees it, with buttons that break it."""
+    deployment = selectors.lab_deployment_get(user=request.user, pk=pk)
+    control = lab_control_of(deployment)
+    status, problem = None, ""
+    if control is None:
+        problem = "This deployment is not simulated by the lab fleet: its service address is not a loopback port."
+    else:
+        try:
+            status = control.status()
+        except LabError as error:
+            problem = f"{error}. Is `manage.py labfleet` running?"
+    context = {"deployment": deployment, "status": status, "problem": problem, "faults": LAB_FAULTS}
+    template = "upgrades/lab_fleet.html#members" if request.htmx else "upgrades/lab_fleet.html"
+    return render(request, template, context)
+
+
+@require_POST
+@login_required
+def lab_fault(request, pk: int):
+    deployment = selectors.lab_deployment_get(user=request.user, pk=pk)
+    hostname, fault = request.POST.get("hostname", ""), request.POST.get("fault", "")
+    try:
+        lab.lab_fault_inject(deployment=deployment, hostname=hostname, fault=fault, by=request.user)
+    except LabError as error:
+        messages.error(request, str(error))
+    else:
+        label = dict(LAB_FAULTS)[fault]
+        messages.success(request, f"{label}: done on {hostname}.")
+    return redirect("lab-fleet", pk=deployment.pk)

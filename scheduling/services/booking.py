@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from portal.choices import Role
@@ -151,23 +151,27 @@ def check_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[i
         locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
         earlier = locked.windows.filter(purpose=Purpose.CHECK, state__in=HOLDING_STATES).first()
         if earlier is not None and earlier.start != start:
-            _cancel_row(window=earlier, by=by, reason="The check was booked at another time.")
-        _, window, _ = _book(
+            cancel_row(window=earlier, by=by, reason="The check was booked at another time.")
+            notices.window_cancelled(window=earlier)
+        _, window, created = _book(
             request=locked, by=by, purpose=Purpose.CHECK, start=start,
             allowed_states=(RequestState.IN_REVIEW, RequestState.CHECK_SCHEDULED),
             refusal="The prerequisite check can be booked while support reviews the request.",
             plan_of=lambda _: plan_check(start=start, length=timedelta(minutes=settings.SCHEDULING_CHECK_MINUTES)),
             engineer_ids=engineer_ids, cover=Cover.STANDARD, state=WindowState.CONFIRMED,
         )
+        if created:
+            notices.window_confirmed(window=window)
         if locked.check_at != window.start or locked.check_engineer_id != window.engineer_id:
             request_schedule_check(request=locked, by=by, at=window.start, engineer=window.engineer)
         return window
 
 
-def _cancel_row(*, window: MaintenanceWindow, by: User, reason: str) -> None:
+def cancel_row(*, window: MaintenanceWindow, by: User, reason: str) -> None:
+    """Mark a holding window cancelled (a guarded UPDATE); the caller logs and notifies."""
     changed = MaintenanceWindow.objects.filter(pk=window.pk, state__in=HOLDING_STATES).update(
         state=WindowState.CANCELLED, cancelled_by=by, cancelled_at=timezone.now(), cancel_reason=reason,
-        sequence=window.sequence + 1,
+        sequence=F("sequence") + 1,
     )
     if changed != 1:
         # Cancelled by somebody else a moment ago: say so, change nothing.

@@ -43,6 +43,9 @@ def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
         locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
         if locked.state != RequestState.APPROVED:
             raise WorkflowError("A scheduling link exists only once the prerequisites are approved (S8).")
+        if locked.deployment.organisation.is_cloud:
+            # S3: the vendor plans a cloud customer's window; there is nothing to book.
+            raise WorkflowError("Cloud-hosted upgrades are planned by the vendor: use the release's cloud plan, not a link.")
         # A new link replaces the old ones: only the latest works.
         locked.scheduling_links.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         link = SchedulingLink.objects.create(
@@ -79,6 +82,8 @@ def link_open(*, token: str, by: User) -> SchedulingLink:
         raise LinkRefused("This scheduling link was replaced or withdrawn by support. Use the newest link, or ask support.")
     if link.expires_at <= timezone.now():
         raise LinkRefused(f"This scheduling link expired on {link.expires_at:%d %B %Y}. Ask support for a new one.")
+    if link.request.deployment.organisation.is_cloud:
+        raise LinkRefused("Your upgrade is planned by the vendor's cloud team: see the plan on your upgrades page.")
     if link.request.state != RequestState.APPROVED:
         raise LinkRefused("This upgrade is not approved at the moment, so no window can be booked. Support will be in touch.")
     with transaction.atomic():

@@ -1,17 +1,268 @@
 """What a window's changes tell people, written to the outbox (portal.notices) inside the
 transaction of the change: calendar invites, cancellations, requests for support's
-confirmation."""
+confirmation, and the reminders before the window.
 
-from scheduling.models import MaintenanceWindow
+The outbox sends one notice per (key, recipient) once. The keys say what happened to which
+version of the window:
+
+    window:<pk>:invite:<sequence>        the calendar entry (METHOD:REQUEST) at that version
+    window:<pk>:cancel:<sequence>        its removal (METHOD:CANCEL)
+    window:<pk>:requested:<sequence>     support is asked to confirm out-of-hours cover (S7)
+    window:<pk>:awaiting:<sequence>      the customer is told it waits for that
+    window:<pk>:reminder:<days>d:<start> the reminder <days> before that start
+
+so a re-trigger of the same change never mails twice, while a reschedule (a new SEQUENCE, a
+new start) mails again.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Min
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.choices import Role
+from portal.models import Contact, Notice, User
+from portal.notices import notice_enqueue
+from scheduling.announcement import service_notice
+from scheduling.choices import Purpose, WindowState
+from scheduling.invites import CANCEL, REQUEST, invite_attachment, invite_summary
+from scheduling.models import Engineer, MaintenanceWindow
+
+
+def _topic(window: MaintenanceWindow) -> str:
+    return f"scheduling.maintenancewindow:{window.pk}"
+
+
+def _key(window: MaintenanceWindow, kind: str) -> str:
+    return f"window:{window.pk}:{kind}:{window.sequence}"
+
+
+def _link(window: MaintenanceWindow) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("request-detail", args=[window.request_id])
+
+
+def people_of(window: MaintenanceWindow) -> dict[str, str]:
+    """Who is told about the window, each with the zone their times are written in: every
+    contact of the organisation (all roles, S10), the organisation's portal users (whose log-in
+    address may not be their contact address), and the window's engineer."""
+    organisation_id = window.request.deployment.organisation_id
+    people = dict(Contact.objects.filter(organisation_id=organisation_id).values_list("email", "time_zone"))
+    people |= dict(
+        User.objects.filter(is_active=True, role=Role.CUSTOMER, contact__organisation_id=organisation_id)
+        .values_list("email", "time_zone")
+    )
+    engineer = window.engineer
+    home = Engineer.objects.filter(user=engineer).values_list("time_zone", flat=True).first()
+    people[engineer.email] = home or engineer.time_zone
+    return {email.strip().lower(): zone for email, zone in people.items()}
+
+
+def _invited(window: MaintenanceWindow) -> set[str]:
+    """Everybody who was ever sent this window's calendar entry."""
+    return set(
+        Notice.objects.filter(topic=_topic(window), key__startswith=f"window:{window.pk}:invite:")
+        .values_list("recipient", flat=True)
+    )
+
+
+def _when(moment: datetime, zone: str) -> str:
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M} {local.tzname()}"
+
+
+def _span(window: MaintenanceWindow, zone: str) -> str:
+    end = window.end.astimezone(ZoneInfo(zone))
+    return f"{_when(window.start, zone)} to {end:%H:%M} ({zone})"
+
+
+def _enqueue_by_zone(*, window: MaintenanceWindow, key: str, people: dict[str, str], subject: str,
+                     body_in: Callable[[str, bool], str], attachments: list[dict] | None = None) -> list[Notice]:
+    """One cause, one key: each recipient reads the times on their own clock, and the
+    customer's people (not the engineer) get what is meant for the customer."""
+    groups: dict[tuple[str, bool], list[str]] = defaultdict(list)
+    engineer = window.engineer.email.lower()
+    for email, zone in people.items():
+        groups[zone, email != engineer].append(email)
+    created = []
+    for (zone, customer), recipients in sorted(groups.items()):
+        created += notice_enqueue(
+            key=key, topic=_topic(window), recipients=recipients, subject=subject, body=body_in(zone, customer),
+            attachments=attachments,
+        )
+    return created
+
+
+def _forwardable(window: MaintenanceWindow, zone: str) -> list[str]:
+    if window.purpose != Purpose.UPGRADE:
+        return []
+    notice = service_notice(window=window, zone=zone)
+    return ["A notice for your service users, ready to forward:", "-" * 60, notice.body.rstrip(), "-" * 60]
+
+
+def _organisation(window: MaintenanceWindow) -> str:
+    return window.request.deployment.organisation.name
 
 
 def window_confirmed(*, window: MaintenanceWindow) -> None:
-    """The window is confirmed, or a confirmed window moved: every contact gets the invite."""
+    """The window is confirmed, or a confirmed window moved: every contact and the engineer get
+    the calendar entry at its current SEQUENCE. Whoever had an earlier version but is no longer
+    involved (an engineer replaced by the move, a contact removed) gets its cancellation."""
+    people = people_of(window)
+    moved = window.sequence > 0 and _invited(window)
+    what = _what(window)
+    verb = "moved" if moved else "confirmed"
+
+    def body_in(zone: str, customer: bool) -> str:
+        lines = [
+            f"The {what} of {window.request.deployment.name} is {verb}: {_span(window, zone)}.",
+            f"Engineer: {window.engineer.full_name}.",
+            "The attached calendar entry" + (" replaces the earlier one." if moved else " adds it to your calendar."),
+            *(_forwardable(window, zone) if customer else []),
+            f"Details: {_link(window)}",
+        ]
+        return "\n\n".join(lines) + "\n"
+
+    _enqueue_by_zone(
+        window=window, key=_key(window, "invite"), people=people,
+        subject=f"[{_organisation(window)}] {invite_summary(window)} {verb}",
+        body_in=body_in,
+        attachments=[invite_attachment(window=window, method=REQUEST, attendees=list(people))],
+    )
+    left = _invited(window) - set(people)
+    if left:
+        _cancel(
+            window=window, people={email: window.request.deployment.organisation.time_zone for email in left},
+            lines_in=lambda zone: [
+                f"The {_what(window)} of {window.request.deployment.name} changed, and you are no longer part of it."
+            ],
+        )
 
 
 def window_requested(*, window: MaintenanceWindow) -> None:
-    """An out-of-hours window waits for support's confirmation (S7)."""
+    """An out-of-hours window waits for support's confirmation (S7): support is asked to find
+    staff, and the customer's contacts are told it is not confirmed yet."""
+    organisation = window.request.deployment.organisation
+    support = dict(User.objects.filter(is_active=True, role=Role.SUPPORT).values_list("email", "time_zone"))
+    _enqueue_by_zone(
+        window=window, key=_key(window, "requested"), people=support,
+        subject=f"[{organisation.name}] Out-of-hours window to confirm: {window.request.deployment.name}",
+        body_in=lambda zone, _customer: "\n\n".join([
+            f"{organisation.name} asks for an out-of-hours maintenance window (S7): {_span(window, zone)}.",
+            f"Engineer held for it: {window.engineer.full_name}.",
+            "Confirm it once staff are available for that time, or reschedule it with the customer.",
+            f"Details: {_link(window)}",
+        ]) + "\n",
+    )
+    contacts = {email: zone for email, zone in people_of(window).items() if email != window.engineer.email.lower()}
+    _enqueue_by_zone(
+        window=window, key=_key(window, "awaiting"), people=contacts,
+        subject=f"[{organisation.name}] Out-of-hours window requested: {window.request.deployment.name}",
+        body_in=lambda zone, _customer: "\n\n".join([
+            f"Your maintenance window of {window.request.deployment.name} is requested for {_span(window, zone)}.",
+            "It is outside support hours, so it waits for support to confirm that staff are available. "
+            "You will receive the calendar invite once it is confirmed.",
+            f"Details: {_link(window)}",
+        ]) + "\n",
+    )
+
+
+def _cancel(*, window: MaintenanceWindow, people: dict[str, str], lines_in) -> None:
+    _enqueue_by_zone(
+        window=window, key=_key(window, "cancel"), people=people,
+        subject=f"[{_organisation(window)}] Cancelled: {invite_summary(window)}",
+        body_in=lambda zone, _customer: "\n\n".join([
+            *lines_in(zone),
+            "The attached cancellation removes it from your calendar.",
+            f"Details: {_link(window)}",
+        ]) + "\n",
+        attachments=[invite_attachment(window=window, method=CANCEL, attendees=list(people))],
+    )
+
+
+def _what(window: MaintenanceWindow) -> str:
+    return "prerequisite check" if window.purpose == Purpose.CHECK else "maintenance window"
 
 
 def window_cancelled(*, window: MaintenanceWindow) -> None:
-    """A confirmed window is off: calendars remove the entry."""
+    """A confirmed window is off (cancelled, or moved out of hours and waiting for support
+    again): calendars remove the entry. Everybody who had it is told, and the people of the
+    window now."""
+    people = people_of(window)
+    home = window.request.deployment.organisation.time_zone
+    people |= {email: home for email in _invited(window) - set(people)}
+    name = window.request.deployment.name
+
+    def lines_in(zone: str) -> list[str]:
+        if window.state == WindowState.CANCELLED:
+            reason = f"Reason: {window.cancel_reason}" if window.cancel_reason else "It was cancelled."
+            return [f"The {_what(window)} of {name} on {_span(window, zone)} is off.", reason]
+        # Moved out of hours: off the calendars until support confirms the new time (S7).
+        return [
+            f"The {_what(window)} of {name} moved to {_span(window, zone)}, outside support hours.",
+            "It waits for support to confirm that staff are available: a new invite follows then.",
+        ]
+
+    _cancel(window=window, people=people, lines_in=lines_in)
+
+
+def _due(now: datetime) -> list[tuple[MaintenanceWindow, int]]:
+    """(window, days) of every reminder due now: the window is confirmed and starts within
+    `days` (the smallest such count), and its calendar entry went out before that point (a
+    window confirmed 3 days ahead is not reminded "7 days before": the invite just said it)."""
+    days_list = sorted(set(settings.SCHEDULING_REMINDER_DAYS))
+    if not days_list:
+        return []
+    windows = list(
+        MaintenanceWindow.objects.filter(
+            state=WindowState.CONFIRMED, purpose=Purpose.UPGRADE,
+            period__startswith__gt=now, period__startswith__lte=now + timedelta(days=days_list[-1]),
+        ).select_related("request__deployment__organisation", "request__release", "engineer")
+    )
+    invited = dict(
+        Notice.objects.filter(key__in=[_key(window, "invite") for window in windows])
+        .values("key").annotate(first=Min("created_at")).values_list("key", "first")
+    )
+    due = []
+    for window in windows:
+        # Only the nearest reminder: after a pause of beat, "7 days before" is stale once
+        # "1 day before" is due.
+        days = next(days for days in days_list if window.start - timedelta(days=days) <= now)
+        told = invited.get(_key(window, "invite"))
+        if told is None or told < window.start - timedelta(days=days):
+            due.append((window, days))
+    return due
+
+
+def _in_days(days: int) -> str:
+    return "tomorrow" if days == 1 else f"in {days} days"
+
+
+def reminders_enqueue(*, now: datetime | None = None) -> int:
+    """Reminders before each confirmed upgrade window (SCHEDULING_REMINDER_DAYS), once per
+    window, day count, start and recipient; returns how many notices were written. Beat
+    firing twice finds them written; a window moved to a new start is reminded afresh."""
+    now = now or timezone.now()
+    count = 0
+    for window, days in _due(now):
+
+        def body_in(zone: str, customer: bool, window=window, days=days) -> str:
+            return "\n\n".join([
+                f"Reminder: the maintenance window of {window.request.deployment.name} is {_in_days(days)}: "
+                f"{_span(window, zone)}.",
+                f"Engineer: {window.engineer.full_name}. The lead contact should be available for the whole window.",
+                *(_forwardable(window, zone) if customer else []),
+                f"Details: {_link(window)}",
+            ]) + "\n"
+
+        count += len(_enqueue_by_zone(
+            window=window, key=f"window:{window.pk}:reminder:{days}d:{window.start.isoformat()}",
+            people=people_of(window),
+            subject=f"[{_organisation(window)}] Reminder: {invite_summary(window)} {_in_days(days)}",
+            body_in=body_in,
+        ))
+    return count

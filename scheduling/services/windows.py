@@ -17,6 +17,7 @@ import pghistory
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from portal.choices import Role
@@ -25,7 +26,7 @@ from scheduling.choices import Cover, Purpose, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.plan import plan_check, plan_window
 from scheduling.services import notices
-from scheduling.services.booking import _cancel_row, place, preparation
+from scheduling.services.booking import cancel_row, place, preparation
 from scheduling.workflow import MOVES, allowed
 from upgrades.services.requests import log
 from upgrades.workflow import WorkflowError
@@ -48,7 +49,8 @@ def customer_may_change(window: MaintenanceWindow, *, now: datetime | None = Non
     )
 
 
-def _check_may_change(window: MaintenanceWindow, by: User) -> None:
+def require_may_change(window: MaintenanceWindow, by: User) -> None:
+    """PermissionDenied, or WorkflowError with the reason, unless `by` may move or cancel it now."""
     if _is_desk(by):
         return
     own = by.is_customer and by.organisation_id == window.request.deployment.organisation_id
@@ -91,7 +93,10 @@ def window_confirm(*, window: MaintenanceWindow, by: User) -> MaintenanceWindow:
         if locked.request.deployment.organisation.is_cloud:
             _cloud_notice_ok(locked.start)
         MaintenanceWindow.objects.filter(pk=locked.pk).update(
-            state=WindowState.CONFIRMED, confirmed_by=by, confirmed_at=timezone.now()
+            state=WindowState.CONFIRMED, confirmed_by=by, confirmed_at=timezone.now(),
+            # A window that was confirmed once, then moved out of hours, had a CANCEL at the
+            # current SEQUENCE: the new invite must carry a higher one to put it back.
+            sequence=F("sequence") + 1,
         )
         locked.refresh_from_db()
         log(request=locked.request, by=by, action="window_confirmed", reason=f"{locked.start:%Y-%m-%d %H:%M} UTC")
@@ -105,7 +110,7 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
     SEQUENCE goes up so calendars replace the entry."""
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = _lock(window, "reschedule")
-        _check_may_change(locked, by)
+        require_may_change(locked, by)
         if start == locked.start:
             return locked  # the same time again (a double click)
         cloud = locked.request.deployment.organisation.is_cloud
@@ -139,6 +144,7 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
             from upgrades.services.requests import request_schedule_check
 
             request_schedule_check(request=locked.request, by=by, at=locked.start, engineer=locked.engineer)
+            notices.window_confirmed(window=locked)  # the check's calendar entry moves too
         elif locked.state == WindowState.CONFIRMED:
             notices.window_confirmed(window=locked)  # a new SEQUENCE: the calendar entry moves
         elif was_confirmed:
@@ -155,9 +161,9 @@ def window_cancel(*, window: MaintenanceWindow, by: User, reason: str) -> Mainte
         raise WorkflowError("Say why the window is cancelled: everybody who is told reads it.")
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = _lock(window, "cancel")
-        _check_may_change(locked, by)
+        require_may_change(locked, by)
         was_confirmed = locked.state == WindowState.CONFIRMED
-        _cancel_row(window=locked, by=by, reason=reason)
+        cancel_row(window=locked, by=by, reason=reason)
         log(request=locked.request, by=by, action="window_cancelled", reason=reason)
         if was_confirmed:
             notices.window_cancelled(window=locked)

@@ -1,91 +1,197 @@
+"""The customer's booking page, reached only through the scheduling link (S8): free slots as a
+week calendar in a zone of their choice, the booking, and then the booked window with its
+notice for their service users, a reschedule and a cancellation up to the cut-off."""
+
 from datetime import date, datetime, timedelta
-from itertools import groupby
 from zoneinfo import ZoneInfo
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from portal.timezones import time_zone_choices, time_zone_names
 from scheduling import selectors
-from scheduling.choices import HOLDING_STATES
+from scheduling.announcement import service_notice
+from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
+from scheduling.models import MaintenanceWindow
 from scheduling.services.booking import SlotTaken, window_book
 from scheduling.services.links import LinkRefused, link_open
+from scheduling.services.windows import customer_may_change, cutoff, window_cancel, window_reschedule
+from scheduling.slots import Slot
+from upgrades.impact import impact_of
 from upgrades.workflow import WorkflowError
 
+NOT_FREE = "This slot was just taken, or is no longer free. Choose one of the free slots below."
 
-def _zone(request, fallback: str) -> str:
+
+def zone_of(request, fallback: str) -> str:
+    """The zone the viewer asked for (?tz=), if it is a real one; else `fallback`."""
     wanted = request.POST.get("tz") or request.GET.get("tz") or fallback
     return wanted if wanted in time_zone_names() else fallback
-
-
-def _days(slots, zone: str):
-    """Slots by local day, each day's standard slots first, out-of-hours apart."""
-    tz = ZoneInfo(zone)
-    local = [(slot, slot.start.astimezone(tz), slot.end.astimezone(tz)) for slot in slots]
-    for day, entries in groupby(local, key=lambda entry: entry[1].date()):
-        entries = list(entries)
-        yield day, [e for e in entries if e[0].standard], [e for e in entries if not e[0].standard]
 
 
 def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _week(request) -> int:
+def _week_asked(request) -> int | None:
     try:
-        return max(int(request.GET.get("week", 0)), 0)
+        return max(int(request.POST.get("week") or request.GET["week"]), 0)
+    except (KeyError, ValueError):
+        return None
+
+
+def _hour_rows(entries: list[tuple[Slot, datetime]], days: list[date]) -> list[tuple[str, list[list]]]:
+    """Rows of the calendar: one per local hour that has a slot, one cell per day."""
+    cells: dict[tuple[int, date], list] = {}
+    for slot, local in entries:
+        cells.setdefault((local.hour, local.date()), []).append((slot, local))
+    hours = sorted({local.hour for _, local in entries})
+    return [(f"{hour:02d}:00", [cells.get((hour, day), []) for day in days]) for hour in hours]
+
+
+def week_calendar(slots: list[Slot], zone: str, week: int | None) -> dict:
+    """The week `week` (0 = the week of the first free slot) as 7 day columns in `zone`, with
+    standard and out-of-hours slots in two grids apart. Without a week asked for, the first
+    week that has a standard slot."""
+    tz = ZoneInfo(zone)
+    local = [(slot, slot.start.astimezone(tz)) for slot in slots]
+    if not local:
+        return {"weeks": 0}
+    first = _monday(local[0][1].date())
+    weeks = (local[-1][1].date() - first).days // 7 + 1
+    if week is None:
+        standard = next((start for slot, start in local if slot.standard), local[0][1])
+        week = (_monday(standard.date()) - first).days // 7
+    week = min(week, weeks - 1)
+    monday = first + timedelta(weeks=week)
+    days = [monday + timedelta(days=offset) for offset in range(7)]
+    shown = [(slot, start) for slot, start in local if monday <= start.date() < monday + timedelta(days=7)]
+    return {
+        "week": week, "weeks": weeks, "days": days,
+        "standard_days": {start.date() for slot, start in shown if slot.standard},
+        "out_of_hours_days": {start.date() for slot, start in shown if not slot.standard},
+        "standard": _hour_rows([entry for entry in shown if entry[0].standard], days),
+        "out_of_hours": _hour_rows([entry for entry in shown if not entry[0].standard], days),
+        "out_of_hours_count": sum(1 for slot, _ in shown if not slot.standard),
+        "any_low_usage": any(slot.low_usage for slot in slots),
+    }
+
+
+def _download_url(name: str, window: MaintenanceWindow, zone: str | None = None) -> str:
+    """The notice and calendar downloads, if their pages are installed."""
+    try:
+        url = reverse(name, args=[window.pk])
+    except NoReverseMatch:
+        return ""
+    return f"{url}?{urlencode({'tz': zone})}" if zone else url
+
+
+def window_facts(window: MaintenanceWindow, zone: str) -> dict:
+    """A window's times by the clock of `zone`: the whole window, the service at risk and the
+    planned downtime (S6), and the notice to forward to the service users."""
+    tz = ZoneInfo(zone)
+    deployment = window.request.deployment
+    facts = {"start": window.start.astimezone(tz), "end": window.end.astimezone(tz), "zone": zone}
+    if window.purpose == Purpose.UPGRADE:
+        impact = impact_of(
+            kind=window.request.kind, servers=deployment.servers.count(),
+            load_balanced_with_health_checks=deployment.has_load_balancer and deployment.health_checks,
+        )
+        facts |= {
+            "at_risk_start": (window.end - impact.at_risk).astimezone(tz),
+            "whole_window": impact.whole_window,
+            "downtime_start": window.downtime.lower.astimezone(tz) if window.downtime else None,
+            "downtime_end": window.downtime.upper.astimezone(tz) if window.downtime else None,
+            "notice": service_notice(window=window, zone=zone),
+            "notice_url": _download_url("window-notice", window, zone),
+            "ics_url": _download_url("window-ics", window),
+        }
+    return facts
+
+
+def _slot_asked(request, upgrade, *, exclude_window: MaintenanceWindow | None = None) -> Slot | None:
+    try:
+        start = datetime.fromisoformat(request.POST.get("start", ""))
     except ValueError:
-        return 0
+        return None
+    return selectors.slot_at(request=upgrade, start=start, exclude_window=exclude_window)
+
+
+def _cover(slot: Slot) -> str:
+    return Cover.STANDARD if slot.standard else Cover.OUT_OF_HOURS
+
+
+def _back(token: str, zone: str):
+    return redirect(f"{reverse('book', args=[token])}?{urlencode({'tz': zone})}")
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def book(request, token: str):
-    """The customer's booking page, reached only through the scheduling link (S8)."""
+    """Book, reschedule or cancel the upgrade's window. A slot lost to somebody quicker is a
+    409 with the fresh slots; a second click on the same slot finds the window the first made."""
     try:
         link = link_open(token=token, by=request.user)
     except LinkRefused as refusal:
         return render(request, "scheduling/link_refused.html", {"reason": str(refusal)}, status=403)
     upgrade = link.request
-    zone = _zone(request, upgrade.deployment.organisation.time_zone)
-    window = upgrade.windows.filter(state__in=HOLDING_STATES).first()
+    zone = zone_of(request, upgrade.deployment.organisation.time_zone)
+    window = upgrade.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).select_related(
+        "request__deployment__organisation", "request__release", "engineer"
+    ).first()
+    action = request.POST.get("action", "book")
     error, status = "", 200
-    if request.method == "POST" and window is None:
-        slots = {slot.start: slot for slot in selectors.slots_for(request=upgrade)}
+    if request.method == "POST":
         try:
-            start = datetime.fromisoformat(request.POST.get("start", ""))
-        except ValueError:
-            start = None
-        slot = slots.get(start) if start and start.tzinfo else None
-        if slot is None:
-            error, status = "This slot is not free any more, or never was. Choose one of the free slots below.", 409
-        else:
-            try:
-                window = window_book(
-                    request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids),
-                    cover="standard" if slot.standard else "out_of_hours", by=request.user,
-                )
-            except SlotTaken as taken:
-                error, status = str(taken), 409
-            except WorkflowError as refusal:
-                error, status = str(refusal), 409
-    context = {"link": link, "upgrade": upgrade, "zone": zone, "zones": time_zone_choices(), "error": error,
-               "window": window, "token": token}
-    if window is None:
-        days = list(_days(selectors.slots_for(request=upgrade), zone))
-        week, weeks = _week(request), (len(days) and ((days[-1][0] - _monday(days[0][0])).days // 7 + 1))
-        week = min(week, max(weeks - 1, 0))
-        first = _monday(days[0][0]) + timedelta(weeks=week) if days else None
-        context |= {
-            "days": [day for day in days if first <= day[0] < first + timedelta(days=7)] if days else [],
-            "week": week, "weeks": weeks, "week_start": first,
-        }
-    else:
-        tz = ZoneInfo(zone)
-        context["local"] = {
-            "start": window.period.lower.astimezone(tz), "end": window.period.upper.astimezone(tz),
-            "downtime_start": window.downtime.lower.astimezone(tz) if window.downtime else None,
-            "downtime_end": window.downtime.upper.astimezone(tz) if window.downtime else None,
-        }
-    return render(request, "scheduling/book.html", context, status=status)
+            if window is None and action == "book":
+                slot = _slot_asked(request, upgrade)
+                if slot is None:
+                    raise SlotTaken(NOT_FREE)
+                window = window_book(request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids),
+                                     cover=_cover(slot), by=request.user)
+                messages.success(request, "Your window is booked." if window.state == WindowState.CONFIRMED
+                                 else "Your window is requested: support confirms it soon.")
+            elif window is not None and action == "reschedule":
+                slot = _slot_asked(request, upgrade, exclude_window=window)
+                if slot is None:
+                    raise SlotTaken(NOT_FREE)
+                window = window_reschedule(window=window, start=slot.start, engineer_ids=list(slot.engineer_ids),
+                                           cover=_cover(slot), by=request.user, reason="Moved by the customer")
+                messages.success(request, "Your window is moved. Calendar invites follow the change.")
+            elif window is not None and action == "cancel":
+                reason = request.POST.get("reason", "").strip()
+                if not reason:
+                    error, status = "Say why the window is cancelled: everybody who is told reads it.", 400
+                else:
+                    window_cancel(window=window, by=request.user, reason=reason)
+                    messages.success(request, "Your window is cancelled. You can book another one below.")
+            # Anything else (a second click after the booking went through) shows the window as it is.
+        except SlotTaken as taken:
+            error, status = str(taken), 409
+        except WorkflowError as refusal:
+            error, status = str(refusal), 409
+        if not error:
+            return _back(token, zone)
+
+    rescheduling = window is not None and (action == "reschedule" or request.GET.get("reschedule") == "1")
+    context = {
+        "link": link, "upgrade": upgrade, "zone": zone, "zones": time_zone_choices(), "error": error,
+        "window": window, "token": token, "rescheduling": rescheduling,
+        "length_minutes": int(selectors.length_of(request=upgrade).total_seconds() // 60),
+        "cutoff_hours": int(cutoff().total_seconds() // 3600),
+        "cloud": upgrade.deployment.organisation.is_cloud,
+    }
+    if window is not None:
+        context |= {"facts": window_facts(window, zone), "may_change": customer_may_change(window)}
+        if rescheduling and not context["may_change"]:
+            error = error or "The window can no longer be moved here: call support."
+            context |= {"error": error, "rescheduling": False}
+    if (window is None or context["rescheduling"]) and not context["cloud"]:
+        slots = selectors.slots_for(request=upgrade, exclude_window=window)
+        context["calendar"] = week_calendar(slots, zone, _week_asked(request))
+    template = "scheduling/book.html#booking" if request.htmx and not request.htmx.boosted else "scheduling/book.html"
+    return render(request, template, context, status=status)

@@ -463,7 +463,7 @@ def test_the_api_root_lists_every_endpoint(api_for, customer):
     endpoints = api_for(customer).get(f"{API}/").json()
     assert sorted(endpoints) == [
         "checklist-items", "contacts", "deployments", "organisations", "releases", "requests", "server-groups",
-        "servers", "token",
+        "servers", "token", "windows",
     ]
 
 

@@ -95,8 +95,29 @@ MATRIX = {
     "item-review": (lambda w: {"pk": w["item"].pk, "verdict": "accept"}, expect(405, 405, 405, 405)),
     "attachment-download": (lambda w: {"pk": w["attachment"].pk}, expect(LOGIN, 200, 404)),
     "attachment-delete": (lambda w: {"pk": w["attachment"].pk}, expect(405, 405, 405, 405)),
+    # The lab fleet of a demo deployment: staff only, whether or not the lab is running.
+    "lab-fleet": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 404, 404)),
+    "lab-fault": (lambda w: {"pk": w["deployment"].pk}, expect(405, 405, 405, 405)),
     # Scheduling: the link of a request that is not approved opens nothing, for anyone.
     "book": (lambda w: {"token": "not-a-token"}, expect(LOGIN, 403, 403, 403)),
+    # The cloud plan of a release is the vendor's own page (S3).
+    "cloud-plan": (lambda w: {"version": "10.0.0"}, expect(LOGIN, 404, 404)),
+    # Windows: the calendar is the vendor's; a window's page is for staff and its customer.
+    "windows": (None, expect(LOGIN, 404, 404)),
+    "window-detail": (lambda w: {"pk": w["window"].pk}, expect(LOGIN, 200, 404)),
+    "window-action": (lambda w: {"pk": w["window"].pk, "action": "confirm"}, expect(405, 405, 405, 405)),
+    "window-notice": (lambda w: {"pk": w["window"].pk}, expect(LOGIN, 200, 404)),
+    "window-ics": (lambda w: {"pk": w["window"].pk}, expect(LOGIN, 200, 404)),
+    "low-usage-hours": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
+    # The scheduling API: slots only for an approved request (this one is a draft: 409).
+    "api:requestbooking-slots": (lambda w: {"id": w["request"].pk}, expect(403, 409, 404, 409)),
+    "api:requestbooking-window": (lambda w: {"id": w["request"].pk}, expect(403, 405, 405, 405)),
+    "api:window-list": (None, expect(403, 200, 200)),
+    "api:window-detail": (lambda w: {"pk": w["window"].pk}, expect(403, 200, 404)),
+    **{
+        f"api:window-{move}": (lambda w: {"pk": w["window"].pk}, expect(403, 405, 405, 405))
+        for move in ("confirm", "reschedule", "cancel")
+    },
 }
 
 # Django admin guards its own pages (vendor staff only, then model permissions); one entry
@@ -139,7 +160,25 @@ def northwind_rows(northwind, customer, release):
         "deployment": deployment,
         "server": Server.objects.filter(deployment=deployment).first(),
         "group": ServerGroup.objects.filter(deployment=deployment).first(),
+        "window": _window(request),
     }
+
+
+def _window(request):
+    """A confirmed window of Northwind's request, written directly: booking has tests of its own."""
+    from datetime import datetime, timedelta, timezone
+
+    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+
+    from portal.models import User
+    from scheduling.models import MaintenanceWindow
+
+    start = datetime(2027, 3, 9, 10, tzinfo=timezone.utc)
+    return MaintenanceWindow.objects.create(
+        request=request, engineer=User.objects.get(email="engineer@vendor.example"), booked_by=request.requested_by,
+        period=DateTimeTZRange(start, start + timedelta(hours=1)), held=DateTimeTZRange(start, start + timedelta(hours=2)),
+        cover="standard", state="confirmed",
+    )
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

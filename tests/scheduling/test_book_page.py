@@ -56,7 +56,7 @@ def test_switching_the_zone_shows_the_same_instants_in_another_clock(client_for,
 def test_the_customer_books_a_slot_and_sees_the_window(client_for, customer, book_url, approved):
     slot = next(slot for slot in slots_for(request=approved) if slot.standard)
 
-    response = client_for(customer).post(book_url, {"start": slot.start.isoformat(), "tz": "Europe/London"})
+    response = client_for(customer).post(book_url, {"start": slot.start.isoformat(), "tz": "Europe/London"}, follow=True)
 
     assert response.status_code == 200
     window = MaintenanceWindow.objects.get()
@@ -69,7 +69,7 @@ def test_a_slot_that_is_not_free_is_refused_with_fresh_slots(client_for, custome
     response = client_for(customer).post(book_url, {"start": datetime(2030, 1, 1, 3, 7).isoformat() + "+00:00"})
 
     assert response.status_code == 409
-    assert "not free any more" in response.content.decode()
+    assert "just taken" in response.content.decode()
     assert not MaintenanceWindow.objects.exists()
 
 
@@ -97,3 +97,167 @@ def test_the_times_follow_the_chosen_zone_not_the_users_own(client_for, customer
     button = page[page.index(f'value="{slot.start.isoformat()}"'):]
     label = button[button.index(">") + 1:button.index("</button>")]
     assert label == new_york != london
+
+
+# The week calendar ---------------------------------------------------------------------------
+
+
+def _local(moment, zone="Europe/London"):
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone))
+
+
+def test_the_week_shows_seven_day_columns_with_standard_and_out_of_hours_apart(client_for, customer, book_url, approved):
+    page = client_for(customer).get(book_url).content.decode()
+
+    standard, out_of_hours = page.split('class="out-of-hours-slots"', 1)
+    assert standard.count('class="slot standard') > 0 and 'class="slot out-of-hours' not in standard
+    assert out_of_hours.count('class="slot out-of-hours') > 0 and 'class="slot standard' not in out_of_hours
+    header = page[page.index('<table class="slot-grid standard">'):]
+    assert header[:header.index("</thead>")].count('<th scope="col"') == 8  # the hour column and seven days
+
+
+def test_slots_in_the_customers_low_usage_hours_are_highlighted(client_for, customer, book_url, northwind, approved):
+    from datetime import time
+
+    from scheduling.models import LowUsageHours
+
+    northwind.low_usage_hours.all().delete()
+    for weekday in range(5):
+        LowUsageHours.objects.create(organisation=northwind, weekday=weekday, starts=time(8), ends=time(10))
+
+    first = next(slot for slot in slots_for(request=approved) if slot.low_usage)
+    week = (first.start.date() - slots_for(request=approved)[0].start.date()).days // 7
+
+    pages = [client_for(customer).get(book_url, {"week": n}).content.decode() for n in (week, week + 1)]
+
+    assert all("in your low-usage hours" in page for page in pages)
+    assert any(f'value="{first.start.isoformat()}" class="slot standard low-usage"' in page for page in pages)
+
+
+def test_switching_the_zone_with_htmx_swaps_only_the_calendar(client_for, customer, book_url, approved):
+    slot = next(slot for slot in slots_for(request=approved) if slot.standard)
+
+    response = client_for(customer).get(book_url, {"tz": "America/New_York"}, headers={"HX-Request": "true"})
+
+    fragment = response.content.decode()
+    assert fragment.lstrip().startswith('<div id="booking">') and "<html" not in fragment
+    assert _local(slot.start, "America/New_York").strftime("%H:%M") in fragment
+
+
+def test_the_customer_pages_through_the_weeks(client_for, customer, book_url, approved):
+    slots = slots_for(request=approved)
+    last = slots[-1]
+
+    page = client_for(customer).get(book_url, {"week": 99}).content.decode()
+
+    assert f'value="{last.start.isoformat()}"' in page and "Next week" not in page
+    assert client_for(customer).get(book_url, {"week": "soon"}).status_code == 200
+
+
+# After the booking: the confirmation, the notice to forward, changes up to the cut-off -----------
+
+
+@pytest.fixture
+def booked(client_for, customer, book_url, approved):
+    """A window a week ahead: well before the customer's cut-off."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    slot = next(slot for slot in slots_for(request=approved) if slot.standard and slot.start > timezone.now() + timedelta(days=7))
+    client_for(customer).post(book_url, {"start": slot.start.isoformat()})
+    return MaintenanceWindow.objects.get()
+
+
+def test_the_booked_page_gives_the_times_and_the_notice_to_forward(client_for, customer, book_url, booked):
+    page = client_for(customer).get(book_url, {"tz": "Europe/London"}).content.decode()
+
+    start = _local(booked.start)
+    assert start.strftime("%H:%M") in page and "Europe/London" in page
+    assert "Service at risk" in page and "Planned downtime" in page
+    assert '<textarea id="notice-' in page and "readonly" in page
+    assert "Service at risk / limited capability from" in page  # S6's words, in the notice itself
+    assert 'data-copy="#notice-' in page and "portal/copy.js" in page
+    assert f"/windows/{booked.pk}/notice.txt?tz=Europe%2FLondon" in page
+    assert f"/windows/{booked.pk}/invite.ics" in page
+
+
+def test_a_double_click_books_once(client_for, customer, book_url, approved):
+    slot = next(slot for slot in slots_for(request=approved) if slot.standard)
+    browser = client_for(customer)
+
+    first = browser.post(book_url, {"start": slot.start.isoformat()})
+    second = browser.post(book_url, {"start": slot.start.isoformat()})
+
+    assert first.status_code == second.status_code == 302
+    assert MaintenanceWindow.objects.count() == 1
+
+
+def test_a_slot_taken_by_another_upgrade_is_refused_with_fresh_slots(client_for, customer, book_url, approved, northwind):
+    from scheduling.services.booking import window_book
+    from tests.scheduling.test_booking import _approved, _deployments
+
+    slot = next(slot for slot in slots_for(request=approved) if slot.standard and len(slot.engineer_ids) == 1)
+    other = _approved(_deployments(northwind, 1)[0], by=customer, release=approved.release)
+    window_book(request=other, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard", by=customer)
+
+    response = client_for(customer).post(book_url, {"start": slot.start.isoformat()})
+
+    page = response.content.decode()
+    assert response.status_code == 409 and "This slot was just taken" in page
+    assert f'value="{slot.start.isoformat()}"' not in page and 'class="slot standard' in page
+    assert not approved.windows.exists()
+
+
+def test_the_customer_moves_the_window_in_the_same_calendar(client_for, customer, book_url, approved, booked):
+    page = client_for(customer).get(book_url, {"reschedule": "1"}).content.decode()
+    assert "Moving your window" in page and 'name="action" value="reschedule"' in page
+    later = next(slot for slot in slots_for(request=approved, exclude_window=booked) if slot.standard and slot.start > booked.start)
+
+    response = client_for(customer).post(book_url, {"action": "reschedule", "start": later.start.isoformat()}, follow=True)
+
+    moved = MaintenanceWindow.objects.get()
+    assert (moved.pk, moved.uid, moved.start, moved.sequence) == (booked.pk, booked.uid, later.start, booked.sequence + 1)
+    assert "Your window is moved" in response.content.decode()
+
+
+def test_a_move_to_a_slot_that_is_not_free_changes_nothing(client_for, customer, book_url, booked):
+    response = client_for(customer).post(book_url, {"action": "reschedule", "start": "2031-01-01T03:07:00+00:00"})
+
+    assert response.status_code == 409 and "just taken" in response.content.decode()
+    booked.refresh_from_db()
+    assert MaintenanceWindow.objects.get().start == booked.start
+
+
+def test_the_customer_cancels_with_a_reason_and_may_book_again(client_for, customer, book_url, booked):
+    refused = client_for(customer).post(book_url, {"action": "cancel", "reason": "  "})
+    assert refused.status_code == 400 and "Say why" in refused.content.decode()
+    assert MaintenanceWindow.objects.get().state == "confirmed"
+
+    response = client_for(customer).post(book_url, {"action": "cancel", "reason": "Exams that week"}, follow=True)
+
+    window = MaintenanceWindow.objects.get()
+    assert window.state == "cancelled" and window.cancel_reason == "Exams that week"
+    assert "Your window is cancelled" in response.content.decode() and 'class="slot standard' in response.content.decode()
+
+
+def test_after_the_cutoff_the_customer_is_told_to_call_support(client_for, customer, book_url, booked):
+    import time_machine
+    from datetime import timedelta
+
+    with time_machine.travel(booked.start - timedelta(hours=20), tick=False):
+        page = client_for(customer).get(book_url).content.decode()
+        moved = client_for(customer).post(book_url, {"action": "reschedule", "start": booked.start.isoformat()})
+        cancelled = client_for(customer).post(book_url, {"action": "cancel", "reason": "Too late?"})
+
+    assert "call support" in page and "Choose another time" not in page
+    assert moved.status_code == 409 and "call support" in moved.content.decode().lower()
+    assert cancelled.status_code == 409 and "Call support" in cancelled.content.decode()
+    assert MaintenanceWindow.objects.get().state == "confirmed"
+
+
+def test_the_page_answers_only_get_and_post(client_for, customer, book_url):
+    assert client_for(customer).put(book_url).status_code == 405
+    assert client_for(customer).delete(book_url).status_code == 405

@@ -252,3 +252,54 @@ def test_slots_in_the_customers_low_usage_hours_are_marked(approved, northwind):
         start, end = slot.start.astimezone(zone), slot.end.astimezone(zone)
         inside = start.weekday() < 5 and start.time() >= time(6) and end.date() == start.date() and end.time() <= time(9)
         assert slot.low_usage == inside
+
+
+@time_machine.travel(START - timedelta(days=10), tick=False)
+def test_an_upgrade_with_a_booked_window_is_not_withdrawn_until_the_window_is_cancelled(approved, engineer, customer):
+    from upgrades.services.requests import request_withdraw
+
+    window = _book(approved, engineer, customer)
+
+    with pytest.raises(WorkflowError, match="cancel the window first"):
+        request_withdraw(request=approved, by=customer, reason="Postponed")
+    approved.refresh_from_db()
+    assert approved.state == RequestState.APPROVED
+
+    window_cancel(window=window, by=customer, reason="Postponed")
+    request_withdraw(request=approved, by=customer, reason="Postponed")
+    approved.refresh_from_db()
+    assert approved.state == RequestState.WITHDRAWN
+
+
+def test_a_cloud_customer_cannot_withdraw_the_vendors_plan(approved, customer):
+    from upgrades.services.requests import request_withdraw
+
+    organisation = approved.deployment.organisation
+    organisation.hosting = Hosting.CLOUD
+    organisation.save()
+
+    with pytest.raises(WorkflowError, match="planned by the vendor"):
+        request_withdraw(request=approved, by=customer, reason="No")
+    approved.refresh_from_db()
+    assert approved.state == RequestState.APPROVED
+
+
+@time_machine.travel(START - timedelta(days=5), tick=False)
+def test_a_slot_looked_up_by_its_start_is_the_one_the_slot_list_offers(approved, engineer, customer, release):
+    """slot_at looks at the window's own time only; it must agree with the whole list."""
+    from scheduling.selectors import slot_at
+
+    _book(approved, engineer, customer, start=START + timedelta(days=2))  # some busy time in the way
+    other = UpgradeRequest.objects.create(
+        deployment=approved.deployment.organisation.deployments.create(
+            name="Second campus", cloudpaging_version="9.4.2", openjdk_version="17.0.10", tomcat_version="9.0.85",
+        ),
+        release=release, from_version="9.4.2", kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
+    )
+    offered = {slot.start: slot for slot in slots_for(request=other)}
+    grid = sorted(offered)
+    # The horizon's edges, a sample of the grid, and every start around the busy window.
+    starts = [grid[0] - timedelta(minutes=15), grid[0], *grid[::97], grid[-1], grid[-1] + timedelta(minutes=15)]
+    starts += [START + timedelta(days=2, minutes=minutes) for minutes in range(-120, 180, 15)]
+    for start in starts:
+        assert slot_at(request=other, start=start) == offered.get(start), start

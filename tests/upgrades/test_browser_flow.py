@@ -106,12 +106,18 @@ def provide(page: Page, title: str, text: str, *, attachment: dict | None = None
 
 
 def mails_to(inbox, address: str) -> dict[str, str]:
-    """Subject -> body of what one address received; long subjects arrive folded (RFC 5322)."""
+    """Subject -> text of what one address received; long subjects arrive folded (RFC 5322)."""
     return {
-        re.sub(r"\r?\n", "", str(message["Subject"])): message.get_payload(decode=True).decode()
+        re.sub(r"\r?\n", "", str(message["Subject"])): _text_of(message)
         for message in inbox
         if message["To"] == address
     }
+
+
+def _text_of(message) -> str:
+    """The plain text of a mail, also when a calendar invite (.ics) is attached to it."""
+    part = next((part for part in message.walk() if part.get_content_type() == "text/plain"), message)
+    return part.get_payload(decode=True).decode()
 
 
 def test_a_major_upgrade_goes_from_request_to_approval_between_customer_and_support(open_page, worker, inbox):
@@ -223,12 +229,18 @@ def test_a_major_upgrade_goes_from_request_to_approval_between_customer_and_supp
     expect_state(item, "Accepted")
     expect_progress(desk, ready=len(CONTACT_ITEMS) + len(CUSTOMER_ITEMS), accepted=len(CONTACT_ITEMS) + len(CUSTOMER_ITEMS))
 
-    check_at = (timezone.localtime(timezone.now(), timezone=_london()) + timedelta(days=7)).replace(
-        hour=10, minute=0, second=0, microsecond=0
+    # The check is booked on a free slot of the slot engine: 10:00 in London on a working day.
+    from scheduling.selectors import slots_for
+    from upgrades.models import UpgradeRequest
+
+    upgrade = UpgradeRequest.objects.get(deployment__organisation__slug="northwind", state="in_review")
+    check_slot = next(
+        slot for slot in slots_for(request=upgrade, purpose="check", within=timedelta(days=14))
+        if slot.start.astimezone(_london()).strftime("%H:%M") == "10:00"
     )
+    check_at = check_slot.start.astimezone(_london())
     desk.locator("summary", has_text="Schedule the prerequisite check").click()
-    desk.get_by_label("Date and time").fill(check_at.strftime("%Y-%m-%dT%H:%M"))
-    desk.get_by_label("Engineer").select_option(label="Erin Walsh (Europe/London)")
+    desk.get_by_label("Free check slot").select_option(value=check_slot.start.isoformat())
     desk.get_by_role("button", name="Schedule", exact=True).click()
     expect(desk.get_by_role("status")).to_contain_text("The prerequisite check is scheduled")
     expect(desk.locator(".page-head .badge").first).to_have_text("Prerequisite check scheduled")

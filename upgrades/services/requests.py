@@ -225,7 +225,15 @@ def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
 def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
     if not _is_customer_of(by, request):
         raise PermissionDenied
+    if request.deployment.organisation.is_cloud:
+        raise WorkflowError("Cloud upgrades are planned by the vendor (S3): ask support to change the plan.")
+    from scheduling.choices import HOLDING_STATES
+
     with transaction.atomic(), pghistory.context(user=by.pk):
+        if request.windows.filter(state__in=HOLDING_STATES).exists():
+            # A withdrawn upgrade must not keep an engineer's time: the window goes first, with
+            # its own cancellation notices.
+            raise WorkflowError("This upgrade has a booked maintenance window: cancel the window first, then withdraw.")
         event = _move(request, "withdraw", by=by, reason=reason, decision_reason=reason)
         if request.submitted_at:
             notify.notify(

@@ -1,0 +1,258 @@
+"""50 customers book one slot at the same moment through the HTTP API of a running portal.
+
+Run as `.venv/bin/python -m bench.booking_race` from the project's directory, with
+DATABASE_URL and REDIS_URL set as for the tests.
+
+1. Create a fresh database of its own (`portal_bench_booking_race`, Django's test-database
+   machinery; the `portal` database is never touched), apply the migrations and load the demo
+   world: organisations and users, releases, support regions and engineers.
+2. Fill: 50 more deployments of Northwind, each with an approved upgrade request and a live
+   scheduling link (S8), so that 50 different bookings want the same engineer's time.
+3. Start the portal's ASGI application under uvicorn in a subprocess on a free loopback port,
+   as `make run` does (one process, a connection pool of 8 per process).
+4. Log the customer in through the API (a token), pick the first standard slot that one
+   engineer alone is free for, and release 50 threads at once (a barrier), each POSTing that
+   start for its own request with its own HTTP connection.
+5. Count the answers: `successes` (201), `taken` (409 "This slot was just taken", with fresh
+   slots), `errors` (anything else); time each answer from the release; check the database
+   holds exactly one window. Print a table and, as the last line, one JSON object with the
+   figures; stop the server and drop the database.
+
+The exclusion constraint on (engineer, held time) decides the race; a lost one is an answer,
+never a 500.
+"""
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from bench import harness
+from bench.harness import progress
+
+harness.set_up_django(database="portal_bench_booking_race")
+
+import pghistory  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from portal import demo  # noqa: E402
+from portal.celery import app as celery_app  # noqa: E402
+from portal.models import Deployment, Organisation, Server, User  # noqa: E402
+from scheduling import demo as scheduling_demo  # noqa: E402
+from scheduling import selectors  # noqa: E402
+from scheduling.models import MaintenanceWindow, SchedulingLink  # noqa: E402
+from upgrades import demo as upgrades_demo  # noqa: E402
+from upgrades.choices import RequestState  # noqa: E402
+from upgrades.models import Release, UpgradeRequest  # noqa: E402
+
+CONTENDERS = 50
+CUSTOMER = "lead@northwind.example"
+TAKEN = "This slot was just taken"
+STARTUP_SECONDS = 60
+
+
+def fill() -> list[UpgradeRequest]:
+    """One approved request with a live link on each of CONTENDERS new deployments, alike in
+    servers so that every request's window has the same length."""
+    northwind = Organisation.objects.get(slug="northwind")
+    customer = User.objects.get(email=CUSTOMER)
+    support = User.objects.get(email="support@vendor.example")
+    release = Release.objects.get(version="10.0.0")
+    deployments = Deployment.objects.bulk_create(
+        Deployment(
+            organisation=northwind, name=f"Race campus {n:02d}", cloudpaging_version="9.4.2",
+            openjdk_version="17.0.10", tomcat_version="9.0.85", load_balancer_vendor="F5", health_checks=True,
+        )
+        for n in range(CONTENDERS)
+    )
+    Server.objects.bulk_create(
+        Server(deployment=deployment, role=role, hostname=f"{role}-{deployment.pk}.race.example", address="127.0.0.1",
+               driver="lab")
+        for deployment in deployments
+        for role in ("admin_license", "stream")
+    )
+    requests = UpgradeRequest.objects.bulk_create(
+        UpgradeRequest(
+            deployment=deployment, release=release, from_version="9.4.2", kind=release.kind,
+            requested_by=customer, assignee=support, state=RequestState.APPROVED,
+        )
+        for deployment in deployments
+    )
+    # Links written directly: issuing them mails the customer, which is not what is measured.
+    SchedulingLink.objects.bulk_create(
+        SchedulingLink(request=request, issued_by=support, expires_at=timezone.now() + timedelta(days=30))
+        for request in requests
+    )
+    return requests
+
+
+def contested_start(request: UpgradeRequest) -> str:
+    """The first standard slot one engineer alone is free for: every booking wants them."""
+    for slot in selectors.slots_for(request=request):
+        if slot.standard and len(slot.engineer_ids) == 1:
+            return slot.start.isoformat()
+    raise SystemExit("No slot with a single free engineer: check the demo engineers' hours.")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int, log) -> subprocess.Popen:
+    """The portal as `make run` serves it, on the bench's database; its output goes to `log`."""
+    url = urlsplit(os.environ["DATABASE_URL"])
+    environment = {
+        **os.environ,
+        "DATABASE_URL": urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"])),
+        "DATABASE_POOL": "1",
+        "DATABASE_POOL_SIZE": "8",
+        "LOG_LEVEL": "ERROR",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+            "--lifespan", "off", "--no-use-colors", "--no-access-log", "--timeout-graceful-shutdown", "5",
+        ],
+        # 49 "Conflict" warnings are the expected outcome, not news: the log is kept aside.
+        env=environment, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"uvicorn stopped at start-up ({server.returncode}):\n{log.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit(f"uvicorn did not answer within {STARTUP_SECONDS} s.")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def log_in(base: str) -> str:
+    response = httpx.post(f"{base}/api/v1/token/", json={"email": CUSTOMER, "password": demo.PASSWORD}, timeout=30)
+    response.raise_for_status()
+    return response.json()["token"]
+
+
+def race(base: str, token: str, requests: list[UpgradeRequest], start: str) -> list[tuple[int | str, str, float]]:
+    """Every request's booking of `start` at once: (status or error, detail, milliseconds)."""
+    barrier = threading.Barrier(len(requests))
+    outcomes: list = [None] * len(requests)
+
+    def book(index: int, request_id: int) -> None:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Token {token}"}, timeout=120) as client:
+            client.get("/api/v1/")  # open the connection before the start, so the race is the booking
+            barrier.wait()
+            started = time.perf_counter()
+            try:
+                response = client.post(f"/api/v1/requests/{request_id}/window/", json={"start": start})
+                detail = response.json().get("detail", "") if response.status_code == 409 else ""
+                outcomes[index] = (response.status_code, detail, (time.perf_counter() - started) * 1000)
+            except Exception as error:  # noqa: BLE001 - every failure is counted as an error
+                outcomes[index] = (type(error).__name__, str(error), (time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=book, args=(index, request.pk)) for index, request in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def run() -> dict:
+    demo.seed()
+    upgrades_demo.seed()
+    scheduling_demo.seed()
+    with pghistory.context(source="bench"):
+        requests = fill()
+    start = contested_start(requests[0])
+    port = free_port()
+    progress(f"starting uvicorn on 127.0.0.1:{port}")
+    with tempfile.TemporaryFile() as log:
+        server = start_server(port, log)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            token = log_in(base)
+            # As a customer does, look at the free slots first: the server's first slot
+            # computation (loading the holiday calendars) is not part of the race.
+            httpx.get(f"{base}/api/v1/requests/{requests[0].pk}/slots/", headers={"Authorization": f"Token {token}"},
+                      timeout=60).raise_for_status()
+            progress(f"{CONTENDERS} bookings of {start} at once")
+            outcomes = race(base, token, requests, start)
+        finally:
+            stop_server(server)
+            celery_app.control.purge()  # the winner's notices: no worker here will send them
+    times = [milliseconds for _, _, milliseconds in outcomes]
+    successes = sum(status == 201 for status, _, _ in outcomes)
+    taken = sum(status == 409 and detail.startswith(TAKEN) for status, detail, _ in outcomes)
+    windows = MaintenanceWindow.objects.filter(request__in=requests).count()
+    return {
+        # Correctness is the target; the times say how long 50 bookings queue in one process.
+        "within_targets": successes == 1 and taken == CONTENDERS - 1 and windows == 1,
+        "successes": successes,
+        "taken": taken,
+        "errors": CONTENDERS - successes - taken,
+        "windows": windows,
+        "contenders": CONTENDERS,
+        "slot": start,
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(p95(times), 1),
+        "max_ms": round(max(times), 1),
+        "targets": {"successes": 1, "taken": CONTENDERS - 1, "errors": 0},
+        "other_answers": sorted({f"{status} {detail}"[:120] for status, detail, _ in outcomes
+                                 if status != 201 and not (status == 409 and detail.startswith(TAKEN))}),
+    }
+
+
+def table(figures: dict) -> str:
+    return "\n".join([
+        f"{figures['contenders']} approved requests of one customer book {figures['slot']} at once "
+        "(one engineer free), through POST /api/v1/requests/{id}/window/ on uvicorn.",
+        "",
+        f"{'booked (201)':24} {figures['successes']:>6}   (must be 1)",
+        f"{'just taken (409)':24} {figures['taken']:>6}   (must be {figures['contenders'] - 1})",
+        f"{'anything else':24} {figures['errors']:>6}   (must be 0)",
+        f"{'windows in the database':24} {figures['windows']:>6}   (must be 1)",
+        f"{'answer p50 / p95 / max':24} {figures['p50_ms']:.0f} / {figures['p95_ms']:.0f} / {figures['max_ms']:.0f} ms",
+        f"verdict: {'ok' if figures['within_targets'] else 'MISSED'}",
+    ])
+
+
+def main() -> None:
+    with harness.own_database():
+        figures = run()
+    print(table(figures))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Maintenance windows as people see them: the staff calendar (a week, or a list with filters)
+and the window page, where support confirms (S7), and support or the customer (before the
+cut-off) reschedules or cancels."""
+
+from datetime import date, datetime, time, timedelta
+from itertools import groupby
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from portal.choices import Role
+from portal.models import Contact, User
+from portal.selectors import notices_about
+from portal.timezones import time_zone_choices
+from scheduling import selectors
+from scheduling.choices import Purpose, WindowState
+from scheduling.models import MaintenanceWindow
+from scheduling.services.booking import SlotTaken
+from scheduling.services.windows import customer_may_change, cutoff, window_cancel, window_confirm, window_reschedule
+from scheduling.views.booking import NOT_FREE, window_facts, zone_of
+from scheduling.workflow import allowed
+from upgrades.workflow import WorkflowError
+
+WINDOWS_PER_PAGE = 50
+# How far ahead the reschedule choice looks from its first day (the page can move it on).
+RESCHEDULE_DAYS = 21
+
+
+def _is_desk(user: User) -> bool:
+    return user.role in (Role.SUPPORT, Role.ADMIN)
+
+
+# The staff calendar -------------------------------------------------------------------------
+
+
+def _week_start(request, tz: ZoneInfo) -> tuple[date, str]:
+    """The Monday of the week asked for (?week=<any date in it>), else of this week."""
+    today = timezone.now().astimezone(tz).date()
+    asked, problem = request.GET.get("week", ""), ""
+    try:
+        day = date.fromisoformat(asked) if asked else today
+    except ValueError:
+        day, problem = today, f"“{asked}” is not a date (for example {today.isoformat()}): showing this week."
+    return day - timedelta(days=day.weekday()), problem
+
+
+def _week_context(request, tz: ZoneInfo) -> dict:
+    monday, problem = _week_start(request, tz)
+    days = [monday + timedelta(days=offset) for offset in range(7)]
+    start = datetime.combine(monday, time(0), tzinfo=tz)
+    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
+    windows = list(selectors.windows_between(user=request.user, start=start, end=end))
+    by_day = {day: [] for day in days}
+    for window in windows:
+        local_start = window.start.astimezone(tz)
+        # A window that began before Monday is shown on Monday, where the week meets it.
+        by_day[max(local_start.date(), monday)].append((window, local_start, window.end.astimezone(tz)))
+    return {
+        "view": "week", "problem": problem, "monday": monday, "today": timezone.now().astimezone(tz).date(),
+        "previous": (monday - timedelta(days=7)).isoformat(), "next": (monday + timedelta(days=7)).isoformat(),
+        "columns": [(day, by_day[day]) for day in days], "count": len(windows),
+    }
+
+
+def _list_context(request, tz: ZoneInfo) -> dict:
+    problems = []
+    engineer_id = request.GET.get("engineer", "")
+    if engineer_id and not (engineer_id.isdigit() and User.objects.filter(pk=engineer_id, role=Role.ENGINEER).exists()):
+        problems.append("That engineer is not known: showing every engineer.")
+        engineer_id = ""
+    state = request.GET.get("state", "")
+    if state and state not in WindowState.values:
+        problems.append("That state is not known: showing every state.")
+        state = ""
+    since = datetime.combine(timezone.now().astimezone(tz).date(), time(0), tzinfo=tz)
+    windows = selectors.windows_list(user=request.user, engineer_id=int(engineer_id or 0), state=state, since=since)
+    page = Paginator(windows, WINDOWS_PER_PAGE).get_page(request.GET.get("page"))
+    return {
+        "view": "list", "problem": " ".join(problems), "page": page,
+        "rows": [(window, window.start.astimezone(tz), window.end.astimezone(tz)) for window in page.object_list],
+        "engineers": User.objects.filter(role=Role.ENGINEER, is_active=True).order_by("full_name"),
+        "states": WindowState.choices, "engineer_id": engineer_id, "state": state,
+        "waiting": MaintenanceWindow.objects.filter(state=WindowState.REQUESTED).count(),
+    }
+
+
+@require_GET
+@login_required
+def windows(request):
+    """Engineers' and support's calendar of windows, upgrades and checks, in the viewer's zone."""
+    if not request.user.is_vendor:
+        raise Http404
+    tz = ZoneInfo(request.user.time_zone)
+    context = _list_context(request, tz) if request.GET.get("view") == "list" else _week_context(request, tz)
+    context["zone"] = request.user.time_zone
+    return render(request, "scheduling/windows_calendar.html", context)
+
+
+# One window -----------------------------------------------------------------------------------
+
+
+def _reschedule_days(request, window: MaintenanceWindow, zone: str) -> tuple[list, str]:
+    """The free slots the window can move to, by local day, from ?from= (default: now)."""
+    tz = ZoneInfo(zone)
+    asked, earliest = request.GET.get("from", ""), None
+    try:
+        if asked:
+            earliest = datetime.combine(date.fromisoformat(asked), time(0), tzinfo=tz)
+    except ValueError:
+        asked = ""
+    slots = selectors.slots_for(request=window.request, purpose=window.purpose, exclude_window=window,
+                                earliest=earliest, within=timedelta(days=RESCHEDULE_DAYS))
+    local = [(slot, slot.start.astimezone(tz)) for slot in slots]
+    days = [(day, list(entries)) for day, entries in groupby(local, key=lambda entry: entry[1].date())]
+    return days, asked
+
+
+def _notices(window: MaintenanceWindow, user: User):
+    notices = notices_about(f"scheduling.maintenancewindow:{window.pk}")
+    if user.is_vendor:
+        return notices
+    # The customer sees what went to their own people, not support's internal mail.
+    organisation = window.request.deployment.organisation
+    return notices.filter(recipient__in=Contact.objects.filter(organisation=organisation).values("email"))
+
+
+@require_GET
+@login_required
+def window_detail(request, pk: int):
+    window = selectors.window_get(user=request.user, pk=pk)
+    user = request.user
+    organisation = window.request.deployment.organisation
+    viewer_zone, home_zone = user.time_zone, organisation.time_zone
+    desk = _is_desk(user)
+    may_change = window.is_holding and (desk or (user.is_customer and customer_may_change(window)))
+    context = {
+        "window": window, "upgrade": window.request, "organisation": organisation,
+        "facts": window_facts(window, zone_of(request, home_zone)),
+        "clocks": [
+            (label, zone, window.start.astimezone(ZoneInfo(zone)), window.end.astimezone(ZoneInfo(zone)))
+            for label, zone in _clocks(user, viewer_zone, home_zone, window)
+        ],
+        "notices": _notices(window, user),
+        "timeline": window.request.timeline.filter(action__startswith="window_").select_related("actor").order_by("at", "pk"),
+        "may_confirm": desk and allowed("confirm", window.state),
+        "may_change": may_change,
+        "late_for_customer": user.is_customer and window.is_holding and window.purpose == Purpose.UPGRADE
+        and not organisation.is_cloud and not customer_may_change(window),
+        "cutoff_hours": int(cutoff().total_seconds() // 3600),
+        "viewer_zone": viewer_zone, "zones": time_zone_choices(),
+    }
+    if may_change:
+        context["reschedule_days"], context["reschedule_from"] = _reschedule_days(request, window, viewer_zone)
+    return render(request, "scheduling/window_detail.html", context)
+
+
+def _clocks(user: User, viewer_zone: str, home_zone: str, window: MaintenanceWindow) -> list[tuple[str, str]]:
+    """The clocks a window is read by: the viewer's, the customer's, and (for staff) the engineer's."""
+    clocks = [("Your time", viewer_zone)]
+    if home_zone != viewer_zone:
+        clocks.append((window.request.deployment.organisation.name, home_zone))
+    engineer = getattr(window.engineer, "engineer", None)
+    if user.is_vendor and engineer is not None and engineer.time_zone not in (viewer_zone, home_zone):
+        clocks.append((f"{window.engineer.full_name} (engineer)", engineer.time_zone))
+    return clocks
+
+
+DONE = {
+    "confirm": "The window is confirmed: the customer's contacts receive the calendar invite.",
+    "reschedule": "The window is moved: calendar invites follow the change.",
+    "cancel": "The window is cancelled: everybody who had it in their calendar is told.",
+}
+
+
+@require_POST
+@login_required
+def window_action(request, pk: int, action: str):
+    """Confirm, reschedule or cancel; a refusal (a race lost, the cut-off, a slot gone) is a
+    message on the window page and changes nothing."""
+    if action not in DONE:
+        raise Http404
+    window = selectors.window_get(user=request.user, pk=pk)
+    try:
+        if action == "confirm":
+            window_confirm(window=window, by=request.user)
+        elif action == "reschedule":
+            try:
+                start = datetime.fromisoformat(request.POST.get("start", ""))
+            except ValueError:
+                raise SlotTaken("Choose one of the free slots in the list.") from None
+            slot = selectors.slot_at(request=window.request, start=start, purpose=window.purpose, exclude_window=window)
+            if slot is None:
+                raise SlotTaken(NOT_FREE)
+            window_reschedule(
+                window=window, start=slot.start, engineer_ids=list(slot.engineer_ids),
+                cover="standard" if slot.standard or window.purpose == Purpose.CHECK else "out_of_hours",
+                by=request.user, reason=request.POST.get("reason", "").strip(),
+            )
+        else:
+            window_cancel(window=window, by=request.user, reason=request.POST.get("reason", ""))
+    except (WorkflowError, SlotTaken) as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, DONE[action])
+    return redirect("window-detail", pk=window.pk)

@@ -1,0 +1,130 @@
+"""Booking the window in a real browser (Debian's chromium through Playwright, against the live
+server): the customer opens the scheduling link, reads the free slots in another time zone,
+books, and gets the confirmation and the notice to forward (S6, S7, S8); support finds the
+window in the staff calendar.
+
+Screenshots: `screenshots/booking-*.png`.
+"""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import Browser, Page, expect
+
+from portal.models import User
+from scheduling.models import MaintenanceWindow
+from scheduling.services.links import link_issue, link_token
+from tests.conftest import log_in, open_from_menu, save_screenshot
+from upgrades.choices import RequestState
+from upgrades.models import UpgradeRequest
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def open_page(browser: Browser, live_server, world):
+    contexts = []
+
+    def make() -> Page:
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def book_path(world):
+    """An approved Northwind upgrade and its scheduling link (approval has its own stories)."""
+    from portal.models import Deployment
+    from upgrades.models import Release
+
+    customer = User.objects.get(email="lead@northwind.example")
+    release = Release.objects.get(version="10.0.0")
+    upgrade = UpgradeRequest.objects.create(
+        deployment=Deployment.objects.get(organisation__slug="northwind", name="Production"), release=release,
+        from_version="9.4.2", kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
+    )
+    link = link_issue(request=upgrade, by=User.objects.get(email="support@vendor.example"))
+    return reverse("book", args=[link_token(link)])
+
+
+def test_the_customer_books_a_window_and_support_sees_it(open_page, book_path):
+    customer = open_page()
+    log_in(customer, "lead@northwind.example")
+    customer.goto(book_path)
+    expect(customer.get_by_role("heading", level=1)).to_have_text("Book the maintenance window")
+
+    # A standard slot of next week (before the customer's cut-off), read first by the London clock.
+    week = customer.locator(".week-nav strong")
+    this_week = week.inner_text()
+    customer.get_by_role("link", name="Next week →").click()
+    expect(week).not_to_have_text(this_week)
+    slot = customer.locator("table.slot-grid.standard button.slot").first
+    start = slot.get_attribute("value")
+    london, new_york = (
+        datetime.fromisoformat(start).astimezone(ZoneInfo(zone)).strftime("%H:%M")
+        for zone in ("Europe/London", "America/New_York")
+    )
+    expect(slot).to_have_text(london)
+    save_screenshot(customer, "booking-1-free-slots-london")
+
+    # The zone changes in place (htmx): the same instant, another clock.
+    customer.get_by_label("Times shown in").select_option("America/New_York")
+    expect(customer.locator(f'button.slot[value="{start}"]')).to_have_text(new_york)
+    expect(customer.locator("#booking")).to_contain_text("Times are in America/New_York")
+    save_screenshot(customer, "booking-2-free-slots-new-york")
+
+    customer.locator(f'button.slot[value="{start}"]').click()
+    expect(customer.get_by_role("status")).to_contain_text("Your window is booked")
+    summary = customer.locator(".window-summary")
+    expect(summary).to_contain_text("Booked and confirmed")
+    expect(summary).to_contain_text(new_york)
+    expect(summary).to_contain_text("America/New_York")
+    notice = customer.locator("textarea.notice-text")
+    expect(notice).to_have_value(containing("Service at risk / limited capability from"))
+    expect(notice).to_have_value(containing("Service downtime from about"))
+    customer.get_by_role("button", name="Copy").click()
+    expect(customer.get_by_role("button", name="Copied")).to_be_visible()
+    save_screenshot(customer, "booking-3-booked-with-the-notice")
+
+    window = MaintenanceWindow.objects.get()
+    assert window.start.isoformat() == start
+
+    desk = open_page()
+    log_in(desk, "support@vendor.example")
+    open_from_menu(desk, "Windows")
+    desk.goto(f"/windows/?week={window.start.date().isoformat()}")
+    block = desk.locator(f'a.window-block[href="/windows/{window.pk}/"]')
+    expect(block).to_contain_text("Northwind University")
+    expect(block).to_contain_text("Confirmed")
+    save_screenshot(desk, "booking-4-staff-calendar-week")
+    desk.get_by_role("button", name="List").click()
+    expect(desk.locator("table.window-list")).to_contain_text("Northwind University")
+    save_screenshot(desk, "booking-5-staff-calendar-list")
+    desk.locator(f'table.window-list a[href="/windows/{window.pk}/"]').click()
+    expect(desk.get_by_role("heading", level=1)).to_have_text("Maintenance window")
+    expect(desk.locator(".notices")).to_contain_text("@northwind.example")
+    save_screenshot(desk, "booking-6-window-page")
+
+
+def containing(text: str):
+    """A pattern for to_have_value: the value contains `text`."""
+    import re
+
+    return re.compile(re.escape(text))
+
+
+def test_a_link_of_another_organisation_opens_a_clear_page(open_page, book_path):
+    outsider = open_page()
+    log_in(outsider, "lead@contoso.example")
+    outsider.goto(book_path)
+
+    expect(outsider.get_by_text("This link cannot be used")).to_be_visible()
+    expect(outsider.locator("button.slot")).to_have_count(0)
