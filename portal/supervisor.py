@@ -73,6 +73,9 @@ def children(*, port: int, data: Path) -> list[Child]:
                 "--schedule", str(data / "celerybeat-schedule"), "--loglevel", "INFO",
             ],
         ),
+        # The demo deployments' simulated servers and load balancers (upgrades/lab/), state
+        # kept in the data folder's lab/.
+        Child("lab", [PYTHON, "manage.py", "labfleet", "--data-dir", str(data / "lab")]),
     ]
 
 

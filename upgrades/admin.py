@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from portal.admin import ReadOnlyAdmin
 
-from upgrades.models import Release, UpgradeRequest
+from upgrades.models import CommandTemplates, Release, UpgradeRequest
 from upgrades.services import releases
 
 
@@ -30,3 +30,12 @@ class UpgradeRequestAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "state", "kind", "assignee", "created_at"]
     list_filter = ["state", "kind"]
     list_select_related = ["deployment__organisation", "release", "assignee"]
+
+
+@admin.register(CommandTemplates)
+class CommandTemplatesAdmin(admin.ModelAdmin):
+    """A deployment's SSH commands; empty fields run the vendor's defaults (upgrades.drivers.ssh)."""
+
+    list_display = ["deployment"]
+    list_select_related = ["deployment__organisation"]
+    autocomplete_fields = ["deployment"]

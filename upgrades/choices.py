@@ -52,3 +52,27 @@ class ItemSection(models.TextChoices):
 class CheckOutcome(models.TextChoices):
     PASSED = "passed", "Passed"
     FAILED = "failed", "Failed"
+
+
+class FunctionalityCheck(models.TextChoices):
+    """S12's six functionality tests. The first two are confirmed by a person; the others run
+    automatically through the load balancer."""
+
+    REQUIREMENTS = "requirements", "Pre-upgrade requirements met"
+    TEST_MACHINE = "test_machine", "Tests via the test machine"
+    LOGIN = "login", "Log-in works"
+    NAVIGATION = "navigation", "Basic navigation"
+    LAUNCH = "launch", "Applications launch"
+    ADMIN_VERSION = "admin_version", "Admin interface reports the right version"
+
+
+MANUAL_CHECKS = (FunctionalityCheck.REQUIREMENTS, FunctionalityCheck.TEST_MACHINE)
+AUTOMATIC_CHECKS = (
+    FunctionalityCheck.LOGIN, FunctionalityCheck.NAVIGATION, FunctionalityCheck.LAUNCH, FunctionalityCheck.ADMIN_VERSION,
+)
+
+
+class ProbeState(models.TextChoices):
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+

@@ -1,16 +1,19 @@
 """Reads for releases and upgrade requests; tenancy through portal.selectors.visible_to."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from portal.models import Deployment, User
 from portal.selectors import visible_to
 from upgrades import versions
+from upgrades.availability import downtime_intervals
 from upgrades.choices import ItemState, ReleaseState, RequestState
-from upgrades.models import ChecklistItem, ItemAttachment, Release, RequestEvent, UpgradeRequest
+from upgrades.models import AvailabilityProbe, ChecklistItem, ItemAttachment, Release, RequestEvent, UpgradeRequest
 
 
 
@@ -142,3 +145,16 @@ def attachment_get(*, user: User, pk: int) -> ItemAttachment:
 
 def deployment_for_request(*, user: User, pk: int) -> Deployment:
     return get_object_or_404(visible_to(Deployment.objects.select_related("organisation"), user), pk=pk)
+
+
+def downtime_of(*, probe: AvailabilityProbe) -> list[tuple[datetime, datetime]]:
+    """The probe's down stretches, from its samples in time order."""
+    samples = list(probe.samples.order_by("at").values_list("at", "up"))
+    return downtime_intervals(samples, interval=timedelta(milliseconds=probe.interval_ms))
+
+
+def lab_deployment_get(*, user: User, pk: int) -> Deployment:
+    """A deployment whose lab fleet staff may look at and break (404 for anyone else)."""
+    if not user.is_authenticated or not user.is_vendor:
+        raise Http404
+    return get_object_or_404(Deployment.objects.select_related("organisation"), pk=pk)

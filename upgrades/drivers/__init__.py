@@ -1,10 +1,27 @@
-"""Drivers reach a registered server (S12, S13). One interface; implementations per
-`portal.choices.Driver`. Until a driver is installed for a kind of server, asking it anything
-answers honestly that it is not available: never a made-up pass."""
+"""Drivers reach registered servers (S11-S16): one interface (`base.Driver`), implemented by
+`lab` (the lab fleet's agent over HTTP) and `ssh` (a deployment's command templates over SSH).
 
+Callers use `operate` (synchronous: Celery tasks, services) or `operate_async`: one operation on
+the servers of a group at once, each log line handed to `on_line` as it comes, one `Result` per
+server. `probe_servers` is the preflight's question: reachable, which versions, is the repository
+valid.
+"""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from portal.models import Server
+from upgrades.drivers.base import CHANGES, LogLine, Operation, Result, Target
+from upgrades.drivers.group import DEFAULT_TIMEOUT, operate, operate_async, operate_one
+from upgrades.drivers.targets import targets_of
+
+__all__ = [
+    "CHANGES", "DEFAULT_TIMEOUT", "LogLine", "Operation", "Probe", "Result", "Target",
+    "operate", "operate_async", "operate_one", "probe_servers", "targets_of",
+]
+
+PROBE_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -12,7 +29,7 @@ class Probe:
     """What a driver could measure of one server."""
 
     hostname: str
-    available: bool  # False: no driver can measure this server yet
+    available: bool  # False: no driver can measure this server
     reachable: bool | None = None
     versions: dict[str, str] = field(default_factory=dict)
     repository_ok: bool | None = None
@@ -25,14 +42,29 @@ class Probe:
         }
 
 
-_DRIVERS: dict[str, object] = {}
+async def _probe(target: Target, timeout: float) -> Probe:
+    versions = await operate_one(target, Operation.VERSIONS, timeout=timeout)
+    if not versions.ok:
+        return Probe(hostname=target.hostname, available=True, reachable=False, message=versions.message)
+    repository = await operate_one(target, Operation.REPOSITORY, timeout=timeout)
+    return Probe(
+        hostname=target.hostname, available=True, reachable=True, versions=versions.data["versions"],
+        repository_ok=repository.data["valid"] if repository.ok else None,
+        message=repository.message,
+    )
 
 
-def probe(server: Server) -> Probe:
-    driver = _DRIVERS.get(server.driver)
-    if driver is None:
-        return Probe(
-            hostname=server.hostname, available=False,
-            message=f"Not available: the {server.get_driver_display()} driver cannot measure servers yet.",
-        )
-    return driver.probe(server)
+def probe_servers(servers: list[Server], *, timeout: float = PROBE_TIMEOUT) -> list[Probe]:
+    """Every server at once: reachable, versions, repository (for the preflight)."""
+    targets = targets_of(servers)
+
+    async def every() -> list[Probe]:
+        return list(await asyncio.gather(*(_probe(target, timeout) for target in targets)))
+
+    return _in_own_loop(every)
+
+
+def _in_own_loop(coroutine_function):
+    # Callers are synchronous and may run where Django forbids a running loop in their thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine_function()).result()

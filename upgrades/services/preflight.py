@@ -37,7 +37,7 @@ def preflight_run(*, request_id: int) -> str:
     """Probe every server, then record the result; runs in a worker."""
     request = UpgradeRequest.objects.select_related("deployment").get(pk=request_id)
     servers = list(request.deployment.servers.order_by("group__position", "role", "hostname"))
-    probes = [drivers.probe(server) for server in servers]
+    probes = drivers.probe_servers(servers)  # every server at once, through its driver
     verdict = _verdict(probes)
     result = {"at": timezone.now().isoformat(), "status": verdict, "servers": [probe.as_dict() for probe in probes]}
     with transaction.atomic():

@@ -1,0 +1,98 @@
+"""Running one operation on the servers of a group, concurrently, whatever their drivers.
+
+Every failure becomes a failed `Result` with a clear message and the lines so far: an
+unreachable server, a refused key, a timeout, a bug in a driver. Nothing here hangs past its
+timeout or raises into the caller.
+
+`operate` is for synchronous callers (Celery tasks, services): the operations run in an event
+loop in a thread of their own, and each log line is handed to `on_line` in the caller's thread as
+it arrives, so the callback may write it to the database.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from upgrades.drivers.base import Driver, DriverError, LogLine, Operation, Result, Target
+from upgrades.drivers.lab import LabDriver
+from upgrades.drivers.ssh import SshDriver
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 300.0
+OnLine = Callable[[LogLine], None]
+_DONE = object()
+
+
+DRIVERS = {"lab": LabDriver, "ssh": SshDriver}  # by portal.choices.Driver
+
+
+def driver_for(kind: str) -> Driver:
+    if kind not in DRIVERS:
+        raise DriverError(f"No driver is called {kind!r}")
+    return DRIVERS[kind]()
+
+
+async def operate_one(target: Target, operation: Operation, *, params: dict | None = None,
+                      on_line: OnLine | None = None, timeout: float = DEFAULT_TIMEOUT) -> Result:
+    lines: list[str] = []
+
+    def emit(text: str) -> None:
+        lines.append(text)
+        if on_line is not None:
+            on_line(LogLine(hostname=target.hostname, operation=operation.value, text=text, at=datetime.now(UTC)))
+
+    started = time.perf_counter()
+
+    def result(ok: bool, message: str, data: dict | None = None) -> Result:
+        return Result(hostname=target.hostname, operation=operation.value, ok=ok, message=message,
+                      lines=tuple(lines), data=data or {}, seconds=time.perf_counter() - started)
+
+    try:
+        async with asyncio.timeout(timeout):
+            outcome = await driver_for(target.driver).perform(target, operation, dict(params or {}), emit, timeout)
+    except DriverError as error:
+        return result(False, str(error))
+    except TimeoutError:
+        return result(False, f"{operation} on {target.hostname} did not end within {timeout:g} s")
+    except Exception as error:  # a driver's bug must not take the caller down with it
+        logger.exception("The %s driver failed on %s", target.driver, target.hostname)
+        return result(False, f"The {target.driver} driver failed unexpectedly: {error.__class__.__name__}")
+    return result(outcome.ok, outcome.message, outcome.data)
+
+
+async def operate_async(*, targets: Sequence[Target], operation: Operation, params: dict | None = None,
+                        on_line: OnLine | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[Result]:
+    """The operation on every target at once; results in the targets' order."""
+    return list(await asyncio.gather(*(
+        operate_one(target, operation, params=params, on_line=on_line, timeout=timeout) for target in targets
+    )))
+
+
+def operate(*, targets: Sequence[Target], operation: Operation, params: dict | None = None,
+            on_line: OnLine | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[Result]:
+    """`operate_async` for a synchronous caller; `on_line` runs in the caller's thread."""
+    lines: queue.SimpleQueue = queue.SimpleQueue()
+    outcome: dict = {}
+
+    def loop() -> None:
+        try:
+            outcome["results"] = asyncio.run(operate_async(
+                targets=targets, operation=operation, params=params, on_line=lines.put, timeout=timeout,
+            ))
+        except BaseException as error:  # handed to the caller's thread below
+            outcome["error"] = error
+        finally:
+            lines.put(_DONE)
+
+    threading.Thread(target=loop, name=f"driver {operation}", daemon=True).start()
+    while (line := lines.get()) is not _DONE:
+        if on_line is not None:
+            on_line(line)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["results"]

@@ -1,0 +1,53 @@
+"""The portal's side of the lab fleet: which registered deployments it simulates, and how the
+portal reaches a deployment's lab (its load balancer's port, where the lab's API also answers)."""
+
+from urllib.parse import urlsplit
+
+from portal.choices import Driver
+from portal.models import Deployment
+from upgrades.lab.control import LabControl
+from upgrades.lab.model import COMPONENTS, DeploymentSpec, ServerSpec
+
+LOOPBACK = {"127.0.0.1", "localhost"}
+
+
+def lab_key(deployment: Deployment) -> str:
+    return f"deployment-{deployment.pk}"
+
+
+def _loopback_port(url: str) -> int | None:
+    parts = urlsplit(url)
+    return parts.port if parts.hostname in LOOPBACK and parts.port else None
+
+
+def is_lab(deployment: Deployment) -> bool:
+    """A deployment is simulated when its service address is a loopback port (its load balancer)."""
+    return _loopback_port(deployment.service_url) is not None
+
+
+def lab_specs(*, deployment_ids: list[int] | None = None, **timing) -> list[DeploymentSpec]:
+    """Specs of the deployments whose servers use the lab driver on loopback ports. `timing` sets
+    DeploymentSpec's check_interval, check_timeout, rise, fall and op_seconds."""
+    deployments = Deployment.objects.filter(servers__driver=Driver.LAB).distinct().prefetch_related("servers")
+    if deployment_ids:
+        deployments = deployments.filter(pk__in=deployment_ids)
+    specs = []
+    for deployment in deployments.order_by("pk"):
+        lb_port = _loopback_port(deployment.service_url)
+        servers = [
+            ServerSpec(hostname=server.hostname, role=server.role, port=server.port)
+            for server in deployment.servers.all()
+            if server.driver == Driver.LAB and server.address in LOOPBACK and server.port
+        ]
+        if lb_port is None or not servers:
+            continue
+        versions = {name: getattr(deployment, f"{name}_version") for name in COMPONENTS}
+        specs.append(DeploymentSpec(
+            key=lab_key(deployment), servers=servers, versions=versions, lb_port=lb_port,
+            health_checks=deployment.has_load_balancer and deployment.health_checks, **timing,
+        ))
+    return specs
+
+
+def lab_control_of(deployment: Deployment) -> LabControl | None:
+    return LabControl(deployment.service_url) if is_lab(deployment) else None

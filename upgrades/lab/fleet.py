@@ -1,0 +1,173 @@
+"""Starting and stopping a lab fleet: every listener of every deployment in one event loop.
+
+`LabFleet.serve()` runs it in the current loop (`manage.py labfleet`); `running_fleet(...)` runs it
+in a thread of its own for the tests and the benches, and gives the ports it bound.
+"""
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from upgrades.lab.agent import server_app
+from upgrades.lab.balancer import balancer_app, check_health
+from upgrades.lab.model import DeploymentSpec, Store
+from upgrades.lab.runtime import LabDeployment, Member
+
+HOST = "127.0.0.1"  # the lab never listens beyond loopback
+
+
+def _socket(port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((HOST, port))
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+class LabFleet:
+    def __init__(self, specs: list[DeploymentSpec], *, data_dir: Path):
+        self.store = Store(data_dir)
+        self.deployments = {spec.key: LabDeployment(spec=spec, state=self.store.load(spec), store=self.store)
+                            for spec in specs}
+        self._runners: list[web.AppRunner] = []
+        self._checks: list[asyncio.Task] = []
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self, *, skip_busy: bool = False) -> dict[str, str]:
+        """Bind every listener (port 0 picks a free one, written back into the spec), then start
+        the health checks. With `skip_busy`, a deployment whose ports are taken is left out (and
+        named in the answer, with why) instead of stopping the whole fleet."""
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0))
+        skipped = {}
+        for key, lab in list(self.deployments.items()):
+            runners: list[web.AppRunner] = []
+            try:
+                for server in lab.spec.servers:
+                    server.port = await self._listen(server_app(lab, server.hostname), server.port, runners)
+                    lab.members[server.hostname] = Member(hostname=server.hostname, role=server.role, port=server.port)
+                lab.spec.lb_port = await self._listen(balancer_app(lab), lab.spec.lb_port, runners)
+            except OSError as error:
+                for runner in runners:
+                    await runner.cleanup()
+                if not skip_busy:
+                    raise
+                skipped[key] = f"{error.strerror or error} (port taken?)"
+                del self.deployments[key]
+                continue
+            self._runners += runners
+            lab.save_now()
+            if lab.spec.health_checks:
+                self._checks.append(asyncio.create_task(check_health(lab, self._session)))
+        return skipped
+
+    async def _listen(self, app: web.Application, port: int, runners: list[web.AppRunner]) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
+        runners.append(runner)
+        listener = _socket(port)
+        try:
+            await web.SockSite(runner, listener).start()
+        except BaseException:
+            listener.close()
+            raise
+        return listener.getsockname()[1]
+
+    async def stop(self) -> None:
+        for task in self._checks:
+            task.cancel()
+        await asyncio.gather(*self._checks, return_exceptions=True)
+        for lab in self.deployments.values():
+            for release in lab.releases.values():
+                release.set()  # hung operations end, so their handlers let the runners stop
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        for lab in self.deployments.values():
+            lab.save_now()
+
+    async def serve(self, stopped: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stopped.wait()
+        finally:
+            await self.stop()
+
+
+class FleetThread:
+    """A lab fleet in a thread with its own event loop."""
+
+    def __init__(self, fleet: LabFleet):
+        self.fleet = fleet
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stopped: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="lab fleet", daemon=True)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._serve())
+        finally:
+            # As asyncio.run does: requests still being answered are cancelled, not abandoned.
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.close()
+
+    async def _serve(self) -> None:
+        self._stopped = asyncio.Event()
+        try:
+            await self.fleet.start()
+        except BaseException as error:  # reported to the starting thread
+            self._error = error
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stopped.wait()
+        await self.fleet.stop()
+
+    def start(self, timeout: float = 30) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("The lab fleet did not start in time")
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._stopped is not None and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join(timeout=30)
+
+    def run(self, coroutine):
+        """Run a coroutine in the fleet's loop (an SSH server beside a lab server, say)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
+
+    def call(self, function, *args):
+        """Run `function(*args)` in the fleet's loop and return its result (for tests that look
+        at or change the lab's state directly)."""
+        async def inside():
+            return function(*args)
+
+        return asyncio.run_coroutine_threadsafe(inside(), self.loop).result(timeout=10)
+
+
+@contextmanager
+def running_fleet(specs: list[DeploymentSpec], *, data_dir: Path) -> Iterator[FleetThread]:
+    thread = FleetThread(LabFleet(specs, data_dir=data_dir))
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()

@@ -1,0 +1,40 @@
+"""Recording S12's functionality tests: the automatic ones as they ran, the manual ones as a
+person confirmed them."""
+
+import uuid
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from portal.models import Deployment, User
+from upgrades.checks import automatic_checks
+from upgrades.choices import MANUAL_CHECKS
+from upgrades.models import CheckResult
+
+
+def checks_run(*, deployment: Deployment, expected_version: str, stage: str = "",
+               round: uuid.UUID | None = None) -> list[CheckResult]:
+    """Run the automatic checks through the deployment's service address and record them."""
+    outcomes = automatic_checks(service_url=deployment.service_url, expected_version=expected_version)
+    round = round or uuid.uuid4()
+    with transaction.atomic():
+        return CheckResult.objects.bulk_create([
+            CheckResult(deployment=deployment, round=round, stage=stage, kind=outcome.kind, passed=outcome.passed,
+                        detail=outcome.detail, duration_ms=outcome.duration_ms)
+            for outcome in outcomes
+        ])
+
+
+def check_confirm(*, deployment: Deployment, kind: str, passed: bool, by: User, note: str = "",
+                  stage: str = "", round: uuid.UUID | None = None) -> CheckResult:
+    """A person's confirmation of a manual check (requirements met, tests via the test machine)."""
+    if kind not in MANUAL_CHECKS:
+        raise ValueError(f"{kind} is run automatically, not confirmed")
+    # The engineer, or the customer's administrator beside them (S12: "engineer / administrator").
+    if not (by.is_vendor or (by.is_customer and by.organisation_id == deployment.organisation_id)):
+        raise PermissionDenied
+    with transaction.atomic():
+        return CheckResult.objects.create(
+            deployment=deployment, round=round or uuid.uuid4(), stage=stage, kind=kind, passed=passed,
+            detail=note, recorded_by=by,
+        )
