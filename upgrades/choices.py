@@ -76,3 +76,43 @@ class ProbeState(models.TextChoices):
     RUNNING = "running", "Running"
     STOPPED = "stopped", "Stopped"
 
+
+class RunState(models.TextChoices):
+    """The live upgrade; its moves are listed in upgrades.runflow."""
+
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    ABORTED = "aborted", "Aborted"
+
+
+class StepState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    WAITING = "waiting", "Waiting for confirmation"  # a person must confirm (checks, sign-off)
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    INTERRUPTED = "interrupted", "Interrupted"
+
+
+class StepProcedure(models.TextChoices):
+    UPGRADE = "upgrade", "Upgrade"
+    ROLLBACK = "rollback", "Rollback"
+    REBUILD = "rebuild", "Rebuild"
+
+
+class RollbackMethod(models.TextChoices):
+    """S15's methods; only those that apply to the run are offered."""
+
+    RESTORE_DATABASE = "restore_database", "Restore the database from backup"
+    RESTORE_SNAPSHOTS = "restore_snapshots", "Restore the VM snapshots"
+    REINSTALL_PREVIOUS = "reinstall_previous", "Reinstall the previous version and reconnect to the database"
+
+
+class RollbackState(models.TextChoices):
+    REQUESTED = "requested", "Waiting for the customer's authorisation"
+    AUTHORISED = "authorised", "Authorised"
+    REFUSED = "refused", "Refused"

@@ -1,0 +1,159 @@
+"""The live upgrade (S13-S17): a run of a maintenance window, its steps, the events both sides
+watch, the rollback decision and the sign-off."""
+
+import pghistory
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from portal.models import Deployment
+from portal.models.customers import audited
+from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState, UpgradeKind
+from upgrades.models.availability import AvailabilityProbe
+from upgrades.models.requests import UpgradeRequest
+
+
+@pghistory.track(*audited())
+class Run(models.Model):
+    """One execution of the procedure in one maintenance window. The plan is frozen into its
+    steps when the run is made; the window's later changes do not touch a run that exists."""
+
+    window = models.OneToOneField("scheduling.MaintenanceWindow", on_delete=models.PROTECT, related_name="run")
+    request = models.ForeignKey(UpgradeRequest, on_delete=models.PROTECT, related_name="runs")
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="runs")
+    kind = models.CharField(max_length=10, choices=UpgradeKind.choices)
+    from_version = models.CharField(max_length=20)
+    to_version = models.CharField(max_length=20)
+    # The versions of the other components before the run, for a rollback to put back.
+    previous_versions = models.JSONField(default=dict)
+    target_versions = models.JSONField(default=dict)
+
+    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.SCHEDULED)
+    phase = models.CharField(max_length=20, default="preparation", help_text="upgrades.procedure.Phase")
+    planned_start = models.DateTimeField()
+    planned_end = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # S14: one engineer takes a failure before acting on it, so two people cannot race.
+    failure_owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+")
+    probe = models.ForeignKey(AvailabilityProbe, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The next event's sequence number: taken with UPDATE ... RETURNING, which also orders the
+    # writers of one run's events.
+    next_seq = models.PositiveBigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    organisation_path = "deployment__organisation"
+
+    class Meta:
+        ordering = ["-planned_start"]
+
+    def __str__(self) -> str:
+        return f"{self.deployment} {self.from_version} → {self.to_version}"
+
+
+@pghistory.track(*audited())
+class Step(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    procedure = models.CharField(max_length=10, choices=StepProcedure.choices, default=StepProcedure.UPGRADE)
+    position = models.PositiveSmallIntegerField()
+    number = models.PositiveSmallIntegerField(null=True, blank=True, help_text="As in the seed's table.")
+    key = models.CharField(max_length=40)
+    action = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, help_text="upgrades.procedure.StepKind")
+    operation = models.CharField(max_length=20, blank=True)
+    groups = models.JSONField(default=list)
+    performer = models.CharField(max_length=20)
+    phase = models.CharField(max_length=20)
+    marks = models.CharField(max_length=120, blank=True, help_text="The phase marker this step begins.")
+    planned_start = models.DateTimeField(null=True, blank=True)
+    planned_end = models.DateTimeField(null=True, blank=True)
+
+    state = models.CharField(max_length=20, choices=StepState.choices, default=StepState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="Who claimed the current attempt.")
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    # Who confirmed a step that waits for people (S12: engineer, and the customer's administrator).
+    confirmed_by_engineer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                              blank=True, related_name="+")
+    confirmed_by_customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                              blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint("run", "position", name="upgrades_step_unique_position"),
+            models.UniqueConstraint("run", "procedure", "key", name="upgrades_step_unique_key"),
+        ]
+        indexes = [
+            # The sweep (beat) looks for running steps whose heartbeat is stale.
+            models.Index(fields=["heartbeat_at"], name="upgrades_step_running",
+                         condition=Q(state=StepState.RUNNING)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number or '–'}. {self.action}"
+
+
+class LiveEvent(models.Model):
+    """Everything that happens in a run, in order: step changes, log lines, checks, decisions,
+    phase changes. `seq` is per run and gapless: a watcher that saw up to N asks for N+1 on."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="live_events")
+    seq = models.PositiveBigIntegerField()
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=20)  # run, step, log, check, phase, decision, rollback, sample
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, null=True, blank=True, related_name="live_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    text = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint("run", "seq", name="upgrades_liveevent_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind}: {self.text[:60]}"
+
+
+@pghistory.track(*audited())
+class RollbackDecision(models.Model):
+    """S15: the engineer asks, the customer's lead contact authorises or refuses, with reasons."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rollbacks")
+    method = models.CharField(max_length=30, choices=RollbackMethod.choices)
+    reason = models.TextField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=20, choices=RollbackState.choices, default=RollbackState.REQUESTED)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["requested_at"]
+        constraints = [
+            models.UniqueConstraint("run", condition=Q(state=RollbackState.REQUESTED),
+                                    name="upgrades_rollbackdecision_one_open",
+                                    violation_error_message="A rollback is already waiting for the customer."),
+        ]
+
+
+@pghistory.track(*audited())
+class SignOff(models.Model):
+    """S17: the customer's verification and sign-off, with the check results they signed."""
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="sign_off")
+    name = models.CharField(max_length=200)
+    comment = models.TextField(blank=True)
+    checks = models.JSONField(default=list)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField(auto_now_add=True)
