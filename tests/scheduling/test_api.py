@@ -3,21 +3,22 @@ their own zone and books one; support confirms, the customer moves or cancels it
 the booking page hold (S7, S8), someone else's rows are 404, a slot taken first is 409 with the
 free slots now, and bad input writes nothing."""
 
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone as django_timezone
 
-from portal.models import Deployment, Server, User
+from portal.models import Deployment, User
 from scheduling.choices import WindowState
 from scheduling.models import MaintenanceWindow, SchedulingLink
 from scheduling.services.links import link_issue
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.services import requests
+
+from tests.scheduling import stories
+from tests.scheduling.stories import more_deployments, race
 
 API = "/api/v1"
 # A Monday; the first bookable day is the Tuesday, so week 0 is 1-7 March and week 1 holds START.
@@ -54,27 +55,10 @@ def frozen(time_machine):
 def approve(deployment: Deployment, *, customer: User, release, link: bool = True) -> UpgradeRequest:
     """An approved request, made directly (the approval path has tests of its own), with the
     scheduling link support issued (S8)."""
-    upgrade = UpgradeRequest.objects.create(
-        deployment=deployment, release=release, from_version=deployment.cloudpaging_version, kind=release.kind,
-        requested_by=customer, state=RequestState.APPROVED,
-    )
+    upgrade = stories.approve(deployment, by=customer, release=release)
     if link:
         link_issue(request=upgrade, by=User.objects.get(email="support@vendor.example"))
     return upgrade
-
-
-def more_deployments(organisation, count: int) -> list[Deployment]:
-    deployments = []
-    for number in range(count):
-        deployment = Deployment.objects.create(
-            organisation=organisation, name=f"Campus {number}", cloudpaging_version="9.4.2",
-            openjdk_version="17.0.10", tomcat_version="9.0.85", load_balancer_vendor="F5", health_checks=True,
-        )
-        for role in ("admin_license", "stream"):
-            Server.objects.create(deployment=deployment, role=role, hostname=f"{role}-{number}", address="127.0.0.1",
-                                  driver="lab")
-        deployments.append(deployment)
-    return deployments
 
 
 @pytest.fixture
@@ -441,28 +425,6 @@ def test_the_customer_cancels_saying_why(booked, customer):
 
 
 # The race ----------------------------------------------------------------------------------
-
-
-def race(targets):
-    """Run every target at the same moment, each in a thread with its own connection."""
-    barrier = threading.Barrier(len(targets))
-    results: list = [None] * len(targets)
-
-    def run(index, target):
-        try:
-            barrier.wait()
-            results[index] = target()
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test reads
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, target)) for index, target in enumerate(targets)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

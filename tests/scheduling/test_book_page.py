@@ -9,16 +9,6 @@ from django.urls import reverse
 from scheduling.models import MaintenanceWindow
 from scheduling.selectors import slots_for
 from scheduling.services.links import link_issue, link_token
-from upgrades.choices import RequestState
-from upgrades.models import UpgradeRequest
-
-
-@pytest.fixture
-def approved(customer, northwind_deployment, release):
-    return UpgradeRequest.objects.create(
-        deployment=northwind_deployment, release=release, from_version="9.4.2", kind=release.kind,
-        requested_by=customer, state=RequestState.APPROVED,
-    )
 
 
 @pytest.fixture
@@ -197,10 +187,10 @@ def test_a_double_click_books_once(client_for, customer, book_url, approved):
 
 def test_a_slot_taken_by_another_upgrade_is_refused_with_fresh_slots(client_for, customer, book_url, approved, northwind):
     from scheduling.services.booking import window_book
-    from tests.scheduling.test_booking import _approved, _deployments
+    from tests.scheduling.stories import approve, more_deployments
 
     slot = next(slot for slot in slots_for(request=approved) if slot.standard and len(slot.engineer_ids) == 1)
-    other = _approved(_deployments(northwind, 1)[0], by=customer, release=approved.release)
+    other = approve(more_deployments(northwind, 1)[0], by=customer, release=approved.release)
     window_book(request=other, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard", by=customer)
 
     response = client_for(customer).post(book_url, {"start": slot.start.isoformat()})

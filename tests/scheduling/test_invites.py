@@ -5,7 +5,6 @@ the same entry (same UID, higher SEQUENCE), a cancellation removes it."""
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
 from icalendar import Calendar
 
 from portal.models import Contact, Notice, NoticeState, User
@@ -22,14 +21,6 @@ START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)  # GMT in London
 SUMMER = datetime(2027, 7, 6, 9, 0, tzinfo=timezone.utc)  # BST in London: 10:00 on the customer's clock
 LONDON = ZoneInfo("Europe/London")
 LEAD = "lead@northwind.example"
-
-
-@pytest.fixture
-def approved(customer, northwind_deployment, release) -> UpgradeRequest:
-    return UpgradeRequest.objects.create(
-        deployment=northwind_deployment, release=release, from_version="9.4.2", kind=release.kind,
-        requested_by=customer, state=RequestState.APPROVED,
-    )
 
 
 def _calendars(message) -> list[Calendar]:

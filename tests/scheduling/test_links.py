@@ -16,14 +16,6 @@ from upgrades.services import requests
 from upgrades.workflow import WorkflowError
 
 
-@pytest.fixture
-def approved(customer, northwind_deployment, release):
-    return UpgradeRequest.objects.create(
-        deployment=northwind_deployment, release=release, from_version="9.4.2", kind=release.kind,
-        requested_by=customer, state=RequestState.APPROVED,
-    )
-
-
 def test_support_issues_a_link_and_the_customer_is_mailed_it(approved, support):
     link = link_issue(request=approved, by=support)
 

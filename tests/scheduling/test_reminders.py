@@ -15,20 +15,10 @@ from scheduling.services.notices import people_of, reminders_enqueue
 from scheduling.services.windows import window_cancel, window_reschedule
 from scheduling.tasks import reminders_sweep
 from tests.conftest import wait_for
-from upgrades.choices import RequestState
-from upgrades.models import UpgradeRequest
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 BOOKED = datetime(2027, 2, 1, 12, 0, tzinfo=timezone.utc)
 LEAD = "lead@northwind.example"
-
-
-@pytest.fixture
-def approved(customer, northwind_deployment, release) -> UpgradeRequest:
-    return UpgradeRequest.objects.create(
-        deployment=northwind_deployment, release=release, from_version="9.4.2", kind=release.kind,
-        requested_by=customer, state=RequestState.APPROVED,
-    )
 
 
 @pytest.fixture

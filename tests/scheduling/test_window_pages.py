@@ -19,12 +19,7 @@ from scheduling.services.booking import window_book
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 
-
-def _approved(deployment, customer, release) -> UpgradeRequest:
-    return UpgradeRequest.objects.create(
-        deployment=deployment, release=release, from_version="9.4.2", kind=release.kind,
-        requested_by=customer, state=RequestState.APPROVED,
-    )
+from tests.scheduling.stories import approve, more_deployments
 
 
 def _book(request, customer, *, standard: bool) -> MaintenanceWindow:
@@ -37,11 +32,6 @@ def _book(request, customer, *, standard: bool) -> MaintenanceWindow:
         request=request, start=slot.start, engineer_ids=list(slot.engineer_ids),
         cover="standard" if standard else "out_of_hours", by=customer,
     )
-
-
-@pytest.fixture
-def approved(customer, northwind_deployment, release):
-    return _approved(northwind_deployment, customer, release)
 
 
 @pytest.fixture
@@ -95,9 +85,8 @@ def test_a_week_that_is_not_a_date_shows_this_week_and_says_so(client_for, suppo
 
 
 def test_the_list_puts_out_of_hours_requests_first(client_for, support, customer, requested, northwind):
-    from tests.scheduling.test_booking import _deployments
 
-    earlier = _approved(_deployments(northwind, 1)[0], customer, requested.request.release)
+    earlier = approve(more_deployments(northwind, 1)[0], by=customer, release=requested.request.release)
     standard = _book(earlier, customer, standard=True)
 
     page = client_for(support).get(reverse("windows"), {"view": "list"}).content.decode()
@@ -107,9 +96,8 @@ def test_the_list_puts_out_of_hours_requests_first(client_for, support, customer
 
 
 def test_the_list_filters_by_engineer_and_state(client_for, support, customer, window, northwind):
-    from tests.scheduling.test_booking import _deployments
 
-    requested = _book(_approved(_deployments(northwind, 1)[0], customer, window.request.release), customer, standard=False)
+    requested = _book(approve(more_deployments(northwind, 1)[0], by=customer, release=window.request.release), customer, standard=False)
     desk = client_for(support)
 
     confirmed = desk.get(reverse("windows"), {"view": "list", "state": "confirmed"}).content.decode()

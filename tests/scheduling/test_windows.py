@@ -22,14 +22,6 @@ START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 LATER = START + timedelta(days=1)
 
 
-@pytest.fixture
-def approved(northwind_deployment, customer, release) -> UpgradeRequest:
-    return UpgradeRequest.objects.create(
-        deployment=northwind_deployment, release=release, from_version=northwind_deployment.cloudpaging_version,
-        kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
-    )
-
-
 def _book(approved, engineer, customer, cover=Cover.STANDARD, start=START) -> MaintenanceWindow:
     return window_book(request=approved, start=start, engineer_ids=[engineer.pk], cover=cover, by=customer)
 
