@@ -13,4 +13,5 @@ app.conf.beat_schedule = {
     "notices-sweep": {"task": "portal.notices_sweep", "schedule": 30.0},
     "window-reminders": {"task": "scheduling.reminders_sweep", "schedule": 300.0},
     "cloud-notices": {"task": "scheduling.cloud_notices_sweep", "schedule": 300.0},
+    "steps-sweep": {"task": "upgrades.steps_sweep", "schedule": 15.0},
 }

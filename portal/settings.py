@@ -276,6 +276,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
+# The run engine: a step's worker renews its claim this often; a claim older than the stale
+# limit belongs to a dead worker (the sweep interrupts the step). One driver operation's limit.
+RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5)
+RUN_STALE_AFTER_SECONDS = env_int("RUN_STALE_AFTER_SECONDS", 30)
+RUN_OPERATION_TIMEOUT_SECONDS = env_int("RUN_OPERATION_TIMEOUT_SECONDS", 1800)
 
 # Scheduling (S6, S7): time before the service is at risk, and free time between two windows of
 # one engineer.

@@ -75,7 +75,9 @@ def children(*, port: int, data: Path) -> list[Child]:
         ),
         # The demo deployments' simulated servers and load balancers (upgrades/lab/), state
         # kept in the data folder's lab/.
-        Child("lab", [PYTHON, "manage.py", "labfleet", "--data-dir", str(data / "lab")]),
+        # Operations take 2 s: a newcomer watches a whole major upgrade of the demo run in a few
+        # minutes, yet sees each step run.
+        Child("lab", [PYTHON, "manage.py", "labfleet", "--data-dir", str(data / "lab"), "--op-seconds", "2"]),
     ]
 
 

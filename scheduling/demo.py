@@ -4,7 +4,7 @@ and Sydney so that out-of-hours cover exists for each customer (S7)."""
 from datetime import time
 
 import pghistory
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from portal.choices import SupportRegion as RegionCode
 from portal.models import User
@@ -53,3 +53,108 @@ def seed() -> None:
                     LowUsageHours(organisation=organisation, weekday=weekday, starts=starts, ends=ends)
                     for weekday, starts, ends in spans
                 )
+
+
+# Today's live upgrade, for `make run` only (the tests' world has no such window) ----------------
+
+LIVE_DEMO_NAME = "Upgrade demo (lab)"
+LIVE_DEMO_FIRST_PORT = 9111  # its load balancer answers on 9110; Northwind's production on 9100-9104
+LIVE_DEMO_RELEASE = "10.0.0"
+
+
+def _live_demo_deployment():
+    from portal.choices import Driver, ServerPlatform, ServerRole
+    from portal.models import Deployment, Server, ServerGroup
+
+    organisation = Organisation.objects.get(slug="northwind")
+    deployment, _ = Deployment.objects.get_or_create(
+        organisation=organisation, name=LIVE_DEMO_NAME,
+        defaults={
+            "cloudpaging_version": "9.4.2", "openjdk_version": "17.0.10", "tomcat_version": "9.0.85",
+            "load_balancer_vendor": "F5", "load_balancer_model": "BIG-IP i4600", "health_checks": True,
+            "server_platform": ServerPlatform.VIRTUAL, "service_url": f"http://127.0.0.1:{LIVE_DEMO_FIRST_PORT - 1}",
+        },
+    )
+    for position in (1, 2):
+        group, _ = ServerGroup.objects.get_or_create(deployment=deployment, position=position)
+        for offset, (role, prefix) in enumerate(((ServerRole.ADMIN_LICENSE, "cpadmin"), (ServerRole.STREAM, "cpstream"))):
+            Server.objects.get_or_create(
+                deployment=deployment, hostname=f"{prefix}{position:02d}.demo.northwind.example",
+                defaults={"group": group, "role": role, "driver": Driver.LAB, "address": "127.0.0.1",
+                          "port": LIVE_DEMO_FIRST_PORT + 2 * (position - 1) + offset},
+            )
+    return deployment
+
+
+def _forget_lab_state(deployment, lab_dir) -> None:
+    """A new day's demo starts from 9.4.2 on every simulated server too: the lab fleet (not yet
+    started when the demo is seeded) would otherwise resume yesterday's upgraded servers."""
+    import shutil
+
+    from upgrades.fleet import lab_key
+
+    if lab_dir is None:
+        return
+    key = lab_key(deployment)
+    (lab_dir / f"{key}.json").unlink(missing_ok=True)
+    shutil.rmtree(lab_dir / f"{key}.logs", ignore_errors=True)
+
+
+def seed_live_upgrade(*, lab_dir=None, now=None):
+    """A confirmed window for today on Northwind's lab deployment, opened five minutes ago, with
+    its run ready for the engineer to start. Loading it again the same day changes nothing; on a
+    later day the finished demo is put aside and a fresh one made."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+    from django.utils import timezone
+
+    from scheduling.choices import HOLDING_STATES, Cover, WindowState
+    from scheduling.models import MaintenanceWindow
+    from scheduling.plan import plan_window
+    from upgrades.choices import OPEN_REQUEST_STATES, RequestState
+    from upgrades.models import Release, UpgradeRequest
+    from upgrades.services.runs import run_create
+
+    now = now or timezone.now()
+    with transaction.atomic(), pghistory.context(source="seed_demo"):
+        deployment = _live_demo_deployment()
+        window = (MaintenanceWindow.objects.filter(request__deployment=deployment, state__in=HOLDING_STATES)
+                  .select_related("request").first())
+        if window is not None and window.start.date() == now.date():
+            return run_create(window=window)
+        if window is not None:  # yesterday's demo: put it aside
+            MaintenanceWindow.objects.filter(pk=window.pk).update(
+                state=WindowState.CANCELLED, cancelled_at=now, cancel_reason="A new day's demo")
+        UpgradeRequest.objects.filter(deployment=deployment, state__in=OPEN_REQUEST_STATES).update(
+            state=RequestState.WITHDRAWN, decision_reason="A new day's demo")
+        deployment.__class__.objects.filter(pk=deployment.pk).update(
+            cloudpaging_version="9.4.2", openjdk_version="17.0.10", tomcat_version="9.0.85")
+        _forget_lab_state(deployment, lab_dir)
+
+        release = Release.objects.get(version=LIVE_DEMO_RELEASE)
+        lead = User.objects.get(email="lead@northwind.example")
+        request = UpgradeRequest.objects.create(
+            deployment=deployment, release=release, from_version="9.4.2", kind=release.kind,
+            state=RequestState.APPROVED, requested_by=lead, assignee=User.objects.get(email="support@vendor.example"),
+        )
+        plan = plan_window(start=(now - timedelta(minutes=5)).replace(second=0, microsecond=0), kind=release.kind,
+                           servers=deployment.servers.count(),
+                           preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES))
+        for engineer in User.objects.filter(email__in=[email for email, *_ in ENGINEERS]).order_by("email"):
+            try:
+                # The engineer may be booked already today (a window booked in an earlier demo):
+                # the exclusion constraint says so, and the next engineer takes it.
+                with transaction.atomic():
+                    window = MaintenanceWindow.objects.create(
+                        request=request, engineer=engineer, booked_by=lead, cover=Cover.STANDARD,
+                        state=WindowState.CONFIRMED, period=DateTimeTZRange(plan.start, plan.end),
+                        held=DateTimeTZRange(plan.start, plan.end + timedelta(minutes=settings.SCHEDULING_BUFFER_MINUTES)),
+                        downtime=DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None,
+                        confirmed_by=engineer, confirmed_at=now,
+                    )
+                return run_create(window=window)
+            except IntegrityError:
+                continue
+        return None

@@ -151,7 +151,7 @@ def window_get(*, user: User, pk: int) -> MaintenanceWindow:
     return get_object_or_404(
         visible_to(MaintenanceWindow.objects.all(), user).select_related(
             "request__deployment__organisation", "request__release", "engineer", "booked_by", "confirmed_by",
-            "cancelled_by",
+            "cancelled_by", "run",
         ),
         pk=pk,
     )
@@ -161,14 +161,14 @@ def windows_between(*, user: User, start: datetime, end: datetime) -> QuerySet[M
     """The holding windows (upgrades and checks) that overlap [start, end): the staff week view."""
     return visible_to(MaintenanceWindow.objects.all(), user).filter(
         state__in=HOLDING_STATES, period__overlap=DateTimeTZRange(start, end)
-    ).select_related("request__deployment__organisation", "request__release", "engineer").order_by("period")
+    ).select_related("request__deployment__organisation", "request__release", "engineer", "run").order_by("period")
 
 
 def windows_list(*, user: User, engineer_id: int | None = None, state: str = "",
                  since: datetime | None = None) -> QuerySet[MaintenanceWindow]:
     """Windows from `since` on, out-of-hours requests waiting for support's confirmation first (S7)."""
     windows = visible_to(MaintenanceWindow.objects.all(), user).select_related(
-        "request__deployment__organisation", "request__release", "engineer"
+        "request__deployment__organisation", "request__release", "engineer", "run"
     )
     if since is not None:
         windows = windows.filter(period__endswith__gte=since)

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from upgrades.services import availability, preflight
+from upgrades.services import availability, preflight, runs
 
 
 @shared_task(name="upgrades.preflight")
@@ -11,3 +11,14 @@ def preflight_task(request_id: int) -> str:
 @shared_task(name="upgrades.probe")
 def probe_task(probe_id: int) -> int:
     return availability.probe_run(probe_id=probe_id)
+
+
+@shared_task(name="upgrades.step_task", bind=True)
+def step_task(self, step_id: int) -> str:
+    # The claim names this delivery: a redelivered or duplicated message is another claimant.
+    return runs.step_execute(step_id=step_id, worker=f"{self.request.hostname or 'worker'}/{self.request.id}")
+
+
+@shared_task(name="upgrades.steps_sweep")
+def steps_sweep_task() -> int:
+    return runs.steps_sweep()

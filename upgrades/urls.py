@@ -1,6 +1,6 @@
 from django.urls import path
 
-from upgrades import views
+from upgrades import stream, views, views_runs
 
 urlpatterns = [
     path("releases/", views.release_list, name="release-list"),
@@ -19,4 +19,12 @@ urlpatterns = [
     path("attachments/<int:pk>/delete/", views.attachment_delete, name="attachment-delete"),
     path("deployments/<int:pk>/lab/", views.lab_fleet, name="lab-fleet"),
     path("deployments/<int:pk>/lab/faults/", views.lab_fault, name="lab-fault"),
+    # A run's live events: SSE (async, uvicorn) and the JSON the page polls without SSE.
+    path("runs/<int:pk>/events/", stream.run_events, name="run-events"),
+    path("runs/<int:pk>/events.json", stream.run_events_poll, name="run-events-poll"),
+    # The live upgrade: one page for the engineer and the customer, its actions, the report.
+    path("runs/<int:pk>/", views_runs.run_live, name="run-live"),
+    path("runs/<int:pk>/act/<slug:action>/", views_runs.run_action, name="run-action"),
+    path("runs/<int:pk>/report/", views_runs.run_report, name="run-report"),
+    path("runs/<int:pk>/report.pdf", views_runs.run_report_pdf, name="run-report-pdf"),
 ]

@@ -118,6 +118,14 @@ MATRIX = {
         f"api:window-{move}": (lambda w: {"pk": w["window"].pk}, expect(403, 405, 405, 405))
         for move in ("confirm", "reschedule", "cancel")
     },
+    # A run's live events: the stream and its polling answer, for staff and the run's customer.
+    "run-events": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
+    "run-events-poll": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
+    # The live page and the report: one URL for staff and the run's customer, each their controls.
+    "run-live": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
+    "run-action": (lambda w: {"pk": w["run"].pk, "action": "start"}, expect(405, 405, 405, 405)),
+    "run-report": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
+    "run-report-pdf": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
 }
 
 # Django admin guards its own pages (vendor staff only, then model permissions); one entry
@@ -152,7 +160,7 @@ def northwind_rows(northwind, customer, release):
     checklist.item_provide(
         item=item, by=customer, text="VPN", files=[SimpleUploadedFile("vpn.txt", b"Northwind VPN profile")]
     )
-    return {
+    rows = {
         "request": request,
         "item": item,
         "attachment": item.attachments.get(),
@@ -162,6 +170,8 @@ def northwind_rows(northwind, customer, release):
         "group": ServerGroup.objects.filter(deployment=deployment).first(),
         "window": _window(request),
     }
+    rows["run"] = _run(rows["window"])
+    return rows
 
 
 def _window(request):
@@ -178,6 +188,18 @@ def _window(request):
         request=request, engineer=User.objects.get(email="engineer@vendor.example"), booked_by=request.requested_by,
         period=DateTimeTZRange(start, start + timedelta(hours=1)), held=DateTimeTZRange(start, start + timedelta(hours=2)),
         cover="standard", state="confirmed",
+    )
+
+
+def _run(window):
+    """The run of that window, written directly: the run engine has tests of its own."""
+    from upgrades.models import Run
+
+    request = window.request
+    return Run.objects.create(
+        window=window, request=request, deployment=request.deployment, kind=request.kind,
+        from_version=request.from_version, to_version=request.release.version,
+        planned_start=window.period.lower, planned_end=window.period.upper,
     )
 
 

@@ -15,6 +15,7 @@ class Operation(StrEnum):
     INSTALL = "install"  # params: cloudpaging, openjdk, tomcat (versions)
     CONFIGURE = "configure"
     UPGRADE_DATABASE = "upgrade-database"
+    RESTORE_DATABASE = "restore-database"  # S15: the StreamDB from the backup taken before the upgrade
     UNINSTALL = "uninstall"
     REBOOT = "reboot"
     HEALTH = "health"  # ok when the server would pass its load balancer's health check
@@ -24,7 +25,7 @@ class Operation(StrEnum):
 
 CHANGES = frozenset({
     Operation.STOP, Operation.START, Operation.INSTALL, Operation.CONFIGURE,
-    Operation.UPGRADE_DATABASE, Operation.UNINSTALL, Operation.REBOOT,
+    Operation.UPGRADE_DATABASE, Operation.RESTORE_DATABASE, Operation.UNINSTALL, Operation.REBOOT,
 })
 
 

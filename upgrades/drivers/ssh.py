@@ -31,6 +31,7 @@ DEFAULT_COMMANDS = {
     "install": "sudo /opt/cloudpaging/installer/install.sh --version {cloudpaging} --openjdk {openjdk} --tomcat {tomcat}",
     "configure": "sudo /opt/cloudpaging/bin/cpconfig --apply --start",
     "upgrade-database": "sudo /opt/cloudpaging/bin/cpdbupgrade",
+    "restore-database": "sudo /opt/cloudpaging/bin/cpdbrestore --latest-backup",
     "uninstall": "sudo /opt/cloudpaging/installer/uninstall.sh --all",
     "reboot": "sudo systemctl reboot",
     "health": "curl -fsS http://127.0.0.1:8080/health",

@@ -79,6 +79,7 @@ class DeploymentState:
     servers: dict[str, ServerState]
     op_seconds: float
     schema_upgrading: bool = False
+    backup_schema: str = ""  # the schema of the StreamDB backup taken before a major upgrade
 
     def health_of(self, server: ServerState) -> tuple[bool, str]:
         """Whether the server would serve, and why not (the body of a failed health check)."""

@@ -29,13 +29,14 @@ LAB_COMMANDS = {
     "install": "labctl install --cloudpaging {cloudpaging} --openjdk {openjdk} --tomcat {tomcat}",
     "configure": "labctl configure",
     "upgrade-database": "labctl upgrade-database",
+    "restore-database": "labctl restore-database",
     "uninstall": "labctl uninstall",
     "reboot": "labctl reboot",
     "health": "labctl health",
     "versions": "labctl versions",
     "repository": "labctl repository",
 }
-CHANGES = ("stop", "start", "install", "configure", "upgrade-database", "uninstall", "reboot")
+CHANGES = ("stop", "start", "install", "configure", "upgrade-database", "restore-database", "uninstall", "reboot")
 
 
 @dataclass(frozen=True)

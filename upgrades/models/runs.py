@@ -13,7 +13,8 @@ from upgrades.models.availability import AvailabilityProbe
 from upgrades.models.requests import UpgradeRequest
 
 
-@pghistory.track(*audited())
+# The event counter is not history: it changes with every event.
+@pghistory.track(*audited(), exclude=["next_seq"])
 class Run(models.Model):
     """One execution of the procedure in one maintenance window. The plan is frozen into its
     steps when the run is made; the window's later changes do not touch a run that exists."""
@@ -54,7 +55,8 @@ class Run(models.Model):
         return f"{self.deployment} {self.from_version} → {self.to_version}"
 
 
-@pghistory.track(*audited())
+# A heartbeat is not history either: it is renewed every few seconds while a step works.
+@pghistory.track(*audited(), exclude=["heartbeat_at"])
 class Step(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
     procedure = models.CharField(max_length=10, choices=StepProcedure.choices, default=StepProcedure.UPGRADE)

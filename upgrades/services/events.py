@@ -55,7 +55,9 @@ def event_emit(*, run: Run | int, kind: str, text: str = "", step: Step | None =
                data: dict | None = None) -> LiveEvent:
     """Record one event of a run and publish it after commit."""
     run_id = run if isinstance(run, int) else run.pk
-    with transaction.atomic():
+    # Inside the caller's transaction no savepoint is needed: the number and the row commit or
+    # roll back together with it (two round trips saved on every log line).
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE upgrades_run SET next_seq = next_seq + 1 WHERE id = %s RETURNING next_seq - 1", [run_id]

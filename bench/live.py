@@ -1,0 +1,365 @@
+"""200 people watch one run live while 2,000 log lines are written: how fast each line reaches
+every watcher, and whether any is lost or seen twice.
+
+Run as `.venv/bin/python -m bench.live` from the project's directory, with DATABASE_URL and
+REDIS_URL set as for the tests.
+
+1. Create a fresh database of its own (`portal_bench_live`; the `portal` database is never
+   touched), migrate, load the demo world, and make a running run of Northwind's window.
+2. Start the portal's ASGI application under uvicorn in a subprocess, as `make run` serves it
+   (one process, a connection pool of 8).
+3. Open WATCHERS SSE streams of the run at once (aiohttp, one connection each, logged in as
+   the engineer and the customer in turn); once every stream has answered and sat idle for a
+   second, count the database's connections other than the bench's own (pg_stat_activity):
+   `watcher_db_connections`. Each stream only borrows a connection for its short queries, so
+   what is left is the server's pool, not one connection per watcher.
+4. A second process writes EVENTS log events through `event_emit` at RATE a second, each with
+   its wall-clock time in its data; then it ends the run, which ends every stream.
+5. Each watcher notes when each event arrives: latency = arrival - the time in the event, so
+   it includes the writer's commit (`p50_ms`, `p99_ms`, `max_ms`); `lost` counts the events a
+   watcher never got, `duplicated` the ones it got more than once; `server_cpu_s` is what the
+   uvicorn process spent in all (divide by `deliveries`). Print a table and, as the
+   last line, one JSON object with the figures; stop the server and drop the database.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from urllib.parse import urlsplit, urlunsplit
+
+from bench import harness
+from bench.harness import progress
+
+WATCHERS = 200
+EVENTS = 2000
+RATE = 100  # events a second
+TARGET_P99_MS = 100.0
+STARTUP_SECONDS = 60
+END_SECONDS = 120
+DATABASE = "portal_bench_live"
+EMITTED_AT = b'"emitted_at": '
+
+
+def options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--watchers", type=int, default=WATCHERS)
+    parser.add_argument("--events", type=int, default=EVENTS)
+    parser.add_argument("--rate", type=float, default=RATE, help=f"events written a second (default {RATE})")
+    # The writer's side, run by the bench itself in a process of its own.
+    parser.add_argument("--emit", type=int, metavar="RUN", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+# -- The writer (a process of its own) ------------------------------------------------------------
+
+def emit(run_id: int, *, count: int, rate: float) -> None:
+    """`count` log events of the run at `rate` a second, then the run ends (and every stream)."""
+    from django.db import transaction
+
+    from upgrades.choices import RunState
+    from upgrades.models import Run
+    from upgrades.services.events import event_emit
+
+    started = time.monotonic()
+    for n in range(1, count + 1):
+        # Paced from the start, so that a slow write does not slow down the ones after it.
+        delay = started + n / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        event_emit(run=run_id, kind="log", text=f"cpstream01: copying file {n} of {count}",
+                   data={"emitted_at": time.time(), "server": "cpstream01"})
+    with transaction.atomic():
+        Run.objects.filter(pk=run_id).update(state=RunState.ABORTED)
+        event_emit(run=run_id, kind="run", text="The bench is over.", data={"emitted_at": time.time()})
+
+
+# -- The watchers -----------------------------------------------------------------------------------
+
+class Watcher:
+    """One SSE stream: every event's number and arrival, parsed as little as needed."""
+
+    def __init__(self):
+        self.arrivals: list[tuple[int, float]] = []  # (seq, latency in ms)
+        self.seen: dict[int, int] = {}
+        self.answered = asyncio.Event()
+        self.ended = False
+        self.error: str | None = None
+
+    def take(self, block: bytes, now: float) -> None:
+        fields = dict(line.split(b": ", 1) for line in block.split(b"\n") if b": " in line and not line.startswith(b":"))
+        if fields.get(b"event") == b"end":
+            self.ended = True
+            return
+        if b"id" not in fields:
+            return
+        seq = int(fields[b"id"])
+        self.seen[seq] = self.seen.get(seq, 0) + 1
+        # Only the writer's time is read out of the JSON: 400,000 full parses would slow the watchers.
+        data = fields[b"data"]
+        at = data.find(EMITTED_AT)
+        if at >= 0:
+            start = at + len(EMITTED_AT)
+            end = min(position for position in (data.find(b",", start), data.find(b"}", start)) if position >= 0)
+            self.arrivals.append((seq, (now - float(data[start:end])) * 1000))
+
+    async def watch(self, session, url: str, cookie: str) -> None:
+        import aiohttp
+
+        try:
+            async with session.get(url, headers={"Cookie": cookie, "Accept": "text/event-stream"},
+                                   timeout=aiohttp.ClientTimeout(total=None, sock_read=60)) as response:
+                if response.status != 200:
+                    self.error = f"HTTP {response.status}"
+                    return
+                buffer = b""
+                async for chunk in response.content.iter_any():
+                    now = time.time()
+                    self.answered.set()
+                    buffer += chunk
+                    *blocks, buffer = buffer.split(b"\n\n")
+                    for block in blocks:
+                        self.take(block, now)
+                    if self.ended:
+                        return
+        except Exception as error:  # noqa: BLE001 - a watcher that breaks is counted, not fatal
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            self.answered.set()
+
+
+async def watch_all(base: str, run_id: int, cookies: list[str], *, count: int, writer) -> tuple[list[Watcher], int]:
+    """Every watcher connected and idle, the connections counted, then the writer started;
+    returns when every stream has ended."""
+    import aiohttp
+
+    from django.db import connection
+    from asgiref.sync import sync_to_async
+
+    url = f"{base}/runs/{run_id}/events/"
+    watchers = [Watcher() for _ in range(count)]
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        tasks = [asyncio.create_task(watcher.watch(session, url, cookies[n % len(cookies)]))
+                 for n, watcher in enumerate(watchers)]
+        await asyncio.wait_for(asyncio.gather(*(watcher.answered.wait() for watcher in watchers)), STARTUP_SECONDS)
+        await asyncio.sleep(1.0)
+        connections = await sync_to_async(_connections_of_others)(connection)
+        progress(f"{count} watchers connected; {connections} database connections besides the bench's; writing")
+        process = writer()
+        await asyncio.wait_for(asyncio.gather(*tasks), END_SECONDS + EVENTS)
+        process.wait()
+    return watchers, connections
+
+
+def _connections_of_others(connection) -> int:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()  # this thread's: the database is dropped at the end
+
+
+# -- The portal -------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def start_server(port: int, log) -> subprocess.Popen:
+    import httpx
+
+    environment = {**os.environ, "DATABASE_URL": database_url(), "DATABASE_POOL": "1", "DATABASE_POOL_SIZE": "8",
+                   "LOG_LEVEL": "ERROR"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--lifespan", "off", "--no-use-colors", "--no-access-log", "--timeout-graceful-shutdown", "5"],
+        env=environment, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"uvicorn stopped at start-up ({server.returncode}):\n{log.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit(f"uvicorn did not answer within {STARTUP_SECONDS} s.")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time a process has used so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# -- The bench ------------------------------------------------------------------------------------
+
+def a_running_run():
+    """Northwind's window, starting now, and its run, written directly: the watchers need a run."""
+    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+
+    from portal import demo
+    from portal.models import Deployment, User
+    from scheduling import demo as scheduling_demo
+    from scheduling.models import MaintenanceWindow
+    from upgrades import demo as upgrades_demo
+    from upgrades.choices import RunState
+    from upgrades.models import Release, Run
+    from upgrades.services import requests
+
+    demo.seed()
+    upgrades_demo.seed()
+    scheduling_demo.seed()
+    customer = User.objects.get(email="lead@northwind.example")
+    engineer = User.objects.get(email="engineer@vendor.example")
+    deployment = Deployment.objects.get(organisation__slug="northwind")
+    request = requests.request_create(deployment=deployment, release=Release.objects.get(version="10.0.0"),
+                                      by=customer)
+    start = datetime.now(dt_timezone.utc).replace(microsecond=0)
+    window = MaintenanceWindow.objects.create(
+        request=request, engineer=engineer, booked_by=customer, cover="standard", state="confirmed",
+        period=DateTimeTZRange(start, start + timedelta(hours=2)), held=DateTimeTZRange(start, start + timedelta(hours=3)),
+    )
+    run = Run.objects.create(
+        window=window, request=request, deployment=deployment, kind=request.kind, from_version=request.from_version,
+        to_version="10.0.0", state=RunState.RUNNING, planned_start=start, planned_end=start + timedelta(hours=2),
+    )
+    return run, [customer, engineer]
+
+
+def cookie_of(user) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure(arguments: argparse.Namespace) -> dict:
+    from django.db import connection
+
+    from portal.celery import app as celery_app
+
+    run, people = a_running_run()
+    cookies = [cookie_of(person) for person in people]
+    connection.close()
+    port = free_port()
+    progress(f"starting uvicorn on 127.0.0.1:{port}")
+    with tempfile.TemporaryFile() as log:
+        server = start_server(port, log)
+
+        def writer() -> subprocess.Popen:
+            return subprocess.Popen(
+                [sys.executable, "-m", "bench.live", "--emit", str(run.pk), "--events", str(arguments.events),
+                 "--rate", str(arguments.rate)],
+                env={**os.environ, "DATABASE_URL": database_url()},
+            )
+
+        try:
+            started = time.monotonic()
+            watchers, connections = asyncio.run(
+                watch_all(f"http://127.0.0.1:{port}", run.pk, cookies, count=arguments.watchers, writer=writer)
+            )
+            seconds = time.monotonic() - started
+        finally:
+            server_cpu = cpu_seconds(server.pid)
+            stop(server)
+            celery_app.control.purge()  # the request's notices: no worker here sends them
+    expected = set(range(1, arguments.events + 2))  # the log events and the run's end
+    latencies = sorted(latency for watcher in watchers for _, latency in watcher.arrivals)
+    lost = sum(len(expected - set(watcher.seen)) for watcher in watchers)
+    duplicated = sum(count - 1 for watcher in watchers for count in watcher.seen.values() if count > 1)
+    errors = sorted({watcher.error for watcher in watchers if watcher.error})
+    p99 = percentile(latencies, 0.99) if latencies else None
+    return {
+        "within_targets": bool(latencies) and p99 < TARGET_P99_MS and lost == 0 and duplicated == 0 and not errors
+        and connections < arguments.watchers,
+        "watchers": arguments.watchers,
+        "events": arguments.events,
+        "rate_per_s": arguments.rate,
+        "deliveries": sum(sum(watcher.seen.values()) for watcher in watchers),
+        "server_cpu_s": round(server_cpu, 1),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(p99, 1) if latencies else None,
+        "max_ms": round(latencies[-1], 1) if latencies else None,
+        "lost": lost,
+        "duplicated": duplicated,
+        "watcher_db_connections": connections,
+        "watchers_failed": sum(1 for watcher in watchers if watcher.error or not watcher.ended),
+        "errors": errors[:5],
+        "seconds": round(seconds, 1),
+        "targets": {"p99_ms": TARGET_P99_MS, "lost": 0, "duplicated": 0},
+    }
+
+
+def table(figures: dict) -> str:
+    return "\n".join([
+        f"{figures['watchers']} SSE watchers of one run on uvicorn; {figures['events']} log events written by another "
+        f"process at {figures['rate_per_s']:g}/s.",
+        "",
+        f"{'deliveries':28} {figures['deliveries']:>10,}",
+        f"{'latency p50 / p99 / max':28} {figures['p50_ms']} / {figures['p99_ms']} / {figures['max_ms']} ms"
+        f"   (p99 under {TARGET_P99_MS:.0f})",
+        f"{'lost':28} {figures['lost']:>10}   (must be 0)",
+        f"{'duplicated':28} {figures['duplicated']:>10}   (must be 0)",
+        f"{'database connections, idle':28} {figures['watcher_db_connections']:>10}   (the server's pool, not one a watcher)",
+        f"{'watchers failed':28} {figures['watchers_failed']:>10}",
+        f"{'server CPU':28} {figures['server_cpu_s']:>10} s   in {figures['seconds']} s",
+        f"verdict: {'ok' if figures['within_targets'] else 'MISSED'}",
+    ])
+
+
+def main() -> None:
+    arguments = options()
+    if arguments.emit:
+        # The writer: the bench's database, already made by the parent process.
+        harness.set_up_django(database=DATABASE)
+        emit(arguments.emit, count=arguments.events, rate=arguments.rate)
+        return
+    harness.set_up_django(database=DATABASE)
+    with harness.own_database():
+        figures = measure(arguments)
+    print(table(figures))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

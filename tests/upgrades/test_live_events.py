@@ -1,0 +1,337 @@
+"""Watching a run live: the SSE stream served by uvicorn, and the JSON the page polls without it.
+
+The portal runs under uvicorn in a subprocess on a loopback port, on this test database and the
+test Redis; events are written by `event_emit` in the test process, committed, and published
+as in production. Both sides (engineer and customer) watch the same URL."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from django.db import connection
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+from django.test import Client
+from django.urls import reverse
+
+from scheduling.models import MaintenanceWindow
+from upgrades.choices import RunState
+from upgrades.models import Run
+from upgrades.services import events, requests
+from upgrades.services.events import event_emit
+
+# Nothing listens there: Redis "down".
+NO_REDIS = "redis://127.0.0.1:1/0"
+READ_SECONDS = 30
+
+
+# -- The portal under uvicorn ---------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Portal:
+    """`uvicorn portal.asgi:application` as `make run` starts it, on the test database. Without a
+    connection pool, so that a connection a watcher held would show in pg_stat_activity."""
+
+    def __init__(self, *, redis_url: str):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        database = urlsplit(os.environ["DATABASE_URL"])
+        environment = {
+            **os.environ,
+            "DATABASE_URL": urlunsplit(database._replace(path="/" + connection.settings_dict["NAME"])),
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        environment.pop("DATABASE_POOL", None)
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port",
+             str(self.port), "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "2"],
+            env=environment, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                raise AssertionError(f"uvicorn stopped at start-up:\n{self.log.read().decode()[-3000:]}")
+            try:
+                # 503 is an answer too: the portal without Redis says it is failing.
+                if httpx.get(f"{self.url}/healthz", timeout=5).status_code in (200, 503):
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError("uvicorn did not answer")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def portal(django_db_setup, django_db_blocker):
+    served = Portal(redis_url=os.environ["REDIS_URL"])
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def portal_without_redis(django_db_setup, django_db_blocker):
+    served = Portal(redis_url=NO_REDIS)
+    yield served
+    served.stop()
+
+
+# -- A run and its watchers -----------------------------------------------------------------------
+
+@pytest.fixture
+def run(transactional_db, world, northwind_deployment, customer, release, engineer) -> Run:
+    """Northwind's confirmed window on the day and its run, written directly (the engine has tests
+    of its own): a run is all a watcher needs."""
+    request = requests.request_create(deployment=northwind_deployment, release=release, by=customer)
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    window = MaintenanceWindow.objects.create(
+        request=request, engineer=engineer, booked_by=customer, cover="standard", state="confirmed",
+        period=DateTimeTZRange(start, start + timedelta(hours=2)), held=DateTimeTZRange(start, start + timedelta(hours=3)),
+    )
+    return Run.objects.create(
+        window=window, request=request, deployment=northwind_deployment, kind=request.kind,
+        from_version=request.from_version, to_version=release.version, state=RunState.RUNNING,
+        planned_start=start, planned_end=start + timedelta(hours=2),
+    )
+
+
+def cookie_of(user) -> dict:
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
+
+
+class Watcher:
+    """A browser's EventSource, by hand: reads `id`/`event`/`data` blocks off the stream."""
+
+    def __init__(self, portal: Portal, run: Run, user, *, last_event_id: int | None = None, after: int | None = None):
+        headers = cookie_of(user)
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        url = f"{portal.url}{reverse('run-events', args=[run.pk])}"
+        if after is not None:
+            url += f"?after={after}"
+        self.client = httpx.Client(timeout=httpx.Timeout(READ_SECONDS, connect=5))
+        self.response = self.client.send(self.client.build_request("GET", url, headers=headers), stream=True)
+        self.lines = self.response.iter_lines()
+
+    def next_event(self) -> dict:
+        """The next event (comments and the `retry` field skipped): {"id", "event", "data"}."""
+        fields: dict = {}
+        for line in self.lines:
+            if line == "":
+                if "event" in fields or "data" in fields:
+                    return fields
+                fields = {}
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(": ")
+            fields[name] = json.loads(value) if name == "data" else value
+        raise AssertionError("the stream ended")
+
+    def events(self, count: int) -> list[dict]:
+        return [self.next_event() for _ in range(count)]
+
+    def until_end(self) -> list[dict]:
+        """Every event up to the `end` of the stream, which comes once the run is finished."""
+        received = []
+        while (event := self.next_event())["event"] != "end":
+            received.append(event)
+        return received
+
+    def close(self) -> None:
+        self.response.close()
+        self.client.close()
+
+
+@pytest.fixture
+def watch(portal):
+    opened: list[Watcher] = []
+
+    def open_watcher(run: Run, user, *, on: Portal | None = None, **where) -> Watcher:
+        watcher = Watcher(on or portal, run, user, **where)
+        opened.append(watcher)
+        return watcher
+
+    yield open_watcher
+    for watcher in opened:
+        watcher.close()
+
+
+def log_lines(run: Run, *texts: str) -> None:
+    for text in texts:
+        event_emit(run=run, kind="log", text=text, data={"server": "cpadmin01"})
+
+
+def finish(run: Run) -> None:
+    """The run ends, as the engine ends it: a state change and its event, in one transaction."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(state=RunState.ABORTED)
+        event_emit(run=run, kind="run", text="The run was aborted.", data={"state": RunState.ABORTED})
+
+
+def seqs(received: list[dict]) -> list[int]:
+    return [int(event["id"]) for event in received]
+
+
+# -- The stories ----------------------------------------------------------------------------------
+
+def test_the_engineer_sees_each_log_line_as_it_is_written_in_order(run, engineer, watch):
+    watcher = watch(run, engineer)
+
+    log_lines(run, "Stopping Tomcat", "Tomcat stopped", "Installing 10.0.0")
+    received = watcher.events(3)
+
+    assert seqs(received) == [1, 2, 3]
+    assert [event["event"] for event in received] == ["log", "log", "log"]
+    assert [event["data"]["text"] for event in received] == ["Stopping Tomcat", "Tomcat stopped", "Installing 10.0.0"]
+    assert received[0]["data"]["data"] == {"server": "cpadmin01"}
+
+
+def test_the_customer_watches_the_same_run_and_the_stream_ends_with_the_run(run, customer, engineer, watch):
+    log_lines(run, "Backing up the database")
+    customer_view, engineer_view = watch(run, customer), watch(run, engineer)
+
+    log_lines(run, "Backup done")
+    finish(run)
+
+    assert seqs(customer_view.until_end()) == [1, 2, 3]
+    assert seqs(engineer_view.until_end()) == [1, 2, 3]
+
+
+def test_a_reconnecting_customer_gets_every_event_exactly_once_in_order(run, customer, watch):
+    first = watch(run, customer)
+    log_lines(run, *(f"line {n}" for n in range(1, 11)))
+    before = first.events(4)
+    first.close()
+    # Written while the customer's browser was away.
+    log_lines(run, *(f"line {n}" for n in range(11, 16)))
+
+    again = watch(run, customer, last_event_id=int(before[-1]["id"]))
+    log_lines(run, "line 16")
+    finish(run)
+    after = again.until_end()
+
+    assert seqs(before) + seqs(after) == list(range(1, 18))
+    assert [event["data"]["text"] for event in before + after][:16] == [f"line {n}" for n in range(1, 17)]
+
+
+def test_the_page_resumes_from_the_last_event_it_rendered(run, engineer, watch):
+    log_lines(run, "one", "two", "three")
+
+    watcher = watch(run, engineer, after=2)
+    finish(run)
+
+    assert seqs(watcher.until_end()) == [3, 4]
+
+
+def test_events_whose_publication_failed_still_reach_the_watcher(run, engineer, watch, settings):
+    watcher = watch(run, engineer)
+    log_lines(run, "published")
+    assert seqs(watcher.events(1)) == [1]
+
+    # Redis is down for the writer: the events are stored all the same, not published.
+    settings.REDIS_URL = NO_REDIS
+    events._redis.cache_clear()
+    try:
+        log_lines(run, "stored only", "stored only too")
+        finish(run)
+        rest = watcher.until_end()
+    finally:
+        events._redis.cache_clear()
+
+    assert seqs(rest) == [2, 3, 4]
+    assert [event["data"]["text"] for event in rest][:2] == ["stored only", "stored only too"]
+
+
+def test_without_redis_the_stream_reads_postgresql(run, engineer, watch, portal_without_redis):
+    log_lines(run, "before")
+    watcher = watch(run, engineer, on=portal_without_redis)
+
+    log_lines(run, "during")
+    finish(run)
+
+    assert [event["data"]["text"] for event in watcher.until_end()] == ["before", "during", "The run was aborted."]
+
+
+def test_watchers_hold_no_database_connection_while_they_wait(run, customer, engineer, watch):
+    watchers = [watch(run, person) for person in (customer, engineer, customer, engineer, customer)]
+    log_lines(run, "everyone sees this")
+    for watcher in watchers:
+        assert seqs(watcher.events(1)) == [1]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        (others,) = cursor.fetchone()
+
+    assert others == 0
+
+
+def test_an_outsider_cannot_watch_and_a_stranger_must_log_in(run, outsider, portal):
+    url = f"{portal.url}{reverse('run-events', args=[run.pk])}"
+
+    assert httpx.get(url, headers=cookie_of(outsider), timeout=10).status_code == 404
+    answer = httpx.get(url, timeout=10)
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith("/accounts/login/")
+
+
+def test_a_missing_run_is_not_found_and_a_bad_last_event_id_is_refused(run, engineer, portal):
+    stream = f"{portal.url}{reverse('run-events', args=[run.pk])}"
+    missing = f"{portal.url}{reverse('run-events', args=[run.pk + 1000])}"
+
+    assert httpx.get(missing, headers=cookie_of(engineer), timeout=10).status_code == 404
+    bad = httpx.get(stream, headers={**cookie_of(engineer), "Last-Event-ID": "yesterday"}, timeout=10)
+    assert bad.status_code == 400
+
+
+# -- Polling, for a page without SSE --------------------------------------------------------------
+
+def test_a_page_without_sse_polls_the_events_after_the_last_it_has(run, customer, client_for):
+    log_lines(run, "one", "two", "three")
+    client = client_for(customer)
+    url = reverse("run-events-poll", args=[run.pk])
+
+    answer = client.get(url, {"after": 1}).json()
+    assert [event["text"] for event in answer["events"]] == ["two", "three"]
+    assert (answer["last"], answer["finished"]) == (3, False)
+
+    assert client.get(url, {"after": 3}).json() == {"events": [], "last": 3, "finished": False}
+    finish(run)
+    assert client.get(url, {"after": 3}).json()["finished"] is True
+
+
+def test_polling_refuses_outsiders_bad_numbers_and_posts(run, customer, outsider, client_for):
+    url = reverse("run-events-poll", args=[run.pk])
+
+    assert client_for(outsider).get(url, {"after": 0}).status_code == 404
+    assert client_for(customer).get(url, {"after": "soon"}).status_code == 400
+    assert client_for(customer).get(url, {"after": -1}).status_code == 400
+    assert client_for(customer).post(url).status_code == 405

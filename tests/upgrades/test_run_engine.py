@@ -1,0 +1,292 @@
+"""The run engine (S13, S17): a window's plan frozen into steps, a real Celery worker executing
+them against a lab fleet over HTTP, people confirming the tests and signing off, the prober
+measuring the service through the load balancer all along."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.worker import state as worker_state
+from django.conf import settings
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from portal.celery import app as celery_app
+from portal.choices import Driver, ServerPlatform, ServerRole
+from portal.models import Deployment, Organisation, Server, ServerGroup
+from scheduling.models import MaintenanceWindow
+from scheduling.plan import plan_window
+from tests.conftest import wait_for
+from tests.upgrades.conftest import VERSION_9_4, Lab
+from upgrades import selectors
+from upgrades.choices import ProbeState, RequestState, RunState, StepState
+from upgrades.fleet import lab_specs
+from upgrades.models import AvailabilityProbe, LiveEvent, Release, Run, UpgradeRequest
+from upgrades.procedure import StepKind
+from upgrades.runflow import FINISHED_RUN_STATES, RunError
+from upgrades.services.availability import probe_stop
+from upgrades.services.runs import run_create, run_sign_off, run_start, step_confirm, step_execute
+
+PROBE_INTERVAL = timedelta(milliseconds=250)
+
+
+# -- The world of a run: a lab deployment, a confirmed window, a worker, the people --------------
+
+
+@pytest.fixture
+def workers(transactional_db):
+    """A real Celery worker with three threads: the prober holds one for the whole run, the
+    steps run on the others. Its tasks see committed rows only, hence the transactional database."""
+    with start_worker(celery_app, pool="threads", concurrency=3, perform_ping_check=False, loglevel="WARNING",
+                      shutdown_timeout=10):
+        yield
+        # A run the test left unfinished still has its prober sampling: it stops at its next batch.
+        # Wait for every task to end before the database is emptied under it.
+        for probe in AvailabilityProbe.objects.filter(state=ProbeState.RUNNING):
+            probe_stop(probe=probe)
+        wait_for(lambda: not worker_state.active_requests, timeout=15)
+
+
+def lab_deployment(start_lab, organisation: Organisation, *, groups: int, name: str, op_seconds: float = 0.0,
+                   health_checks: bool = True) -> tuple[Deployment, Lab]:
+    """A registered deployment of `groups` groups whose servers are lab servers on free ports,
+    behind a lab load balancer that its service address points at."""
+    deployment = Deployment.objects.create(
+        organisation=organisation, name=name, load_balancer_vendor="F5", load_balancer_model="BIG-IP",
+        health_checks=health_checks, server_platform=ServerPlatform.VIRTUAL, service_url="http://127.0.0.1:1",
+        **{f"{component}_version": version for component, version in VERSION_9_4.items()},
+    )
+    slug = name.lower().replace(" ", "-")
+    for position in range(1, groups + 1):
+        group = ServerGroup.objects.create(deployment=deployment, position=position)
+        for role, prefix in ((ServerRole.ADMIN_LICENSE, "cpadmin"), (ServerRole.STREAM, "cpstream")):
+            Server.objects.create(deployment=deployment, group=group, role=role, driver=Driver.LAB,
+                                  hostname=f"{prefix}{position:02d}.{slug}.example", address="127.0.0.1", port=1)
+    [spec] = lab_specs(deployment_ids=[deployment.pk], check_interval=0.05, check_timeout=0.5, rise=1, fall=1,
+                       op_seconds=op_seconds)
+    spec.lb_port = 0
+    for server in spec.servers:
+        server.port = 0
+    lab = start_lab(spec=spec)
+    for server in spec.servers:
+        Server.objects.filter(deployment=deployment, hostname=server.hostname).update(port=server.port)
+    Deployment.objects.filter(pk=deployment.pk).update(service_url=lab.url)
+    deployment.refresh_from_db()
+    wait_for(lambda: all(member["in_pool"] for member in lab.control.status()["members"]))
+    return deployment, lab
+
+
+def confirmed_window(deployment: Deployment, release: Release, *, engineer, customer) -> MaintenanceWindow:
+    """An approved request and its confirmed window, open since a minute ago (booking has tests
+    of its own)."""
+    request = UpgradeRequest.objects.create(
+        deployment=deployment, release=release, from_version=deployment.cloudpaging_version, kind=release.kind,
+        state=RequestState.APPROVED, requested_by=customer,
+    )
+    plan = plan_window(start=timezone.now() - timedelta(minutes=1), kind=release.kind,
+                       servers=deployment.servers.count(),
+                       preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES))
+    return MaintenanceWindow.objects.create(
+        request=request, engineer=engineer, booked_by=customer, cover="standard", state="confirmed",
+        period=DateTimeTZRange(plan.start, plan.end), held=DateTimeTZRange(plan.start, plan.end + timedelta(minutes=30)),
+        downtime=DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None,
+    )
+
+
+def drive(run: Run, *, engineer, administrator, lead, timeout: float = 90.0) -> Run:
+    """Play the people on the live page: the engineer and the customer's administrator confirm
+    each functionality test as it waits; the lead contact signs off at the end."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.state in FINISHED_RUN_STATES:
+            return run
+        if run.state == RunState.PAUSED:
+            failed = run.steps.filter(state__in=[StepState.FAILED, StepState.INTERRUPTED]).first()
+            raise AssertionError(f"the run paused on {failed}: {failed.error if failed else '?'}")
+        waiting = run.steps.filter(state=StepState.WAITING).first()
+        if waiting is None:
+            time.sleep(0.05)
+        elif waiting.kind == StepKind.SIGN_OFF:
+            run_sign_off(run=run, by=lead, name=lead.full_name, comment="Tested from the library PCs: all good.")
+        else:
+            step_confirm(step=waiting, by=engineer)
+            step_confirm(step=waiting, by=administrator, note="The test machine launches Adobe Reader")
+    raise AssertionError(f"the run did not end within {timeout} s")
+
+
+@pytest.fixture
+def major(world) -> Release:
+    return Release.objects.get(version="10.0.0")
+
+
+@pytest.fixture
+def minor(world) -> Release:
+    return Release.objects.get(version="9.5.0")
+
+
+def versions_on_the_lab(lab: Lab) -> set[str]:
+    return {member["versions"]["cloudpaging"] for member in lab.control.status()["members"]}
+
+
+def applied(lab: Lab) -> dict[tuple[str, str], int]:
+    """How many times the lab servers applied each operation (the journal's ok entries)."""
+    counts: dict[tuple[str, str], int] = {}
+    for entry in lab.control.journal():
+        if entry["outcome"] == "ok":
+            key = (entry["hostname"], entry["operation"])
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def planned_operations(run: Run) -> dict[tuple[str, str], int]:
+    """How many times the run's steps ask each server for each operation."""
+    counts: dict[tuple[str, str], int] = {}
+    for step in run.steps.filter(kind__in=[StepKind.OPERATION, StepKind.DATABASE]):
+        servers = Server.objects.filter(deployment=run.deployment, group__position__in=step.groups)
+        if step.kind == StepKind.DATABASE:
+            servers = servers.filter(role=ServerRole.ADMIN_LICENSE, group__position=step.groups[0])
+        operation = step.operation or "upgrade-database"
+        for server in servers:
+            counts[(server.hostname, operation)] = counts.get((server.hostname, operation), 0) + 1
+    return counts
+
+
+# -- The stories -------------------------------------------------------------------------------
+
+
+def test_a_run_is_made_once_per_window_with_the_plan_frozen_from_the_window(northwind_deployment, major, engineer,
+                                                                           customer):
+    window = confirmed_window(northwind_deployment, major, engineer=engineer, customer=customer)
+
+    run = run_create(window=window)
+    again = run_create(window=window)
+
+    assert again.pk == run.pk and run.state == RunState.SCHEDULED
+    steps = list(run.steps.order_by("position"))
+    assert [step.number for step in steps] == [None, *range(1, 16)]
+    assert run.from_version == "9.4.2" and run.target_versions == {
+        "cloudpaging": "10.0.0", "openjdk": "21.0.5", "tomcat": "10.1.31"}
+    assert run.previous_versions["cloudpaging"] == "9.4.2"
+    database = next(step for step in steps if step.kind == StepKind.DATABASE)
+    assert database.planned_start == window.downtime.lower
+    assert steps[0].planned_start == window.start and steps[-1].planned_end == window.end
+    assert list(run.live_events.values_list("seq", flat=True)) == [1]
+
+
+def test_only_an_engineer_starts_a_run_and_only_in_its_window(northwind_deployment, major, engineer, customer):
+    window = confirmed_window(northwind_deployment, major, engineer=engineer, customer=customer)
+    run = run_create(window=window)
+
+    with pytest.raises(PermissionDenied):
+        run_start(run=run, by=customer)
+    MaintenanceWindow.objects.filter(pk=window.pk).update(
+        period=DateTimeTZRange(window.start + timedelta(hours=2), window.end + timedelta(hours=2)))
+    run.refresh_from_db()
+    with pytest.raises(RunError, match="cannot start before it"):
+        run_start(run=run, by=engineer)
+    assert Run.objects.get(pk=run.pk).state == RunState.SCHEDULED
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_a_major_upgrade_runs_every_step_and_its_downtime_lies_between_the_schema_and_group_1_serving(
+        groups, workers, start_lab, northwind, major, engineer, colleague, customer, outsider):
+    # Each operation takes 0.6 s on the lab, so the schema upgrade outlasts the prober's interval.
+    deployment, lab = lab_deployment(start_lab, northwind, groups=groups, name=f"Lab {groups}", op_seconds=0.6)
+    run = run_create(window=confirmed_window(deployment, major, engineer=engineer, customer=customer))
+
+    run_start(run=run, by=engineer)
+    wait_for(lambda: run.steps.filter(state=StepState.WAITING).exists(), timeout=20)
+    with pytest.raises(PermissionDenied):
+        step_confirm(step=run.steps.get(state=StepState.WAITING), by=outsider)
+    run = drive(run, engineer=engineer, administrator=colleague, lead=customer)
+
+    assert run.state == RunState.COMPLETED and run.phase == "full"
+    steps = {step.key: step for step in run.steps.all()}
+    assert {step.state for step in steps.values()} == {StepState.SUCCEEDED}
+    assert len(steps) == 1 + 15 + 4 * (groups - 2)
+    deployment.refresh_from_db()
+    assert (deployment.cloudpaging_version, deployment.openjdk_version, deployment.tomcat_version) == (
+        "10.0.0", "21.0.5", "10.1.31")
+    assert versions_on_the_lab(lab) == {"10.0.0"}
+    assert run.sign_off.name == customer.full_name and {c["kind"] for c in run.sign_off.checks} >= {"login", "launch"}
+
+    # S4: downtime from the schema upgrade until the upgraded group 1 serves again.
+    intervals = selectors.downtime_of(probe=run.probe)
+    assert intervals, "the prober measured no downtime"
+    database, back = steps["database"], steps["checks-g1"]
+    for start, end in intervals:
+        assert database.started_at - PROBE_INTERVAL <= start < end <= back.finished_at
+
+    # Every change is an event, numbered without a gap; every log line of every server is there.
+    seqs = list(run.live_events.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1)) and run.next_seq == len(seqs) + 1
+    logged = LiveEvent.objects.filter(run=run, kind="log", step=steps["install-g1"])
+    assert {event.data["hostname"] for event in logged} == {s.hostname for s in deployment.servers.filter(group__position=1)}
+    assert any("Installing Cloudpaging Server 10.0.0" in event.text for event in logged)
+    phases = list(run.live_events.filter(kind="phase").order_by("seq").values_list("data__phase", flat=True))
+    assert phases == ["at_risk", "downtime", "limited", "full"]
+    assert applied(lab) == planned_operations(run)
+
+
+def test_a_minor_upgrade_behind_health_checks_measures_no_downtime(workers, start_lab, northwind, minor, engineer,
+                                                                   colleague, customer):
+    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab minor", op_seconds=0.2)
+    run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
+
+    run_start(run=run, by=engineer)
+    run = drive(run, engineer=engineer, administrator=colleague, lead=customer)
+
+    assert run.state == RunState.COMPLETED
+    assert run.steps.filter(number__isnull=False).count() == 14
+    assert versions_on_the_lab(lab) == {"9.5.0"}
+    assert run.probe.samples.count() >= 8
+    assert selectors.downtime_of(probe=run.probe) == []
+    assert list(run.live_events.filter(kind="phase").values_list("data__phase", flat=True)) == ["at_risk", "full"]
+
+
+def test_a_duplicated_task_message_does_nothing_the_second_time(workers, start_lab, northwind, minor, engineer,
+                                                                colleague, customer):
+    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab duplicate")
+    run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
+    run_start(run=run, by=engineer)
+    before = wait_for(lambda: run.steps.filter(key="checks-before", state=StepState.WAITING).first(), timeout=20)
+    events = run.live_events.count()
+
+    # The message of a step already taken, delivered again: in the middle of a run, and after.
+    assert step_execute(step_id=before.pk, worker="redelivered") == "not claimed"
+    assert run.live_events.count() == events
+    run = drive(run, engineer=engineer, administrator=colleague, lead=customer)
+    stop = run.steps.get(key="stop-g1")
+    events = run.live_events.count()
+    assert step_execute(step_id=stop.pk, worker="redelivered") == "not claimed"
+
+    assert run.live_events.count() == events
+    assert run.steps.get(pk=stop.pk).attempts == 1
+    assert applied(lab) == planned_operations(run)  # every operation applied exactly as planned
+
+
+def test_a_waiting_test_needs_the_engineer_and_the_customers_administrator(workers, start_lab, northwind, minor,
+                                                                           engineer, colleague, customer, outsider):
+    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab confirm")
+    run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
+    run_start(run=run, by=engineer)
+    before = wait_for(lambda: run.steps.filter(key="checks-before", state=StepState.WAITING).first(), timeout=20)
+
+    with pytest.raises(PermissionDenied):
+        step_confirm(step=before, by=outsider)
+    with pytest.raises(RunError, match="not waiting for the sign-off"):
+        run_sign_off(run=run, by=customer, name="Olivia Bennett", comment="Too early")
+    step_confirm(step=before, by=engineer)
+    assert run.steps.get(pk=before.pk).state == StepState.WAITING
+    with pytest.raises(RunError, match="confirmed this step already"):
+        step_confirm(step=before, by=engineer)
+    step_confirm(step=before, by=colleague, passed=False, note="The test machine cannot launch anything")
+
+    failed = run.steps.get(pk=before.pk)
+    assert failed.state == StepState.FAILED and "cannot launch" in failed.error
+    assert Run.objects.get(pk=run.pk).state == RunState.PAUSED
+    assert set(deployment.check_results.filter(round=failed.result["round"]).values_list("kind", flat=True)) == {
+        "login", "navigation", "launch", "admin_version", "requirements", "test_machine"}

@@ -1,0 +1,237 @@
+"""The live page (S12-S17): one URL for the engineer and the customer, each with their own
+controls; its actions turn every refusal into a message and change nothing."""
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.models import User
+from tests.upgrades.runs import run_rows, window_for
+from upgrades.choices import RollbackState, RunState, StepState
+from upgrades.models import RollbackDecision
+from upgrades.procedure import PHASE_WORDS, Phase
+from upgrades.services.events import event_emit
+
+
+@pytest.fixture
+def run(northwind_deployment, release, customer):
+    return run_rows(window=window_for(deployment=northwind_deployment, release=release, by=customer))
+
+
+@pytest.fixture
+def second_engineer(world):
+    return User.objects.get(email="engineer.apac@vendor.example")
+
+
+def live(client, run, **params):
+    return client.get(reverse("run-live", args=[run.pk]), params)
+
+
+def act(client, run, action, **data):
+    return client.post(reverse("run-action", args=[run.pk, action]), data, follow=True)
+
+
+def text_of(response) -> str:
+    return response.content.decode()
+
+
+def pause_on(run, key, *, error="install failed on cpadmin01: disk full"):
+    step = run.steps.get(key=key)
+    run.steps.filter(position__lt=step.position).update(state=StepState.SUCCEEDED)
+    run.steps.filter(pk=step.pk).update(state=StepState.FAILED, error=error, started_at=timezone.now(),
+                                        finished_at=timezone.now(), attempts=1)
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.PAUSED, phase=step.phase,
+                                                    started_at=timezone.now())
+    step.refresh_from_db()
+    return step
+
+
+def test_both_sides_see_the_steps_of_the_seed_with_the_preparation_first(client_for, run, engineer, customer):
+    for person in (engineer, customer):
+        page = text_of(live(client_for(person), run))
+        assert "Functionality tests before the upgrade" in page
+        assert page.index("Functionality tests before the upgrade") < page.index("Stop services on server group 1")
+        assert "Run the database upgrade command" in page
+        assert "Customer verification and sign-off" in page
+        assert "Service downtime begins" in page  # the seed's phase markers, where they fall
+        assert PHASE_WORDS[Phase.PREPARATION] in page
+
+
+def test_only_the_engineer_may_start_the_run(client_for, run, engineer, customer):
+    assert "Start the upgrade" in text_of(live(client_for(engineer), run))
+    customer_page = text_of(live(client_for(customer), run))
+    assert "Start the upgrade" not in customer_page
+    assert "The engineer starts the upgrade when the window opens." in customer_page
+
+
+def test_an_outsider_gets_404_and_actions_take_post_only(client_for, run, outsider, engineer):
+    assert live(client_for(outsider), run).status_code == 404
+    assert act(client_for(outsider), run, "start").status_code == 404
+    assert client_for(engineer).get(reverse("run-action", args=[run.pk, "start"])).status_code == 405
+    assert client_for(engineer).post(reverse("run-action", args=[run.pk, "dance"])).status_code == 404
+
+
+def test_the_phase_banner_speaks_plain_words(client_for, run, customer):
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, phase=Phase.DOWNTIME,
+                                                    started_at=timezone.now())
+    page = text_of(live(client_for(customer), run))
+    assert "Downtime: the service is unavailable" in page
+    assert "phase-downtime" in page
+
+
+def test_a_waiting_checks_step_asks_the_engineer_and_the_customers_administrator(client_for, run, engineer, customer):
+    step = run.steps.get(key="checks-before")
+    run.steps.filter(pk=step.pk).update(state=StepState.WAITING, started_at=timezone.now())
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, started_at=timezone.now())
+
+    assert "Confirm as engineer" in text_of(live(client_for(engineer), run))
+    customer_page = text_of(live(client_for(customer), run))
+    assert "Confirm as administrator" in customer_page
+    assert "Waiting for the engineer and the customer's administrator" in customer_page
+
+    run.steps.filter(pk=step.pk).update(confirmed_by_engineer=engineer)
+    assert "Confirm as engineer" not in text_of(live(client_for(engineer), run))
+    assert "Waiting for the customer's administrator" in text_of(live(client_for(customer), run))
+
+
+def test_a_failed_step_shows_its_error_and_asks_an_engineer_to_take_it(client_for, run, engineer, customer):
+    pause_on(run, "install-g1")
+
+    engineer_page = text_of(live(client_for(engineer), run))
+    assert "disk full" in engineer_page
+    assert "Assign to me" in engineer_page
+    assert "Retry the step" not in engineer_page  # not before taking it
+    customer_page = text_of(live(client_for(customer), run))
+    assert "The engineer is looking at it" in customer_page
+    assert "Assign to me" not in customer_page
+
+
+def test_the_engineer_who_takes_the_failure_gets_the_choices(client_for, run, engineer):
+    pause_on(run, "install-g1")
+
+    page = text_of(act(client_for(engineer), run, "take"))
+
+    assert "The failure is yours" in page
+    assert "Retry the step" in page and "Mark as fixed" in page and "Skip the step" in page
+    assert "Request a rollback" in page
+    run.refresh_from_db()
+    assert run.failure_owner == engineer
+
+
+def test_a_second_engineer_is_refused_with_the_owners_name_and_nothing_changes(client_for, run, engineer,
+                                                                                second_engineer):
+    step = pause_on(run, "install-g1")
+    act(client_for(engineer), run, "take")
+
+    page = text_of(act(client_for(second_engineer), run, "retry", step=step.pk))
+
+    assert "Erin Walsh" in page
+    step.refresh_from_db()
+    assert step.state == StepState.FAILED
+    assert "Take it over from Erin Walsh" in page
+
+
+def test_a_skip_without_a_reason_is_refused(client_for, run, engineer):
+    step = pause_on(run, "install-g1")
+    act(client_for(engineer), run, "take")
+
+    page = text_of(act(client_for(engineer), run, "skip", step=step.pk, reason="  "))
+
+    assert "Say why" in page
+    step.refresh_from_db()
+    assert step.state == StepState.FAILED
+
+
+def test_only_the_methods_that_apply_are_offered(client_for, run, engineer):
+    pause_on(run, "install-g1")  # before the database step: the schema is unchanged
+    page = text_of(act(client_for(engineer), run, "take"))
+
+    assert "Restore the VM snapshots" in page  # Northwind's servers are virtual
+    assert "Reinstall the previous version" in page
+    assert "Restore the database from backup" not in page
+
+
+def test_the_lead_contact_is_asked_to_authorise_a_requested_rollback(client_for, run, engineer, customer, colleague):
+    pause_on(run, "install-g1")
+    RollbackDecision.objects.create(run=run, method="reinstall_previous", reason="The disk is gone",
+                                    requested_by=engineer)
+
+    lead_page = text_of(live(client_for(customer), run))
+    assert "Authorise the rollback" in lead_page and "The disk is gone" in lead_page
+    colleague_page = text_of(live(client_for(colleague), run))
+    assert "Authorise the rollback" not in colleague_page
+    assert "Waiting for the customer's lead contact" in colleague_page
+
+
+def test_a_refusal_without_a_reason_leaves_the_rollback_waiting(client_for, run, engineer, customer):
+    pause_on(run, "install-g1")
+    decision = RollbackDecision.objects.create(run=run, method="reinstall_previous", reason="The disk is gone",
+                                               requested_by=engineer)
+
+    page = text_of(act(client_for(customer), run, "refuse", reason=""))
+
+    assert "Say why" in page
+    decision.refresh_from_db()
+    assert decision.state == RollbackState.REQUESTED
+
+
+def test_the_customer_signs_off_with_the_name_prefilled(client_for, run, engineer, customer):
+    run.steps.exclude(key="sign-off").update(state=StepState.SUCCEEDED)
+    run.steps.filter(key="sign-off").update(state=StepState.WAITING, started_at=timezone.now())
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, phase=Phase.LIMITED,
+                                                    started_at=timezone.now())
+
+    page = text_of(live(client_for(customer), run))
+    assert "Sign off the upgrade" in page
+    assert 'value="Olivia Bennett"' in page
+    assert "Sign off the upgrade" not in text_of(live(client_for(engineer), run))
+
+
+def test_the_log_tail_shows_the_last_200_lines(client_for, run, engineer):
+    for number in range(1, 211):
+        event_emit(run=run, kind="log", text=f"line {number:03d}", data={"hostname": "cpadmin01.northwind.example"})
+
+    page = text_of(live(client_for(engineer), run))
+
+    assert "line 210" in page and "line 011" in page
+    assert "line 010" not in page
+    assert 'data-last-seq="210"' in page
+
+
+def test_who_did_what_lists_the_decisions_with_their_reasons(client_for, run, engineer, customer):
+    event_emit(run=run, kind="decision", text="skipped step 3", actor=engineer, data={"reason": "done by hand"})
+
+    page = text_of(live(client_for(customer), run))
+
+    assert "Erin Walsh" in page and "skipped step 3" in page and "done by hand" in page
+
+
+def test_htmx_asks_for_the_board_alone(client_for, run, engineer):
+    response = client_for(engineer).get(reverse("run-live", args=[run.pk]), {"part": "board"}, HTTP_HX_REQUEST="true")
+
+    page = text_of(response)
+    assert page.lstrip().startswith('<div id="run-board"')
+    assert "<html" not in page
+
+
+def test_the_window_clock_shows_the_planned_end_in_the_viewers_zone(client_for, run, engineer):
+    page = text_of(live(client_for(engineer), run))
+    local_end = timezone.localtime(run.planned_end, timezone=ZoneInfo(engineer.time_zone))
+    assert f"{local_end:%H:%M}" in page
+    assert "Remaining in the window" in page and "Elapsed" in page
+
+
+def test_make_run_has_todays_window_on_the_lab_with_a_run_ready_to_start(client_for, world, engineer, tmp_path):
+    from scheduling.demo import seed_live_upgrade
+
+    run = seed_live_upgrade(lab_dir=tmp_path)
+
+    assert seed_live_upgrade(lab_dir=tmp_path) == run  # loading it again changes nothing
+    assert run.state == RunState.SCHEDULED
+    assert run.window.start.date() == timezone.now().date()
+    assert run.window.start <= timezone.now() < run.window.end
+    assert run.steps.filter(number__isnull=False).count() == 15  # a major upgrade of two groups
+    page = text_of(live(client_for(engineer), run))
+    assert "Start the upgrade" in page and "Lab fleet (inject a fault)" in page

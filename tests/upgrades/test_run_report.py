@@ -1,0 +1,88 @@
+"""The report both sides keep (S17): planned against actual per step and phase, announced
+against measured downtime, every log line, decision and check; as a page and as a PDF."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.upgrades.runs import run_rows, window_for
+from upgrades.choices import ProbeState, RunState, StepState
+from upgrades.models import AvailabilityProbe, AvailabilitySample, CheckResult, SignOff
+from upgrades.services.events import event_emit
+
+
+@pytest.fixture
+def finished_run(northwind_deployment, release, customer, engineer):
+    """A major run that ran its steps a minute each, with 20 s of measured downtime at the
+    database step, its checks, a decision, log lines and the customer's sign-off."""
+    window = window_for(deployment=northwind_deployment, release=release, by=customer)
+    run = run_rows(window=window)
+    began = window.start + timedelta(minutes=1)
+    moment = began
+    for step in run.steps.order_by("position"):
+        run.steps.filter(pk=step.pk).update(state=StepState.SUCCEEDED, started_at=moment,
+                                            finished_at=moment + timedelta(seconds=50), attempts=1)
+        if step.key == "database":
+            database_at = moment
+        moment += timedelta(minutes=1)
+    probe = AvailabilityProbe.objects.create(deployment=northwind_deployment, url=northwind_deployment.service_url,
+                                             state=ProbeState.STOPPED, stopped_at=moment)
+    AvailabilitySample.objects.bulk_create(
+        AvailabilitySample(probe=probe, at=began + timedelta(seconds=second), latency_ms=12.0, status=200,
+                           up=not (database_at <= began + timedelta(seconds=second) < database_at + timedelta(seconds=20)))
+        for second in range(0, int((moment - began).total_seconds()), 2)
+    )
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.COMPLETED, phase="full", started_at=began,
+                                                    finished_at=moment, started_by=engineer, probe=probe)
+    CheckResult.objects.create(deployment=northwind_deployment, stage="Final functionality tests", kind="login",
+                               passed=True, duration_ms=48.0)
+    CheckResult.objects.filter(deployment=northwind_deployment).update(recorded_at=moment - timedelta(minutes=2))
+    for number in range(1, 301):
+        event_emit(run=run, kind="log", text=f"line {number:03d}", data={"hostname": "cpadmin01.northwind.example"})
+    event_emit(run=run, kind="decision", text="retried step 3", actor=engineer, data={"reason": "disk freed"})
+    SignOff.objects.create(run=run, name="Olivia Bennett", comment="All good", signed_by=customer, checks=[])
+    run.refresh_from_db()
+    return run
+
+
+def test_the_report_sets_measured_downtime_beside_the_announced(client_for, finished_run, customer):
+    page = client_for(customer).get(reverse("run-report", args=[finished_run.pk])).content.decode()
+
+    assert "Announced against measured" in page
+    assert "15 min 00 s" in page  # the window's announced downtime
+    assert "in 1 stretch" in page  # what the prober measured
+    assert "Olivia Bennett" in page and "All good" in page
+
+
+def test_the_report_has_every_log_line_decision_and_check(client_for, finished_run, engineer):
+    page = client_for(engineer).get(reverse("run-report", args=[finished_run.pk])).content.decode()
+
+    assert "line 001" in page and "line 300" in page
+    assert "retried step 3" in page and "disk freed" in page
+    assert "Final functionality tests" in page and "Log-in works" in page
+
+
+def test_the_report_draws_planned_against_actual_per_step(client_for, finished_run, engineer):
+    page = client_for(engineer).get(reverse("run-report", args=[finished_run.pk])).content.decode()
+
+    assert 'class="timeline-chart"' in page
+    assert page.count('class="actual succeeded"') == finished_run.steps.count()
+    assert "Planned against actual, per phase" in page
+    assert "Downtime: the service is unavailable" in page
+
+
+def test_the_report_is_kept_as_a_pdf(client_for, finished_run, customer):
+    response = client_for(customer).get(reverse("run-report-pdf", args=[finished_run.pk]))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    assert len(response.content) > 10_000
+
+
+def test_an_outsider_gets_no_report(client_for, finished_run, outsider):
+    assert client_for(outsider).get(reverse("run-report", args=[finished_run.pk])).status_code == 404
+    assert client_for(outsider).get(reverse("run-report-pdf", args=[finished_run.pk])).status_code == 404
+    assert client_for(outsider).post(reverse("run-report", args=[finished_run.pk])).status_code == 405

@@ -1,0 +1,204 @@
+"""What people decide when a run stops on a failure (S14): take it, retry the step, mark it fixed,
+skip it, or abort the run. (The rollback and the rebuild are in `services.rollback`.)
+
+1. A failed or interrupted step pauses the run. One engineer takes the failure ("assign to me")
+   before acting, so two people never act on one failure at once: the others are told who owns
+   it and change nothing. Taking over someone else's failure is an explicit `force`.
+2. Each decision is a guarded move of `upgrades.runflow` (step, then run), in one transaction,
+   under the actor's audit context (pghistory), with a live event of kind "decision" that
+   names the actor and the reason.
+3. The run resumes (paused -> running) once no step is failed or interrupted any more; its
+   failure owner is cleared (the next failure is a new one to take), and the engine decides what
+   runs next after commit (`runs.run_advance`).
+"""
+
+import pghistory
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.choices import Role
+from portal.models import User
+from upgrades.choices import RunState, StepState
+from upgrades.models import Run, Step
+from upgrades.procedure import StepKind
+from upgrades.runflow import FINISHED_RUN_STATES, RUN_MOVES, STEP_MOVES, RunError
+from upgrades.services.events import event_emit
+
+PROBLEM_STATES = (StepState.FAILED, StepState.INTERRUPTED)
+# Who drives a run's failures; support and administrators may also abort without owning one.
+DRIVERS = (Role.ENGINEER, Role.ADMIN)
+DESK = (Role.SUPPORT, Role.ADMIN)
+VERBS = {"retry": "retried", "mark_fixed": "marked as fixed", "skip": "skipped"}
+
+
+def may_drive(user: User) -> bool:
+    return user.is_authenticated and user.is_active and user.role in DRIVERS
+
+
+def _name(user: User | None) -> str:
+    return (user.full_name or user.email) if user else "nobody"
+
+
+def _locked(run: Run) -> Run:
+    return Run.objects.select_for_update(of=("self",)).select_related("failure_owner").get(pk=run.pk)
+
+
+def require_owner(run: Run, by: User) -> Run:
+    """The run, locked, if `by` owns its failure; else a RunError naming who does."""
+    if not may_drive(by):
+        raise PermissionDenied
+    locked = _locked(run)
+    if locked.state != RunState.PAUSED:
+        raise RunError(f"The run is {locked.get_state_display().lower()}: there is no failure to act on.")
+    if locked.failure_owner_id is None:
+        raise RunError("Take the failure first (\"assign to me\"), then decide.")
+    if locked.failure_owner_id != by.pk:
+        raise RunError(f"{_name(locked.failure_owner)} has taken this failure: only they can act on it now.")
+    return locked
+
+
+def decision_event(*, run: Run, by: User, decision: str, text: str, reason: str = "", step: Step | None = None,
+                   **data) -> None:
+    event_emit(run=run, kind="decision", step=step, actor=by, text=text,
+               data={"decision": decision, "reason": reason, **({"step_key": step.key} if step else {}), **data})
+
+
+def resume(*, run: Run, by: User) -> bool:
+    """paused -> running once no step is failed or interrupted; the engine goes on after commit.
+    False when a problem remains (the run stays paused)."""
+    if Step.objects.filter(run_id=run.pk, state__in=PROBLEM_STATES).exists():
+        return False
+    move = RUN_MOVES["resume"]
+    moved = Run.objects.filter(pk=run.pk, state__in=move.sources).update(state=move.target, failure_owner=None)
+    if moved != 1:
+        # The run left "paused" under us (aborted by the desk): nothing resumes.
+        raise RunError("The run is no longer paused: refresh the page.")
+    event_emit(run=run, kind="run", actor=by, text="The run resumes", data={"state": move.target})
+    transaction.on_commit(lambda: _advance(run.pk))
+    return True
+
+
+def _advance(run_id: int) -> None:
+    from upgrades.services.runs import run_advance
+
+    run_advance(run=Run.objects.get(pk=run_id))
+
+
+def _move_step(step: Step, move_name: str, **fields) -> Step:
+    move = STEP_MOVES[move_name]
+    moved = Step.objects.filter(pk=step.pk, state__in=move.sources).update(state=move.target, **fields)
+    if moved != 1:
+        # Someone moved the step first (another decision, the engine): say so, change nothing.
+        current = Step.objects.get(pk=step.pk)
+        raise RunError(f"Step “{current.action}” is {current.get_state_display().lower()} now: "
+                       f"it cannot be {VERBS.get(move_name, move_name)}.")
+    return Step.objects.get(pk=step.pk)
+
+
+def _step_of(run: Run, step: Step) -> None:
+    if step.run_id != run.pk:
+        raise RunError("This step belongs to another run.")
+
+
+def _reason_required(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise RunError("Give a reason: it is recorded with the decision.")
+    return reason
+
+
+def failure_take(*, run: Run, by: User, force: bool = False) -> Run:
+    """'Assign to me': `by` owns the run's failure. Someone else's is taken over only with `force`."""
+    if not may_drive(by):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk, decision="failure_take"):
+        locked = _locked(run)
+        if locked.state != RunState.PAUSED:
+            raise RunError(f"The run is {locked.get_state_display().lower()}: there is no failure to take.")
+        previous = locked.failure_owner
+        if previous is not None and previous.pk == by.pk:
+            return locked  # already theirs (a double click)
+        if previous is not None and not force:
+            raise RunError(f"{_name(previous)} has taken this failure already.")
+        owner_filter = Q(failure_owner__isnull=True) if previous is None else Q(failure_owner=previous)
+        taken = Run.objects.filter(owner_filter, pk=locked.pk, state=RunState.PAUSED).update(failure_owner=by)
+        if taken != 1:
+            # Cannot happen under the row lock; kept so a lost race can never pass silently.
+            raise RunError("Someone else took the failure at the same moment: refresh the page.")
+        text = f"{_name(by)} took the failure" + (f" over from {_name(previous)}" if previous else "")
+        decision_event(run=locked, by=by, decision="take", text=text,
+                       **({"taken_from": previous.pk} if previous else {}))
+        locked.refresh_from_db()
+        return locked
+
+
+def step_retry(*, step: Step, by: User, reason: str = "") -> Step:
+    """S14 'Re-initiate': the failed or interrupted step runs again (a new attempt)."""
+    with transaction.atomic(), pghistory.context(user=by.pk, decision="retry", reason=reason):
+        run = require_owner(step.run, by)
+        _step_of(run, step)
+        retried = _move_step(step, "retry", error="", worker="", heartbeat_at=None, finished_at=None)
+        decision_event(run=run, by=by, decision="retry", step=retried, reason=reason,
+                       text=f"{_name(by)} retried “{retried.action}”" + (f": {reason}" if reason else ""))
+        resume(run=run, by=by)
+        return retried
+
+
+def step_mark_fixed(*, step: Step, by: User, reason: str) -> Step:
+    """S14 'Complete the procedure by hand': the cause was corrected outside the portal; the step
+    counts as succeeded and the run goes on."""
+    reason = _reason_required(reason)
+    with transaction.atomic(), pghistory.context(user=by.pk, decision="mark_fixed", reason=reason):
+        run = require_owner(step.run, by)
+        _step_of(run, step)
+        fixed = _move_step(step, "mark_fixed", finished_at=timezone.now(),
+                           result={**step.result, "fixed_by_hand": reason})
+        decision_event(run=run, by=by, decision="mark_fixed", step=fixed, reason=reason,
+                       text=f"{_name(by)} marked “{fixed.action}” as fixed: {reason}")
+        resume(run=run, by=by)
+        return fixed
+
+
+def step_skip(*, step: Step, by: User, reason: str) -> Step:
+    """Leave a step out, with a reason. The customer's sign-off is never skipped (S17)."""
+    reason = _reason_required(reason)
+    if step.kind == StepKind.SIGN_OFF:
+        raise RunError("The customer's verification and sign-off cannot be skipped (S17).")
+    with transaction.atomic(), pghistory.context(user=by.pk, decision="skip", reason=reason):
+        run = require_owner(step.run, by)
+        _step_of(run, step)
+        skipped = _move_step(step, "skip", finished_at=timezone.now(), result={**step.result, "skipped": reason})
+        decision_event(run=run, by=by, decision="skip", step=skipped, reason=reason,
+                       text=f"{_name(by)} skipped “{skipped.action}”: {reason}")
+        resume(run=run, by=by)
+        return skipped
+
+
+def run_abort(*, run: Run, by: User, reason: str) -> Run:
+    """Stop the run for good. The failure's owner aborts a paused run; support and administrators
+    may abort any run that is not over. A step still running ends on its own; nothing follows it."""
+    reason = _reason_required(reason)
+    if not (may_drive(by) or by.role in DESK):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk, decision="abort", reason=reason):
+        locked = _locked(run)
+        if locked.state in FINISHED_RUN_STATES:
+            raise RunError(f"The run is {locked.get_state_display().lower()} already.")
+        if by.role not in DESK:
+            require_owner(locked, by)
+        move = RUN_MOVES["abort"]
+        moved = Run.objects.filter(pk=locked.pk, state__in=move.sources).update(
+            state=move.target, finished_at=timezone.now(), failure_owner=None,
+        )
+        if moved != 1:
+            raise RunError("The run moved on meanwhile: refresh the page.")
+        decision_event(run=locked, by=by, decision="abort", reason=reason, text=f"{_name(by)} aborted the run: {reason}")
+        event_emit(run=locked, kind="run", actor=by, text="The run was aborted", data={"state": move.target})
+        if locked.probe_id:
+            from upgrades.services.availability import probe_stop
+
+            probe_stop(probe=locked.probe)
+        locked.refresh_from_db()
+        return locked

@@ -1,0 +1,356 @@
+"""A run's live events on the wire (S13-S17): Server-Sent Events for the live page, and the JSON
+answer it polls when SSE is not available.
+
+The SSE view is async (uvicorn serves it); a watcher holds no database connection while it waits:
+
+1. Check access with one short query (vendor staff, or a customer user of the run's
+   organisation; 404 for anyone else), then give the request's database connection back.
+2. Subscribe to the run's Redis channel first (through the process's `_Hub`: one Redis
+   subscription per run, however many watchers), then replay the rows after `Last-Event-ID`
+   (or `?after=`) from PostgreSQL in batches, then follow the channel, dropping what has been
+   sent already: an event committed between the replay and the subscription cannot fall
+   through, since the subscription was there first.
+3. A message whose number skips ahead (`seq > last + 1`: a publish that failed, a backlog the
+   hub dropped) is filled in from PostgreSQL before it is sent. While the channel is quiet the
+   stream asks PostgreSQL every few seconds anyway, so an event whose publish failed still
+   arrives; without Redis it polls PostgreSQL every second and tries Redis again now and then.
+4. Every database read is a short query in the request's thread, after which the connection is
+   closed (given back to the pool): 200 watchers cost no more connections than one.
+5. A comment line every 15 s keeps proxies from closing an idle stream; the stream ends with an
+   `end` event once the run is finished and everything has been sent. A client that goes away
+   cancels the stream (Django's ASGI handler), which leaves the hub.
+
+Each event is `id: <seq>`, `event: <kind>`, `data: <the JSON of upgrades.services.events.as_message>`.
+"""
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from functools import wraps
+
+import redis
+import redis.asyncio
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from portal.models import User
+from portal.selectors import visible_to
+from upgrades.models import Run
+from upgrades.runflow import FINISHED_RUN_STATES
+from upgrades.services.events import channel, events_after
+
+log = logging.getLogger(__name__)
+
+REPLAY_BATCH = 500
+POLL_LIMIT = 500
+# While the channel is quiet, how often the stream looks in PostgreSQL for what Redis did not bring.
+RECONCILE_SECONDS = 5.0
+# Without Redis: how often the stream polls PostgreSQL, and tries Redis again.
+POLL_SECONDS = 1.0
+RESUBSCRIBE_SECONDS = 10.0
+HEARTBEAT_SECONDS = 15.0
+SUBSCRIBE_TIMEOUT_SECONDS = 2.0
+# A watcher this far behind (a stalled client) is dropped from the hub and catches up from PostgreSQL.
+BACKLOG_LIMIT = 5000
+# The browser waits this long before it reconnects.
+RETRY_MS = 2000
+
+# What the hub puts in a watcher's queue when the subscription is gone: catch up from PostgreSQL.
+LOST = None
+
+
+def _release_connection() -> None:
+    """Close this thread's database connection (with a pool, give it back), unless someone holds
+    a transaction on it: the test client runs the view inside the test's transaction."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _briefly(function: Callable) -> Callable:
+    """`function` as a short query in the request's thread, its connection released after it."""
+
+    @wraps(function)
+    def released(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _release_connection()
+
+    return sync_to_async(released)
+
+
+@_briefly
+def _run_shown(*, user: User, pk: int) -> int:
+    run = visible_to(Run.objects.all(), user).filter(pk=pk).values_list("pk", flat=True).first()
+    if run is None:
+        raise Http404("No such run.")
+    return run
+
+
+@_briefly
+def _events_since(*, run_id: int, after: int) -> tuple[list[dict], bool]:
+    """The next batch after `after`, and whether the run is finished with nothing after the batch.
+    The state is read first: whatever finished the run was committed before the events are read."""
+    state = Run.objects.filter(pk=run_id).values_list("state", flat=True).first()
+    events = events_after(run_id=run_id, seq=after, limit=REPLAY_BATCH)
+    return events, state in FINISHED_RUN_STATES and len(events) < REPLAY_BATCH
+
+
+def _frame(seq: int, kind: str, data: str) -> str:
+    return f"id: {seq}\nevent: {kind}\ndata: {data}\n\n"
+
+
+def _framed(message: dict) -> str:
+    return _frame(message["seq"], message["kind"], json.dumps(message))
+
+
+class _Hub:
+    """The Redis subscriptions of one event loop (one uvicorn process): one per run channel,
+    shared by every watcher of that run; each message is parsed once and framed once."""
+
+    def __init__(self):
+        self.client: redis.asyncio.Redis | None = None
+        self.pubsub = None
+        self.reader: asyncio.Task | None = None
+        self.queues: dict[str, set[asyncio.Queue]] = {}
+        self.confirmed: dict[str, asyncio.Future] = {}
+        self.lock = asyncio.Lock()
+
+    async def join(self, name: str, queue: asyncio.Queue) -> bool:
+        """Subscribe `queue` to the channel; True once Redis has confirmed the subscription,
+        False when Redis cannot be reached (the watcher then polls PostgreSQL)."""
+        try:
+            async with self.lock:
+                if self.pubsub is None:
+                    self.client = redis.asyncio.Redis.from_url(
+                        settings.REDIS_URL, socket_connect_timeout=SUBSCRIBE_TIMEOUT_SECONDS
+                    )
+                    self.pubsub = self.client.pubsub()
+                if name not in self.confirmed:
+                    self.confirmed[name] = asyncio.get_running_loop().create_future()
+                    await self.pubsub.subscribe(name)
+                if self.reader is None:
+                    self.reader = asyncio.create_task(self._read(), name="live events from Redis")
+                self.queues.setdefault(name, set()).add(queue)
+                confirmed = self.confirmed[name]
+            await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_SECONDS)
+            return True
+        except (redis.RedisError, OSError) as error:
+            log.warning("live events: Redis unavailable, polling PostgreSQL instead: %s", error)
+            self.leave(name, queue)
+            await self._reset()
+            return False
+        except TimeoutError:
+            log.warning("live events: Redis did not confirm the subscription to %s", name)
+            self.leave(name, queue)
+            return False
+
+    def leave(self, name: str, queue: asyncio.Queue) -> None:
+        watchers = self.queues.get(name)
+        if watchers is None:
+            return
+        watchers.discard(queue)
+        if not watchers:
+            del self.queues[name]
+            asyncio.get_running_loop().create_task(self._unsubscribe(name))
+
+    async def _unsubscribe(self, name: str) -> None:
+        async with self.lock:
+            # Someone may have joined again while this task waited: their subscription stays.
+            if name in self.queues or self.pubsub is None:
+                return
+            self.confirmed.pop(name, None)
+            try:
+                await self.pubsub.unsubscribe(name)
+            except (redis.RedisError, OSError):
+                pass  # the reader notices the broken connection and resets the hub
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                message = await self.pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                name = message["channel"].decode()
+                if message["type"] == "subscribe":
+                    confirmed = self.confirmed.get(name)
+                    if confirmed is not None and not confirmed.done():
+                        confirmed.set_result(True)
+                elif message["type"] == "message":
+                    self._deliver(name, message["data"].decode())
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure of the connection: watchers poll
+            log.warning("live events: lost the Redis subscription, watchers catch up from PostgreSQL: %s", error)
+            self.reader = None
+            await self._reset()
+
+    def _deliver(self, name: str, data: str) -> None:
+        message = json.loads(data)
+        item = (message["seq"], message["kind"], _frame(message["seq"], message["kind"], data))
+        for queue in list(self.queues.get(name, ())):
+            if queue.qsize() >= BACKLOG_LIMIT:
+                # A client that does not read: let it catch up from PostgreSQL when it does.
+                self.queues[name].discard(queue)
+                queue.put_nowait(LOST)
+            else:
+                queue.put_nowait(item)
+
+    async def _reset(self) -> None:
+        """Forget the connection: every watcher is told to catch up from PostgreSQL."""
+        reader, pubsub, client = self.reader, self.pubsub, self.client
+        queues = [queue for watchers in self.queues.values() for queue in watchers]
+        self.reader, self.pubsub, self.client = None, None, None
+        self.queues, self.confirmed = {}, {}
+        for queue in queues:
+            queue.put_nowait(LOST)
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        for closable in (pubsub, client):
+            if closable is not None:
+                try:
+                    await closable.aclose()
+                except (redis.RedisError, OSError):
+                    pass
+
+
+_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub]" = weakref.WeakKeyDictionary()
+
+
+def _hub() -> _Hub:
+    loop = asyncio.get_running_loop()
+    if loop not in _hubs:
+        _hubs[loop] = _Hub()
+    return _hubs[loop]
+
+
+class _Watch:
+    """One watcher's stream: what it has sent (`last`) and where the next events come from."""
+
+    def __init__(self, run_id: int, last: int):
+        self.run_id = run_id
+        self.last = last
+        self.finished = False
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.name = channel(run_id)
+
+    async def catch_up(self) -> AsyncIterator[str]:
+        """Everything in PostgreSQL after `last`, batch by batch."""
+        while True:
+            events, self.finished = await _events_since(run_id=self.run_id, after=self.last)
+            fresh = [message for message in events if message["seq"] > self.last]
+            if fresh:
+                self.last = fresh[-1]["seq"]
+                yield "".join(_framed(message) for message in fresh)
+            if len(events) < REPLAY_BATCH:
+                return
+
+    def take(self, items: list) -> tuple[str, bool]:
+        """The frames of `items` that follow `last` without a gap; and whether PostgreSQL must be
+        asked (a gap, a lost subscription, or a run event that may have finished the run)."""
+        frames, ask = [], False
+        for item in items:
+            if item is LOST:
+                return "".join(frames), True
+            seq, kind, frame = item
+            if seq <= self.last:
+                continue  # sent already, by the replay
+            if seq > self.last + 1:
+                return "".join(frames), True  # a gap: PostgreSQL has what Redis did not bring
+            frames.append(frame)
+            self.last = seq
+            ask = ask or kind == "run"
+        return "".join(frames), ask
+
+    async def frames(self) -> AsyncIterator[str]:
+        hub = _hub()
+        subscribed = await hub.join(self.name, self.queue)
+        tried_redis = time.monotonic()
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            sent = time.monotonic()
+            async for text in self.catch_up():
+                yield text
+            while not self.finished:
+                ask = True
+                if subscribed:
+                    try:
+                        # asyncio.timeout, not wait_for: no task of its own per event and watcher.
+                        async with asyncio.timeout(RECONCILE_SECONDS):
+                            items = [await self.queue.get()]
+                    except TimeoutError:
+                        items = []
+                    while not self.queue.empty():
+                        items.append(self.queue.get_nowait())
+                    if LOST in items:
+                        subscribed = False
+                    text, ask = self.take(items) if items else ("", True)
+                    if text:
+                        yield text
+                        sent = time.monotonic()
+                else:
+                    await asyncio.sleep(POLL_SECONDS)
+                    if time.monotonic() - tried_redis >= RESUBSCRIBE_SECONDS:
+                        # Subscribe before reading PostgreSQL below: nothing falls in between.
+                        subscribed = await hub.join(self.name, self.queue)
+                        tried_redis = time.monotonic()
+                if ask:
+                    async for text in self.catch_up():
+                        yield text
+                        sent = time.monotonic()
+                if time.monotonic() - sent >= HEARTBEAT_SECONDS:
+                    yield ": keep-alive\n\n"
+                    sent = time.monotonic()
+            yield f"event: end\ndata: {json.dumps({'last': self.last})}\n\n"
+        finally:
+            hub.leave(self.name, self.queue)
+
+
+def _after(request: HttpRequest) -> int | None:
+    """Where the client is: the browser's `Last-Event-ID` on a reconnection, else `?after=`."""
+    value = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
+    try:
+        after = int(value)
+    except ValueError:
+        return None
+    return after if after >= 0 else None
+
+
+@require_GET
+@login_required
+async def run_events(request: HttpRequest, pk: int):
+    """The run's live events as Server-Sent Events."""
+    user = await request.auser()
+    run_id = await _run_shown(user=user, pk=pk)
+    after = _after(request)
+    if after is None:
+        return HttpResponseBadRequest("Last-Event-ID and after are event sequence numbers.")
+    response = StreamingHttpResponse(_Watch(run_id, after).frames(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    # A buffering proxy (nginx) would hold the events back.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@require_GET
+@login_required
+def run_events_poll(request: HttpRequest, pk: int) -> JsonResponse:
+    """The events after `?after=N`, for a page without SSE: `{"events", "last", "finished"}`."""
+    run = get_object_or_404(visible_to(Run.objects.all(), request.user).only("pk", "state"), pk=pk)
+    after = _after(request)
+    if after is None:
+        return JsonResponse({"error": "after must be an event sequence number."}, status=400)
+    events = events_after(run_id=run.pk, seq=after, limit=POLL_LIMIT)
+    return JsonResponse({
+        "events": events,
+        "last": events[-1]["seq"] if events else after,
+        "finished": run.state in FINISHED_RUN_STATES and len(events) < POLL_LIMIT,
+    })

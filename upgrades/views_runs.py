@@ -1,0 +1,256 @@
+"""The live upgrade as people see it (S12-S17): one page for the engineer and the customer, each
+with their own controls; the actions behind those controls; the report, as a page and a PDF.
+
+Every action calls a service of the engine, decisions or rollback part; a refusal (a race
+lost, a move not allowed now, someone else owning the failure, a bad reason) becomes a message
+on the live page and changes nothing."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from upgrades import live
+from upgrades.choices import RollbackMethod, RunState
+from upgrades.fleet import is_lab
+from upgrades.procedure import Performer, StepKind
+from upgrades.report_pdf import html_to_pdf, inline_css
+from upgrades.runflow import FINISHED_RUN_STATES, RunError
+from upgrades.services import decisions, rollback, runs
+
+# The parts of the live page that htmx re-renders when an event says something moved.
+PARTS = {
+    "board": "upgrades/run_live.html#board",
+    "chart": "upgrades/partials/run_chart.html",
+    "log": "upgrades/partials/run_log.html",
+}
+
+
+def _controls(run, user) -> dict:
+    """What this viewer may press now. The services check again: this only hides what would be
+    refused."""
+    vendor, finished = user.is_vendor, run.state in FINISHED_RUN_STATES
+    waiting, failed = live.step_waiting(run), live.step_failed(run)
+    open_rollback = live.rollback_open(run)
+    customer_of_run = user.is_customer and user.organisation_id == run.deployment.organisation_id
+    confirm = None
+    if waiting is not None and waiting.kind == StepKind.CHECKS:
+        if vendor and waiting.confirmed_by_engineer_id is None:
+            confirm = waiting
+        elif (customer_of_run and waiting.performer == Performer.ENGINEER_AND_ADMIN
+              and waiting.confirmed_by_customer_id is None):
+            confirm = waiting
+    owner = run.failure_owner
+    return {
+        "may_start": vendor and run.state == RunState.SCHEDULED,
+        "confirm_step": confirm,
+        "failed_step": failed if not finished else None,
+        "may_take": vendor and failed is not None and run.state == RunState.PAUSED and owner != user,
+        "owns_failure": vendor and failed is not None and owner == user,
+        "may_abort": vendor and not finished,
+        "rollback_methods": [(method, RollbackMethod(method).label) for method in rollback.rollback_methods(run)]
+        if vendor and not finished and open_rollback is None and run.state != RunState.SCHEDULED else [],
+        "rollback_advised": vendor and not finished and rollback.rollback_advised(run),
+        "open_rollback": open_rollback,
+        "may_decide_rollback": open_rollback is not None and rollback.is_lead_contact(user, run),
+        "may_rebuild": vendor and run.state in (RunState.RUNNING, RunState.PAUSED),
+        "groups": list(run.deployment.groups.order_by("position").values_list("position", flat=True))
+        if vendor else [],
+        "sign_off_step": waiting if waiting is not None and waiting.kind == StepKind.SIGN_OFF and customer_of_run
+        else None,
+    }
+
+
+def _board(run, user) -> dict:
+    now = timezone.now()
+    clock = live.clock_of(run, now)
+    return {
+        "run": run, "now": now, "clock": clock, "steps": live.steps_of(run, now),
+        "phase_words": live.phase_words(run), "phase_badge": live.phase_badge(run),
+        "checks": live.checks_of(run), "decisions": live.decisions_of(run), "rollbacks": live.rollbacks_of(run),
+        "controls": _controls(run, user), "is_vendor": user.is_vendor,
+        "elapsed": live.duration_words(clock.elapsed), "remaining": live.duration_words(clock.remaining),
+        "overrun": live.duration_words(clock.overrun) if clock.overrun else "",
+    }
+
+
+@require_GET
+@login_required
+def run_live(request, pk: int):
+    """The same URL for the engineer and the customer; htmx asks for one part at a time."""
+    run = live.run_get(user=request.user, pk=pk)
+    part = request.GET.get("part", "")
+    if request.htmx and part in PARTS:
+        context = {"run": run}
+        if part == "board":
+            context = _board(run, request.user)
+        elif part == "chart":
+            context["chart"] = live.chart_points(run)
+            context["availability"] = live.availability_of(run)
+        else:
+            context["log"] = live.log_tail(run)
+        return render(request, PARTS[part], context)
+    context = _board(run, request.user)
+    context.update({
+        "log": live.log_tail(run), "last_seq": live.last_seq(run), "chart": live.chart_points(run),
+        "availability": live.availability_of(run), "log_limit": live.LOG_TAIL,
+        "lab": request.user.is_vendor and is_lab(run.deployment),
+    })
+    return render(request, "upgrades/run_live.html", context)
+
+
+def _reason(request, *, required: bool = True) -> str:
+    reason = request.POST.get("reason", "").strip()
+    if required and not reason:
+        raise ValidationError("Say why, in a few words: it is kept with the decision.")
+    return reason
+
+
+def _step(request, run):
+    try:
+        return live.step_get(run=run, pk=int(request.POST.get("step", "")))
+    except ValueError:
+        raise ValidationError("Choose a step.") from None
+
+
+def _start(request, run):
+    runs.run_start(run=run, by=request.user)
+    return "The upgrade has started."
+
+
+def _confirm(request, run):
+    passed = request.POST.get("passed", "yes") != "no"
+    runs.step_confirm(step=_step(request, run), by=request.user, passed=passed,
+                      note=request.POST.get("note", "").strip())
+    return "Your confirmation is recorded." if passed else "Recorded as failed: the upgrade is paused."
+
+
+def _take(request, run):
+    decisions.failure_take(run=run, by=request.user, force=request.POST.get("force") == "yes")
+    return "The failure is yours: choose what to do next."
+
+
+def _retry(request, run):
+    decisions.step_retry(step=_step(request, run), by=request.user, reason=_reason(request, required=False))
+    return "The step runs again."
+
+
+def _fixed(request, run):
+    decisions.step_mark_fixed(step=_step(request, run), by=request.user, reason=_reason(request))
+    return "Marked as fixed: the upgrade goes on."
+
+
+def _skip(request, run):
+    decisions.step_skip(step=_step(request, run), by=request.user, reason=_reason(request))
+    return "The step is skipped: the upgrade goes on."
+
+
+def _abort(request, run):
+    decisions.run_abort(run=run, by=request.user, reason=_reason(request))
+    return "The upgrade is stopped."
+
+
+def _rollback(request, run):
+    method = request.POST.get("method", "")
+    if method not in rollback.rollback_methods(run):
+        raise ValidationError("Choose one of the rollback methods offered.")
+    rollback.rollback_request(run=run, by=request.user, method=method, reason=_reason(request))
+    return "The rollback is requested: the customer's lead contact is asked to authorise it."
+
+
+def _decide(authorise: bool):
+    def decide(request, run):
+        decision = live.rollback_open(run)
+        if decision is None:
+            raise RunError("No rollback is waiting for a decision.")
+        rollback.rollback_decide(decision=decision, by=request.user, authorise=authorise, reason=_reason(request))
+        return "The rollback is authorised: it starts now." if authorise else "The rollback is refused."
+    return decide
+
+
+def _rebuild(request, run):
+    try:
+        group = int(request.POST.get("group", ""))
+    except ValueError:
+        raise ValidationError("Choose a server group.") from None
+    rollback.rebuild_request(run=run, server_group=group, by=request.user, reason=_reason(request))
+    return f"Server group {group} is rebuilt: uninstall, reboot, reinstall, reconnect."
+
+
+def _sign_off(request, run):
+    name = request.POST.get("name", "").strip()
+    if not name:
+        raise ValidationError("Sign with your name.")
+    runs.run_sign_off(run=run, by=request.user, name=name, comment=request.POST.get("comment", "").strip())
+    return "Signed off: the upgrade is complete. The report is below."
+
+
+ACTIONS = {
+    "start": _start, "confirm": _confirm, "take": _take, "retry": _retry, "fixed": _fixed, "skip": _skip,
+    "abort": _abort, "rollback": _rollback, "authorise": _decide(True), "refuse": _decide(False),
+    "rebuild": _rebuild, "sign-off": _sign_off,
+}
+
+
+def _refusal(error: Exception) -> str:
+    if isinstance(error, PermissionDenied):
+        return str(error) or "That is not yours to do on this upgrade."
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
+
+
+@require_POST
+@login_required
+def run_action(request, pk: int, action: str):
+    run = live.run_get(user=request.user, pk=pk)
+    if action not in ACTIONS:
+        raise Http404
+    try:
+        done = ACTIONS[action](request, run)
+    except (RunError, PermissionDenied, ValidationError) as refusal:
+        messages.error(request, _refusal(refusal))
+    else:
+        messages.success(request, done)
+    return redirect("run-live", pk=run.pk)
+
+
+# The report ---------------------------------------------------------------------------------
+
+
+def _report(run) -> dict:
+    availability = live.availability_of(run)
+    announced = live.announced_of(run)
+    announced_down = (announced.downtime[1] - announced.downtime[0]).total_seconds() if announced.downtime else 0
+    return {
+        "run": run, "steps": live.steps_of(run), "phases": live.phases_of(run), "timeline": live.timeline_of(run),
+        "announced": announced, "announced_down": live.duration_words(announced_down),
+        "availability": availability, "measured_down": live.duration_words(availability.down_seconds),
+        "chart": live.chart_points(run, width=760, height=90), "checks": live.checks_of(run),
+        "decisions": live.decisions_of(run), "rollbacks": live.rollbacks_of(run), "log": live.log_all(run),
+        "sign_off": getattr(run, "sign_off", None),
+        "phase_words": live.phase_words(run), "generated_at": timezone.now(),
+    }
+
+
+@require_GET
+@login_required
+def run_report(request, pk: int):
+    run = live.run_get(user=request.user, pk=pk)
+    return render(request, "upgrades/run_report.html", {**_report(run), "zone": request.user.time_zone})
+
+
+@require_GET
+@login_required
+def run_report_pdf(request, pk: int):
+    """The report printed by Chromium from the same HTML, its CSS inlined: no network."""
+    run = live.run_get(user=request.user, pk=pk)
+    context = {**_report(run), "printing": True, "inline_css": inline_css(), "zone": request.user.time_zone}
+    html = render_to_string("upgrades/run_report.html", context, request=request)
+    response = HttpResponse(html_to_pdf(html), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="upgrade-report-{run.pk}.pdf"'
+    return response
