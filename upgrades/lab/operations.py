@@ -17,7 +17,7 @@ from upgrades.lab.model import ADMIN, COMPONENTS, ServerState, major, now_iso
 from upgrades.lab.runtime import LabDeployment
 
 Emit = Callable[[str], Awaitable[None]]
-OPERATIONS = ("stop", "start", "install", "configure", "upgrade-database", "uninstall", "reboot")
+OPERATIONS = ("stop", "start", "install", "configure", "upgrade-database", "restore-database", "uninstall", "reboot")
 
 
 @dataclass
@@ -130,13 +130,41 @@ def _upgrade_database(lab: LabDeployment, server: ServerState, params: dict) -> 
         lab.state.schema_upgrading = False
 
     def apply():
-        lab.state.schema, lab.state.schema_upgrading = target, False
+        # S11's full StreamDB backup is taken before a major upgrade: the lab remembers its schema.
+        lab.state.schema, lab.state.schema_upgrading, lab.state.backup_schema = target, False, current
         return f"StreamDB schema upgraded from {current} to {target}"
 
     return Plan(
         ["Connecting to StreamDB", f"Upgrading the StreamDB schema from {current} to {target}",
          "Migrating the package tables", "Migrating the licence tables", "Schema upgrade complete"],
         apply, during, undo,
+    )
+
+
+def _restore_database(lab: LabDeployment, server: ServerState, params: dict) -> Plan:
+    """S15: the StreamDB restored from the backup taken before the major upgrade."""
+    if server.role != ADMIN:
+        raise Refused("The database restore runs on an Admin/License server")
+    backup = lab.state.backup_schema
+    if not backup:
+        raise Refused("There is no StreamDB backup from before an upgrade to restore")
+    running = sorted(other.hostname for other in lab.state.servers.values() if other.running)
+    if running:
+        # A server still connected would write to the database while it is being replaced.
+        raise Refused(f"Stop every server before restoring the StreamDB: {', '.join(running)} still running")
+    current = lab.state.schema
+    if current == backup:
+        return Plan([f"The StreamDB schema is already at {backup}: nothing to restore"],
+                    lambda: f"Schema already at {backup}")
+
+    def apply():
+        lab.state.schema, lab.state.backup_schema = backup, ""
+        return f"StreamDB restored from backup: schema {current} back to {backup}"
+
+    return Plan(
+        ["Connecting to StreamDB", f"Restoring the StreamDB from the backup taken at schema {backup}",
+         "Restoring the package tables", "Restoring the licence tables", "Restore complete"],
+        apply,
     )
 
 
@@ -164,7 +192,7 @@ def _reboot(lab: LabDeployment, server: ServerState, params: dict) -> Plan:
 
 PLANNERS = {
     "stop": _stop, "start": _start, "install": _install, "configure": _configure,
-    "upgrade-database": _upgrade_database, "uninstall": _uninstall, "reboot": _reboot,
+    "upgrade-database": _upgrade_database, "restore-database": _restore_database, "uninstall": _uninstall, "reboot": _reboot,
 }
 
 
@@ -174,7 +202,10 @@ async def perform(lab: LabDeployment, server: ServerState, operation: str, param
     server.journal.append(entry)
 
     async def say(line: str) -> None:
-        await emit(lab.log(server, line))
+        # The deployment log file stamps each line with time and host; the caller streaming the
+        # operation knows both already and gets the line itself.
+        lab.log(server, line)
+        await emit(line)
 
     outcome = await _perform(lab, server, operation, params, say)
     entry["outcome"], entry["ended"] = "ok" if outcome.ok else "failed", now_iso()
