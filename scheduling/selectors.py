@@ -2,21 +2,21 @@
 number of queries, and the free slots of one upgrade request."""
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
 from django.conf import settings
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
-from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
 
 from portal.models import User
 from portal.selectors import visible_to
 from scheduling.calendars import Interval, WeeklyHours
-from scheduling.choices import HOLDING_STATES
-from scheduling.choices import Purpose
+from scheduling.choices import HOLDING_STATES, Purpose
 from scheduling.models import (
     Blackout, BusinessHours, Engineer, EngineerHours, LowUsageHours, MaintenanceWindow, SupportRegion, TimeOff,
 )
@@ -46,17 +46,26 @@ def _weekly(zone: str, rows) -> WeeklyHours:
     return WeeklyHours(zone=zone, spans=dict(spans))
 
 
-def _holidays(region: SupportRegion, start: datetime, end: datetime) -> list[Interval]:
-    """Each public holiday of the region's country as the whole local day."""
-    zone = ZoneInfo(region.time_zone)
-    days = holidays.country_holidays(
-        region.country, subdiv=region.subdivision or None, years=range(start.year, end.year + 1)
+@lru_cache(maxsize=256)
+def _public_holidays(country: str, subdivision: str, zone: str, years: tuple[int, ...]) -> tuple[Interval, ...]:
+    """Each public holiday of a country (and subdivision) in `years`, as the whole local day.
+    Kept per process: the calendar of a year does not change, and building it costs more
+    than the rest of a slot query."""
+    tz = ZoneInfo(zone)
+    days = holidays.country_holidays(country, subdiv=subdivision or None, years=years)
+    return tuple(
+        Interval(datetime.combine(day, time(0), tzinfo=tz), datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz))
+        for day in sorted(days)
     )
-    intervals = []
-    for day in days:
-        local = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-        intervals.append(Interval(local, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)))
-    return [interval for interval in intervals if interval.end > start and interval.start < end]
+
+
+def _holidays(region: SupportRegion, start: datetime, end: datetime) -> list[Interval]:
+    """The region's public holidays that meet [start, end)."""
+    years = tuple(range(start.year, end.year + 1))
+    return [
+        interval for interval in _public_holidays(region.country, region.subdivision, region.time_zone, years)
+        if interval.end > start and interval.start < end
+    ]
 
 
 def _interval(period: DateTimeTZRange) -> Interval:
