@@ -23,16 +23,11 @@ never a 500.
 """
 
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -42,7 +37,6 @@ from bench.harness import progress
 harness.set_up_django(database="portal_bench_booking_race")
 
 import pghistory  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from portal import demo  # noqa: E402
@@ -104,54 +98,6 @@ def contested_start(request: UpgradeRequest) -> str:
     raise SystemExit("No slot with a single free engineer: check the demo engineers' hours.")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(port: int, log) -> subprocess.Popen:
-    """The portal as `make run` serves it, on the bench's database; its output goes to `log`."""
-    url = urlsplit(os.environ["DATABASE_URL"])
-    environment = {
-        **os.environ,
-        "DATABASE_URL": urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"])),
-        "DATABASE_POOL": "1",
-        "DATABASE_POOL_SIZE": "8",
-        "LOG_LEVEL": "ERROR",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-            "--lifespan", "off", "--no-use-colors", "--no-access-log", "--timeout-graceful-shutdown", "5",
-        ],
-        # 49 "Conflict" warnings are the expected outcome, not news: the log is kept aside.
-        env=environment, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"uvicorn stopped at start-up ({server.returncode}):\n{log.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.terminate()
-    raise SystemExit(f"uvicorn did not answer within {STARTUP_SECONDS} s.")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
 def log_in(base: str) -> str:
     response = httpx.post(f"{base}/api/v1/token/", json={"email": CUSTOMER, "password": demo.PASSWORD}, timeout=30)
     response.raise_for_status()
@@ -195,10 +141,10 @@ def run() -> dict:
     with pghistory.context(source="bench"):
         requests = fill()
     start = contested_start(requests[0])
-    port = free_port()
+    port = harness.free_port()
     progress(f"starting uvicorn on 127.0.0.1:{port}")
     with tempfile.TemporaryFile() as log:
-        server = start_server(port, log)
+        server = harness.start_portal(port, log)
         try:
             base = f"http://127.0.0.1:{port}"
             token = log_in(base)
@@ -209,7 +155,7 @@ def run() -> dict:
             progress(f"{CONTENDERS} bookings of {start} at once")
             outcomes = race(base, token, requests, start)
         finally:
-            stop_server(server)
+            harness.stop_process(server)
             celery_app.control.purge()  # the winner's notices: no worker here will send them
     times = [milliseconds for _, _, milliseconds in outcomes]
     successes = sum(status == 201 for status, _, _ in outcomes)

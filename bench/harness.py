@@ -9,7 +9,9 @@ line, `json.dumps(...)` of a dictionary that begins with `verdict(...)`.
 
 import argparse
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -219,3 +221,60 @@ def figures(probe: Probe) -> dict[str, Any]:
         "p50_ms": round(probe.p50, 1),
         "p95_ms": round(probe.p95, 1),
     }
+
+
+# -- The portal served as `make run` serves it, for benches that speak HTTP -------------------
+
+SERVER_STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    """DATABASE_URL pointed at the bench's own database, for the processes a bench starts."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+def start_portal(port: int, log) -> subprocess.Popen:
+    """uvicorn with the portal's ASGI app on the bench's own database (pooled, as `make run`
+    runs it), its output in `log`; returns once /healthz answers."""
+    import httpx
+
+    environment = {
+        **os.environ, "DATABASE_URL": database_url(), "DATABASE_POOL": "1", "DATABASE_POOL_SIZE": "8",
+        "LOG_LEVEL": "ERROR",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--lifespan", "off", "--no-use-colors", "--no-access-log", "--timeout-graceful-shutdown", "5"],
+        env=environment, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"uvicorn stopped at start-up ({server.returncode}):\n{log.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit(f"uvicorn did not answer within {SERVER_STARTUP_SECONDS} s.")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,6 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from urllib.parse import urlsplit, urlunsplit
 
 from bench import harness
 from bench.harness import progress
@@ -173,57 +171,10 @@ def _connections_of_others(connection) -> int:
 
 # -- The portal -------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def database_url() -> str:
-    from django.db import connection
-
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-def start_server(port: int, log) -> subprocess.Popen:
-    import httpx
-
-    environment = {**os.environ, "DATABASE_URL": database_url(), "DATABASE_POOL": "1", "DATABASE_POOL_SIZE": "8",
-                   "LOG_LEVEL": "ERROR"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--lifespan", "off", "--no-use-colors", "--no-access-log", "--timeout-graceful-shutdown", "5"],
-        env=environment, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"uvicorn stopped at start-up ({server.returncode}):\n{log.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.terminate()
-    raise SystemExit(f"uvicorn did not answer within {STARTUP_SECONDS} s.")
-
-
 def cpu_seconds(pid: int) -> float:
     """User and system time a process has used so far (Linux /proc)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 # -- The bench ------------------------------------------------------------------------------------
@@ -281,16 +232,16 @@ def measure(arguments: argparse.Namespace) -> dict:
     run, people = a_running_run()
     cookies = [cookie_of(person) for person in people]
     connection.close()
-    port = free_port()
+    port = harness.free_port()
     progress(f"starting uvicorn on 127.0.0.1:{port}")
     with tempfile.TemporaryFile() as log:
-        server = start_server(port, log)
+        server = harness.start_portal(port, log)
 
         def writer() -> subprocess.Popen:
             return subprocess.Popen(
                 [sys.executable, "-m", "bench.live", "--emit", str(run.pk), "--events", str(arguments.events),
                  "--rate", str(arguments.rate)],
-                env={**os.environ, "DATABASE_URL": database_url()},
+                env={**os.environ, "DATABASE_URL": harness.database_url()},
             )
 
         try:
@@ -301,7 +252,7 @@ def measure(arguments: argparse.Namespace) -> dict:
             seconds = time.monotonic() - started
         finally:
             server_cpu = cpu_seconds(server.pid)
-            stop(server)
+            harness.stop_process(server)
             celery_app.control.purge()  # the request's notices: no worker here sends them
     expected = set(range(1, arguments.events + 2))  # the log events and the run's end
     latencies = sorted(latency for watcher in watchers for _, latency in watcher.arrivals)
