@@ -5,8 +5,15 @@ from dataclasses import dataclass, field
 
 import asyncssh
 import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.worker import state as worker_state
 
 from portal import credentials
+from portal.celery import app as celery_app
+from tests.conftest import wait_for
+from upgrades.choices import ProbeState
+from upgrades.models import AvailabilityProbe, Release
+from upgrades.services.availability import probe_stop
 from upgrades.drivers import Target
 from upgrades.lab.control import LabControl
 from upgrades.lab.fleet import FleetThread, LabFleet
@@ -122,3 +129,27 @@ def northwind_lab(start_lab, northwind_deployment) -> Lab:
     Deployment.objects.filter(pk=northwind_deployment.pk).update(service_url=lab.url)
     northwind_deployment.refresh_from_db()
     return lab
+
+
+@pytest.fixture
+def workers(transactional_db):
+    """A real Celery worker with three threads: the prober holds one for the whole run, the
+    steps run on the others. Its tasks see committed rows only, hence the transactional database."""
+    with start_worker(celery_app, pool="threads", concurrency=3, perform_ping_check=False, loglevel="WARNING",
+                      shutdown_timeout=10):
+        yield
+        # A run the test left unfinished still has its prober sampling: it stops at its next batch.
+        # Wait for every task to end before the database is emptied under it.
+        for probe in AvailabilityProbe.objects.filter(state=ProbeState.RUNNING):
+            probe_stop(probe=probe)
+        wait_for(lambda: not worker_state.active_requests, timeout=15)
+
+
+@pytest.fixture
+def major(world) -> Release:
+    return Release.objects.get(version="10.0.0")
+
+
+@pytest.fixture
+def minor(world) -> Release:
+    return Release.objects.get(version="9.5.0")

@@ -3,32 +3,15 @@ run started by the engineer, and the people confirming the checks as a real work
 
 from datetime import timedelta
 
-import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
 
-from portal.celery import app as celery_app
 from portal.models import Deployment, Notice, User
 from scheduling.models import MaintenanceWindow
 from tests.conftest import wait_for
-from upgrades.choices import ProbeState, RequestState, RunState, StepState, UpgradeKind
-from upgrades.models import AvailabilityProbe, Release, Run, Step, UpgradeRequest
+from upgrades.choices import RequestState, RunState, StepState, UpgradeKind
+from upgrades.models import Release, Run, Step, UpgradeRequest
 from upgrades.procedure import StepKind
-from upgrades.services.availability import probe_stop
-
-@pytest.fixture
-def workers(transactional_db):
-    """A real Celery worker with three threads: the prober holds one for the whole run, the steps
-    and the mail run on the others. Its tasks see committed rows only."""
-    with start_worker(celery_app, pool="threads", concurrency=3, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=10):
-        yield
-        # A run left paused still measures the service: stop its prober before the worker goes,
-        # so that no sample is written after the test's rows are flushed.
-        for probe in AvailabilityProbe.objects.filter(state=ProbeState.RUNNING):
-            probe_stop(probe=probe)
-
 
 GROUP_1 = ("cpadmin01.northwind.example", "cpstream01.northwind.example")
 GROUP_2 = ("cpadmin02.northwind.example", "cpstream02.northwind.example")

@@ -16,7 +16,6 @@ from tests.upgrades.decide_stories import (
     ADMIN_1, ADMIN_2, GROUP_1, GROUP_2, STREAM_2, drive, lab_versions, mailed_to, make_run, notices_about, paused,
     serving, step, steps_in, waiting_for_sign_off,
 )
-from tests.upgrades.decide_stories import workers  # noqa: F401 (a fixture)
 from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState
 from upgrades.drivers import Operation, operate
 from upgrades.models import LiveEvent, Run, Step

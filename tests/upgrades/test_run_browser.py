@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import log_in, save_screenshot
-from tests.upgrades.test_run_engine import confirmed_window, lab_deployment, major, workers  # noqa: F401
+from tests.upgrades.runs import confirmed_window, lab_deployment
 from upgrades.choices import RunState
 from upgrades.services.runs import run_create
 

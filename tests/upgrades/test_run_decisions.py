@@ -10,7 +10,6 @@ from portal.models import User
 from tests.upgrades.decide_stories import (
     ADMIN_2, GROUP_1, drive, fresh, make_run, paused, serving, step, waiting_for_sign_off,
 )
-from tests.upgrades.decide_stories import workers  # noqa: F401 (a fixture)
 from upgrades.choices import RunState, StepState
 from upgrades.drivers import Operation, operate
 from upgrades.models import LiveEvent, Step

@@ -2,156 +2,23 @@
 them against a lab fleet over HTTP, people confirming the tests and signing off, the prober
 measuring the service through the load balancer all along."""
 
-import time
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.worker import state as worker_state
-from django.conf import settings
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.core.exceptions import PermissionDenied
-from django.utils import timezone
 
-from portal.celery import app as celery_app
-from portal.choices import Driver, ServerPlatform, ServerRole
-from portal.models import Deployment, Organisation, Server, ServerGroup
 from scheduling.models import MaintenanceWindow
-from scheduling.plan import plan_window
 from tests.conftest import wait_for
-from tests.upgrades.conftest import VERSION_9_4, Lab
+from tests.upgrades.runs import applied, confirmed_window, drive, lab_deployment, planned_operations, versions_on_the_lab
 from upgrades import selectors
-from upgrades.choices import ProbeState, RequestState, RunState, StepState
-from upgrades.fleet import lab_specs
-from upgrades.models import AvailabilityProbe, LiveEvent, Release, Run, UpgradeRequest
+from upgrades.choices import RunState, StepState
+from upgrades.models import LiveEvent, Run
 from upgrades.procedure import StepKind
-from upgrades.runflow import FINISHED_RUN_STATES, RunError
-from upgrades.services.availability import probe_stop
+from upgrades.runflow import RunError
 from upgrades.services.runs import run_create, run_sign_off, run_start, step_confirm, step_execute
 
 PROBE_INTERVAL = timedelta(milliseconds=250)
-
-
-# -- The world of a run: a lab deployment, a confirmed window, a worker, the people --------------
-
-
-@pytest.fixture
-def workers(transactional_db):
-    """A real Celery worker with three threads: the prober holds one for the whole run, the
-    steps run on the others. Its tasks see committed rows only, hence the transactional database."""
-    with start_worker(celery_app, pool="threads", concurrency=3, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=10):
-        yield
-        # A run the test left unfinished still has its prober sampling: it stops at its next batch.
-        # Wait for every task to end before the database is emptied under it.
-        for probe in AvailabilityProbe.objects.filter(state=ProbeState.RUNNING):
-            probe_stop(probe=probe)
-        wait_for(lambda: not worker_state.active_requests, timeout=15)
-
-
-def lab_deployment(start_lab, organisation: Organisation, *, groups: int, name: str, op_seconds: float = 0.0,
-                   health_checks: bool = True) -> tuple[Deployment, Lab]:
-    """A registered deployment of `groups` groups whose servers are lab servers on free ports,
-    behind a lab load balancer that its service address points at."""
-    deployment = Deployment.objects.create(
-        organisation=organisation, name=name, load_balancer_vendor="F5", load_balancer_model="BIG-IP",
-        health_checks=health_checks, server_platform=ServerPlatform.VIRTUAL, service_url="http://127.0.0.1:1",
-        **{f"{component}_version": version for component, version in VERSION_9_4.items()},
-    )
-    slug = name.lower().replace(" ", "-")
-    for position in range(1, groups + 1):
-        group = ServerGroup.objects.create(deployment=deployment, position=position)
-        for role, prefix in ((ServerRole.ADMIN_LICENSE, "cpadmin"), (ServerRole.STREAM, "cpstream")):
-            Server.objects.create(deployment=deployment, group=group, role=role, driver=Driver.LAB,
-                                  hostname=f"{prefix}{position:02d}.{slug}.example", address="127.0.0.1", port=1)
-    [spec] = lab_specs(deployment_ids=[deployment.pk], check_interval=0.05, check_timeout=0.5, rise=1, fall=1,
-                       op_seconds=op_seconds)
-    spec.lb_port = 0
-    for server in spec.servers:
-        server.port = 0
-    lab = start_lab(spec=spec)
-    for server in spec.servers:
-        Server.objects.filter(deployment=deployment, hostname=server.hostname).update(port=server.port)
-    Deployment.objects.filter(pk=deployment.pk).update(service_url=lab.url)
-    deployment.refresh_from_db()
-    wait_for(lambda: all(member["in_pool"] for member in lab.control.status()["members"]))
-    return deployment, lab
-
-
-def confirmed_window(deployment: Deployment, release: Release, *, engineer, customer) -> MaintenanceWindow:
-    """An approved request and its confirmed window, open since a minute ago (booking has tests
-    of its own)."""
-    request = UpgradeRequest.objects.create(
-        deployment=deployment, release=release, from_version=deployment.cloudpaging_version, kind=release.kind,
-        state=RequestState.APPROVED, requested_by=customer,
-    )
-    plan = plan_window(start=timezone.now() - timedelta(minutes=1), kind=release.kind,
-                       servers=deployment.servers.count(),
-                       preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES))
-    return MaintenanceWindow.objects.create(
-        request=request, engineer=engineer, booked_by=customer, cover="standard", state="confirmed",
-        period=DateTimeTZRange(plan.start, plan.end), held=DateTimeTZRange(plan.start, plan.end + timedelta(minutes=30)),
-        downtime=DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None,
-    )
-
-
-def drive(run: Run, *, engineer, administrator, lead, timeout: float = 90.0) -> Run:
-    """Play the people on the live page: the engineer and the customer's administrator confirm
-    each functionality test as it waits; the lead contact signs off at the end."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.state in FINISHED_RUN_STATES:
-            return run
-        if run.state == RunState.PAUSED:
-            failed = run.steps.filter(state__in=[StepState.FAILED, StepState.INTERRUPTED]).first()
-            raise AssertionError(f"the run paused on {failed}: {failed.error if failed else '?'}")
-        waiting = run.steps.filter(state=StepState.WAITING).first()
-        if waiting is None:
-            time.sleep(0.05)
-        elif waiting.kind == StepKind.SIGN_OFF:
-            run_sign_off(run=run, by=lead, name=lead.full_name, comment="Tested from the library PCs: all good.")
-        else:
-            step_confirm(step=waiting, by=engineer)
-            step_confirm(step=waiting, by=administrator, note="The test machine launches Adobe Reader")
-    raise AssertionError(f"the run did not end within {timeout} s")
-
-
-@pytest.fixture
-def major(world) -> Release:
-    return Release.objects.get(version="10.0.0")
-
-
-@pytest.fixture
-def minor(world) -> Release:
-    return Release.objects.get(version="9.5.0")
-
-
-def versions_on_the_lab(lab: Lab) -> set[str]:
-    return {member["versions"]["cloudpaging"] for member in lab.control.status()["members"]}
-
-
-def applied(lab: Lab) -> dict[tuple[str, str], int]:
-    """How many times the lab servers applied each operation (the journal's ok entries)."""
-    counts: dict[tuple[str, str], int] = {}
-    for entry in lab.control.journal():
-        if entry["outcome"] == "ok":
-            key = (entry["hostname"], entry["operation"])
-            counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def planned_operations(run: Run) -> dict[tuple[str, str], int]:
-    """How many times the run's steps ask each server for each operation."""
-    counts: dict[tuple[str, str], int] = {}
-    for step in run.steps.filter(kind__in=[StepKind.OPERATION, StepKind.DATABASE]):
-        servers = Server.objects.filter(deployment=run.deployment, group__position__in=step.groups)
-        if step.kind == StepKind.DATABASE:
-            servers = servers.filter(role=ServerRole.ADMIN_LICENSE, group__position=step.groups[0])
-        operation = step.operation or "upgrade-database"
-        for server in servers:
-            counts[(server.hostname, operation)] = counts.get((server.hostname, operation), 0) + 1
-    return counts
 
 
 # -- The stories -------------------------------------------------------------------------------

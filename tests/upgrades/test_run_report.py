@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from tests.upgrades.runs import run_rows, window_for
 from upgrades.choices import ProbeState, RunState, StepState

@@ -14,7 +14,7 @@ from django.db import connection
 
 from portal.celery import app as celery_app
 from tests.conftest import wait_for
-from tests.upgrades.test_run_engine import applied, confirmed_window, drive, lab_deployment, planned_operations
+from tests.upgrades.runs import applied, confirmed_window, drive, lab_deployment, planned_operations
 from upgrades.choices import ProbeState, RunState, StepState
 from upgrades.models import AvailabilityProbe, LiveEvent, Release
 from upgrades.services.availability import probe_stop
