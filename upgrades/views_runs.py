@@ -45,19 +45,21 @@ def _controls(run, user) -> dict:
               and waiting.confirmed_by_customer_id is None):
             confirm = waiting
     owner = run.failure_owner
+    # Rollbacks and rebuilds are decisions on a failure (S14-S16): its owner's, on a paused run.
+    owns = vendor and failed is not None and run.state == RunState.PAUSED and owner == user
     return {
         "may_start": vendor and run.state == RunState.SCHEDULED,
         "confirm_step": confirm,
         "failed_step": failed if not finished else None,
         "may_take": vendor and failed is not None and run.state == RunState.PAUSED and owner != user,
-        "owns_failure": vendor and failed is not None and owner == user,
+        "owns_failure": owns,
         "may_abort": vendor and not finished,
         "rollback_methods": [(method, RollbackMethod(method).label) for method in rollback.rollback_methods(run)]
-        if vendor and not finished and open_rollback is None and run.state != RunState.SCHEDULED else [],
+        if owns and open_rollback is None else [],
         "rollback_advised": vendor and not finished and rollback.rollback_advised(run),
         "open_rollback": open_rollback,
         "may_decide_rollback": open_rollback is not None and rollback.is_lead_contact(user, run),
-        "may_rebuild": vendor and run.state in (RunState.RUNNING, RunState.PAUSED),
+        "may_rebuild": owns,
         "groups": list(run.deployment.groups.order_by("position").values_list("position", flat=True))
         if vendor else [],
         "sign_off_step": waiting if waiting is not None and waiting.kind == StepKind.SIGN_OFF and customer_of_run

@@ -103,6 +103,7 @@ def test_a_failed_step_shows_its_error_and_asks_an_engineer_to_take_it(client_fo
     assert "disk full" in engineer_page
     assert "Assign to me" in engineer_page
     assert "Retry the step" not in engineer_page  # not before taking it
+    assert "Request a rollback" not in engineer_page and "Rebuild" not in engineer_page
     customer_page = text_of(live(client_for(customer), run))
     assert "The engineer is looking at it" in customer_page
     assert "Assign to me" not in customer_page
