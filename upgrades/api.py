@@ -163,11 +163,26 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
     def take_over(self, request, *args, **kwargs):
         return self.answer(requests.request_assign(request=self.get_object(), by=request.user, take_over=True))
 
-    @_move("Book the prerequisite check with an engineer (the assignee)", body=s.ScheduleCheckSerializer)
+    @_move("Book the prerequisite check on a free check slot (the assignee); an engineer free then takes it",
+           body=s.ScheduleCheckSerializer)
     @action(detail=True, methods=["post"], url_path="schedule-check", url_name="schedule-check")
     def schedule_check(self, request, *args, **kwargs):
+        # The check holds an engineer's time like a window: it is booked through the slot engine.
+        from scheduling.selectors import slot_at
+        from scheduling.services.booking import SlotTaken, check_book
+
         upgrade = self.get_object()  # someone else's request is 404 before any 400
-        return self.answer(requests.request_schedule_check(request=upgrade, by=request.user, **self.validated()))
+        start = self.validated()["start"]
+        slot = slot_at(request=upgrade, start=start, purpose="check")
+        if slot is None:
+            raise WorkflowError("No engineer is free for the check at that time: choose one of the free check slots "
+                                f"(GET /api/v1/requests/{upgrade.pk}/slots/?purpose=check).")
+        try:
+            check_book(request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), by=request.user)
+        except SlotTaken as taken:
+            raise WorkflowError(str(taken)) from None
+        upgrade.refresh_from_db()
+        return self.answer(upgrade)
 
     @_move("Record how the prerequisite check went (support or an engineer)", body=s.RecordCheckSerializer)
     @action(detail=True, methods=["post"], url_path="record-check", url_name="record-check")

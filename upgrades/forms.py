@@ -1,8 +1,5 @@
 from django import forms
-from django.utils import timezone
 
-from portal.choices import Role
-from portal.models import User
 from upgrades import evidence
 from upgrades.choices import CheckOutcome, RequestState
 
@@ -48,25 +45,6 @@ class EvidenceForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-
-
-class ScheduleCheckForm(forms.Form):
-    at = forms.DateTimeField(
-        label="Date and time", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="In your time zone.",
-    )
-    engineer = forms.ModelChoiceField(queryset=User.objects.none())
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["engineer"].queryset = User.objects.filter(role=Role.ENGINEER, is_active=True).order_by("full_name")
-        self.fields["engineer"].label_from_instance = lambda user: f"{user.full_name} ({user.time_zone})"
-
-    def clean_at(self):
-        at = self.cleaned_data["at"]
-        if at <= timezone.now():
-            raise forms.ValidationError("Choose a time in the future.")
-        return at
 
 
 class CheckOutcomeForm(forms.Form):

@@ -3,9 +3,9 @@ of the input; the services check the rules and write."""
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
+from django.utils import timezone
 from rest_framework import serializers
 
-from portal.choices import Role
 from portal.models import Deployment, User
 from portal.serializers import VisiblePrimaryKeyField
 from upgrades import evidence, selectors, versions
@@ -237,10 +237,15 @@ class ItemFilterSerializer(serializers.Serializer):
 
 
 class ScheduleCheckSerializer(serializers.Serializer):
-    at = serializers.DateTimeField(help_text="When the check takes place; in the future.")
-    engineer = serializers.PrimaryKeyRelatedField(
-        queryset=User.objects.filter(role=Role.ENGINEER, is_active=True), help_text="The vendor engineer (a user id)."
+    start = serializers.DateTimeField(
+        help_text="The start of a free check slot (GET /requests/{id}/slots/?purpose=check): the slot engine "
+        "chooses a free engineer and holds their time."
     )
+
+    def validate_start(self, start):
+        if start <= timezone.now():
+            raise serializers.ValidationError("The check must be in the future.")
+        return start
 
 
 class RecordCheckSerializer(serializers.Serializer):

@@ -28,7 +28,7 @@ from scheduling.plan import plan_check, plan_window
 from scheduling.services import notices
 from scheduling.services.booking import cancel_row, place, preparation
 from scheduling.workflow import MOVES, allowed
-from upgrades.services.requests import log
+from upgrades.services.requests import log, request_schedule_check
 from upgrades.workflow import WorkflowError
 
 
@@ -141,8 +141,6 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
             reason=f"{old_start:%Y-%m-%d %H:%M} → {locked.start:%Y-%m-%d %H:%M} UTC" + (f": {reason}" if reason else ""),
         )
         if locked.purpose == Purpose.CHECK:
-            from upgrades.services.requests import request_schedule_check
-
             request_schedule_check(request=locked.request, by=by, at=locked.start, engineer=locked.engineer)
             notices.window_confirmed(window=locked)  # the check's calendar entry moves too
         elif locked.state == WindowState.CONFIRMED:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from portal.models import User
 from upgrades import drivers
 from upgrades.choices import ItemState
-from upgrades.models import ChecklistItem, UpgradeRequest
+from upgrades.models import UpgradeRequest
 from upgrades.services.requests import log
 from upgrades.workflow import EDITABLE_STATES, WorkflowError
 
