@@ -12,6 +12,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STATIC_ROOT=/app/staticfiles
 
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+# Debian's chromium prints the run reports as PDF (upgrades/report_pdf.py); no browser download.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 # Dependencies first, in a layer of their own that survives changes to the code.

@@ -5,6 +5,8 @@ Every action calls a service of the engine, decisions or rollback part; a refusa
 lost, a move not allowed now, someone else owning the failure, a bad reason) becomes a message
 on the live page and changes nothing."""
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,7 +20,7 @@ from upgrades import live
 from upgrades.choices import RollbackMethod, RunState
 from upgrades.fleet import is_lab
 from upgrades.procedure import Performer, StepKind
-from upgrades.report_pdf import html_to_pdf, inline_css
+from upgrades.report_pdf import PdfError, html_to_pdf, inline_css
 from upgrades.runflow import FINISHED_RUN_STATES, RunError
 from upgrades.services import decisions, rollback, runs
 
@@ -28,6 +30,8 @@ PARTS = {
     "chart": "upgrades/partials/run_chart.html",
     "log": "upgrades/partials/run_log.html",
 }
+
+log = logging.getLogger(__name__)
 
 
 def _controls(run, user) -> dict:
@@ -253,6 +257,14 @@ def run_report_pdf(request, pk: int):
     run = live.run_get(user=request.user, pk=pk)
     context = {**_report(run), "printing": True, "inline_css": inline_css(), "zone": request.user.time_zone}
     html = render_to_string("upgrades/run_report.html", context, request=request)
-    response = HttpResponse(html_to_pdf(html), content_type="application/pdf")
+    try:
+        pdf = html_to_pdf(html)
+    except PdfError as error:
+        log.warning("run %s: no PDF: %s", run.pk, error)
+        return HttpResponse(
+            "The PDF cannot be made on this server just now. The report page holds the same content: "
+            "print it from your browser, or try again later.\n", status=503, content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="upgrade-report-{run.pk}.pdf"'
     return response

@@ -81,6 +81,17 @@ def test_the_report_is_kept_as_a_pdf(client_for, finished_run, customer):
     assert len(response.content) > 10_000
 
 
+def test_without_chromium_the_pdf_is_refused_with_a_clear_answer(client_for, finished_run, customer, monkeypatch):
+    from upgrades import report_pdf
+
+    monkeypatch.setattr(report_pdf, "CHROMIUM", "/nonexistent/chromium")  # a server without the browser
+
+    response = client_for(customer).get(reverse("run-report-pdf", args=[finished_run.pk]))
+
+    assert response.status_code == 503
+    assert "print it from your browser" in response.content.decode()
+
+
 def test_an_outsider_gets_no_report(client_for, finished_run, outsider):
     assert client_for(outsider).get(reverse("run-report", args=[finished_run.pk])).status_code == 404
     assert client_for(outsider).get(reverse("run-report-pdf", args=[finished_run.pk])).status_code == 404
