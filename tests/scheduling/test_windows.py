@@ -295,3 +295,21 @@ def test_a_slot_looked_up_by_its_start_is_the_one_the_slot_list_offers(approved,
     starts += [START + timedelta(days=2, minutes=minutes) for minutes in range(-120, 180, 15)]
     for start in starts:
         assert slot_at(request=other, start=start) == offered.get(start), start
+
+
+@time_machine.travel(START - timedelta(days=10), tick=False)
+def test_an_approved_upgrade_with_a_booked_window_is_not_reopened_until_the_window_is_cancelled(
+        approved, engineer, customer, support):
+    from upgrades.services.requests import request_reopen
+
+    window = _book(approved, engineer, customer)
+
+    with pytest.raises(WorkflowError, match="cancel the window first"):
+        request_reopen(request=approved, by=support, reason="The customer changed their load balancer")
+    approved.refresh_from_db()
+    assert approved.state == RequestState.APPROVED
+
+    window_cancel(window=window, by=support, reason="The load balancer changes first")
+    request_reopen(request=approved, by=support, reason="The customer changed their load balancer")
+    approved.refresh_from_db()
+    assert approved.state == RequestState.IN_REVIEW

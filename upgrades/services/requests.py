@@ -247,7 +247,12 @@ def request_reopen(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
     _require_desk(by, request, assigned=False)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the request is reopened."})
+    from scheduling.choices import HOLDING_STATES, Purpose
+
     with transaction.atomic(), pghistory.context(user=by.pk):
+        if request.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).exists():
+            # A request back in review is not approved (S8): it must not keep a booked date.
+            raise WorkflowError("This upgrade has a booked maintenance window: cancel the window first, then reopen.")
         _move(request, "reopen", by=by, reason=reason, decision_reason=reason, assignee=by, check_outcome="")
         checklist_refresh(request=request)
         return request
