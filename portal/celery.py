@@ -14,4 +14,5 @@ app.conf.beat_schedule = {
     "window-reminders": {"task": "scheduling.reminders_sweep", "schedule": 300.0},
     "cloud-notices": {"task": "scheduling.cloud_notices_sweep", "schedule": 300.0},
     "steps-sweep": {"task": "upgrades.steps_sweep", "schedule": 15.0},
+    "probes-sweep": {"task": "upgrades.probes_sweep", "schedule": 15.0},
 }

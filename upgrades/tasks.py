@@ -22,3 +22,8 @@ def step_task(self, step_id: int) -> str:
 @shared_task(name="upgrades.steps_sweep")
 def steps_sweep_task() -> int:
     return runs.steps_sweep()
+
+
+@shared_task(name="upgrades.probes_sweep")
+def probes_sweep_task() -> int:
+    return availability.probes_sweep()

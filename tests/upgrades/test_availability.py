@@ -88,3 +88,31 @@ def test_downtime_runs_from_the_first_down_sample_to_the_next_up_one():
     intervals = downtime_intervals([(start + n * step, up) for n, up in enumerate(ups)], interval=step)
 
     assert intervals == [(start + step, start + 3 * step), (start + 5 * step, start + 6 * step)]
+
+
+def test_the_sweep_hands_a_probe_whose_worker_died_to_a_live_one(worker, northwind_lab, northwind_deployment,
+                                                                customer, release):
+    from django.utils import timezone
+
+    from tests.upgrades.runs import run_rows, window_for
+    from upgrades.choices import RunState
+    from upgrades.models import AvailabilityProbe, Run
+
+    # A probe its worker claimed and then died with: its claim is 20 s old and nothing samples.
+    dead = timezone.now() - timedelta(seconds=20)
+    probe = AvailabilityProbe.objects.create(deployment=northwind_deployment, url=northwind_deployment.service_url,
+                                             owner="killed-worker", heartbeat_at=dead)
+    run = run_rows(window=window_for(deployment=northwind_deployment, release=release, by=customer))
+    finished = AvailabilityProbe.objects.create(deployment=northwind_deployment, url=northwind_deployment.service_url,
+                                                owner="killed-worker", heartbeat_at=dead)
+    Run.objects.filter(pk=run.pk).update(state=RunState.RUNNING, probe=probe)
+
+    try:
+        assert availability.probes_sweep() == 1  # the live run's probe only
+        wait_for(lambda: sampled(probe, 2))
+        probe.refresh_from_db()
+        assert probe.owner != "killed-worker"
+        assert not finished.samples.exists()  # no live run measures it: left alone
+    finally:
+        availability.probe_stop(probe=probe)
+        availability.probe_stop(probe=finished)

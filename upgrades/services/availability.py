@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from portal.models import Deployment
 from upgrades.availability import Sample, sample_until
-from upgrades.choices import ProbeState
+from upgrades.choices import ProbeState, RunState
 from upgrades.models import AvailabilityProbe, AvailabilitySample
 
 INTERVAL_MS = 250
@@ -48,6 +48,24 @@ def probe_stop(*, probe: AvailabilityProbe) -> bool:
         state=ProbeState.STOPPED, stopped_at=timezone.now(),
     )
     return changed == 1
+
+
+def probes_sweep() -> int:
+    """Beat: the probe of a live run whose worker died (its claim not renewed for STALE_AFTER),
+    or whose task message was lost, is sent to a worker again; the claim keeps a probe to one
+    sampler even if two tasks arrive."""
+    from upgrades.models import Run
+    from upgrades.tasks import probe_task
+
+    since = timezone.now() - STALE_AFTER
+    live_runs = Run.objects.filter(state__in=[RunState.RUNNING, RunState.PAUSED], probe__isnull=False)
+    stale = list(AvailabilityProbe.objects.filter(
+        Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, started_at__lt=since),  # never claimed: message lost
+        state=ProbeState.RUNNING, pk__in=live_runs.values("probe_id"),
+    ).values_list("pk", flat=True))
+    for probe_id in stale:
+        probe_task.delay(probe_id)
+    return len(stale)
 
 
 def _claim(probe_id: int, owner: str) -> bool:
