@@ -154,7 +154,10 @@ def main() -> None:
     from portal.models import User
     from scheduling import demo as scheduling_demo
     from upgrades import demo as upgrades_demo
-    from upgrades.services.runs import run_create, run_start
+    from upgrades.choices import ReadinessKind
+    from upgrades.services.plans import run_create
+    from upgrades.services.readiness import preflight_run, readiness_confirm
+    from upgrades.services.runs import run_start
 
     app.conf.task_default_queue = QUEUE
     with own_database(), tempfile.TemporaryDirectory() as folder:
@@ -171,6 +174,11 @@ def main() -> None:
             with start_worker(app, pool="threads", concurrency=3, perform_ping_check=False, loglevel="WARNING",
                               shutdown_timeout=10):
                 run = run_create(window=_window(deployment, engineer, customer))
+                # S11, immediately before: snapshots, the StreamDB backup, the preflight.
+                readiness_confirm(run=run, kind=ReadinessKind.SNAPSHOTS, by=customer)
+                readiness_confirm(run=run, kind=ReadinessKind.BACKUP, by=engineer)
+                if not preflight_run(run_id=run.pk, by_id=engineer.pk):
+                    raise SystemExit(f"The preflight failed: {run.readiness.get(kind=ReadinessKind.PREFLIGHT).note}")
                 progress(f"running a major upgrade of {GROUPS} groups ({run.steps.count()} steps)")
                 run_start(run=run, by=engineer)
                 _play_the_people(run, engineer, customer, options.timeout)

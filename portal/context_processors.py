@@ -12,6 +12,7 @@ def navigation(request) -> dict:
         items = []
         if user.role in (Role.SUPPORT, Role.ADMIN):
             items.append(("Waiting for me", reverse("waiting-for-me")))
+        items.append(("My windows" if user.role == Role.ENGINEER else "Coming windows", reverse("my-windows")))
         items += [
             ("Requests", reverse("request-list")),
             ("Windows", reverse("windows")),

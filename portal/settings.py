@@ -281,6 +281,10 @@ CELERY_TIMEZONE = "UTC"
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5)
 RUN_STALE_AFTER_SECONDS = env_int("RUN_STALE_AFTER_SECONDS", 30)
 RUN_OPERATION_TIMEOUT_SECONDS = env_int("RUN_OPERATION_TIMEOUT_SECONDS", 1800)
+# S11 "immediately before": a preflight older than this no longer lets a run start.
+RUN_PREFLIGHT_FRESH_MINUTES = env_int("RUN_PREFLIGHT_FRESH_MINUTES", 60)
+# After a run ends the prober samples on until the service answers again, at most this long.
+RUN_PROBE_AFTER_END_MINUTES = env_int("RUN_PROBE_AFTER_END_MINUTES", 30)
 
 # Scheduling (S6, S7): time before the service is at risk, and free time between two windows of
 # one engineer.

@@ -20,7 +20,7 @@ def home(request):
     if request.user.role in (Role.SUPPORT, Role.ADMIN):
         return redirect("waiting-for-me")
     if request.user.is_vendor:
-        return redirect("organisation-list")
+        return redirect("my-windows")  # engineers: today's and the coming windows
     return redirect("request-list")
 
 

@@ -6,12 +6,13 @@ class WindowState(models.TextChoices):
 
     S3: a cloud customer's window is *proposed* by the vendor's planner, then confirmed by
     support. S7: an out-of-hours booking is *requested* until support confirms staff
-    availability."""
+    availability. A confirmed window is *completed* when its run ends."""
 
     PROPOSED = "proposed", "Proposed (cloud plan, not yet confirmed)"
     REQUESTED = "requested", "Requested (out of hours, waiting for support)"
     CONFIRMED = "confirmed", "Confirmed"
     CANCELLED = "cancelled", "Cancelled"
+    COMPLETED = "completed", "Completed"  # its run ended (completed, rolled back or aborted)
 
 
 # Windows in these states hold their engineer's time (the exclusion constraint's condition).

@@ -115,7 +115,7 @@ def seed_live_upgrade(*, lab_dir=None, now=None):
     from scheduling.plan import plan_window
     from upgrades.choices import OPEN_REQUEST_STATES, RequestState
     from upgrades.models import Release, UpgradeRequest
-    from upgrades.services.runs import run_create
+    from upgrades.services.plans import run_create
 
     now = now or timezone.now()
     with transaction.atomic(), pghistory.context(source="seed_demo"):
@@ -131,6 +131,7 @@ def seed_live_upgrade(*, lab_dir=None, now=None):
             state=RequestState.WITHDRAWN, decision_reason="A new day's demo")
         deployment.__class__.objects.filter(pk=deployment.pk).update(
             cloudpaging_version="9.4.2", openjdk_version="17.0.10", tomcat_version="9.0.85")
+        deployment.refresh_from_db()  # what the new day's request and run start from
         _forget_lab_state(deployment, lab_dir)
 
         release = Release.objects.get(version=LIVE_DEMO_RELEASE)

@@ -13,16 +13,21 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from portal.choices import Role
 from portal.models import User
 from portal.selectors import visible_to
 from scheduling.calendars import Interval, WeeklyHours
-from scheduling.choices import HOLDING_STATES, Purpose
+from scheduling.choices import HOLDING_STATES, Purpose, WindowState
 from scheduling.models import (
     Blackout, BusinessHours, Engineer, EngineerHours, LowUsageHours, MaintenanceWindow, SupportRegion, TimeOff,
 )
 from scheduling.plan import window_length
 from scheduling.slots import EngineerCalendar, Slot, SlotQuery, free_slots
 from upgrades.models import UpgradeRequest
+
+
+# Windows people look back on as well as forward to: the booked ones and those done.
+SHOWN_STATES = (*HOLDING_STATES, WindowState.COMPLETED)
 
 
 def horizon() -> timedelta:
@@ -167,10 +172,24 @@ def window_get(*, user: User, pk: int) -> MaintenanceWindow:
 
 
 def windows_between(*, user: User, start: datetime, end: datetime) -> QuerySet[MaintenanceWindow]:
-    """The holding windows (upgrades and checks) that overlap [start, end): the staff week view."""
+    """The windows (upgrades and checks) booked or done that overlap [start, end): the staff week view."""
     return visible_to(MaintenanceWindow.objects.all(), user).filter(
-        state__in=HOLDING_STATES, period__overlap=DateTimeTZRange(start, end)
+        state__in=SHOWN_STATES, period__overlap=DateTimeTZRange(start, end)
     ).select_related("request__deployment__organisation", "request__release", "engineer", "run").order_by("period")
+
+
+def my_windows(*, user: User, since: datetime) -> QuerySet[MaintenanceWindow]:
+    """Windows that end after `since` (the start of the viewer's today), booked or done: an
+    engineer's own; support and administrators see every engineer's. With each run and what it
+    has recorded before its start, for "My windows"."""
+    windows = visible_to(MaintenanceWindow.objects.all(), user).filter(
+        state__in=SHOWN_STATES, period__endswith__gt=since,
+    )
+    if user.role == Role.ENGINEER:
+        windows = windows.filter(engineer=user)
+    return windows.select_related(
+        "request__deployment__organisation", "request__release", "engineer", "run__deployment",
+    ).prefetch_related("run__readiness__recorded_by").order_by("period", "pk")
 
 
 def windows_list(*, user: User, engineer_id: int | None = None, state: str = "",

@@ -5,6 +5,7 @@
     (cloud planner)       --> proposed  --confirm (support, >= 14 days ahead)--> confirmed
     proposed | requested | confirmed --reschedule--> (state by the new time's cover)
     proposed | requested | confirmed --cancel--> cancelled
+    confirmed --complete (its run ended)--> completed
 
 Every move is a guarded UPDATE (`filter(pk=..., state__in=sources)`): a count other than 1
 means somebody moved the window first, and nothing changes.
@@ -25,6 +26,7 @@ MOVES: dict[str, Move] = {
     "confirm": Move(frozenset({S.PROPOSED, S.REQUESTED}), "confirmed"),
     "reschedule": Move(frozenset({S.PROPOSED, S.REQUESTED, S.CONFIRMED}), "rescheduled"),
     "cancel": Move(frozenset({S.PROPOSED, S.REQUESTED, S.CONFIRMED}), "cancelled"),
+    "complete": Move(frozenset({S.CONFIRMED}), "completed"),
 }
 
 

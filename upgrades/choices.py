@@ -23,6 +23,10 @@ class RequestState(models.TextChoices):
     APPROVED = "approved", "Approved"
     REFUSED = "refused", "Refused"
     WITHDRAWN = "withdrawn", "Withdrawn"
+    # Where an upgrade ends, with its run (upgrades.services.lifecycle): nothing moves after these.
+    COMPLETED = "completed", "Completed"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    ABORTED = "aborted", "Aborted"
 
 
 # A deployment has at most one request in these states (a partial unique index holds it).
@@ -30,6 +34,8 @@ OPEN_REQUEST_STATES = (
     RequestState.DRAFT, RequestState.SUBMITTED, RequestState.IN_REVIEW,
     RequestState.CHECK_SCHEDULED, RequestState.APPROVED,
 )
+# A request ends in one of these once its run has ended; the customer may then ask again.
+FINISHED_REQUEST_STATES = (RequestState.COMPLETED, RequestState.ROLLED_BACK, RequestState.ABORTED)
 
 
 class ItemState(models.TextChoices):
@@ -110,6 +116,14 @@ class RollbackMethod(models.TextChoices):
     RESTORE_DATABASE = "restore_database", "Restore the database from backup"
     RESTORE_SNAPSHOTS = "restore_snapshots", "Restore the VM snapshots"
     REINSTALL_PREVIOUS = "reinstall_previous", "Reinstall the previous version and reconnect to the database"
+
+
+class ReadinessKind(models.TextChoices):
+    """What S11 asks for immediately before the upgrade, recorded on the run before it starts."""
+
+    SNAPSHOTS = "snapshots", "VM snapshots taken"
+    BACKUP = "backup", "Full StreamDB backup taken"
+    PREFLIGHT = "preflight", "Preflight passed"
 
 
 class RollbackState(models.TextChoices):

@@ -37,6 +37,8 @@ class StepKind:
     DATABASE = "database"  # the database upgrade command, on group 1's Admin/License server
     CHECKS = "checks"  # functionality tests through the load balancer, confirmed by people
     SIGN_OFF = "sign_off"  # the customer's verification and sign-off (S17)
+    SURVEY = "survey"  # a rollback's first step: every server asked what it runs; the rest is planned from it
+    VERIFY = "verify"  # a rollback's last step: every server reports the previous versions, the tests pass
 
 
 class Performer:
@@ -64,7 +66,7 @@ PHASE_WORDS = {
 
 # Relative planned length of each kind of step.
 WEIGHTS = {"stop": 1, "start": 1, "install": 3, "configure": 2, StepKind.DATABASE: 3, StepKind.CHECKS: 1,
-           StepKind.SIGN_OFF: 1}
+           StepKind.SIGN_OFF: 1, StepKind.SURVEY: 1, StepKind.VERIFY: 1}
 
 
 @dataclass(frozen=True)

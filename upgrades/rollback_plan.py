@@ -1,23 +1,36 @@
-"""The rollback and rebuild procedures (S15, S16), as pure functions of the chosen method and the
-deployment's groups, in the planner's own step shape (`upgrades.procedure.PlannedStep`).
+"""The rollback and rebuild procedures (S15, S16), as pure functions, in the planner's own step
+shape (`upgrades.procedure.PlannedStep`).
 
-Rollback (S15). The seed names three methods; whichever is chosen, "if upgrades were made to the
-database schema during a major upgrade, the database will need to be restored from backup":
-servers of the previous version cannot serve on the new schema. So:
+Rollback (S15). A rollback is planned from what the servers report when it starts, not from the
+upgrade's plan: a failure can leave any mix of groups upgraded, half-installed, stopped or
+untouched. It runs in three parts:
 
-    schema changed (a major upgrade's database step ran):
-        [downtime: every server leaves the pool, the StreamDB goes back]
-        stop g1..gN - restore the StreamDB from its backup (on group 1's Admin/License server)
-        for each group: revert g (snapshot, or reinstall the previous version) - reconnect g
-        [limited service from the first reverted group on]
-    schema unchanged (a minor upgrade or patch, or a major one stopped before its database step):
-        [service at risk: group by group, the others serve]
-        for each group: stop g - revert g - reconnect g
+1. `survey_step`: the engine asks every server its versions and whether it serves (the step's
+   work), then plans the rest with `rollback_procedure`.
+2. `rollback_procedure(servers=...)`: only what differs from the versions recorded before the run
+   (the preflight's) is put back. The seed names three methods; whichever is chosen, "if upgrades
+   were made to the database schema during a major upgrade, the database will need to be
+   restored from backup": servers of the previous version cannot serve on the new schema. So:
 
-`restore_database` reverts the servers by reinstalling; `restore_snapshots` restores each group's
-pre-upgrade VM snapshots; `reinstall_previous` installs the previous version and reconnects. In
-the lab fleet a snapshot restore is carried out as the previous version's install plus its
-configuration: the lab has no hypervisor, and that is the state a snapshot brings back.
+       schema changed (a major upgrade's database step ran):
+           [downtime: every server leaves the pool, the StreamDB goes back]
+           stop each group still running - restore the StreamDB (group 1's Admin/License server)
+           for each group: revert it if it changed (snapshot, or reinstall the previous version,
+           then reconnect), else start it on the restored database
+           [limited service from the first group on]
+       schema unchanged (a minor upgrade or patch, or a major one stopped before its database step):
+           [service at risk: group by group, the others serve]
+           for each group that changed: stop it - revert it - reconnect it
+           for each group unchanged but not serving: start it (or reconnect it, if unconfigured)
+
+   `restore_database` reverts the servers by reinstalling; `restore_snapshots` restores each
+   group's pre-upgrade VM snapshots; `reinstall_previous` installs the previous version and
+   reconnects. In the lab fleet a snapshot restore is carried out as the previous version's
+   install plus its configuration: the lab has no hypervisor, and that is the state a snapshot
+   brings back. The engine leaves alone, within a group, a server where a step's change already
+   holds (the one still on the previous version).
+3. A last `verify` step: every server reports the previous versions and serves, and the
+   functionality tests pass through the load balancer. The run ends rolled back only then.
 
 Rebuild (S16) of one group, a clean installation that keeps every datum (the data lives in the
 StreamDB and the repository, not in the installation):
@@ -28,10 +41,24 @@ The engine gives an `install` step its versions (`runs._install_versions`): the 
 a rollback; in a rebuild, what the group runs at that point of the plan.
 """
 
+from dataclasses import dataclass
+
 from upgrades.choices import RollbackMethod
 from upgrades.procedure import Performer, Phase, PlannedStep, StepKind
 
 RESTORE_DATABASE = "restore-database"  # the lab agent's and the drivers' operation (Operation.RESTORE_DATABASE)
+
+
+@dataclass(frozen=True)
+class ServerNow:
+    """One server as its driver reports it when the rollback is planned."""
+
+    hostname: str
+    role: str
+    group: int
+    versions: dict[str, str]
+    running: bool | None
+    configured: bool | None
 
 
 def _suffix(round_: int) -> str:
@@ -40,21 +67,33 @@ def _suffix(round_: int) -> str:
 
 
 class _Plan:
-    def __init__(self, round_: int):
+    def __init__(self, round_: int, first_number: int = 1):
         self.items: list[PlannedStep] = []
         self.suffix = _suffix(round_)
+        self.first_number = first_number
         self.phase, self.mark = Phase.AT_RISK, ""
 
     def marker(self, phase: str, words: str) -> None:
         self.phase, self.mark = phase, words
 
-    def op(self, operation: str, group: int, action: str, *, kind: str = StepKind.OPERATION) -> None:
-        key = operation if kind == StepKind.DATABASE else f"{operation}-g{group}"
+    def add(self, key: str, action: str, *, kind: str, operation: str = "", groups: tuple[int, ...] = ()) -> None:
         self.items.append(PlannedStep(
-            number=len(self.items) + 1, key=f"{key}{self.suffix}", action=action, kind=kind,
-            performer=Performer.ENGINEER, phase=self.phase, operation=operation, groups=(group,), marks=self.mark,
+            number=self.first_number + len(self.items), key=f"{key}{self.suffix}", action=action, kind=kind,
+            performer=Performer.ENGINEER, phase=self.phase, operation=operation, groups=groups, marks=self.mark,
         ))
         self.mark = ""
+
+    def op(self, operation: str, group: int, action: str, *, kind: str = StepKind.OPERATION) -> None:
+        key = operation if kind == StepKind.DATABASE else f"{operation}-g{group}"
+        self.add(key, action, kind=kind, operation=operation, groups=(group,))
+
+
+def survey_step(*, round_: int = 1, phase: str = Phase.AT_RISK) -> PlannedStep:
+    """The rollback's first step; its work plans the others (see the module's docstring)."""
+    return PlannedStep(
+        number=1, key=f"survey{_suffix(round_)}", kind=StepKind.SURVEY, performer=Performer.ENGINEER, phase=phase,
+        action="Ask every server what it runs now, and plan the rollback from it",
+    )
 
 
 def _revert(plan: _Plan, method: str, group: int, previous: str) -> None:
@@ -66,29 +105,58 @@ def _revert(plan: _Plan, method: str, group: int, previous: str) -> None:
         plan.op("configure", group, f"Reconnect server group {group} to the database and start its services")
 
 
-def rollback_procedure(*, method: str, groups: int, schema_changed: bool, previous: str,
-                       round_: int = 1) -> list[PlannedStep]:
-    """The rollback's steps for `groups` server groups back to version `previous`."""
+def _bring_back(plan: _Plan, group: int, servers: list[ServerNow], previous: str, words: str) -> None:
+    """A group that still runs the previous version but does not serve."""
+    if all(server.configured for server in servers):
+        plan.op("start", group, f"Start server group {group} on {previous} {words}".rstrip())
+    else:
+        plan.op("configure", group, f"Reconnect server group {group} ({previous}) to the database and start it")
+
+
+def rollback_procedure(*, method: str, servers: list[ServerNow], schema_changed: bool, previous: dict[str, str],
+                       round_: int = 1, first_number: int = 1) -> list[PlannedStep]:
+    """The rollback's steps after its survey: `servers` as they report now, `previous` the
+    versions recorded before the run (cloudpaging, openjdk, tomcat)."""
     if method not in RollbackMethod.values:
         raise ValueError(f"No rollback method is called {method!r}")
     if method == RollbackMethod.RESTORE_DATABASE and not schema_changed:
         raise ValueError("The database was not upgraded: there is nothing to restore from its backup.")
-    plan = _Plan(round_)
+    groups = sorted({server.group for server in servers})
+    members = {group: [server for server in servers if server.group == group] for group in groups}
+    version = previous.get("cloudpaging", "")
+
+    def changed(group: int) -> bool:
+        return any(server.versions.get(name) != value
+                   for server in members[group] for name, value in previous.items() if value)
+
+    def serving(group: int) -> bool:
+        return all(server.running and server.configured for server in members[group])
+
+    plan = _Plan(round_, first_number)
     if schema_changed:
         plan.marker(Phase.DOWNTIME, "Rollback: service downtime begins (the StreamDB is restored)")
-        for group in range(1, groups + 1):
-            plan.op("stop", group, f"Stop services on server group {group}")
-        plan.op(RESTORE_DATABASE, 1, "Restore the StreamDB from the backup taken before the upgrade",
+        for group in groups:
+            if any(server.running for server in members[group]):
+                plan.op("stop", group, f"Stop services on server group {group}")
+        plan.op(RESTORE_DATABASE, groups[0], "Restore the StreamDB from the backup taken before the upgrade",
                 kind=StepKind.DATABASE)
-        for group in range(1, groups + 1):
-            _revert(plan, method, group, previous)
-            if group == 1:
+        for group in groups:
+            if changed(group):
+                _revert(plan, method, group, version)
+            else:
+                _bring_back(plan, group, members[group], version, "and reconnect it to the restored database")
+            if group == groups[0]:
                 plan.marker(Phase.LIMITED, "Limited service restored on the previous version")
     else:
         plan.marker(Phase.AT_RISK, "Rollback: service at risk, group by group")
-        for group in range(1, groups + 1):
-            plan.op("stop", group, f"Stop services on server group {group}")
-            _revert(plan, method, group, previous)
+        for group in groups:
+            if changed(group):
+                plan.op("stop", group, f"Stop services on server group {group}")
+                _revert(plan, method, group, version)
+            elif not serving(group):
+                _bring_back(plan, group, members[group], version, "")
+    plan.add("verify", f"Verify the rollback: every server reports {version} and the functionality tests pass",
+             kind=StepKind.VERIFY, groups=tuple(groups))
     return plan.items
 
 

@@ -6,7 +6,8 @@ Run:
     paused --resume (retry, fixed, skipped, rollback started)--> running
     running --complete (signed off)--> completed
     running --roll back done--> rolled_back
-    scheduled | running | paused --abort--> aborted
+    running | paused --abort--> aborted
+    (a scheduled run has nothing to abort: it goes with its window's cancellation)
 
 Step:
     pending --claim--> running --succeed--> succeeded
@@ -39,7 +40,7 @@ RUN_MOVES: dict[str, Move] = {
     "resume": Move(frozenset({R.PAUSED}), R.RUNNING),
     "complete": Move(frozenset({R.RUNNING}), R.COMPLETED),
     "rolled_back": Move(frozenset({R.RUNNING}), R.ROLLED_BACK),
-    "abort": Move(frozenset({R.SCHEDULED, R.RUNNING, R.PAUSED}), R.ABORTED),
+    "abort": Move(frozenset({R.RUNNING, R.PAUSED}), R.ABORTED),
 }
 
 STEP_MOVES: dict[str, Move] = {

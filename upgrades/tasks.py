@@ -1,11 +1,16 @@
 from celery import shared_task
 
-from upgrades.services import availability, preflight, runs
+from upgrades.services import availability, preflight, readiness, runs
 
 
 @shared_task(name="upgrades.preflight")
 def preflight_task(request_id: int) -> str:
     return preflight.preflight_run(request_id=request_id)
+
+
+@shared_task(name="upgrades.run_preflight")
+def run_preflight_task(run_id: int, by_id: int | None = None) -> bool:
+    return readiness.preflight_run(run_id=run_id, by_id=by_id)
 
 
 @shared_task(name="upgrades.probe")

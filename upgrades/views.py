@@ -164,6 +164,10 @@ def _request_context(request, upgrade):
         "link_path": _link_path(upgrade) if upgrade.state == RequestState.APPROVED else "",
         # The upgrade's window: a check's appointment is a window too, but not this one.
         "window": upgrade.windows.filter(purpose="upgrade", state__in=HOLDING_STATES).select_related("engineer").first(),
+        # The live upgrade: planned once the window is confirmed, kept once it has ended.
+        "run": upgrade.runs.select_related("window").order_by("-created_at").first(),
+        "may_request_again": user.is_customer and upgrade.state in (RequestState.ROLLED_BACK, RequestState.ABORTED)
+        and not upgrade.deployment.organisation.is_cloud,
     }
 
 

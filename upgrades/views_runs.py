@@ -17,12 +17,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from upgrades import live
-from upgrades.choices import RollbackMethod, RunState
+from upgrades.choices import ReadinessKind, RollbackMethod, RunState
 from upgrades.fleet import is_lab
 from upgrades.procedure import Performer, StepKind
 from upgrades.report_pdf import PdfError, html_to_pdf, inline_css
 from upgrades.runflow import FINISHED_RUN_STATES, RunError
-from upgrades.services import decisions, rollback, runs
+from upgrades.services import decisions, readiness, rollback, runs
 
 # The parts of the live page that htmx re-renders when an event says something moved.
 PARTS = {
@@ -51,13 +51,20 @@ def _controls(run, user) -> dict:
     owner = run.failure_owner
     # Rollbacks and rebuilds are decisions on a failure (S14-S16): its owner's, on a paused run.
     owns = vendor and failed is not None and run.state == RunState.PAUSED and owner == user
+    scheduled = run.state == RunState.SCHEDULED
+    rows = readiness.readiness_of(run) if scheduled else []
     return {
-        "may_start": vendor and run.state == RunState.SCHEDULED,
+        "may_start": vendor and scheduled,
+        "readiness": rows,
+        "ready": all(row.ok for row in rows),
+        "may_confirm_snapshots": scheduled and customer_of_run,
+        "may_confirm_backup": scheduled and (customer_of_run or decisions.may_drive(user)),
+        "may_preflight": scheduled and (vendor or customer_of_run),
         "confirm_step": confirm,
         "failed_step": failed if not finished else None,
         "may_take": vendor and failed is not None and run.state == RunState.PAUSED and owner != user,
         "owns_failure": owns,
-        "may_abort": vendor and not finished,
+        "may_abort": vendor and run.state in (RunState.RUNNING, RunState.PAUSED),
         "rollback_methods": [(method, RollbackMethod(method).label) for method in rollback.rollback_methods(run)]
         if owns and open_rollback is None else [],
         "rollback_advised": vendor and not finished and rollback.rollback_advised(run),
@@ -128,6 +135,18 @@ def _start(request, run):
     return "The upgrade has started."
 
 
+def _ready(kind: str):
+    def confirm(request, run):
+        readiness.readiness_confirm(run=run, kind=kind, by=request.user, note=request.POST.get("note", "").strip())
+        return f"Recorded: {ReadinessKind(kind).label}."
+    return confirm
+
+
+def _preflight(request, run):
+    readiness.preflight_request(run=run, by=request.user)
+    return "The preflight is running: its result appears here in a moment."
+
+
 def _confirm(request, run):
     passed = request.POST.get("passed", "yes") != "no"
     runs.step_confirm(step=_step(request, run), by=request.user, passed=passed,
@@ -196,6 +215,7 @@ def _sign_off(request, run):
 
 
 ACTIONS = {
+    "snapshots": _ready(ReadinessKind.SNAPSHOTS), "backup": _ready(ReadinessKind.BACKUP), "preflight": _preflight,
     "start": _start, "confirm": _confirm, "take": _take, "retry": _retry, "fixed": _fixed, "skip": _skip,
     "abort": _abort, "rollback": _rollback, "authorise": _decide(True), "refuse": _decide(False),
     "rebuild": _rebuild, "sign-off": _sign_off,

@@ -6,6 +6,12 @@
     submitted | in review | check scheduled --refuse--> refused
     any open state --withdraw--> withdrawn
     refused | withdrawn | approved --reopen--> in review
+    approved --complete (the run signed off)--> completed
+    approved --roll back (the run rolled back)--> rolled back
+    approved --abort (the run aborted)--> aborted
+
+The last three follow the run (upgrades.services.lifecycle) and end the request: nothing moves
+after them, and the deployment may be requested again.
 """
 
 from dataclasses import dataclass
@@ -31,6 +37,9 @@ MOVES: dict[str, Move] = {
         frozenset({S.DRAFT, S.SUBMITTED, S.IN_REVIEW, S.CHECK_SCHEDULED, S.APPROVED}), S.WITHDRAWN, "withdraw"
     ),
     "reopen": Move(frozenset({S.REFUSED, S.WITHDRAWN, S.APPROVED}), S.IN_REVIEW, "reopen"),
+    "complete": Move(frozenset({S.APPROVED}), S.COMPLETED, "complete"),
+    "roll_back": Move(frozenset({S.APPROVED}), S.ROLLED_BACK, "close as rolled back"),
+    "abort": Move(frozenset({S.APPROVED}), S.ABORTED, "close as aborted"),
 }
 
 # While a request is in these states the customer may still fill in the checklist.
@@ -73,4 +82,8 @@ ACTION_LABELS = {
     "window_rescheduled": "rescheduled the maintenance window:",
     "window_cancelled": "cancelled the maintenance window:",
     "cloud_planned": "planned the cloud upgrade",
+    "run_started": "started the upgrade",
+    "complete": "signed the upgrade off: completed",
+    "roll_back": "closed the upgrade: rolled back",
+    "abort": "closed the upgrade: aborted",
 }

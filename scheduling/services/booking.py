@@ -33,6 +33,7 @@ from scheduling.plan import WindowPlan, plan_check, plan_window
 from scheduling.services import notices
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
+from upgrades.services import lifecycle
 from upgrades.services.requests import log, request_schedule_check
 from upgrades.workflow import WorkflowError
 
@@ -137,6 +138,7 @@ def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[
                 notices.window_confirmed(window=window)
             else:
                 notices.window_requested(window=window)
+            lifecycle.window_planned(window=window)
         return window
 
 

@@ -28,6 +28,7 @@ from scheduling.plan import plan_check, plan_window
 from scheduling.services import notices
 from scheduling.services.booking import cancel_row, place, preparation
 from scheduling.workflow import MOVES, allowed
+from upgrades.services import lifecycle
 from upgrades.services.requests import log, request_schedule_check
 from upgrades.workflow import WorkflowError
 
@@ -101,6 +102,7 @@ def window_confirm(*, window: MaintenanceWindow, by: User) -> MaintenanceWindow:
         locked.refresh_from_db()
         log(request=locked.request, by=by, action="window_confirmed", reason=f"{locked.start:%Y-%m-%d %H:%M} UTC")
         notices.window_confirmed(window=locked)
+        lifecycle.window_planned(window=locked)
         return locked
 
 
@@ -111,6 +113,7 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = _lock(window, "reschedule")
         require_may_change(locked, by)
+        lifecycle.require_window_free(locked)
         if start == locked.start:
             return locked  # the same time again (a double click)
         cloud = locked.request.deployment.organisation.is_cloud
@@ -140,6 +143,7 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
             request=locked.request, by=by, action="window_rescheduled",
             reason=f"{old_start:%Y-%m-%d %H:%M} → {locked.start:%Y-%m-%d %H:%M} UTC" + (f": {reason}" if reason else ""),
         )
+        lifecycle.window_planned(window=locked, moved=True)
         if locked.purpose == Purpose.CHECK:
             request_schedule_check(request=locked.request, by=by, at=locked.start, engineer=locked.engineer)
             notices.window_confirmed(window=locked)  # the check's calendar entry moves too
@@ -160,8 +164,10 @@ def window_cancel(*, window: MaintenanceWindow, by: User, reason: str) -> Mainte
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = _lock(window, "cancel")
         require_may_change(locked, by)
+        lifecycle.require_window_free(locked)
         was_confirmed = locked.state == WindowState.CONFIRMED
         cancel_row(window=locked, by=by, reason=reason)
+        lifecycle.window_released(window=locked)
         log(request=locked.request, by=by, action="window_cancelled", reason=reason)
         if was_confirmed:
             notices.window_cancelled(window=locked)

@@ -2,6 +2,7 @@
 and the window page, where support confirms (S7), and support or the customer (before the
 cut-off) reschedules or cancels."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
 from zoneinfo import ZoneInfo
@@ -25,6 +26,9 @@ from scheduling.services.booking import SlotTaken
 from scheduling.services.windows import customer_may_change, cutoff, window_cancel, window_confirm, window_reschedule
 from scheduling.views.booking import NOT_FREE, window_facts, zone_of
 from scheduling.workflow import allowed
+from upgrades.choices import RunState, StepProcedure
+from upgrades.services import lifecycle, plans
+from upgrades.services.readiness import readiness_of
 from upgrades.workflow import WorkflowError
 
 WINDOWS_PER_PAGE = 50
@@ -102,6 +106,56 @@ def windows(request):
     return render(request, "scheduling/windows_calendar.html", context)
 
 
+# My windows ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MyWindow:
+    """One line of "My windows": the window in the viewer's clock, its run and what it still needs."""
+
+    window: MaintenanceWindow
+    start: datetime
+    end: datetime
+    run: object | None
+    readiness: list
+    is_open: bool  # the window's time has come and not gone
+
+    @property
+    def ready(self) -> bool:
+        return all(row.ok for row in self.readiness)
+
+    @property
+    def may_start(self) -> bool:
+        return self.run is not None and self.run.state == RunState.SCHEDULED and self.is_open and self.ready
+
+
+@require_GET
+@login_required
+def my_windows(request):
+    """Where engineers start their day: today's and the coming windows assigned to them (support
+    and administrators: everybody's), each run's state, and a start button once the window is
+    open and everything S11 asks for immediately before is recorded."""
+    if not request.user.is_vendor:
+        raise Http404
+    tz = ZoneInfo(request.user.time_zone)
+    now = timezone.now()
+    today = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
+    page = Paginator(selectors.my_windows(user=request.user, since=today), WINDOWS_PER_PAGE).get_page(
+        request.GET.get("page"))
+    rows = []
+    for window in page.object_list:
+        run = getattr(window, "run", None) if window.purpose == Purpose.UPGRADE else None
+        rows.append(MyWindow(
+            window=window, start=window.start.astimezone(tz), end=window.end.astimezone(tz), run=run,
+            readiness=readiness_of(run, now=now) if run is not None and run.state == RunState.SCHEDULED else [],
+            is_open=window.start <= now < window.end,
+        ))
+    return render(request, "scheduling/my_windows.html", {
+        "rows": rows, "page": page, "zone": request.user.time_zone, "today": today.date(),
+        "everyone": request.user.role != Role.ENGINEER,
+    })
+
+
 # One window -----------------------------------------------------------------------------------
 
 
@@ -138,8 +192,16 @@ def window_detail(request, pk: int):
     organisation = window.request.deployment.organisation
     viewer_zone, home_zone = user.time_zone, organisation.time_zone
     desk = _is_desk(user)
-    may_change = window.is_holding and (desk or (user.is_customer and customer_may_change(window)))
+    run = plans.run_for_window(window)
+    under_way = run is not None and run.state in lifecycle.UNDER_WAY
+    may_change = window.is_holding and not under_way and (desk or (user.is_customer and customer_may_change(window)))
     context = {
+        "run": run, "under_way": under_way,
+        "plan": run.steps.filter(procedure=StepProcedure.UPGRADE).order_by("position") if run else [],
+        "plan_problem": plans.plan_problem(window)
+        if run is None and window.purpose == Purpose.UPGRADE and window.state == WindowState.CONFIRMED else "",
+        "may_plan": user.is_vendor and run is None and window.purpose == Purpose.UPGRADE
+        and window.state == WindowState.CONFIRMED,
         "window": window, "upgrade": window.request, "organisation": organisation,
         "facts": window_facts(window, zone_of(request, home_zone)),
         "clocks": [
@@ -150,8 +212,8 @@ def window_detail(request, pk: int):
         "timeline": window.request.timeline.filter(action__startswith="window_").select_related("actor").order_by("at", "pk"),
         "may_confirm": desk and allowed("confirm", window.state),
         "may_change": may_change,
-        "late_for_customer": user.is_customer and window.is_holding and window.purpose == Purpose.UPGRADE
-        and not organisation.is_cloud and not customer_may_change(window),
+        "late_for_customer": user.is_customer and window.is_holding and not under_way
+        and window.purpose == Purpose.UPGRADE and not organisation.is_cloud and not customer_may_change(window),
         "cutoff_hours": int(cutoff().total_seconds() // 3600),
         "viewer_zone": viewer_zone, "zones": time_zone_choices(),
     }
@@ -172,6 +234,7 @@ def _clocks(user: User, viewer_zone: str, home_zone: str, window: MaintenanceWin
 
 
 DONE = {
+    "plan": "The run is planned: its steps and times are below.",
     "confirm": "The window is confirmed: the customer's contacts receive the calendar invite.",
     "reschedule": "The window is moved: calendar invites follow the change.",
     "cancel": "The window is cancelled: everybody who had it in their calendar is told.",
@@ -187,7 +250,9 @@ def window_action(request, pk: int, action: str):
         raise Http404
     window = selectors.window_get(user=request.user, pk=pk)
     try:
-        if action == "confirm":
+        if action == "plan":
+            lifecycle.window_plan(window=window, by=request.user)
+        elif action == "confirm":
             window_confirm(window=window, by=request.user)
         elif action == "reschedule":
             try:

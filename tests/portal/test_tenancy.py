@@ -104,6 +104,7 @@ MATRIX = {
     "cloud-plan": (lambda w: {"version": "10.0.0"}, expect(LOGIN, 404, 404)),
     # Windows: the calendar is the vendor's; a window's page is for staff and its customer.
     "windows": (None, expect(LOGIN, 404, 404)),
+    "my-windows": (None, expect(LOGIN, 404, 404)),
     "window-detail": (lambda w: {"pk": w["window"].pk}, expect(LOGIN, 200, 404)),
     "window-action": (lambda w: {"pk": w["window"].pk, "action": "confirm"}, expect(405, 405, 405, 405)),
     "window-notice": (lambda w: {"pk": w["window"].pk}, expect(LOGIN, 200, 404)),

@@ -37,7 +37,7 @@ def open_window(*, deployment: Deployment, version: str, by: User, hours: float 
 
 
 def make_run(*, deployment: Deployment, version: str, by: User, hours: float = 3) -> Run:
-    from upgrades.services.runs import run_create
+    from upgrades.services.plans import run_create
 
     return run_create(window=open_window(deployment=deployment, version=version, by=by, hours=hours))
 

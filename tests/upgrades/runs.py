@@ -16,13 +16,14 @@ from scheduling.models import MaintenanceWindow
 from scheduling.plan import plan_window
 from tests.conftest import wait_for
 from tests.upgrades.conftest import VERSION_9_4, Lab
-from upgrades.choices import RequestState, RunState, StepState, UpgradeKind
+from upgrades.choices import ReadinessKind, RequestState, RunState, StepState, UpgradeKind
 from upgrades.fleet import lab_specs
 from upgrades.models import Release, Run, Step, UpgradeRequest
 from upgrades.procedure import StepKind, procedure, schedule
 from upgrades.runflow import FINISHED_RUN_STATES
 from upgrades.services import requests
-from upgrades.services.runs import run_sign_off, step_confirm
+from upgrades.services.readiness import preflight_run, readiness_confirm, readiness_needed
+from upgrades.services.runs import run_sign_off, run_start, step_confirm
 
 
 def window_for(*, deployment: Deployment, release, by: User, start=None, hours: int = 2) -> MaintenanceWindow:
@@ -104,6 +105,24 @@ def confirmed_window(deployment: Deployment, release: Release, *, engineer, cust
         period=DateTimeTZRange(plan.start, plan.end), held=DateTimeTZRange(plan.start, plan.end + timedelta(minutes=30)),
         downtime=DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None,
     )
+
+
+def make_ready(run: Run, *, customer, engineer) -> None:
+    """What S11 asks for immediately before the upgrade, recorded as the people and the preflight
+    record it: the customer's snapshots, the engineer's StreamDB backup, the preflight through the
+    drivers (the deployment's servers must answer)."""
+    needed = readiness_needed(run)
+    if ReadinessKind.SNAPSHOTS in needed:
+        readiness_confirm(run=run, kind=ReadinessKind.SNAPSHOTS, by=customer, note="Snapshots in vCenter, 08:55")
+    if ReadinessKind.BACKUP in needed:
+        readiness_confirm(run=run, kind=ReadinessKind.BACKUP, by=engineer, note="streamdb-full.bak on the share")
+    assert preflight_run(run_id=run.pk, by_id=engineer.pk), run.readiness.get(kind=ReadinessKind.PREFLIGHT).note
+
+
+def start(run: Run, *, engineer, customer) -> Run:
+    """The engineer starts the run once it is ready."""
+    make_ready(run, customer=customer, engineer=engineer)
+    return run_start(run=run, by=engineer)
 
 
 def drive(run: Run, *, engineer, administrator, lead, timeout: float = 90.0) -> Run:

@@ -4,6 +4,7 @@ the lab fleet, and a rebuild that loses nothing."""
 
 from datetime import timedelta
 
+import httpx
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied
@@ -20,13 +21,13 @@ from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProced
 from upgrades.drivers import Operation, operate
 from upgrades.models import LiveEvent, Run, Step
 from upgrades.procedure import Phase, StepKind
-from upgrades.rollback_plan import rebuild_procedure, rollback_procedure
+from upgrades.rollback_plan import ServerNow, rebuild_procedure, rollback_procedure
 from upgrades.runflow import RunError
 from upgrades.services.decisions import failure_take
 from upgrades.services.rollback import (
     rebuild_request, rollback_advised, rollback_decide, rollback_methods, rollback_request,
 )
-from upgrades.services.runs import run_start
+from tests.upgrades.runs import start
 
 OLD, MINOR, MAJOR = "9.4.2", "9.5.0", "10.0.0"
 
@@ -37,38 +38,69 @@ def _keys(steps) -> list[str]:
     return [step.key for step in steps]
 
 
-def test_after_a_schema_change_every_server_stops_the_database_goes_back_then_each_group_reverts():
-    steps = rollback_procedure(method=RollbackMethod.RESTORE_DATABASE, groups=3, schema_changed=True, previous=OLD)
+PREVIOUS = {"cloudpaging": OLD, "openjdk": "17.0.10", "tomcat": "9.0.85"}
+UPGRADED = {"cloudpaging": MAJOR, "openjdk": "21.0.5", "tomcat": "10.1.31"}
+
+
+def _group(position: int, versions: dict, *, running: bool = True, configured: bool = True) -> list[ServerNow]:
+    return [ServerNow(hostname=f"{prefix}{position:02d}", role=role, group=position, versions=dict(versions),
+                      running=running, configured=configured)
+            for prefix, role in (("cpadmin", "admin_license"), ("cpstream", "stream"))]
+
+
+def test_after_a_schema_change_every_server_stops_the_database_goes_back_and_only_changed_groups_reinstall():
+    # Group 1 upgraded, group 2 stopped on the old version, group 3 still serving the old version.
+    servers = _group(1, UPGRADED) + _group(2, PREVIOUS, running=False) + _group(3, PREVIOUS)
+
+    steps = rollback_procedure(method=RollbackMethod.RESTORE_DATABASE, servers=servers, schema_changed=True,
+                               previous=PREVIOUS, first_number=2)
 
     assert _keys(steps) == [
-        "stop-g1", "stop-g2", "stop-g3", "restore-database",
-        "install-g1", "configure-g1", "install-g2", "configure-g2", "install-g3", "configure-g3",
+        "stop-g1", "stop-g3", "restore-database", "install-g1", "configure-g1", "start-g2", "start-g3", "verify",
     ]
-    assert [step.number for step in steps] == list(range(1, 11))
-    assert steps[3].kind == StepKind.DATABASE and steps[3].operation == "restore-database"
-    assert {step.phase for step in steps[:6]} == {Phase.DOWNTIME}
-    assert {step.phase for step in steps[6:]} == {Phase.LIMITED}
-    assert "9.4.2" in steps[4].action
+    assert [step.number for step in steps] == list(range(2, 10))
+    assert steps[2].kind == StepKind.DATABASE and steps[2].operation == "restore-database"
+    assert {step.phase for step in steps[:5]} == {Phase.DOWNTIME}
+    assert {step.phase for step in steps[5:]} == {Phase.LIMITED}
+    assert "9.4.2" in steps[3].action and "10.0.0" not in " ".join(step.action for step in steps)
+    assert steps[-1].kind == StepKind.VERIFY and steps[-1].groups == (1, 2, 3)
 
 
-def test_without_a_schema_change_groups_revert_one_by_one_while_the_others_serve():
-    steps = rollback_procedure(method=RollbackMethod.REINSTALL_PREVIOUS, groups=2, schema_changed=False, previous=OLD)
+def test_without_a_schema_change_only_the_changed_group_reverts_while_the_others_serve():
+    servers = _group(1, {**PREVIOUS, "cloudpaging": MINOR}) + _group(2, PREVIOUS)
 
-    assert _keys(steps) == ["stop-g1", "install-g1", "configure-g1", "stop-g2", "install-g2", "configure-g2"]
+    steps = rollback_procedure(method=RollbackMethod.REINSTALL_PREVIOUS, servers=servers, schema_changed=False,
+                               previous=PREVIOUS)
+
+    assert _keys(steps) == ["stop-g1", "install-g1", "configure-g1", "verify"]
     assert {step.phase for step in steps} == {Phase.AT_RISK}
     assert "Reconnect" in steps[2].action
 
 
+def test_a_group_left_stopped_on_the_old_version_is_only_started_again():
+    servers = _group(1, PREVIOUS, running=False) + _group(2, PREVIOUS, running=False, configured=False)
+
+    steps = rollback_procedure(method=RollbackMethod.REINSTALL_PREVIOUS, servers=servers, schema_changed=False,
+                               previous=PREVIOUS)
+
+    assert [(step.key, step.operation) for step in steps] == [
+        ("start-g1", "start"), ("configure-g2", "configure"), ("verify", "")]
+
+
 def test_a_snapshot_restore_also_puts_the_database_back_when_the_schema_changed():
-    steps = rollback_procedure(method=RollbackMethod.RESTORE_SNAPSHOTS, groups=2, schema_changed=True, previous=OLD)
+    servers = _group(1, UPGRADED) + _group(2, PREVIOUS, running=False)
+
+    steps = rollback_procedure(method=RollbackMethod.RESTORE_SNAPSHOTS, servers=servers, schema_changed=True,
+                               previous=PREVIOUS)
 
     assert "restore-database" in _keys(steps)
-    assert "snapshots" in steps[4].action
+    assert "snapshots" in steps[2].action
 
 
 def test_there_is_no_database_to_restore_when_the_schema_did_not_change():
     with pytest.raises(ValueError, match="nothing to restore"):
-        rollback_procedure(method=RollbackMethod.RESTORE_DATABASE, groups=2, schema_changed=False, previous=OLD)
+        rollback_procedure(method=RollbackMethod.RESTORE_DATABASE, servers=_group(1, UPGRADED), schema_changed=False,
+                           previous=PREVIOUS)
 
 
 def test_a_rebuild_uninstalls_reboots_reinstalls_and_reconnects_one_group():
@@ -207,7 +239,7 @@ def test_a_rollback_authorised_by_the_lead_contact_puts_every_server_back_on_the
     lab = northwind_lab
     run = make_run(deployment=northwind_deployment, version=MAJOR, by=customer)
     lab.control.inject(ADMIN_2, "fail_next", reason="Tomcat will not stop")
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     run = drive(run, engineer=engineer, customer=customer, until=paused)
     assert step(run, "stop-g2").state == StepState.FAILED
     assert lab.control.status()["schema"] == "10"
@@ -219,14 +251,18 @@ def test_a_rollback_authorised_by_the_lead_contact_puts_every_server_back_on_the
     rollback_decide(decision=decision, by=customer, authorise=True, reason="Go back to 9.4.2, we retry next week")
 
     run = drive(run, engineer=engineer, customer=customer, until=lambda current: current.state == RunState.ROLLED_BACK)
+    # Planned from what the servers reported: group 2 still ran 9.4.2, so it is only started again.
     assert [s.key for s in steps_in(run, StepProcedure.ROLLBACK)] == [
-        "stop-g1", "stop-g2", "restore-database", "install-g1", "configure-g1", "install-g2", "configure-g2",
+        "survey", "stop-g1", "stop-g2", "restore-database", "install-g1", "configure-g1", "start-g2", "verify",
     ]
     assert {s.state for s in steps_in(run, StepProcedure.ROLLBACK)} == {StepState.SUCCEEDED}
     assert step(run, "sign-off").state == StepState.SKIPPED
     assert lab_versions(lab) == dict.fromkeys(lab_versions(lab), OLD)
     assert lab.control.status()["schema"] == "9"
+    # Group 2 never left 9.4.2: the rollback installed nothing there.
+    assert "install" not in [entry["operation"] for entry in lab.state(ADMIN_2).journal]
     wait_for(lambda: serving(lab, GROUP_1 + GROUP_2))
+    assert httpx.get(lab.url, timeout=5).status_code == 200
     assert Deployment.objects.get(pk=northwind_deployment.pk).cloudpaging_version == OLD
 
     wait_for(lambda: len(mailed_to(inbox, "Rollback authorised")) >= 3)
@@ -241,7 +277,7 @@ def test_a_minor_rollback_reinstalls_group_by_group_while_the_others_serve(
     Deployment.objects.filter(pk=northwind_deployment.pk).update(server_platform=ServerPlatform.PHYSICAL)
     run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
     lab.control.inject(STREAM_2, "fail_next", reason="Disk full")
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     run = drive(run, engineer=engineer, customer=customer, until=paused)
     assert lab_versions(lab)[ADMIN_1] == "9.5.0"
 
@@ -264,7 +300,7 @@ def test_a_rebuilt_group_serves_again_with_every_published_application(
     applications = list(lab.state(STREAM_2).applications)
     run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
     lab.control.inject(STREAM_2, "fail_next", reason="The service binary is corrupt")
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     run = drive(run, engineer=engineer, customer=customer, until=paused)
     failure_take(run=run, by=engineer)
 

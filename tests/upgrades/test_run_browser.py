@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from tests.conftest import log_in, save_screenshot
 from tests.upgrades.runs import confirmed_window, lab_deployment
 from upgrades.choices import RunState
-from upgrades.services.runs import run_create
+from upgrades.services.plans import run_create
 
 pytestmark = pytest.mark.browser
 LIVE = 45_000  # ms: a step's news reaches the page at the next poll
@@ -44,6 +44,17 @@ def test_engineer_and_customer_drive_a_major_upgrade_to_its_sign_off(browser, li
         page.goto(f"/runs/{run.pk}/")
     expect(olivia.locator("#run-phase")).to_contain_text("Preparing: the service is not affected yet")
     expect(olivia.get_by_role("button", name="Start the upgrade")).to_have_count(0)
+
+    # S11, immediately before: the customer's snapshots, the engineer's backup, the preflight.
+    erin.get_by_role("button", name="Start the upgrade").click()
+    expect(erin.get_by_role("status").first).to_contain_text("Not ready to start")
+    olivia.get_by_role("button", name="The snapshots are taken").click()
+    expect(olivia.get_by_role("status").first).to_contain_text("Recorded: VM snapshots taken")
+    erin.get_by_role("button", name="I took the StreamDB backup").click()
+    erin.get_by_role("button", name="Run the preflight").click()
+    expect(erin.locator(".readiness-list")).to_contain_text("Every server (4) answers", timeout=LIVE)
+    expect(olivia.locator(".readiness-list")).to_contain_text("Every server (4) answers", timeout=LIVE)
+    save_screenshot(erin, "run-live-engineer-ready")
 
     erin.get_by_role("button", name="Start the upgrade").click()
     expect(erin.get_by_role("status").first).to_contain_text("The upgrade has started")

@@ -15,7 +15,8 @@ from upgrades.drivers import Operation, operate
 from upgrades.models import LiveEvent, Step
 from upgrades.runflow import RunError
 from upgrades.services.decisions import failure_take, run_abort, step_mark_fixed, step_retry, step_skip
-from upgrades.services.runs import run_sign_off, run_start
+from tests.upgrades.runs import start
+from upgrades.services.runs import run_sign_off
 
 MINOR, MAJOR = "9.5.0", "10.0.0"
 
@@ -178,7 +179,7 @@ def test_an_injected_failure_pauses_the_run_with_its_log_and_a_retry_completes_i
     lab = northwind_lab
     run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
     lab.control.inject(ADMIN_2, "fail_next", reason="The installer cannot write to C:\\Program Files")
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
 
     run = drive(run, engineer=engineer, customer=customer, until=paused)
 
@@ -206,7 +207,7 @@ def test_a_step_fixed_by_hand_lets_the_run_go_on(workers, northwind_lab, northwi
     lab = northwind_lab
     run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
     lab.control.inject(ADMIN_2, "fail_next", reason="systemctl timed out")
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     run = drive(run, engineer=engineer, customer=customer, until=paused)
     failed = step(run, "stop-g2")
 

@@ -10,13 +10,16 @@ from django.core.exceptions import PermissionDenied
 
 from scheduling.models import MaintenanceWindow
 from tests.conftest import wait_for
-from tests.upgrades.runs import applied, confirmed_window, drive, lab_deployment, planned_operations, versions_on_the_lab
+from tests.upgrades.runs import (
+    applied, confirmed_window, drive, lab_deployment, planned_operations, start, versions_on_the_lab,
+)
 from upgrades import selectors
 from upgrades.choices import RunState, StepState
 from upgrades.models import LiveEvent, Run
 from upgrades.procedure import StepKind
 from upgrades.runflow import RunError
-from upgrades.services.runs import run_create, run_sign_off, run_start, step_confirm, step_execute
+from upgrades.services.plans import run_create
+from upgrades.services.runs import run_sign_off, run_start, step_confirm, step_execute
 
 PROBE_INTERVAL = timedelta(milliseconds=250)
 
@@ -64,7 +67,7 @@ def test_a_major_upgrade_runs_every_step_and_its_downtime_lies_between_the_schem
     deployment, lab = lab_deployment(start_lab, northwind, groups=groups, name=f"Lab {groups}", op_seconds=0.6)
     run = run_create(window=confirmed_window(deployment, major, engineer=engineer, customer=customer))
 
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     wait_for(lambda: run.steps.filter(state=StepState.WAITING).exists(), timeout=20)
     with pytest.raises(PermissionDenied):
         step_confirm(step=run.steps.get(state=StepState.WAITING), by=outsider)
@@ -84,8 +87,8 @@ def test_a_major_upgrade_runs_every_step_and_its_downtime_lies_between_the_schem
     intervals = selectors.downtime_of(probe=run.probe)
     assert intervals, "the prober measured no downtime"
     database, back = steps["database"], steps["checks-g1"]
-    for start, end in intervals:
-        assert database.started_at - PROBE_INTERVAL <= start < end <= back.finished_at
+    for down_from, down_to in intervals:
+        assert database.started_at - PROBE_INTERVAL <= down_from < down_to <= back.finished_at
 
     # Every change is an event, numbered without a gap; every log line of every server is there.
     seqs = list(run.live_events.order_by("seq").values_list("seq", flat=True))
@@ -103,7 +106,7 @@ def test_a_minor_upgrade_behind_health_checks_measures_no_downtime(workers, star
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab minor", op_seconds=0.2)
     run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
 
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     run = drive(run, engineer=engineer, administrator=colleague, lead=customer)
 
     assert run.state == RunState.COMPLETED
@@ -118,7 +121,7 @@ def test_a_duplicated_task_message_does_nothing_the_second_time(workers, start_l
                                                                 colleague, customer):
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab duplicate")
     run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     before = wait_for(lambda: run.steps.filter(key="checks-before", state=StepState.WAITING).first(), timeout=20)
     events = run.live_events.count()
 
@@ -139,7 +142,7 @@ def test_a_waiting_test_needs_the_engineer_and_the_customers_administrator(worke
                                                                            engineer, colleague, customer, outsider):
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab confirm")
     run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     before = wait_for(lambda: run.steps.filter(key="checks-before", state=StepState.WAITING).first(), timeout=20)
 
     with pytest.raises(PermissionDenied):

@@ -63,7 +63,8 @@ def test_only_the_engineer_may_start_the_run(client_for, run, engineer, customer
     assert "Start the upgrade" in text_of(live(client_for(engineer), run))
     customer_page = text_of(live(client_for(customer), run))
     assert "Start the upgrade" not in customer_page
-    assert "The engineer starts the upgrade when the window opens." in customer_page
+    assert "The engineer starts the upgrade when the window opens and everything above is done." in customer_page
+    assert "The snapshots are taken" in customer_page  # S11: the customer confirms them before the start
 
 
 def test_an_outsider_gets_404_and_actions_take_post_only(client_for, run, outsider, engineer):

@@ -14,11 +14,12 @@ from django.db import connection
 
 from portal.celery import app as celery_app
 from tests.conftest import wait_for
-from tests.upgrades.runs import applied, confirmed_window, drive, lab_deployment, planned_operations
+from tests.upgrades.runs import applied, confirmed_window, drive, lab_deployment, planned_operations, start
 from upgrades.choices import ProbeState, RunState, StepState
 from upgrades.models import AvailabilityProbe, LiveEvent, Release
 from upgrades.services.availability import probe_stop
-from upgrades.services.runs import run_create, run_start, step_confirm, step_execute, steps_sweep
+from upgrades.services.plans import run_create
+from upgrades.services.runs import step_confirm, step_execute, steps_sweep
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STALE_AFTER = timedelta(seconds=3)
@@ -77,7 +78,7 @@ def test_a_worker_killed_during_a_step_leaves_it_interrupted_and_a_retry_complet
     run = run_create(window=confirmed_window(deployment, Release.objects.get(version="9.5.0"), engineer=engineer,
                                              customer=customer))
     first = worker_process("first")
-    run_start(run=run, by=engineer)
+    start(run, engineer=engineer, customer=customer)
     for key in ("checks-before", "checks-others"):
         waiting = wait_for(lambda: run.steps.filter(key=key, state=StepState.WAITING).first(), timeout=60)
         if key == "checks-others":

@@ -34,11 +34,14 @@ class Probe:
     versions: dict[str, str] = field(default_factory=dict)
     repository_ok: bool | None = None
     message: str = ""
+    running: bool | None = None  # its services run
+    configured: bool | None = None
 
     def as_dict(self) -> dict:
         return {
             "hostname": self.hostname, "available": self.available, "reachable": self.reachable,
             "versions": self.versions, "repository_ok": self.repository_ok, "message": self.message,
+            "running": self.running, "configured": self.configured,
         }
 
 
@@ -50,7 +53,7 @@ async def _probe(target: Target, timeout: float) -> Probe:
     return Probe(
         hostname=target.hostname, available=True, reachable=True, versions=versions.data["versions"],
         repository_ok=repository.data["valid"] if repository.ok else None,
-        message=repository.message,
+        message=repository.message, running=versions.data.get("running"), configured=versions.data.get("configured"),
     )
 
 

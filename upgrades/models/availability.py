@@ -20,6 +20,9 @@ class AvailabilityProbe(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Its run has ended: sample on until the service answers again, at the latest until then,
+    # so that the downtime measured is the whole of it.
+    until_up_by = models.DateTimeField(null=True, blank=True)
 
     organisation_path = "deployment__organisation"
 

@@ -8,7 +8,9 @@ from django.db.models import Q
 
 from portal.models import Deployment
 from portal.models.customers import audited
-from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState, UpgradeKind
+from upgrades.choices import (
+    ReadinessKind, RollbackMethod, RollbackState, RunState, StepProcedure, StepState, UpgradeKind,
+)
 from upgrades.models.availability import AvailabilityProbe
 from upgrades.models.requests import UpgradeRequest
 
@@ -123,6 +125,33 @@ class LiveEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind}: {self.text[:60]}"
+
+
+@pghistory.track(*audited())
+class Readiness(models.Model):
+    """What S11 asks for immediately before the upgrade, recorded on the run: the customer's VM
+    snapshots (virtual servers), the StreamDB backup (major upgrades; the customer's, or taken by
+    the engineer), and the preflight through the drivers. One row per kind, the latest word."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="readiness")
+    kind = models.CharField(max_length=20, choices=ReadinessKind.choices)
+    passed = models.BooleanField()
+    note = models.TextField(blank=True)
+    # The preflight's measurements: each server's answer, the versions they agree on.
+    data = models.JSONField(default=dict, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "kind"]
+        constraints = [
+            models.UniqueConstraint("run", "kind", name="upgrades_readiness_once_per_kind",
+                                    violation_error_message="This run already records that."),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {'yes' if self.passed else 'no'}"
 
 
 @pghistory.track(*audited())

@@ -3,8 +3,10 @@ deployment's service address through its load balancer every 250 ms while it run
 
 `probe_start` creates the probe and sends its task; the task (`probe_run`) claims the probe,
 samples in a thread of its own and stores the samples in batches, renewing its claim at each
-batch; `probe_stop` ends it at the next batch. A probe is sampled by one worker at a time: a
-second one (a redelivered task) finds the claim fresh and leaves.
+batch; `probe_stop` ends it at the next batch, or, when the run it measures has ended, once the
+service answers again (at the latest after a bound), so the downtime measured is all of it. A
+probe is sampled by one worker at a time: a second one (a redelivered task) finds the claim
+fresh and leaves.
 """
 
 import asyncio
@@ -42,12 +44,13 @@ def probe_start(*, deployment: Deployment, path: str = "/", interval_ms: int = I
     return probe
 
 
-def probe_stop(*, probe: AvailabilityProbe) -> bool:
-    """Stop sampling; False if it was already stopped."""
-    changed = AvailabilityProbe.objects.filter(pk=probe.pk, state=ProbeState.RUNNING).update(
-        state=ProbeState.STOPPED, stopped_at=timezone.now(),
-    )
-    return changed == 1
+def probe_stop(*, probe: AvailabilityProbe, until_up_within: timedelta | None = None) -> bool:
+    """Stop sampling; with `until_up_within`, once the service answers again, and at the latest
+    after that long. False if it was already stopped."""
+    running = AvailabilityProbe.objects.filter(pk=probe.pk, state=ProbeState.RUNNING)
+    if until_up_within is not None:
+        return running.filter(until_up_by__isnull=True).update(until_up_by=timezone.now() + until_up_within) == 1
+    return running.update(state=ProbeState.STOPPED, stopped_at=timezone.now()) == 1
 
 
 def probes_sweep() -> int:
@@ -57,11 +60,13 @@ def probes_sweep() -> int:
     from upgrades.models import Run
     from upgrades.tasks import probe_task
 
-    since = timezone.now() - STALE_AFTER
+    now = timezone.now()
+    since = now - STALE_AFTER
     live_runs = Run.objects.filter(state__in=[RunState.RUNNING, RunState.PAUSED], probe__isnull=False)
     stale = list(AvailabilityProbe.objects.filter(
         Q(heartbeat_at__lt=since) | Q(heartbeat_at__isnull=True, started_at__lt=since),  # never claimed: message lost
-        state=ProbeState.RUNNING, pk__in=live_runs.values("probe_id"),
+        Q(pk__in=live_runs.values("probe_id")) | Q(until_up_by__gt=now),  # a live run's, or one sampling on after it
+        state=ProbeState.RUNNING,
     ).values_list("pk", flat=True))
     for probe_id in stale:
         probe_task.delay(probe_id)
@@ -76,7 +81,7 @@ def _claim(probe_id: int, owner: str) -> bool:
     return claimed == 1
 
 
-def _store(probe_id: int, samples: queue.SimpleQueue) -> int:
+def _store(probe_id: int, samples: queue.SimpleQueue) -> list[AvailabilitySample]:
     batch = []
     while True:
         try:
@@ -86,7 +91,21 @@ def _store(probe_id: int, samples: queue.SimpleQueue) -> int:
         batch.append(AvailabilitySample(probe_id=probe_id, at=sample.at, up=sample.up,
                                         latency_ms=sample.latency_ms, status=sample.status))
     AvailabilitySample.objects.bulk_create(batch)
-    return len(batch)
+    return batch
+
+
+def _done(probe_id: int, owner: str, batch: list[AvailabilitySample]) -> bool:
+    """Renew the claim; True when the probe is to stop: stopped, claimed by another worker, or
+    sampling after its run until the service answered again (or the bound passed)."""
+    now = timezone.now()
+    mine = AvailabilityProbe.objects.filter(pk=probe_id, state=ProbeState.RUNNING, owner=owner)
+    if mine.update(heartbeat_at=now) != 1:
+        return True  # stopped, or (after a long stall) claimed by another worker
+    until = mine.values_list("until_up_by", flat=True).first()
+    if until is not None and (now >= until or (batch and batch[-1].up)):
+        mine.update(state=ProbeState.STOPPED, stopped_at=now)
+        return True
+    return False
 
 
 def probe_run(*, probe_id: int) -> int:
@@ -106,14 +125,12 @@ def probe_run(*, probe_id: int) -> int:
     try:
         while True:
             time.sleep(BATCH_SECONDS)
-            stored += _store(probe_id, samples)
-            renewed = AvailabilityProbe.objects.filter(pk=probe_id, state=ProbeState.RUNNING, owner=owner).update(
-                heartbeat_at=timezone.now(),
-            )
-            if renewed != 1:
-                break  # stopped, or (after a long stall) claimed by another worker
+            batch = _store(probe_id, samples)
+            stored += len(batch)
+            if _done(probe_id, owner, batch):
+                break
     finally:
         stop.set()
         sampler.join(timeout=5)
-        stored += _store(probe_id, samples)
+        stored += len(_store(probe_id, samples))
     return stored

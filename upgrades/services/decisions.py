@@ -12,7 +12,10 @@ skip it, or abort the run. (The rollback and the rebuild are in `services.rollba
    runs next after commit (`runs.run_advance`).
 """
 
+from datetime import timedelta
+
 import pghistory
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
@@ -24,6 +27,8 @@ from upgrades.choices import RunState, StepState
 from upgrades.models import Run, Step
 from upgrades.procedure import StepKind
 from upgrades.runflow import FINISHED_RUN_STATES, RUN_MOVES, STEP_MOVES, RunError
+from upgrades.services import lifecycle
+from upgrades.services.availability import probe_stop
 from upgrades.services.events import event_emit
 
 PROBLEM_STATES = (StepState.FAILED, StepState.INTERRUPTED)
@@ -146,10 +151,19 @@ def step_retry(*, step: Step, by: User, reason: str = "") -> Step:
         return retried
 
 
+def _not_the_proof(step: Step, verb: str) -> None:
+    """A rollback's verification is what lets the run say "rolled back": it passes, or it is tried
+    again; nobody's word replaces it."""
+    if step.kind == StepKind.VERIFY:
+        raise RunError(f"The rollback's verification cannot be {verb}: put the servers right, then retry it "
+                       "(or abort the run, which says the service was not verified).")
+
+
 def step_mark_fixed(*, step: Step, by: User, reason: str) -> Step:
     """S14 'Complete the procedure by hand': the cause was corrected outside the portal; the step
     counts as succeeded and the run goes on."""
     reason = _reason_required(reason)
+    _not_the_proof(step, "marked as fixed")
     with transaction.atomic(), pghistory.context(user=by.pk, decision="mark_fixed", reason=reason):
         run = require_owner(step.run, by)
         _step_of(run, step)
@@ -166,6 +180,7 @@ def step_skip(*, step: Step, by: User, reason: str) -> Step:
     reason = _reason_required(reason)
     if step.kind == StepKind.SIGN_OFF:
         raise RunError("The customer's verification and sign-off cannot be skipped (S17).")
+    _not_the_proof(step, "skipped")
     with transaction.atomic(), pghistory.context(user=by.pk, decision="skip", reason=reason):
         run = require_owner(step.run, by)
         _step_of(run, step)
@@ -178,7 +193,8 @@ def step_skip(*, step: Step, by: User, reason: str) -> Step:
 
 def run_abort(*, run: Run, by: User, reason: str) -> Run:
     """Stop the run for good. The failure's owner aborts a paused run; support and administrators
-    may abort any run that is not over. A step still running ends on its own; nothing follows it."""
+    may abort any run under way. A step still running ends on its own; nothing follows it. The
+    request ends aborted and the window completed (lifecycle): the customer may request again."""
     reason = _reason_required(reason)
     if not (may_drive(by) or by.role in DESK):
         raise PermissionDenied
@@ -186,6 +202,8 @@ def run_abort(*, run: Run, by: User, reason: str) -> Run:
         locked = _locked(run)
         if locked.state in FINISHED_RUN_STATES:
             raise RunError(f"The run is {locked.get_state_display().lower()} already.")
+        if locked.state == RunState.SCHEDULED:
+            raise RunError("The run has not started: cancel its window instead.")
         if by.role not in DESK:
             require_owner(locked, by)
         move = RUN_MOVES["abort"]
@@ -197,8 +215,8 @@ def run_abort(*, run: Run, by: User, reason: str) -> Run:
         decision_event(run=locked, by=by, decision="abort", reason=reason, text=f"{_name(by)} aborted the run: {reason}")
         event_emit(run=locked, kind="run", actor=by, text="The run was aborted", data={"state": move.target})
         if locked.probe_id:
-            from upgrades.services.availability import probe_stop
-
-            probe_stop(probe=locked.probe)
+            # The service may be down: measure on until it answers (bounded), as at any end.
+            probe_stop(probe=locked.probe, until_up_within=timedelta(minutes=settings.RUN_PROBE_AFTER_END_MINUTES))
+        lifecycle.run_closed(run=locked, by=by, reason=reason)
         locked.refresh_from_db()
         return locked

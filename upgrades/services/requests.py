@@ -256,3 +256,11 @@ def request_reopen(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
         _move(request, "reopen", by=by, reason=reason, decision_reason=reason, assignee=by, check_outcome="")
         checklist_refresh(request=request)
         return request
+
+
+def request_close(*, request: UpgradeRequest, by: User | None, move: str, reason: str = "") -> UpgradeRequest:
+    """The request ends with its run (upgrades.services.lifecycle): completed, rolled back or
+    aborted. Called in the run's closing transaction (and its audit context); a request that is
+    not approved any more refuses, and the run's end is undone with it."""
+    _move(request, move, by=by, reason=reason, decision_reason=reason)
+    return request

@@ -5,10 +5,12 @@ through the drivers like any other (`upgrades.rollback_plan` says which).
    reason; the customer's lead contact and the engineers are mailed. The page advises it when a
    problem remains and less than an hour of the window is left.
 2. The lead contact authorises or refuses it, with a reason, on the live page; both sides are
-   mailed. Authorised: the upgrade's remaining steps are skipped, the rollback's steps are added
+   mailed. Authorised: the upgrade's remaining steps are skipped, the rollback's survey is added
    after them, the run resumes. Refused: the run stays paused for the engineer's next decision.
-3. When the rollback's steps are done the engine ends the run rolled back, the deployment on
-   its previous versions (`runs.run_advance`); its install steps install the previous versions.
+3. The survey asks every server what it runs and plans the rest from that (`rollback_plan`);
+   the rollback's last step verifies every server and the service. Then, and only then, the
+   engine ends the run rolled back, the deployment on the versions its servers reported
+   (`runs.run_advance`).
 4. A rebuild of one group is put before the step that failed, which is then tried again: the
    group is rebuilt, then the procedure goes on (S14's "re-initiate").
 """
@@ -19,7 +21,7 @@ import pghistory
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -29,8 +31,9 @@ from portal.notices import notice_enqueue
 from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState, UpgradeKind
 from upgrades.models import RollbackDecision, Run, Step
 from upgrades.procedure import PlannedStep, StepKind
-from upgrades.rollback_plan import rebuild_procedure, rollback_procedure
+from upgrades.rollback_plan import rebuild_procedure, survey_step
 from upgrades.runflow import STEP_MOVES, RunError
+from upgrades.services import plans
 from upgrades.services.decisions import PROBLEM_STATES, decision_event, require_owner, resume
 from upgrades.services.events import event_emit
 
@@ -110,15 +113,6 @@ def _mail(*, run: Run, key: str, to: list[str], subject: str, lines: list[str]) 
 # -- Steps added to a run -----------------------------------------------------------------
 
 
-def _rows(run: Run, planned: list[PlannedStep], procedure: str, first_position: int) -> list[Step]:
-    return Step.objects.bulk_create([
-        Step(run=run, procedure=procedure, position=first_position + index, number=step.number, key=step.key,
-             action=step.action, kind=step.kind, operation=step.operation, groups=list(step.groups),
-             performer=step.performer, phase=step.phase, marks=step.marks)
-        for index, step in enumerate(planned)
-    ])
-
-
 def _insert_before(run: Run, position: int, planned: list[PlannedStep], procedure: str) -> list[Step]:
     """The planned steps at `position`, the steps from there on moved after them. Positions are
     unique per run and checked row by row, so the later steps go out of the way first."""
@@ -126,7 +120,7 @@ def _insert_before(run: Run, position: int, planned: list[PlannedStep], procedur
     later.update(position=F("position") + 10_000)
     later_again = Step.objects.filter(run=run, position__gte=10_000)
     later_again.update(position=F("position") - 10_000 + len(planned))
-    return _rows(run, planned, procedure, position)
+    return plans.steps_at(run, planned, procedure, position)
 
 
 def _rebuild_round(run: Run, group: int) -> int:
@@ -212,12 +206,9 @@ def _rollback_start(run: Run, decision: RollbackDecision, by: User) -> None:
     Step.objects.filter(run=run, state__in=skip.sources).update(
         state=skip.target, finished_at=now,
     )
-    planned = rollback_procedure(
-        method=decision.method, groups=run.deployment.groups.count(), schema_changed=schema_changed(run),
-        previous=run.from_version, round_=run.rollbacks.filter(state=RollbackState.AUTHORISED).count(),
-    )
-    last = run.steps.aggregate(last=Max("position"))["last"] or 0
-    _rows(run, planned, StepProcedure.ROLLBACK, last + 1)
+    # What the rollback does is planned by its first step, from what the servers report then.
+    planned = [survey_step(round_=run.rollbacks.filter(state=RollbackState.AUTHORISED).count(), phase=run.phase)]
+    plans.steps_append(run=run, planned=planned, procedure_name=StepProcedure.ROLLBACK)
     event_emit(run=run, kind="rollback", actor=by, text=f"Rollback started: {decision.get_method_display().lower()}",
                data={"rollback": decision.pk, "method": decision.method, "steps": [step.key for step in planned]})
     if not resume(run=run, by=by):

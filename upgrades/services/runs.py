@@ -27,7 +27,7 @@ from datetime import timedelta
 import pghistory
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,17 +35,21 @@ from portal.choices import Role, ServerRole
 from portal.models import Deployment, Server, User
 from scheduling.choices import WindowState
 from upgrades import drivers
-from upgrades.choices import MANUAL_CHECKS, FunctionalityCheck, RunState, StepProcedure, StepState, UpgradeKind
+from upgrades.choices import MANUAL_CHECKS, FunctionalityCheck, RollbackState, RunState, StepProcedure, StepState
 from upgrades.models import CheckResult, Run, SignOff, Step
-from upgrades.procedure import PHASE_WORDS, Phase, Performer, StepKind, procedure, schedule
+from upgrades.procedure import PHASE_WORDS, Performer, Phase, PlannedStep, StepKind
+from upgrades.rollback_plan import ServerNow, rollback_procedure
 from upgrades.runflow import DONE_STEP_STATES, RUN_MOVES, STEP_MOVES, RunError
+from upgrades.services import lifecycle, plans, readiness
+from upgrades.services.availability import probe_start, probe_stop
 from upgrades.services.events import event_emit
 
 log = logging.getLogger(__name__)
 
 # Who drives a run and confirms as "the Cloudpaging engineer".
 ENGINEERS = (Role.ENGINEER, Role.ADMIN)
-COMPONENTS = ("cloudpaging", "openjdk", "tomcat")
+# The upgrade's last functionality tests (upgrades.procedure): they also prove the versions.
+FINAL_CHECKS = "checks-final"
 
 
 # -- Who may do what ---------------------------------------------------------------------------
@@ -63,69 +67,14 @@ def _name(user: User) -> str:
     return user.full_name or user.email
 
 
-# -- Creating and starting a run ---------------------------------------------------------------
-
-
-def run_for_window(window) -> Run | None:
-    return Run.objects.filter(window=window).first()
-
-
-def _versions_of(deployment: Deployment) -> dict[str, str]:
-    return {name: getattr(deployment, f"{name}_version") for name in COMPONENTS}
-
-
-def run_create(*, window) -> Run:
-    """The window's run, with its plan frozen into steps; the same run if it exists already."""
-    existing = run_for_window(window)
-    if existing is not None:
-        return existing
-    request = window.request
-    deployment, release = request.deployment, request.release
-    if window.state != WindowState.CONFIRMED:
-        raise RunError("Only a confirmed maintenance window has a run.")
-    groups = deployment.groups.filter(servers__isnull=False).distinct().count()
-    # S4: patches change files and services only, as minor upgrades do, and follow their procedure.
-    kind = UpgradeKind.MAJOR if request.kind == UpgradeKind.MAJOR else UpgradeKind.MINOR
-    try:
-        planned = procedure(kind=kind, groups=groups)
-    except ValueError as error:
-        raise RunError(str(error)) from None
-    preparation = timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES)
-    at_risk_start = min(window.start + preparation, window.end)
-    downtime_start = window.downtime.lower if window.downtime and kind == UpgradeKind.MAJOR else None
-    timed = schedule(planned, start=window.start, at_risk_start=at_risk_start, end=window.end,
-                     downtime_start=downtime_start)
-    try:
-        with transaction.atomic(), pghistory.context(window=window.pk):
-            run = Run.objects.create(
-                window=window, request=request, deployment=deployment, kind=request.kind,
-                from_version=request.from_version, to_version=release.version,
-                previous_versions=_versions_of(deployment),
-                target_versions={"cloudpaging": release.version, "openjdk": release.openjdk_version,
-                                 "tomcat": release.tomcat_version},
-                planned_start=window.start, planned_end=window.end, phase=Phase.PREPARATION,
-            )
-            Step.objects.bulk_create([
-                Step(run=run, procedure=StepProcedure.UPGRADE, position=position, number=step.number, key=step.key,
-                     action=step.action, kind=step.kind, operation=step.operation, groups=list(step.groups),
-                     performer=step.performer, phase=step.phase, marks=step.marks,
-                     planned_start=step.planned_start, planned_end=step.planned_end)
-                for position, step in enumerate(timed)
-            ])
-            numbered = sum(1 for step in timed if step.number is not None)
-            event_emit(run=run, kind="run", text=f"Plan frozen: {numbered} steps of the {kind} procedure for "
-                       f"{groups} server groups, and the functionality tests before them", data={"state": run.state})
-    except IntegrityError:
-        # Another request made this window's run at the same moment (one run per window): use it.
-        found = run_for_window(window)
-        if found is None:
-            raise
-        return found
-    return run
+# -- Starting a run ---------------------------------------------------------------------------
+# (A run is made, and its plan follows its window, in upgrades.services.plans and .lifecycle.)
 
 
 def run_start(*, run: Run, by: User) -> Run:
-    """S13: the engineer starts the run in its window; the prober measures the service from now."""
+    """S13: the engineer starts the run in its window, once what S11 asks for immediately before
+    is recorded (readiness); the prober measures the service from now. The versions the
+    preflight found on the servers are what a rollback puts back."""
     if not _is_engineer(by):
         raise PermissionDenied
     now = timezone.now()
@@ -136,20 +85,26 @@ def run_start(*, run: Run, by: User) -> Run:
         raise RunError(f"The window opens at {window.start:%H:%M} UTC: the run cannot start before it.")
     if now >= window.end:
         raise RunError("The window is over: book a new one.")
+    missing = readiness.readiness_missing(run, now=now)
+    if missing:
+        raise RunError("Not ready to start (S11): " + " ".join(missing))
+    if plans.group_count(run.deployment) != _planned_groups(run):
+        # Servers were registered or removed since the plan was made: plan again, on the window.
+        run = plans.run_replan(run=run, window=window)
     move = RUN_MOVES["start"]
     with transaction.atomic(), pghistory.context(user=by.pk, run=run.pk):
         started = Run.objects.filter(pk=run.pk, state__in=move.sources).update(
             state=move.target, started_at=now, started_by=by,
+            previous_versions=readiness.preflight_versions(run) or run.previous_versions,
         )
         if started != 1:
             # Someone started (or aborted) it first: say so, change nothing.
             current = Run.objects.get(pk=run.pk)
             raise RunError(f"The run is {current.get_state_display().lower()} already.")
         event_emit(run=run, kind="run", actor=by, text=f"{_name(by)} started the run", data={"state": move.target})
+        lifecycle.run_started(run=run, by=by)
         deployment = run.deployment
         if deployment.service_url:
-            from upgrades.services.availability import probe_start
-
             probe = probe_start(deployment=deployment)
             Run.objects.filter(pk=run.pk).update(probe=probe)
         else:
@@ -157,6 +112,11 @@ def run_start(*, run: Run, by: User) -> Run:
         transaction.on_commit(lambda: run_advance(run=Run.objects.get(pk=run.pk)))
     run.refresh_from_db()
     return run
+
+
+def _planned_groups(run: Run) -> int:
+    return len({group for groups in run.steps.filter(procedure=StepProcedure.UPGRADE).values_list("groups", flat=True)
+                for group in groups})
 
 
 # -- Deciding what comes next ------------------------------------------------------------------
@@ -184,8 +144,9 @@ def run_advance(*, run: Run) -> None:
 
 
 def _end_if_rolled_back(run: Run) -> None:
-    """Every step is done: with rollback steps among them the run ends rolled back (S15), the
-    deployment on the versions it had (the upgrade's sign-off, which would change them, is skipped)."""
+    """Every step is done: with rollback steps among them the run ends rolled back (S15). Its last
+    step verified that every server reports the previous versions and that the service passes
+    the functionality tests: the deployment records what the servers reported."""
     if not run.steps.filter(procedure=StepProcedure.ROLLBACK).exists():
         return  # an upgrade ends with its sign-off (run_sign_off), nothing else
     move = RUN_MOVES["rolled_back"]
@@ -195,20 +156,29 @@ def _end_if_rolled_back(run: Run) -> None:
         )
         if ended != 1:
             return  # someone (another advance, an abort) ended it first: nothing more to do
-        Deployment.objects.filter(pk=run.deployment_id).update(
-            **{f"{name}_version": version for name, version in run.previous_versions.items() if name in COMPONENTS}
-        )
+        verified = run.steps.filter(procedure=StepProcedure.ROLLBACK, kind=StepKind.VERIFY).order_by("-position").first()
+        reported = (verified.result.get("reported") if verified else None) or run.previous_versions
+        _record_versions(run, reported)
         _stop_probe(run)
+        lifecycle.run_closed(run=run, by=None, reason="every server reports "
+                             f"{reported.get('cloudpaging', run.from_version)} and the service passes its tests")
         event_emit(run=run, kind="phase", text=PHASE_WORDS[Phase.FULL], data={"phase": Phase.FULL, "words": PHASE_WORDS[Phase.FULL]})
-        event_emit(run=run, kind="run", text="Rolled back: every server runs the previous version again",
-                   data={"state": move.target})
+        event_emit(run=run, kind="run", text=f"Rolled back: every server reports {reported.get('cloudpaging')} "
+                   "again and the service passes the functionality tests", data={"state": move.target})
+
+
+def _record_versions(run: Run, versions: dict[str, str]) -> None:
+    """The deployment's versions, as its servers reported them at the end of the run."""
+    Deployment.objects.filter(pk=run.deployment_id).update(
+        **{f"{name}_version": version for name, version in versions.items() if name in plans.COMPONENTS and version}
+    )
 
 
 def _stop_probe(run: Run) -> None:
+    """The run has ended; the prober samples on until the service answers again (bounded), so
+    that the downtime measured is the real one."""
     if run.probe_id:
-        from upgrades.services.availability import probe_stop
-
-        probe_stop(probe=run.probe)
+        probe_stop(probe=run.probe, until_up_within=timedelta(minutes=settings.RUN_PROBE_AFTER_END_MINUTES))
 
 
 # -- Executing a step --------------------------------------------------------------------------
@@ -283,8 +253,12 @@ class _Heartbeat:
 
 
 class _Outcome:
-    def __init__(self, ok: bool, result: dict, error: str = "", wait: bool = False):
-        self.ok, self.result, self.error, self.wait = ok, result, error, wait
+    """How an attempt ended. `then`: steps the attempt planned (a rollback's, from the survey),
+    added after the run's last step in the transaction of its success."""
+
+    def __init__(self, ok: bool, result: dict, error: str = "", wait: bool = False,
+                 then: list[PlannedStep] | None = None):
+        self.ok, self.result, self.error, self.wait, self.then = ok, result, error, wait, then or []
 
 
 def step_execute(*, step_id: int, worker: str) -> str:
@@ -322,6 +296,11 @@ def _succeed(step: Step, worker: str, outcome: _Outcome) -> str:
         if not _finish(step, worker, "succeed", finished_at=timezone.now(), result=outcome.result):
             return "lost"
         _step_event(step, f"{_label(step)} succeeded")
+        if outcome.then:
+            added = plans.steps_append(run=step.run, planned=outcome.then, procedure_name=step.procedure)
+            event_emit(run=step.run_id, kind="rollback", step=step,
+                       text=f"Planned from what the servers report: {len(added)} steps",
+                       data={"steps": [row.key for row in added]})
         run_id = step.run_id
         transaction.on_commit(lambda: run_advance(run=Run(pk=run_id)))
     return "succeeded"
@@ -367,6 +346,10 @@ def _work(step: Step) -> _Outcome:
         return _operate(step, operation, _servers(step, role=ServerRole.ADMIN_LICENSE))
     if step.kind == StepKind.CHECKS:
         return _checks(step)
+    if step.kind == StepKind.SURVEY:
+        return _survey(step)
+    if step.kind == StepKind.VERIFY:
+        return _verify(step)
     # The sign-off and any step a person performs by hand: the people confirm on the live page.
     return _Outcome(True, {}, wait=True)
 
@@ -419,7 +402,10 @@ def _operate(step: Step, operation_name: str, servers: list[Server]) -> _Outcome
     timeout = float(settings.RUN_OPERATION_TIMEOUT_SECONDS)
     targets = drivers.targets_of(servers)
     skipped = {}
-    if step.attempts > 1:
+    # A retry, and every step of a rollback (planned per group, acting per server), leave alone the
+    # servers where the change already holds: a server still on the previous version is not
+    # reinstalled.
+    if step.attempts > 1 or step.procedure == StepProcedure.ROLLBACK:
         for probe in drivers.operate(targets=targets, operation=drivers.Operation.VERSIONS, timeout=timeout):
             done = probe.ok and _already_done(operation, probe.data, params)
             if done:
@@ -448,6 +434,99 @@ def _operate(step: Step, operation_name: str, servers: list[Server]) -> _Outcome
     failed = [r for r in results if not r.ok]
     if failed:
         return _Outcome(False, result, "; ".join(f"{r.hostname}: {r.message}" for r in failed))
+    return _Outcome(True, result)
+
+
+# -- What the servers report ---------------------------------------------------------------------
+
+
+def _reported(run: Run) -> tuple[list[ServerNow], list[str]]:
+    """Every server of the deployment as its driver reports it now (versions, running,
+    configured), and the servers that did not answer."""
+    servers = list(Server.objects.filter(deployment_id=run.deployment_id, group__isnull=False)
+                   .select_related("group").order_by("group__position", "role", "hostname"))
+    answers = drivers.operate(targets=drivers.targets_of(servers), operation=drivers.Operation.VERSIONS,
+                              timeout=float(settings.RUN_OPERATION_TIMEOUT_SECONDS))
+    found, silent = [], []
+    for server, answer in zip(servers, answers, strict=True):
+        if not answer.ok:
+            silent.append(f"{server.hostname} did not answer: {answer.message}")
+            continue
+        found.append(ServerNow(hostname=server.hostname, role=server.role, group=server.group.position,
+                               versions=dict(answer.data.get("versions", {})), running=answer.data.get("running"),
+                               configured=answer.data.get("configured")))
+    return found, silent
+
+
+def _as_rows(found: list[ServerNow]) -> list[dict]:
+    return [{"hostname": server.hostname, "group": server.group, "versions": server.versions,
+             "running": server.running, "configured": server.configured} for server in found]
+
+
+def _mismatches(found: list[ServerNow], expected: dict[str, str]) -> list[str]:
+    """Servers that do not report `expected` or do not serve, in words."""
+    wrong = []
+    for server in found:
+        differ = [f"{name} {server.versions.get(name) or 'none'}" for name, version in expected.items()
+                  if version and server.versions.get(name) != version]
+        if differ:
+            wrong.append(f"{server.hostname} reports {', '.join(differ)} (expected {expected.get('cloudpaging')})")
+        elif not (server.running and server.configured):
+            wrong.append(f"{server.hostname} is not serving (services stopped or not configured)")
+    return wrong
+
+
+def _survey(step: Step) -> _Outcome:
+    """A rollback's first step: ask every server what it runs now, and plan the rollback from that
+    (upgrades.rollback_plan), never from the upgrade's plan: each server goes back to the versions
+    the preflight found before the run; a server already there is not touched."""
+    from upgrades.services.rollback import schema_changed
+
+    run = step.run
+    decision = run.rollbacks.filter(state=RollbackState.AUTHORISED).order_by("-decided_at").first()
+    found, silent = _reported(run)
+    result = {"servers": _as_rows(found)}
+    if silent:
+        return _Outcome(False, result, "; ".join(silent))
+    for server in found:
+        event_emit(run=run.pk, kind="log", step=step, data={"hostname": server.hostname},
+                   text=f"{server.hostname}: runs {server.versions.get('cloudpaging') or 'nothing'}, "
+                        f"services {'running' if server.running else 'stopped'}")
+    planned = rollback_procedure(
+        method=decision.method, servers=found, schema_changed=schema_changed(run),
+        previous=dict(run.previous_versions), round_=_rollback_round(run), first_number=(step.number or 0) + 1,
+    )
+    result["planned"] = [planned_step.key for planned_step in planned]
+    return _Outcome(True, result, then=planned)
+
+
+def _rollback_round(run: Run) -> int:
+    return run.rollbacks.filter(state=RollbackState.AUTHORISED).count()
+
+
+def _verify(step: Step) -> _Outcome:
+    """A rollback's last step: every server reports the previous versions and serves, and the
+    functionality tests pass through the load balancer. Only then does the run end rolled back;
+    otherwise it pauses as failed with what was found, for a person to decide."""
+    from upgrades.services.checks import checks_run
+
+    run = step.run
+    expected = dict(run.previous_versions)
+    found, silent = _reported(run)
+    wrong = silent + _mismatches(found, expected)
+    round = uuid.uuid4()
+    results = checks_run(deployment=run.deployment, expected_version=expected.get("cloudpaging", run.from_version),
+                         stage=_stage(step), round=round)
+    rows = [{"kind": r.kind, "passed": r.passed, "detail": r.detail, "duration_ms": r.duration_ms} for r in results]
+    failed = [r for r in results if not r.passed]
+    event_emit(run=run.pk, kind="check", step=step,
+               text=f"Functionality tests after the rollback: {len(results) - len(failed)} of {len(results)} passed",
+               data={"round": str(round), "results": rows, "expected_version": expected.get("cloudpaging")})
+    result = {"servers": _as_rows(found), "round": str(round), "checks": rows, "expected": expected}
+    problems = wrong + [f"{FunctionalityCheck(r.kind).label}: {r.detail}" for r in failed]
+    if problems:
+        return _Outcome(False, result, "Not rolled back yet: " + "; ".join(problems))
+    result["reported"] = expected
     return _Outcome(True, result)
 
 
@@ -483,8 +562,17 @@ def _checks(step: Step) -> _Outcome:
                text=f"Functionality tests against {_groups_words(step.groups)}: {passed} of {len(results)} passed",
                data={"round": str(round), "results": rows, "expected_version": expected})
     result = {"round": str(round), "expected_version": expected, "checks": rows}
-    if failed:
-        return _Outcome(False, result, "; ".join(f"{FunctionalityCheck(r.kind).label}: {r.detail}" for r in failed))
+    problems = [f"{FunctionalityCheck(r.kind).label}: {r.detail}" for r in failed]
+    if step.key == FINAL_CHECKS and step.procedure == StepProcedure.UPGRADE:
+        # The proof that closes the upgrade: every server reports the release's versions.
+        found, silent = _reported(run)
+        result["servers"] = _as_rows(found)
+        wrong = silent + _mismatches(found, dict(run.target_versions))
+        problems += wrong
+        if not wrong:
+            result["reported"] = dict(run.target_versions)
+    if problems:
+        return _Outcome(False, result, "; ".join(problems))
     return _Outcome(True, result, wait=True)
 
 
@@ -577,7 +665,8 @@ def _record_manual_checks(step: Step, *, by: User, passed: bool, note: str) -> N
 
 def run_sign_off(*, run: Run, by: User, name: str, comment: str = "") -> SignOff:
     """S17: the customer's verification and sign-off, with the final tests' results attached. The
-    run completes, the prober stops and the deployment's versions become the release's."""
+    run completes and closes its request and window (lifecycle); the prober samples on until the
+    service answers; the deployment records the versions its servers reported in the final tests."""
     if not _is_customer_of(by, run):
         raise PermissionDenied
     name = (name or "").strip()
@@ -599,11 +688,12 @@ def run_sign_off(*, run: Run, by: User, name: str, comment: str = "") -> SignOff
             # The run was paused or aborted meanwhile: the transaction undoes the step's move too.
             raise RunError("The run is not running any more: it cannot be signed off.")
         sign_off = SignOff.objects.create(run=run, name=name, comment=comment, checks=_final_checks(run), signed_by=by)
-        Deployment.objects.filter(pk=run.deployment_id).update(
-            **{f"{component}_version": version for component, version in run.target_versions.items()
-               if component in COMPONENTS}
-        )
+        final = run.steps.filter(procedure=StepProcedure.UPGRADE, key=FINAL_CHECKS).first()
+        # The final tests read every server's versions; marked as fixed by hand, they read none,
+        # and the engineer's word for the release's versions stands.
+        _record_versions(run, (final.result.get("reported") if final else None) or dict(run.target_versions))
         _stop_probe(run)
+        lifecycle.run_closed(run=run, by=by, reason=f"signed off by {name}")
         step.refresh_from_db()
         _step_event(step, f"{name} signed off" + (f": {comment}" if comment else ""), actor=by)
         event_emit(run=run, kind="phase", actor=by, text=PHASE_WORDS[Phase.FULL],
