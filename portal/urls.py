@@ -7,6 +7,7 @@ from portal import api, health, views
 from portal.forms import LoginForm
 from scheduling import api as scheduling_api  # noqa: F401  (registers its endpoints on api.router)
 from upgrades import api as upgrades_api  # noqa: F401  (registers its endpoints on api.router)
+from upgrades import api_runs  # noqa: F401  (registers its endpoints on api.router)
 
 auth_patterns = [
     path(

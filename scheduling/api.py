@@ -42,6 +42,7 @@ from upgrades.api import CONFLICT, WorkflowViewSet
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.serializers import ReasonSerializer
+from upgrades.services import lifecycle
 from upgrades.workflow import WorkflowError
 
 # How many fresh slots a "just taken" answer carries.
@@ -55,7 +56,7 @@ def windows_visible(*, user: User) -> QuerySet[MaintenanceWindow]:
     servers = Server.objects.filter(deployment=OuterRef("request__deployment")).order_by().values("deployment")
     return visible_to(
         MaintenanceWindow.objects.select_related(
-            "request__deployment__organisation", "engineer", "booked_by"
+            "request__deployment__organisation", "engineer", "booked_by", "run"
         ).annotate(server_count=Coalesce(Subquery(servers.annotate(n=Count("pk")).values("n")), 0)),
         user,
     )
@@ -308,6 +309,13 @@ class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkflowVi
             # Every engineer free for it was booked by someone else a moment ago.
             return _taken(self, window.request, purpose=window.purpose, zone=zone, moving=window)
         return self.answer(moved)
+
+    @_window_move("Plan the run of a confirmed upgrade window that has none yet (vendor staff)")
+    @action(detail=True, methods=["post"])
+    def plan(self, request, *args, **kwargs):
+        window = self.get_object()
+        lifecycle.window_plan(window=window, by=request.user)
+        return self.answer(window)
 
     @_window_move("Cancel the window, saying why: everybody who was told is told again", body=ReasonSerializer)
     @action(detail=True, methods=["post"])

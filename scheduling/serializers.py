@@ -160,15 +160,20 @@ class WindowSerializer(serializers.ModelSerializer):
     customer_may_change = serializers.SerializerMethodField(
         help_text="Whether the customer can still reschedule or cancel it themselves (before the cut-off)."
     )
+    run = serializers.SerializerMethodField(help_text="The window's run (/api/v1/runs/{id}/), once it is confirmed.")
 
     class Meta:
         model = MaintenanceWindow
         fields = [
             "id", "request", "organisation", "deployment", "deployment_name", "purpose", "state", "cover", "start",
             "end", "at_risk_start", "downtime_start", "downtime_end", "engineer", "booked_by", "created_at",
-            "confirmed_at", "cancelled_at", "cancel_reason", "uid", "sequence", "customer_may_change",
+            "confirmed_at", "cancelled_at", "cancel_reason", "uid", "sequence", "customer_may_change", "run",
         ]
         read_only_fields = fields
+
+    def get_run(self, window: MaintenanceWindow) -> int | None:
+        run = getattr(window, "run", None)
+        return run.pk if run is not None else None
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_at_risk_start(self, window: MaintenanceWindow) -> str | None:

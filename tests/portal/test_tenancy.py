@@ -117,7 +117,15 @@ MATRIX = {
     "api:window-detail": (lambda w: {"pk": w["window"].pk}, expect(403, 200, 404)),
     **{
         f"api:window-{move}": (lambda w: {"pk": w["window"].pk}, expect(403, 405, 405, 405))
-        for move in ("confirm", "reschedule", "cancel")
+        for move in ("confirm", "reschedule", "cancel", "plan")
+    },
+    # The live upgrade in the API: the run's organisation and staff see it; its moves take POST only.
+    "api:run-list": (None, expect(403, 200, 200)),
+    "api:run-detail": (lambda w: {"pk": w["run"].pk}, expect(403, 200, 404)),
+    **{
+        f"api:run-{move}": (lambda w: {"pk": w["run"].pk}, expect(403, 405, 405, 405))
+        for move in ("snapshots", "backup", "preflight", "start", "confirm", "sign-off", "take", "retry", "fixed",
+                     "skip", "abort", "rollback", "authorise", "refuse", "rebuild")
     },
     # A run's live events: the stream and its polling answer, for staff and the run's customer.
     "run-events": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),

@@ -77,8 +77,9 @@ def readiness_of(run: Run, *, now: datetime | None = None) -> list[ReadinessRow]
         elif not record.passed:
             problem = f"The preflight failed: {record.note}"
         elif kind == ReadinessKind.PREFLIGHT and now - record.recorded_at > fresh_for():
+            minutes = settings.RUN_PREFLIGHT_FRESH_MINUTES
             problem = (f"The preflight passed at {timezone.localtime(record.recorded_at):%H:%M}, more than "
-                       f"{settings.RUN_PREFLIGHT_FRESH_MINUTES} minutes ago: run it again.")
+                       f"{minutes} minute{'s' if minutes != 1 else ''} ago: run it again.")
         rows.append(ReadinessRow(kind=kind, record=record, ok=not problem, problem=problem))
     return rows
 

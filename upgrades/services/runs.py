@@ -463,12 +463,15 @@ def _as_rows(found: list[ServerNow]) -> list[dict]:
              "running": server.running, "configured": server.configured} for server in found]
 
 
+COMPONENT_NAMES = {"cloudpaging": "Cloudpaging Server", "openjdk": "OpenJDK", "tomcat": "Apache Tomcat"}
+
+
 def _mismatches(found: list[ServerNow], expected: dict[str, str]) -> list[str]:
     """Servers that do not report `expected` or do not serve, in words."""
     wrong = []
     for server in found:
-        differ = [f"{name} {server.versions.get(name) or 'none'}" for name, version in expected.items()
-                  if version and server.versions.get(name) != version]
+        differ = [f"{label} {server.versions.get(name) or 'none'}" for name, label in COMPONENT_NAMES.items()
+                  if expected.get(name) and server.versions.get(name) != expected[name]]
         if differ:
             wrong.append(f"{server.hostname} reports {', '.join(differ)} (expected {expected.get('cloudpaging')})")
         elif not (server.running and server.configured):
