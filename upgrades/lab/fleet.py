@@ -49,25 +49,50 @@ class LabFleet:
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0))
         skipped = {}
         for key, lab in list(self.deployments.items()):
-            runners: list[web.AppRunner] = []
             try:
-                for server in lab.spec.servers:
-                    server.port = await self._listen(server_app(lab, server.hostname), server.port, runners)
-                    lab.members[server.hostname] = Member(hostname=server.hostname, role=server.role, port=server.port)
-                lab.spec.lb_port = await self._listen(balancer_app(lab), lab.spec.lb_port, runners)
+                await self._bind(lab)
             except OSError as error:
-                for runner in runners:
-                    await runner.cleanup()
                 if not skip_busy:
                     raise
                 skipped[key] = f"{error.strerror or error} (port taken?)"
                 del self.deployments[key]
-                continue
-            self._runners += runners
-            lab.save_now()
-            if lab.spec.health_checks:
-                self._checks.append(asyncio.create_task(check_health(lab, self._session)))
         return skipped
+
+    async def sync(self, specs: list[DeploymentSpec]) -> dict[str, str]:
+        """Serve the deployments of `specs` that the fleet does not serve yet (registered while it
+        runs); answers, per deployment added, "" or why it could not be."""
+        added = {}
+        for spec in specs:
+            if spec.key in self.deployments:
+                continue
+            lab = LabDeployment(spec=spec, state=self.store.load(spec), store=self.store)
+            self.deployments[spec.key] = lab
+            try:
+                await self._bind(lab)
+            except OSError as error:
+                del self.deployments[spec.key]
+                added[spec.key] = f"{error.strerror or error} (port taken?)"
+            else:
+                added[spec.key] = ""
+        return added
+
+    async def _bind(self, lab: LabDeployment) -> None:
+        """One deployment's listeners (its servers, then its load balancer) and health checks;
+        none of them if one port is taken (OSError)."""
+        runners: list[web.AppRunner] = []
+        try:
+            for server in lab.spec.servers:
+                server.port = await self._listen(server_app(lab, server.hostname), server.port, runners)
+                lab.members[server.hostname] = Member(hostname=server.hostname, role=server.role, port=server.port)
+            lab.spec.lb_port = await self._listen(balancer_app(lab), lab.spec.lb_port, runners)
+        except OSError:
+            for runner in runners:
+                await runner.cleanup()
+            raise
+        self._runners += runners
+        lab.save_now()
+        if lab.spec.health_checks:
+            self._checks.append(asyncio.create_task(check_health(lab, self._session)))
 
     async def _listen(self, app: web.Application, port: int, runners: list[web.AppRunner]) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
