@@ -168,18 +168,23 @@ def test_a_crashed_server_leaves_the_pool_until_its_services_are_started(lab):
     wait_for(lambda: in_pool(lab, ADMIN_2))
 
 
-def test_a_running_fleet_takes_on_a_deployment_registered_meanwhile(lab):
+def test_a_running_fleet_takes_on_a_deployment_registered_meanwhile_and_the_servers_added_to_it(lab):
     from upgrades.lab.control import LabControl
     from upgrades.lab.fleet import LabFleet
 
     from tests.upgrades.conftest import lab_spec
 
     fleet: LabFleet = lab.thread.fleet
-    added = lab_spec(key="registered-later")
+    first = lab_spec(key="registered-later", groups=1)  # its first group registered so far
 
-    assert lab.thread.run(fleet.sync([lab.spec, added])) == {"registered-later": ""}
+    assert lab.thread.run(fleet.sync([lab.spec, first])) == {"registered-later": ""}
+    control = LabControl(f"http://127.0.0.1:{first.lb_port}")
+    wait_for(lambda: len(control.status()["members"]) == 2)
+    grown = lab_spec(key="registered-later", groups=2)
+    grown.lb_port = first.lb_port
+    assert lab.thread.run(fleet.sync([grown])) == {"registered-later": ""}
 
-    control = LabControl(f"http://127.0.0.1:{added.lb_port}")
-    wait_for(lambda: all(member["healthy"] for member in control.status()["members"]))
-    assert get(f"http://127.0.0.1:{added.lb_port}/admin/version").json()["version"] == "9.4.2"
-    assert lab.thread.run(fleet.sync([added])) == {}  # served already: nothing more
+    wait_for(lambda: len(control.status()["members"]) == 4
+             and all(member["healthy"] for member in control.status()["members"]))
+    assert get(f"http://127.0.0.1:{first.lb_port}/admin/version").json()["version"] == "9.4.2"
+    assert lab.thread.run(fleet.sync([grown])) == {}  # served already: nothing more

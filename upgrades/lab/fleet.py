@@ -16,7 +16,7 @@ from aiohttp import web
 
 from upgrades.lab.agent import server_app
 from upgrades.lab.balancer import balancer_app, check_health
-from upgrades.lab.model import DeploymentSpec, Store
+from upgrades.lab.model import DeploymentSpec, ServerSpec, Store, new_server
 from upgrades.lab.runtime import LabDeployment, Member
 
 HOST = "127.0.0.1"  # the lab never listens beyond loopback
@@ -50,7 +50,7 @@ class LabFleet:
         skipped = {}
         for key, lab in list(self.deployments.items()):
             try:
-                await self._bind(lab)
+                await self._bind(lab, lab.spec.servers, balancer=True)
             except OSError as error:
                 if not skip_busy:
                     raise
@@ -59,39 +59,53 @@ class LabFleet:
         return skipped
 
     async def sync(self, specs: list[DeploymentSpec]) -> dict[str, str]:
-        """Serve the deployments of `specs` that the fleet does not serve yet (registered while it
-        runs); answers, per deployment added, "" or why it could not be."""
-        added = {}
+        """Serve what `specs` registers that the fleet does not serve yet: a deployment registered
+        while it runs, or servers added to one it serves. Answers, per deployment taken on or
+        grown, "" or why it could not be (its ports are taken)."""
+        changed = {}
         for spec in specs:
-            if spec.key in self.deployments:
-                continue
-            lab = LabDeployment(spec=spec, state=self.store.load(spec), store=self.store)
-            self.deployments[spec.key] = lab
+            lab = self.deployments.get(spec.key)
             try:
-                await self._bind(lab)
+                if lab is None:
+                    lab = LabDeployment(spec=spec, state=self.store.load(spec), store=self.store)
+                    self.deployments[spec.key] = lab
+                    await self._bind(lab, spec.servers, balancer=True)
+                else:
+                    added = [server for server in spec.servers if server.hostname not in lab.members]
+                    if not added:
+                        continue
+                    await self._bind(lab, added, balancer=False)
             except OSError as error:
-                del self.deployments[spec.key]
-                added[spec.key] = f"{error.strerror or error} (port taken?)"
+                if not lab.members:
+                    del self.deployments[spec.key]
+                changed[spec.key] = f"{error.strerror or error} (port taken?)"
             else:
-                added[spec.key] = ""
-        return added
+                changed[spec.key] = ""
+        return changed
 
-    async def _bind(self, lab: LabDeployment) -> None:
-        """One deployment's listeners (its servers, then its load balancer) and health checks;
-        none of them if one port is taken (OSError)."""
+    async def _bind(self, lab: LabDeployment, servers: list[ServerSpec], *, balancer: bool) -> None:
+        """A listener per server (and the load balancer with its health checks, for a deployment
+        new to the fleet); none of them if one port is taken (OSError)."""
         runners: list[web.AppRunner] = []
+        bound: list[str] = []
         try:
-            for server in lab.spec.servers:
+            for server in servers:
+                lab.state.servers.setdefault(server.hostname, new_server(lab.spec, server))
                 server.port = await self._listen(server_app(lab, server.hostname), server.port, runners)
                 lab.members[server.hostname] = Member(hostname=server.hostname, role=server.role, port=server.port)
-            lab.spec.lb_port = await self._listen(balancer_app(lab), lab.spec.lb_port, runners)
+                bound.append(server.hostname)
+            if balancer:
+                lab.spec.lb_port = await self._listen(balancer_app(lab), lab.spec.lb_port, runners)
         except OSError:
             for runner in runners:
                 await runner.cleanup()
+            for hostname in bound:
+                del lab.members[hostname]
             raise
+        lab.spec.servers += [server for server in servers if server not in lab.spec.servers]
         self._runners += runners
         lab.save_now()
-        if lab.spec.health_checks:
+        if balancer and lab.spec.health_checks:
             self._checks.append(asyncio.create_task(check_health(lab, self._session)))
 
     async def _listen(self, app: web.Application, port: int, runners: list[web.AppRunner]) -> int:
