@@ -95,6 +95,8 @@ def _impact(deployment, kind, server_count):
 @login_required
 def request_create(request, pk: int):
     deployment = selectors.deployment_for_request(user=request.user, pk=pk)
+    if request.user.is_customer and not requests.customer_may_request(deployment):
+        raise Http404  # S3: the vendor plans cloud upgrades; there is no request page for them
     newer = selectors.releases_newer_than(deployment.cloudpaging_version)
     form = RequestForm(request.POST or None, releases=newer)
     if request.method == "POST" and form.is_valid():
@@ -155,8 +157,7 @@ def _request_context(request, upgrade):
         "can_edit": upgrade.state in EDITABLE_STATES and (user.is_vendor or user.is_customer),
         "can_review": upgrade.state in REVIEWABLE_STATES and upgrade.assignee_id == user.pk,
         "is_desk": user.role in requests.SUPPORT_DESK,
-        "may": {name: allowed(name, upgrade.state) for name in
-                ("submit", "schedule_check", "approve", "refuse", "withdraw", "reopen")},
+        "may": _may(upgrade, user),
         "check_days": _check_days(upgrade, user) if user.role in requests.SUPPORT_DESK and allowed("schedule_check", upgrade.state) else [],
         "outcome_form": CheckOutcomeForm(),
         "reason_form": ReasonForm(),
@@ -165,6 +166,15 @@ def _request_context(request, upgrade):
         # The upgrade's window: a check's appointment is a window too, but not this one.
         "window": upgrade.windows.filter(purpose="upgrade", state__in=HOLDING_STATES).select_related("engineer").first(),
     }
+
+
+def _may(upgrade, user) -> dict[str, bool]:
+    may = {name: allowed(name, upgrade.state) for name in ("submit", "schedule_check", "approve", "refuse", "withdraw", "reopen")}
+    if user.is_customer:
+        # S3: a cloud customer submits nothing, and withdraws only what the vendor has not planned.
+        may["submit"] = may["submit"] and requests.customer_may_request(upgrade.deployment)
+        may["withdraw"] = may["withdraw"] and requests.customer_may_withdraw(upgrade)
+    return may
 
 
 # How far ahead support is offered free slots for the prerequisite check.

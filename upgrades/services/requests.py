@@ -24,6 +24,22 @@ from upgrades.workflow import MOVES, WorkflowError
 
 SUPPORT_DESK = (Role.SUPPORT, Role.ADMIN)
 
+CLOUD_REFUSAL = (
+    "Cloud-hosted deployments are upgraded by the vendor (S3): their upgrades are planned and carried out "
+    "by the vendor, with at least two weeks' notice. There is nothing to request."
+)
+
+
+def customer_may_request(deployment: Deployment) -> bool:
+    """S3: the vendor plans a cloud deployment's upgrades; its customers request none."""
+    return not deployment.organisation.is_cloud
+
+
+def customer_may_withdraw(request: UpgradeRequest) -> bool:
+    """A cloud upgrade the vendor approved is the vendor's plan; anything else a customer holds
+    (a request opened before cloud customers were refused) they may withdraw."""
+    return customer_may_request(request.deployment) or request.state != RequestState.APPROVED
+
 
 def _is_customer_of(user: User, request_or_deployment) -> bool:
     deployment = getattr(request_or_deployment, "deployment", request_or_deployment)
@@ -71,6 +87,8 @@ def request_create(*, deployment: Deployment, release: Release, by: User) -> Upg
     """A customer asks to upgrade one of their deployments to a newer published release."""
     if not (_is_customer_of(by, deployment) or by.role in SUPPORT_DESK):
         raise PermissionDenied
+    if by.is_customer and not customer_may_request(deployment):
+        raise PermissionDenied(CLOUD_REFUSAL)
     if release.state != ReleaseState.PUBLISHED:
         raise ValidationError({"release": "This release is not published."})
     try:
@@ -99,6 +117,9 @@ def request_create(*, deployment: Deployment, release: Release, by: User) -> Upg
 def request_submit(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
     if not (_is_customer_of(by, request) or by.role in SUPPORT_DESK):
         raise PermissionDenied
+    if by.is_customer and not customer_may_request(request.deployment):
+        raise WorkflowError("Cloud upgrades are planned by the vendor (S3): there is nothing to submit. "
+                            "Withdraw this request; we tell you at least two weeks before your upgrade.")
     with transaction.atomic(), pghistory.context(user=by.pk):
         checklist_refresh(request=request)
         event = _move(request, "submit", by=by, submitted_at=timezone.now())
@@ -225,11 +246,13 @@ def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
 def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
     if not _is_customer_of(by, request):
         raise PermissionDenied
-    if request.deployment.organisation.is_cloud:
-        raise WorkflowError("Cloud upgrades are planned by the vendor (S3): ask support to change the plan.")
     from scheduling.choices import HOLDING_STATES
 
     with transaction.atomic(), pghistory.context(user=by.pk):
+        # Held until the move: support cannot approve a cloud request between the check and it.
+        locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=request.pk)
+        if not customer_may_withdraw(locked):
+            raise WorkflowError("Cloud upgrades are planned by the vendor (S3): ask support to change the plan.")
         if request.windows.filter(state__in=HOLDING_STATES).exists():
             # A withdrawn upgrade must not keep an engineer's time: the window goes first, with
             # its own cancellation notices.
