@@ -162,6 +162,7 @@ def _request_context(request, upgrade):
         "outcome_form": CheckOutcomeForm(),
         "reason_form": ReasonForm(),
         "notice_failed": NoticeState.FAILED,
+        "link": links.link_status(request=upgrade) if upgrade.state == RequestState.APPROVED else None,
         "link_path": _link_path(upgrade) if upgrade.state == RequestState.APPROVED else "",
         # The upgrade's window: a check's appointment is a window too, but not this one.
         "window": upgrade.windows.filter(purpose="upgrade", state__in=HOLDING_STATES).select_related("engineer").first(),
@@ -206,9 +207,9 @@ def _schedule_check(upgrade, user, data):
 
 
 def _link_path(upgrade) -> str:
-    """Where the current scheduling link leads, or "" when none is issued."""
-    link = upgrade.scheduling_links.filter(revoked_at__isnull=True).first()
-    return reverse("book", args=[links.link_token(link)]) if link else ""
+    """Where the live scheduling link leads, or "" when none is (none issued, withdrawn, expired)."""
+    status = links.link_status(request=upgrade)
+    return reverse("book", args=[links.link_token(status.link)]) if status.live else ""
 
 
 def _by_section(items):
@@ -243,7 +244,8 @@ DONE = {
     "submit": "Submitted: support has been told and will review the checklist.",
     "assign": "The request is assigned to you.",
     "take_over": "You took the request over.",
-    "approve": "Approved: the customer has been told and can book a window.",
+    "approve": "Approved: the customer has been told that you send them the scheduling link. Issue the scheduling "
+               "link now: they cannot book a window before it arrives.",
     "refuse": "Refused: the customer has been told why.",
     "withdraw": "The request is withdrawn.",
     "reopen": "The request is open for review again.",
@@ -274,8 +276,15 @@ def request_action(request, pk: int, action: str):
     except PermissionDenied:
         raise
     else:
-        messages.success(request, DONE[action])
+        messages.success(request, _done(action, upgrade))
     return redirect("request-detail", pk=upgrade.pk)
+
+
+def _done(action: str, upgrade) -> str:
+    if action == "approve" and upgrade.deployment.organisation.is_cloud:
+        # S3: no link for a cloud customer; the vendor plans the window.
+        return "Approved: the customer has been told that we plan the window. Plan it on the release's cloud plan."
+    return DONE[action]
 
 
 def _form_key(action: str) -> str:

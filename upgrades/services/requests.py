@@ -7,6 +7,7 @@ reason) and the notices it causes, in the same transaction.
 """
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -188,10 +189,15 @@ def request_record_check(*, request: UpgradeRequest, by: User, outcome: str, not
     if outcome == CheckOutcome.FAILED and not notes.strip():
         raise ValidationError({"notes": "Say what failed, so the customer can put it right."})
     with transaction.atomic(), pghistory.context(user=by.pk):
+        # Held to the end: a check moved meanwhile is judged at its new time.
+        locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.state == RequestState.CHECK_SCHEDULED and locked.check_at and locked.check_at > timezone.now():
+            when = timezone.localtime(locked.check_at, timezone=ZoneInfo(by.time_zone)).strftime("%A %-d %B %Y at %H:%M %Z")
+            raise WorkflowError(f"The prerequisite check starts on {when}: its outcome can be recorded once it has started.")
         if outcome == CheckOutcome.PASSED:
-            updated = UpgradeRequest.objects.filter(pk=request.pk, state=RequestState.CHECK_SCHEDULED).update(
-                check_outcome=outcome, check_notes=notes
-            )
+            updated = UpgradeRequest.objects.filter(
+                pk=request.pk, state=RequestState.CHECK_SCHEDULED, check_at__lte=timezone.now()
+            ).update(check_outcome=outcome, check_notes=notes)
             if updated != 1:
                 raise WorkflowError("No prerequisite check is scheduled for this request now.")
             request.refresh_from_db()
@@ -221,10 +227,19 @@ def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
         if request.check_outcome != CheckOutcome.PASSED:
             raise WorkflowError("The prerequisite check must have passed first.")
         event = _move(request, "approve", by=by)
+        if request.deployment.organisation.is_cloud:
+            subject, next_step = "Upgrade approved: we plan your window", (
+                "Your service is hosted on our cloud: we plan the maintenance window ourselves and tell every "
+                "contact at least two weeks ahead (S3). Nothing needs booking."
+            )
+        else:
+            subject, next_step = "Upgrade approved: support will send you the scheduling link", (
+                "Support will send you the scheduling link in a separate e-mail: with it you choose the maintenance "
+                "window. Until it arrives nothing can be booked; once issued, it is on the request's page too."
+            )
         notify.notify(
-            event=event, to=notify.customer_addresses(request), subject="Upgrade approved: you can book a window",
-            lines=["Every prerequisite is in place and the check passed. The upgrade is approved: support sends you "
-                   "the scheduling link to book the maintenance window."],
+            event=event, to=notify.customer_addresses(request), subject=subject,
+            lines=["Every prerequisite is in place and the prerequisite check passed: the upgrade is approved.", next_step],
         )
         return request
 
