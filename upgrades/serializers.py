@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from django.utils import timezone
 from rest_framework import serializers
 
+from portal.choices import TlsVersion
 from portal.models import Deployment, User
 from portal.serializers import VisiblePrimaryKeyField
 from upgrades import evidence, selectors, versions
@@ -41,6 +42,14 @@ class RequestStateField(serializers.ChoiceField):
         super().__init__(choices=RequestState.choices, **kwargs)
 
 
+# The TLS choices are the deployment's too (MinTlsVersionEnum): inline here, so the schema
+# names one enum once.
+@extend_schema_field({"type": "array", "items": {"type": "string", "enum": TlsVersion.values}, "example": ["1.0", "1.1"]})
+class TlsVersionsField(serializers.ListField):
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.ChoiceField(choices=TlsVersion.choices), **kwargs)
+
+
 class PersonSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
@@ -49,10 +58,15 @@ class PersonSerializer(serializers.ModelSerializer):
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
+    drops_tls = TlsVersionsField(
+        required=False, help_text="TLS versions the release no longer offers: a load balancer still allowing one "
+        "must have its ciphers changed before an upgrade to it is approved.",
+    )
+
     class Meta:
         model = Release
         fields = [
-            "version", "kind", "state", "release_date", "openjdk_version", "tomcat_version", "notes",
+            "version", "kind", "state", "release_date", "openjdk_version", "tomcat_version", "notes", "drops_tls",
             "published_at", "created_at",
         ]
         read_only_fields = ["kind", "state", "published_at", "created_at"]

@@ -49,8 +49,13 @@ def _check_unique_version(version: str, *, exclude_pk: int | None = None) -> Non
             raise ValidationError({"version": f"This is the same version as the release {release.version}."})
 
 
+def _tls_versions(drops_tls) -> list[str]:
+    """Each version once, in order; unknown ones are left for the model's validation to name."""
+    return sorted(set(drops_tls))
+
+
 def release_create(*, by: User, version: str, release_date: date, openjdk_version: str, tomcat_version: str,
-                   notes: str) -> Release:
+                   notes: str, drops_tls: list[str] = ()) -> Release:
     if not access.may_manage_customers(by):
         raise PermissionDenied
     _check_unique_version(version)
@@ -58,6 +63,7 @@ def release_create(*, by: User, version: str, release_date: date, openjdk_versio
         release = Release(
             version=version, release_date=release_date, openjdk_version=openjdk_version,
             tomcat_version=tomcat_version, notes=notes, kind=kind_of_new_version(version),
+            drops_tls=_tls_versions(drops_tls),
         )
         release.full_clean()
         release.save()
@@ -73,6 +79,8 @@ def release_update(*, release: Release, by: User, **fields) -> Release:
         raise ValidationError({"version": "Upgrades were requested to this release: its version cannot change."})
     if "version" in fields:
         _check_unique_version(fields["version"], exclude_pk=release.pk)
+    if "drops_tls" in fields:
+        fields["drops_tls"] = _tls_versions(fields["drops_tls"])
     with transaction.atomic(), pghistory.context(user=by.pk):
         for name, value in fields.items():
             setattr(release, name, value)

@@ -126,9 +126,24 @@ def request_submit(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
         event = _move(request, "submit", by=by, submitted_at=timezone.now())
         notify.notify(
             event=event, to=notify.support_addresses(request), subject="Upgrade request submitted",
-            lines=[f"{by.full_name} submitted an upgrade request and its prerequisite checklist for review."],
+            lines=[f"{by.full_name} submitted an upgrade request and its prerequisite checklist for review.",
+                   *_flags_for_support(request)],
         )
         return request
+
+
+def _flags_for_support(request: UpgradeRequest) -> list[str]:
+    """What support must not miss in a new request (S9), each naming its checklist item."""
+    deployment = request.deployment
+    items = dict(request.items.filter(obsolete=False, key__in=["a10_legacy_tls", "lb_tls_dropped"]).values_list("key", "title"))
+    lines = []
+    if "a10_legacy_tls" in items:
+        lines.append(f"S9: the load balancer {deployment.load_balancer_label} allows TLS {deployment.min_tls_version}. "
+                     f"Review what the customer says in “{items['a10_legacy_tls']}”.")
+    if "lb_tls_dropped" in items:
+        lines.append(f"The load balancer {deployment.load_balancer_label} still allows TLS versions this release no longer "
+                     f"offers: approval waits for “{items['lb_tls_dropped']}”.")
+    return lines
 
 
 def request_assign(*, request: UpgradeRequest, by: User, take_over: bool = False) -> UpgradeRequest:
@@ -217,6 +232,15 @@ def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Facts may have changed since the review: new items must be reviewed too.
         checklist_refresh(request=request)
+        ciphers = request.items.filter(key="lb_tls_dropped", obsolete=False).exclude(state=ItemState.ACCEPTED).first()
+        if ciphers is not None:
+            # Named on its own: the upgrade would cut off the clients of a load balancer left as it is.
+            deployment = request.deployment
+            raise WorkflowError(
+                f"{deployment.load_balancer_label} still allows TLS {deployment.min_tls_version}, which "
+                f"{request.release.version} no longer offers: approval waits until the customer confirms the load "
+                f"balancer's ciphers were changed and you accept “{ciphers.title}” ({ciphers.get_state_display().lower()} now)."
+            )
         waiting = request.items.filter(required=True, obsolete=False).exclude(state=ItemState.ACCEPTED)
         if waiting.exists():
             titles = ", ".join(waiting.values_list("title", flat=True)[:3])
