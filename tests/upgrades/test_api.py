@@ -544,6 +544,7 @@ class TestReleases:
             ({"version": "ten"}, "version"),
             ({"version": "10.0.0"}, "version"),
             ({"version": "10.0.0.0"}, "version"),  # the same version, written longer
+            ({"version": "3000000000.0"}, "version"),  # more than PostgreSQL's integers hold
             ({"version": "9.04.2"}, "version"),
             ({"version": "10.\u0662"}, "version"),  # an Arabic-Indic 2
             ({"release_date": "soon"}, "release_date"),

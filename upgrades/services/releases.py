@@ -14,6 +14,9 @@ from upgrades.choices import ReleaseState, UpgradeKind
 from upgrades.models import Release
 
 
+PG_INTEGER_MAX = 2**31 - 1
+
+
 def kind_of_new_version(version: str, *, exclude_pk: int | None = None) -> UpgradeKind:
     """Against the release just below it; the first release is judged by its own numbers
     (x.0 major, x.y minor, x.y.z patch)."""
@@ -44,6 +47,9 @@ def _check_unique_version(version: str, *, exclude_pk: int | None = None) -> Non
         parts = versions.parse(version)
     except versions.VersionError as error:
         raise ValidationError({"version": str(error)}) from None
+    if max(parts) > PG_INTEGER_MAX:
+        # version_key holds the parts as PostgreSQL integers.
+        raise ValidationError({"version": f"Each number of a version must be at most {PG_INTEGER_MAX}."})
     for release in Release.objects.exclude(pk=exclude_pk).only("version"):
         if versions.parse(release.version) == parts:
             raise ValidationError({"version": f"This is the same version as the release {release.version}."})
