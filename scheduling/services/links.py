@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from portal.choices import Role
 from portal.models import User
+from scheduling.choices import HOLDING_STATES, Purpose
 from scheduling.models import SchedulingLink
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
@@ -54,9 +55,9 @@ class LinkStatus:
         if self.state == "none":
             return "No scheduling link has been issued for this upgrade yet: support issues it and e-mails it to you."
         if self.state == "revoked":
-            return "The scheduling link of this upgrade was withdrawn by support: ask support for a new one."
+            return "The scheduling link of this upgrade was withdrawn by support. Ask support for a new one."
         if self.state == "expired":
-            return f"The scheduling link of this upgrade expired on {self.link.expires_at:%d %B %Y}: ask support for a new one."
+            return f"The scheduling link of this upgrade expired on {self.link.expires_at:%d %B %Y}. Ask support for a new one."
         return f"The scheduling link is valid until {self.link.expires_at:%d %B %Y}."
 
 
@@ -82,6 +83,10 @@ def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
         if locked.deployment.organisation.is_cloud:
             # S3: the vendor plans a cloud customer's window; there is nothing to book.
             raise WorkflowError("Cloud-hosted upgrades are planned by the vendor: use the release's cloud plan, not a link.")
+        if locked.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).exists():
+            # The link books the window: with one booked, it is moved or cancelled instead.
+            raise WorkflowError("This upgrade has a booked maintenance window: move or cancel that window instead of "
+                                "issuing a new link.")
         # A new link replaces the old ones: only the latest works.
         locked.scheduling_links.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         link = SchedulingLink.objects.create(

@@ -585,7 +585,7 @@ class TestReleases:
         ("get", "/requests/{request}/approve/"),
         ("put", "/checklist-items/{item}/"),
         ("post", "/checklist-items/"),
-        ("delete", "/attachments/{attachment}/"),
+        ("put", "/attachments/{attachment}/"),
         ("delete", "/releases/10.0.0/"),
     ],
 )
