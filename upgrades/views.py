@@ -145,6 +145,8 @@ def _request_context(request, upgrade):
     items = selectors.checklist_of(upgrade)
     server_count = upgrade.deployment.servers.count()
     user = request.user
+    # Only a live link is offered (not withdrawn, not expired); the page words the others.
+    booking_link = links.link_status(request=upgrade) if upgrade.state == RequestState.APPROVED else None
     return {
         "upgrade": upgrade,
         "deployment": upgrade.deployment,
@@ -162,8 +164,8 @@ def _request_context(request, upgrade):
         "outcome_form": CheckOutcomeForm(),
         "reason_form": ReasonForm(),
         "notice_failed": NoticeState.FAILED,
-        "link": links.link_status(request=upgrade) if upgrade.state == RequestState.APPROVED else None,
-        "link_path": _link_path(upgrade) if upgrade.state == RequestState.APPROVED else "",
+        "booking_link": booking_link,
+        "link_path": reverse("book", args=[links.link_token(booking_link.link)]) if booking_link and booking_link.live else "",
         # The upgrade's window: a check's appointment is a window too, but not this one.
         "window": upgrade.windows.filter(purpose="upgrade", state__in=HOLDING_STATES).select_related("engineer").first(),
     }
@@ -204,12 +206,6 @@ def _schedule_check(upgrade, user, data):
         check_book(request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), by=user)
     except SlotTaken as taken:
         raise WorkflowError(str(taken)) from None
-
-
-def _link_path(upgrade) -> str:
-    """Where the live scheduling link leads, or "" when none is (none issued, withdrawn, expired)."""
-    status = links.link_status(request=upgrade)
-    return reverse("book", args=[links.link_token(status.link)]) if status.live else ""
 
 
 def _by_section(items):
