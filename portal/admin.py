@@ -4,8 +4,10 @@ audit context and the credential encryption cannot be bypassed here."""
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
 from portal import services
+from portal.choices import VENDOR_ROLES
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
 
 
@@ -22,8 +24,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class UserChangeForm(BaseUserChangeForm):
+    def clean(self):
+        cleaned = super().clean()
+        # Only vendor staff can be engineers; the database refuses it too (scheduling migration 0004).
+        if cleaned.get("role") not in VENDOR_ROLES and getattr(self.instance, "engineer", None) is not None:
+            raise forms.ValidationError(
+                "This account has an engineer profile: only vendor staff accounts can be engineers. "
+                "Delete the profile (Scheduling > Engineers) first."
+            )
+        return cleaned
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserChangeForm
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "contact", "is_active", "last_login"]
     list_filter = ["role", "is_active"]

@@ -1,6 +1,8 @@
 from django.contrib import admin
 
 from portal.admin import ReadOnlyAdmin
+from portal.choices import VENDOR_ROLES
+from portal.models import User
 
 from scheduling.models import (
     Blackout, BusinessHours, Engineer, EngineerHours, LowUsageHours, MaintenanceWindow, SupportRegion, TimeOff,
@@ -28,11 +30,21 @@ class TimeOffInline(admin.TabularInline):
     extra = 0
 
 
+STAFF_ONLY = "Only vendor staff accounts can be engineers: choose a support, engineer or administrator account."
+
+
 @admin.register(Engineer)
 class EngineerAdmin(admin.ModelAdmin):
     list_display = ["user", "home_region", "time_zone"]
     list_select_related = ["user", "home_region"]
     inlines = [EngineerHoursInline, TimeOffInline]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            # The database refuses anyone else (scheduling_engineer_is_vendor_staff); the form says it first.
+            kwargs["queryset"] = User.objects.filter(role__in=VENDOR_ROLES).order_by("full_name")
+            kwargs["error_messages"] = {"invalid_choice": STAFF_ONLY}
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Blackout)

@@ -34,6 +34,7 @@ from scheduling import serializers as s
 from scheduling.choices import HOLDING_STATES, Cover, Purpose
 from scheduling.models import MaintenanceWindow
 from scheduling.services.booking import SlotTaken, check_book, may_book, window_book
+from scheduling.services.links import link_status
 from scheduling.services.windows import require_may_change, window_cancel, window_confirm, window_reschedule
 from scheduling.slots import Slot
 from scheduling.workflow import MOVES, allowed
@@ -82,12 +83,10 @@ def _check_bookable(upgrade: UpgradeRequest, user: User, purpose: str, *, bookin
         raise WorkflowError("Cloud-hosted upgrades are planned by the vendor: see your upgrade plan instead.")
     if upgrade.state != RequestState.APPROVED:
         raise WorkflowError("This upgrade is not approved yet: a window can be booked once support approves it (S8).")
-    if user.is_customer and not upgrade.scheduling_links.filter(
-        revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).exists():
-        raise WorkflowError(
-            "No scheduling link is open for this upgrade: it was withdrawn or has expired. Ask support for a new one."
-        )
+    if user.is_customer:
+        link = link_status(request=upgrade)
+        if not link.live:
+            raise WorkflowError(link.message)  # none issued yet, withdrawn or expired: said as it is
 
 
 def _check_start(upgrade: UpgradeRequest, start: datetime) -> None:

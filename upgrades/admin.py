@@ -1,16 +1,30 @@
+from django import forms
 from django.contrib import admin
 
 from portal.admin import ReadOnlyAdmin
+from portal.choices import TlsVersion
 
 from upgrades.models import CommandTemplates, Release, UpgradeRequest
 from upgrades.services import releases
 
 
+class ReleaseAdminForm(forms.ModelForm):
+    drops_tls = forms.TypedMultipleChoiceField(
+        label=Release._meta.get_field("drops_tls").verbose_name.capitalize(), choices=TlsVersion.choices,
+        required=False, widget=forms.CheckboxSelectMultiple, help_text=Release._meta.get_field("drops_tls").help_text,
+    )
+
+    class Meta:
+        model = Release
+        fields = ["version", "release_date", "openjdk_version", "tomcat_version", "notes", "drops_tls"]
+
+
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
-    list_display = ["version", "kind", "release_date", "state", "openjdk_version", "tomcat_version"]
+    form = ReleaseAdminForm
+    list_display = ["version", "kind", "release_date", "state", "openjdk_version", "tomcat_version", "drops_tls"]
     list_filter = ["state", "kind"]
-    editable = ["version", "release_date", "openjdk_version", "tomcat_version", "notes"]
+    editable = ["version", "release_date", "openjdk_version", "tomcat_version", "notes", "drops_tls"]
     fields = [*editable, "kind"]
     readonly_fields = ["kind"]
 

@@ -213,6 +213,16 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
         upgrade = self.get_object()  # someone else's request is 404 before any 400
         return self.answer(requests.request_reopen(request=upgrade, by=request.user, **self.validated()))
 
+    @_move("Issue the scheduling link of an approved on-premises request (support): it is e-mailed to the "
+           "customer, any earlier link stops working; the answer shows it in `scheduling_link`")
+    @action(detail=True, methods=["post"], url_path="issue-link", url_name="issue-link")
+    def issue_link(self, request, *args, **kwargs):
+        from scheduling.services.links import link_issue
+
+        upgrade = self.get_object()
+        link_issue(request=upgrade, by=request.user)
+        return self.answer(upgrade)
+
     @_move("Measure what can be measured: a worker probes the servers; the items show the result", answer=202)
     @action(detail=True, methods=["post"])
     def preflight(self, request, *args, **kwargs):
@@ -297,6 +307,15 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, WorkflowViewSet):
 
     def get_queryset(self):
         return visible_to(ItemAttachment.objects.defer("content"), self.request.user)
+
+    @extend_schema(
+        summary="Delete an evidence file while its checklist is open (the customer's people or vendor staff)",
+        responses={204: None, **CONFLICT},
+    )
+    def destroy(self, request, *args, **kwargs):
+        attachment = selectors.attachment_get(user=request.user, pk=self.kwargs["pk"])
+        checklist.attachment_delete(attachment=attachment, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         summary="The file itself",

@@ -52,7 +52,17 @@ def _contact_items(deployment: Deployment, contacts: list[Contact]) -> list[Item
     return specs
 
 
-def items_for(*, deployment: Deployment, kind: str, contacts: list[Contact], servers: list[Server]) -> list[ItemSpec]:
+def _tls_list(tls_versions) -> str:
+    """"1.0 and 1.1", "1.0, 1.1 and 1.2"."""
+    ordered = sorted(tls_versions)
+    return ordered[0] if len(ordered) == 1 else ", ".join(ordered[:-1]) + " and " + ordered[-1]
+
+
+def items_for(
+    *, deployment: Deployment, kind: str, contacts: list[Contact], servers: list[Server],
+    target: str = "", dropped_tls: frozenset[str] = frozenset(),
+) -> list[ItemSpec]:
+    """`dropped_tls`: the TLS versions the releases up to `target` no longer offer."""
     specs = _contact_items(deployment, contacts)
     specs += [
         ItemSpec(
@@ -98,11 +108,23 @@ def items_for(*, deployment: Deployment, kind: str, contacts: list[Contact], ser
             "Measured by the preflight: every registered server answers through its driver and reports its versions.",
             required=False, measured=True,
         ))
+    fact = f"Your records say: {deployment.load_balancer_label} allows TLS {deployment.min_tls_version} and later."
     if deployment.flags_legacy_tls:
+        # S9: flagged to support, and judged by people: never filled in from the records.
         specs.append(ItemSpec(
-            "a10_legacy_tls", ItemSection.LOAD_BALANCER, "A10 load balancer allowing old TLS versions acknowledged",
-            "Older A10 load balancers using old ciphers (TLS 1.0) have problems with the TLS versions of Cloudpaging "
-            "Server. Support must acknowledge this before the upgrade (S9).",
-            known_evidence=f"{deployment.load_balancer_label} allows TLS {deployment.min_tls_version}.",
+            "a10_legacy_tls", ItemSection.LOAD_BALANCER, "A10 load balancer allowing old TLS versions: what you will do",
+            f"{fact} Older A10 load balancers using old ciphers (TLS 1.0) have problems with the TLS versions of "
+            "Cloudpaging Server (S9). Say what you will do about it (for example move the service to a TLS 1.2 "
+            "profile, and when); support reviews it before the upgrade.",
+        ))
+    still_allowed = {version for version in dropped_tls if version >= deployment.min_tls_version}
+    if deployment.has_load_balancer and still_allowed:
+        gone = _tls_list(still_allowed)
+        specs.append(ItemSpec(
+            "lb_tls_dropped", ItemSection.LOAD_BALANCER,
+            f"Load balancer ciphers changed: {target} no longer offers TLS {gone}",
+            f"{fact} Cloudpaging Server {target} no longer offers TLS {gone}: change the load balancer's ciphers "
+            "(its SSL/TLS profile) so that clients and health checks use a version the release still offers, then "
+            "confirm here what was changed and when. Approval waits for support to accept it.",
         ))
     return specs

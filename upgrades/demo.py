@@ -10,6 +10,9 @@ from upgrades.choices import ReleaseState
 from upgrades.models import Release
 from upgrades.services.releases import kind_of_new_version
 
+# What each demo release no longer offers, as its notes say.
+DROPS_TLS = {"10.0.0": ["1.0", "1.1"]}
+
 RELEASES = [
     ("9.4.2", date(2026, 3, 10), "17.0.10", "9.0.85", ReleaseState.PUBLISHED, """\
 ## Fixes
@@ -52,5 +55,5 @@ def seed() -> None:
             Release.objects.create(
                 version=version, release_date=released, openjdk_version=jdk, tomcat_version=tomcat, notes=notes,
                 state=state, published_at=timezone.now() if state == ReleaseState.PUBLISHED else None,
-                kind=kind_of_new_version(version),
+                kind=kind_of_new_version(version), drops_tls=DROPS_TLS.get(version, []),
             )

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from django.utils import timezone
 from rest_framework import serializers
 
+from portal.choices import Role, TlsVersion
 from portal.models import Deployment, User
 from portal.serializers import VisiblePrimaryKeyField
 from upgrades import evidence, selectors, versions
@@ -41,6 +42,14 @@ class RequestStateField(serializers.ChoiceField):
         super().__init__(choices=RequestState.choices, **kwargs)
 
 
+# The TLS choices are the deployment's too (MinTlsVersionEnum): inline here, so the schema
+# names one enum once.
+@extend_schema_field({"type": "array", "items": {"type": "string", "enum": TlsVersion.values}, "example": ["1.0", "1.1"]})
+class TlsVersionsField(serializers.ListField):
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.ChoiceField(choices=TlsVersion.choices), **kwargs)
+
+
 class PersonSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
@@ -49,10 +58,15 @@ class PersonSerializer(serializers.ModelSerializer):
 
 
 class ReleaseSerializer(serializers.ModelSerializer):
+    drops_tls = TlsVersionsField(
+        required=False, help_text="TLS versions the release no longer offers: a load balancer still allowing one "
+        "must have its ciphers changed before an upgrade to it is approved.",
+    )
+
     class Meta:
         model = Release
         fields = [
-            "version", "kind", "state", "release_date", "openjdk_version", "tomcat_version", "notes",
+            "version", "kind", "state", "release_date", "openjdk_version", "tomcat_version", "notes", "drops_tls",
             "published_at", "created_at",
         ]
         read_only_fields = ["kind", "state", "published_at", "created_at"]
@@ -159,6 +173,22 @@ class ImpactSerializer(serializers.Serializer):
     )
 
 
+class SchedulingLinkSerializer(serializers.Serializer):
+    """The scheduling link of an approved on-premises upgrade (S8), from its newest link."""
+
+    state = serializers.ChoiceField(
+        choices=[("none", "none"), ("live", "live"), ("revoked", "revoked"), ("expired", "expired")],
+        help_text="`none`: not issued yet (support issues it); `live`: usable now; `revoked`: withdrawn by support; "
+        "`expired`.",
+    )
+    url = serializers.CharField(
+        allow_null=True, help_text="The booking page of a live link, for the customer and the support desk; null otherwise."
+    )
+    issued_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    message = serializers.CharField(help_text="What it means for booking, in words for the customer.")
+
+
 def _minutes(duration) -> int | None:
     return None if duration is None else int(duration.total_seconds() // 60)
 
@@ -169,10 +199,31 @@ class UpgradeRequestDetailSerializer(UpgradeRequestSerializer):
     check = serializers.SerializerMethodField()
     impact = serializers.SerializerMethodField()
     items = serializers.SerializerMethodField(help_text="The items that apply to the deployment now, in order.")
+    scheduling_link = serializers.SerializerMethodField(
+        help_text="Null unless the request is approved and on premises (cloud upgrades are planned by the vendor)."
+    )
 
     class Meta(UpgradeRequestSerializer.Meta):
-        fields = [*UpgradeRequestSerializer.Meta.fields, "decision_reason", "check", "impact", "items"]
+        fields = [*UpgradeRequestSerializer.Meta.fields, "decision_reason", "check", "impact", "items", "scheduling_link"]
         read_only_fields = fields
+
+    @extend_schema_field(SchedulingLinkSerializer(allow_null=True))
+    def get_scheduling_link(self, request: UpgradeRequest) -> dict | None:
+        from scheduling.services import links
+
+        if request.state != RequestState.APPROVED or request.deployment.organisation.is_cloud:
+            return None
+        status = links.link_status(request=request)
+        user = self.context["request"].user
+        # Whoever holds a live link's URL can book with it: the customer's people and the support desk.
+        may_see = user.is_customer or user.role in (Role.SUPPORT, Role.ADMIN)
+        return SchedulingLinkSerializer({
+            "state": status.state,
+            "url": links.link_url(status.link) if status.live and may_see else None,
+            "issued_at": status.link.issued_at if status.link else None,
+            "expires_at": status.link.expires_at if status.link else None,
+            "message": status.message,
+        }).data
 
     def _checklist(self, request: UpgradeRequest) -> list[ChecklistItem]:
         """Read once for both the items and the progress."""

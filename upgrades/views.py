@@ -95,6 +95,8 @@ def _impact(deployment, kind, server_count):
 @login_required
 def request_create(request, pk: int):
     deployment = selectors.deployment_for_request(user=request.user, pk=pk)
+    if request.user.is_customer and not requests.customer_may_request(deployment):
+        raise Http404  # S3: the vendor plans cloud upgrades; there is no request page for them
     newer = selectors.releases_newer_than(deployment.cloudpaging_version)
     form = RequestForm(request.POST or None, releases=newer)
     if request.method == "POST" and form.is_valid():
@@ -143,6 +145,8 @@ def _request_context(request, upgrade):
     items = selectors.checklist_of(upgrade)
     server_count = upgrade.deployment.servers.count()
     user = request.user
+    # Only a live link is offered (not withdrawn, not expired); the page words the others.
+    booking_link = links.link_status(request=upgrade) if upgrade.state == RequestState.APPROVED else None
     return {
         "upgrade": upgrade,
         "deployment": upgrade.deployment,
@@ -155,13 +159,13 @@ def _request_context(request, upgrade):
         "can_edit": upgrade.state in EDITABLE_STATES and (user.is_vendor or user.is_customer),
         "can_review": upgrade.state in REVIEWABLE_STATES and upgrade.assignee_id == user.pk,
         "is_desk": user.role in requests.SUPPORT_DESK,
-        "may": {name: allowed(name, upgrade.state) for name in
-                ("submit", "schedule_check", "approve", "refuse", "withdraw", "reopen")},
+        "may": _may(upgrade, user),
         "check_days": _check_days(upgrade, user) if user.role in requests.SUPPORT_DESK and allowed("schedule_check", upgrade.state) else [],
         "outcome_form": CheckOutcomeForm(),
         "reason_form": ReasonForm(),
         "notice_failed": NoticeState.FAILED,
-        "link_path": _link_path(upgrade) if upgrade.state == RequestState.APPROVED else "",
+        "booking_link": booking_link,
+        "link_path": reverse("book", args=[links.link_token(booking_link.link)]) if booking_link and booking_link.live else "",
         # The upgrade's window: a check's appointment is a window too, but not this one.
         "window": upgrade.windows.filter(purpose="upgrade", state__in=HOLDING_STATES).select_related("engineer").first(),
         # The live upgrade: planned once the window is confirmed, kept once it has ended.
@@ -169,6 +173,15 @@ def _request_context(request, upgrade):
         "may_request_again": user.is_customer and upgrade.state in (RequestState.ROLLED_BACK, RequestState.ABORTED)
         and not upgrade.deployment.organisation.is_cloud,
     }
+
+
+def _may(upgrade, user) -> dict[str, bool]:
+    may = {name: allowed(name, upgrade.state) for name in ("submit", "schedule_check", "approve", "refuse", "withdraw", "reopen")}
+    if user.is_customer:
+        # S3: a cloud customer submits nothing, and withdraws only what the vendor has not planned.
+        may["submit"] = may["submit"] and requests.customer_may_request(upgrade.deployment)
+        may["withdraw"] = may["withdraw"] and requests.customer_may_withdraw(upgrade)
+    return may
 
 
 # How far ahead support is offered free slots for the prerequisite check.
@@ -197,12 +210,6 @@ def _schedule_check(upgrade, user, data):
         check_book(request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), by=user)
     except SlotTaken as taken:
         raise WorkflowError(str(taken)) from None
-
-
-def _link_path(upgrade) -> str:
-    """Where the current scheduling link leads, or "" when none is issued."""
-    link = upgrade.scheduling_links.filter(revoked_at__isnull=True).first()
-    return reverse("book", args=[links.link_token(link)]) if link else ""
 
 
 def _by_section(items):
@@ -237,7 +244,8 @@ DONE = {
     "submit": "Submitted: support has been told and will review the checklist.",
     "assign": "The request is assigned to you.",
     "take_over": "You took the request over.",
-    "approve": "Approved: the customer has been told and can book a window.",
+    "approve": "Approved: the customer has been told that you send them the scheduling link. Issue the scheduling "
+               "link now: they cannot book a window before it arrives.",
     "refuse": "Refused: the customer has been told why.",
     "withdraw": "The request is withdrawn.",
     "reopen": "The request is open for review again.",
@@ -268,8 +276,15 @@ def request_action(request, pk: int, action: str):
     except PermissionDenied:
         raise
     else:
-        messages.success(request, DONE[action])
+        messages.success(request, _done(action, upgrade))
     return redirect("request-detail", pk=upgrade.pk)
+
+
+def _done(action: str, upgrade) -> str:
+    if action == "approve" and upgrade.deployment.organisation.is_cloud:
+        # S3: no link for a cloud customer; the vendor plans the window.
+        return "Approved: the customer has been told that we plan the window. Plan it on the release's cloud plan."
+    return DONE[action]
 
 
 def _form_key(action: str) -> str:

@@ -54,7 +54,9 @@ class BusinessHours(_Span):
 
 @pghistory.track(*audited())
 class Engineer(models.Model):
-    """A vendor engineer as the scheduler sees them."""
+    """A vendor engineer as the scheduler sees them. Only vendor staff accounts can be one: the
+    constraint trigger `scheduling_engineer_is_vendor_staff` (migration 0004) holds it for the
+    profile and for its account's role."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="engineer")
     home_region = models.ForeignKey(SupportRegion, on_delete=models.PROTECT, related_name="engineers")

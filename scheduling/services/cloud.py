@@ -16,6 +16,7 @@ CLOUD_PLAN_MONTHS of a release, in support hours, with at least CLOUD_NOTICE_DAY
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import pghistory
@@ -102,6 +103,9 @@ class PlanRow:
     window: MaintenanceWindow | None
     needs_upgrade: bool
     notices: Counter = field(default_factory=Counter)
+    # The open request that keeps the planner off this deployment (not approved, or to
+    # another release), shown with a link so support can look at it.
+    blocking: UpgradeRequest | None = None
 
     @property
     def notice_states(self) -> list[tuple[str, int]]:
@@ -130,6 +134,11 @@ def cloud_plan_rows(*, release: Release) -> list[PlanRow]:
         for request in UpgradeRequest.objects.filter(release=release, deployment__in=deployments)
         .order_by("created_at")  # the newest request of a deployment wins
     }
+    open_requests = {
+        request.deployment_id: request
+        for request in UpgradeRequest.objects.filter(deployment__in=deployments, state__in=OPEN_REQUEST_STATES)
+        .select_related("release")
+    }
     windows = {
         window.request_id: window
         for window in MaintenanceWindow.objects.filter(
@@ -147,8 +156,16 @@ def cloud_plan_rows(*, release: Release) -> list[PlanRow]:
         rows.append(PlanRow(
             deployment=deployment, request=request, window=window, needs_upgrade=_older_than(deployment, release),
             notices=notices.get(window.pk, Counter()) if window else Counter(),
+            blocking=_blocking(open_requests.get(deployment.pk), release),
         ))
     return rows
+
+
+def _blocking(open_request: UpgradeRequest | None, release: Release) -> UpgradeRequest | None:
+    """The open request that keeps the planner off a deployment, as `_request_for` decides."""
+    if open_request is None or (open_request.release_id == release.pk and open_request.state == RequestState.APPROVED):
+        return None
+    return open_request
 
 
 def cloud_window_of(*, release: Release, pk: int) -> MaintenanceWindow:
@@ -189,24 +206,39 @@ def cloud_windows_for(*, user: User) -> list[MaintenanceWindow]:
 # Writes -----------------------------------------------------------------------------------
 
 
+class Unplanned(NamedTuple):
+    """A deployment the plan left out, why, and the request that blocks it, if one does."""
+
+    deployment: Deployment
+    reason: str
+    blocking: UpgradeRequest | None = None
+
+
 @dataclass
 class CloudPlan:
     planned: list[MaintenanceWindow] = field(default_factory=list)
-    # (deployment, why it has no proposal), for support to plan by hand.
-    unplanned: list[tuple[Deployment, str]] = field(default_factory=list)
+    # For support to look at, or to plan by hand.
+    unplanned: list[Unplanned] = field(default_factory=list)
 
 
-def _request_for(*, deployment: Deployment, release: Release, by: User) -> tuple[UpgradeRequest | None, str]:
-    """The approved request to plan, new or an earlier one whose window was cancelled; or why none."""
-    open_request = deployment.upgrade_requests.filter(state__in=OPEN_REQUEST_STATES).first()
+def _request_for(*, deployment: Deployment, release: Release, by: User) -> tuple[UpgradeRequest | None, Unplanned | None]:
+    """The approved request to plan, new or an earlier one whose window was cancelled; or why
+    none (None for both: planned already)."""
+    open_request = deployment.upgrade_requests.filter(state__in=OPEN_REQUEST_STATES).select_related("release").first()
     if open_request is not None:
+        state = open_request.get_state_display().lower()
         if open_request.release_id != release.pk:
-            return None, f"It has an open upgrade request to {open_request.release.version}: finish that first."
+            return None, Unplanned(deployment, (
+                f"It has an open upgrade request to {open_request.release.version} (#{open_request.pk}, {state}): "
+                "finish or close that first."
+            ), open_request)
         if open_request.state != RequestState.APPROVED:
-            return None, "Its upgrade request to this release is not approved: look at it first."
+            return None, Unplanned(deployment, (
+                f"Its upgrade request #{open_request.pk} to this release is {state}, not approved: look at it first."
+            ), open_request)
         if open_request.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).exists():
-            return None, ""  # planned already: nothing to do
-        return open_request, ""
+            return None, None  # planned already: nothing to do
+        return open_request, None
     request = UpgradeRequest(
         deployment=deployment, release=release, from_version=deployment.cloudpaging_version,
         kind=versions.kind_between(deployment.cloudpaging_version, release.version),
@@ -217,10 +249,10 @@ def _request_for(*, deployment: Deployment, release: Release, by: User) -> tuple
             request.save()
     except IntegrityError:
         # Another request was opened for it a moment ago: leave it to that one.
-        return None, "It has an open upgrade request: finish that first."
+        return None, Unplanned(deployment, "It has an open upgrade request since a moment ago: run the plan again.")
     log(request=request, by=by, action="cloud_planned", to_state=RequestState.APPROVED,
         reason="S3: a cloud upgrade is planned and approved by the vendor.")
-    return request, ""
+    return request, None
 
 
 def _loads(*, earliest: datetime, deadline: datetime) -> tuple[dict[tuple[int, Week], int], dict[date, int]]:
@@ -267,8 +299,8 @@ def cloud_plan_release(*, release: Release, by: User) -> CloudPlan:
                 continue
             request, why_not = _request_for(deployment=deployment, release=release, by=by)
             if request is None:
-                if why_not:
-                    outcome.unplanned.append((deployment, why_not))
+                if why_not is not None:
+                    outcome.unplanned.append(why_not)
                 continue
             deadline = deadline_of(release=release, deployment=deployment)
             slots = selectors.slots_for(request=request, earliest=earliest, within=deadline - earliest) \
@@ -288,7 +320,7 @@ def cloud_plan_release(*, release: Release, by: User) -> CloudPlan:
             proposal = proposals[entry.deployment_id]
             deadline = deadline_of(release=release, deployment=request.deployment)
             if proposal is None or proposal.slot.end > deadline:
-                outcome.unplanned.append((
+                outcome.unplanned.append(Unplanned(
                     request.deployment,
                     f"No free slot in support hours between {earliest:%d %B %Y} and the S3 deadline "
                     f"{deadline:%d %B %Y}: plan it by hand.",
@@ -296,7 +328,7 @@ def cloud_plan_release(*, release: Release, by: User) -> CloudPlan:
                 continue
             window = _propose(request=request, slot=proposal.slot, engineer_id=proposal.engineer_id, by=by)
             if window is None:
-                outcome.unplanned.append((request.deployment, "Its slot was just taken: run the plan again."))
+                outcome.unplanned.append(Unplanned(request.deployment, "Its slot was just taken: run the plan again."))
             else:
                 outcome.planned.append(window)
         return outcome

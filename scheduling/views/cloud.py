@@ -7,6 +7,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -25,8 +27,14 @@ def _plan(request, release):
                                   "adjust them if needed, then confirm.")
     elif not outcome.unplanned:
         messages.success(request, "Every cloud deployment is planned already: nothing new to propose.")
-    for deployment, reason in outcome.unplanned:
-        messages.error(request, f"{deployment.organisation.name} · {deployment.name}: {reason}")
+    for deployment, reason, blocking in outcome.unplanned:
+        if blocking is None:
+            messages.error(request, f"{deployment.organisation.name} · {deployment.name}: {reason}")
+        else:
+            messages.error(request, format_html(
+                '{} · {}: {} <a href="{}">Open upgrade request #{}</a>', deployment.organisation.name, deployment.name,
+                reason, reverse("request-detail", args=[blocking.pk]), blocking.pk,
+            ))
 
 
 def _window(release, request) -> MaintenanceWindow:

@@ -69,7 +69,7 @@ MATRIX = {
     **{
         f"api:upgraderequest-{move}": (lambda w: {"pk": w["request"].pk}, expect(403, 405, 405, 405))
         for move in ("submit", "assign", "take-over", "schedule-check", "record-check", "approve", "refuse",
-                     "withdraw", "reopen", "preflight")
+                     "withdraw", "reopen", "preflight", "issue-link")
     },
     "api:checklistitem-list": (None, expect(403, 200, 200)),
     "api:checklistitem-detail": (lambda w: {"pk": w["item"].pk}, expect(403, 200, 404)),

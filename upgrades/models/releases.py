@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Func, Value
 from django.db.models.functions import Cast
 
+from portal.choices import TlsVersion
 from portal.models.customers import audited
 from portal.models.fleet import version_validator
 from upgrades.choices import ReleaseState, UpgradeKind
@@ -28,6 +29,12 @@ class Release(models.Model):
     openjdk_version = models.CharField("OpenJDK", max_length=20, validators=[version_validator])
     tomcat_version = models.CharField("Apache Tomcat", max_length=20, validators=[version_validator])
     notes = models.TextField("Release notes", help_text="Markdown.")
+    drops_tls = ArrayField(
+        models.CharField(max_length=3, choices=TlsVersion.choices), default=list, blank=True,
+        verbose_name="TLS versions it no longer offers",
+        help_text="A load balancer that still allows one of these must have its ciphers changed before the "
+        "upgrade is approved.",
+    )
     state = models.CharField(max_length=10, choices=ReleaseState.choices, default=ReleaseState.DRAFT)
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -39,6 +46,11 @@ class Release(models.Model):
                 condition=models.Q(state=ReleaseState.DRAFT) | models.Q(published_at__isnull=False),
                 name="upgrades_release_published_has_date",
                 violation_error_message="A published release records when it was published.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(drops_tls__contained_by=TlsVersion.values),
+                name="upgrades_release_drops_known_tls",
+                violation_error_message="Name TLS versions as 1.0, 1.1, 1.2 or 1.3.",
             ),
         ]
 

@@ -8,10 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.models import Contact, User
-from upgrades import evidence
+from upgrades import evidence, versions
 from upgrades.checklist import items_for
 from upgrades.choices import ItemSection, ItemState
-from upgrades.models import ChecklistItem, ItemAttachment, UpgradeRequest
+from upgrades.models import ChecklistItem, ItemAttachment, Release, UpgradeRequest
 from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError
 
 # Items whose evidence the portal knows itself; it follows the facts until support accepts it.
@@ -28,6 +28,8 @@ def checklist_refresh(*, request: UpgradeRequest) -> bool:
         kind=request.kind,
         contacts=list(Contact.objects.filter(organisation_id=deployment.organisation_id)),
         servers=list(deployment.servers.order_by("group__position", "role", "hostname")),
+        target=request.release.version,
+        dropped_tls=_dropped_tls(request),
     )
     existing = {item.key: item for item in request.items.select_for_update()}
     changed = False
@@ -47,6 +49,10 @@ def checklist_refresh(*, request: UpgradeRequest) -> bool:
             elif item.state == ItemState.ACCEPTED and not spec.known_evidence:
                 # Accepted, but the fact is gone (the contact was removed): it needs a look again.
                 item.evidence, item.state = "", ItemState.MISSING
+        elif not spec.measured and item.state == ItemState.PROVIDED and item.provided_by_id is None:
+            # Filled in from the records before the item needed a person (S9's did): nobody
+            # stands behind it, so it waits for the customer.
+            item.evidence, item.state = "", ItemState.MISSING
         if before != (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required, item.measured):
             item.save()
             changed = True
@@ -56,6 +62,16 @@ def checklist_refresh(*, request: UpgradeRequest) -> bool:
             item.save(update_fields=["obsolete"])
             changed = True
     return changed
+
+
+def _dropped_tls(request: UpgradeRequest) -> frozenset[str]:
+    """The TLS versions no longer offered once the deployment runs the target release: what
+    the target and every release between dropped (S1's notes, as data)."""
+    current, target = versions.parse(request.from_version), versions.parse(request.release.version)
+    return frozenset(
+        tls for release in Release.objects.exclude(drops_tls=[]).only("version", "drops_tls")
+        if current < versions.parse(release.version) <= target for tls in release.drops_tls
+    )
 
 
 def _editable(item: ChecklistItem, by: User) -> None:

@@ -14,6 +14,9 @@ from upgrades.choices import ReleaseState, UpgradeKind
 from upgrades.models import Release
 
 
+PG_INTEGER_MAX = 2**31 - 1
+
+
 def kind_of_new_version(version: str, *, exclude_pk: int | None = None) -> UpgradeKind:
     """Against the release just below it; the first release is judged by its own numbers
     (x.0 major, x.y minor, x.y.z patch)."""
@@ -44,13 +47,21 @@ def _check_unique_version(version: str, *, exclude_pk: int | None = None) -> Non
         parts = versions.parse(version)
     except versions.VersionError as error:
         raise ValidationError({"version": str(error)}) from None
+    if max(parts) > PG_INTEGER_MAX:
+        # version_key holds the parts as PostgreSQL integers.
+        raise ValidationError({"version": f"Each number of a version must be at most {PG_INTEGER_MAX}."})
     for release in Release.objects.exclude(pk=exclude_pk).only("version"):
         if versions.parse(release.version) == parts:
             raise ValidationError({"version": f"This is the same version as the release {release.version}."})
 
 
+def _tls_versions(drops_tls) -> list[str]:
+    """Each version once, in order; unknown ones are left for the model's validation to name."""
+    return sorted(set(drops_tls))
+
+
 def release_create(*, by: User, version: str, release_date: date, openjdk_version: str, tomcat_version: str,
-                   notes: str) -> Release:
+                   notes: str, drops_tls: list[str] = ()) -> Release:
     if not access.may_manage_customers(by):
         raise PermissionDenied
     _check_unique_version(version)
@@ -58,6 +69,7 @@ def release_create(*, by: User, version: str, release_date: date, openjdk_versio
         release = Release(
             version=version, release_date=release_date, openjdk_version=openjdk_version,
             tomcat_version=tomcat_version, notes=notes, kind=kind_of_new_version(version),
+            drops_tls=_tls_versions(drops_tls),
         )
         release.full_clean()
         release.save()
@@ -73,6 +85,8 @@ def release_update(*, release: Release, by: User, **fields) -> Release:
         raise ValidationError({"version": "Upgrades were requested to this release: its version cannot change."})
     if "version" in fields:
         _check_unique_version(fields["version"], exclude_pk=release.pk)
+    if "drops_tls" in fields:
+        fields["drops_tls"] = _tls_versions(fields["drops_tls"])
     with transaction.atomic(), pghistory.context(user=by.pk):
         for name, value in fields.items():
             setattr(release, name, value)

@@ -7,6 +7,7 @@ reason) and the notices it causes, in the same transaction.
 """
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,6 +24,22 @@ from upgrades.services.checklist import checklist_refresh
 from upgrades.workflow import MOVES, WorkflowError
 
 SUPPORT_DESK = (Role.SUPPORT, Role.ADMIN)
+
+CLOUD_REFUSAL = (
+    "Cloud-hosted deployments are upgraded by the vendor (S3): their upgrades are planned and carried out "
+    "by the vendor, with at least two weeks' notice. There is nothing to request."
+)
+
+
+def customer_may_request(deployment: Deployment) -> bool:
+    """S3: the vendor plans a cloud deployment's upgrades; its customers request none."""
+    return not deployment.organisation.is_cloud
+
+
+def customer_may_withdraw(request: UpgradeRequest) -> bool:
+    """A cloud upgrade the vendor approved is the vendor's plan; anything else a customer holds
+    (a request opened before cloud customers were refused) they may withdraw."""
+    return customer_may_request(request.deployment) or request.state != RequestState.APPROVED
 
 
 def _is_customer_of(user: User, request_or_deployment) -> bool:
@@ -71,6 +88,8 @@ def request_create(*, deployment: Deployment, release: Release, by: User) -> Upg
     """A customer asks to upgrade one of their deployments to a newer published release."""
     if not (_is_customer_of(by, deployment) or by.role in SUPPORT_DESK):
         raise PermissionDenied
+    if by.is_customer and not customer_may_request(deployment):
+        raise PermissionDenied(CLOUD_REFUSAL)
     if release.state != ReleaseState.PUBLISHED:
         raise ValidationError({"release": "This release is not published."})
     try:
@@ -99,14 +118,32 @@ def request_create(*, deployment: Deployment, release: Release, by: User) -> Upg
 def request_submit(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
     if not (_is_customer_of(by, request) or by.role in SUPPORT_DESK):
         raise PermissionDenied
+    if by.is_customer and not customer_may_request(request.deployment):
+        raise WorkflowError("Cloud upgrades are planned by the vendor (S3): there is nothing to submit. "
+                            "Withdraw this request; we tell you at least two weeks before your upgrade.")
     with transaction.atomic(), pghistory.context(user=by.pk):
         checklist_refresh(request=request)
         event = _move(request, "submit", by=by, submitted_at=timezone.now())
         notify.notify(
             event=event, to=notify.support_addresses(request), subject="Upgrade request submitted",
-            lines=[f"{by.full_name} submitted an upgrade request and its prerequisite checklist for review."],
+            lines=[f"{by.full_name} submitted an upgrade request and its prerequisite checklist for review.",
+                   *_flags_for_support(request)],
         )
         return request
+
+
+def _flags_for_support(request: UpgradeRequest) -> list[str]:
+    """What support must not miss in a new request (S9), each naming its checklist item."""
+    deployment = request.deployment
+    items = dict(request.items.filter(obsolete=False, key__in=["a10_legacy_tls", "lb_tls_dropped"]).values_list("key", "title"))
+    lines = []
+    if "a10_legacy_tls" in items:
+        lines.append(f"S9: the load balancer {deployment.load_balancer_label} allows TLS {deployment.min_tls_version}. "
+                     f"Review what the customer says in “{items['a10_legacy_tls']}”.")
+    if "lb_tls_dropped" in items:
+        lines.append(f"The load balancer {deployment.load_balancer_label} still allows TLS versions this release no longer "
+                     f"offers: approval waits for “{items['lb_tls_dropped']}”.")
+    return lines
 
 
 def request_assign(*, request: UpgradeRequest, by: User, take_over: bool = False) -> UpgradeRequest:
@@ -167,10 +204,15 @@ def request_record_check(*, request: UpgradeRequest, by: User, outcome: str, not
     if outcome == CheckOutcome.FAILED and not notes.strip():
         raise ValidationError({"notes": "Say what failed, so the customer can put it right."})
     with transaction.atomic(), pghistory.context(user=by.pk):
+        # Held to the end: a check moved meanwhile is judged at its new time.
+        locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.state == RequestState.CHECK_SCHEDULED and locked.check_at and locked.check_at > timezone.now():
+            when = timezone.localtime(locked.check_at, timezone=ZoneInfo(by.time_zone)).strftime("%A %-d %B %Y at %H:%M %Z")
+            raise WorkflowError(f"The prerequisite check starts on {when}: its outcome can be recorded once it has started.")
         if outcome == CheckOutcome.PASSED:
-            updated = UpgradeRequest.objects.filter(pk=request.pk, state=RequestState.CHECK_SCHEDULED).update(
-                check_outcome=outcome, check_notes=notes
-            )
+            updated = UpgradeRequest.objects.filter(
+                pk=request.pk, state=RequestState.CHECK_SCHEDULED, check_at__lte=timezone.now()
+            ).update(check_outcome=outcome, check_notes=notes)
             if updated != 1:
                 raise WorkflowError("No prerequisite check is scheduled for this request now.")
             request.refresh_from_db()
@@ -190,6 +232,15 @@ def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Facts may have changed since the review: new items must be reviewed too.
         checklist_refresh(request=request)
+        ciphers = request.items.filter(key="lb_tls_dropped", obsolete=False).exclude(state=ItemState.ACCEPTED).first()
+        if ciphers is not None:
+            # Named on its own: the upgrade would cut off the clients of a load balancer left as it is.
+            deployment = request.deployment
+            raise WorkflowError(
+                f"{deployment.load_balancer_label} still allows TLS {deployment.min_tls_version}, which "
+                f"{request.release.version} no longer offers: approval waits until the customer confirms the load "
+                f"balancer's ciphers were changed and you accept “{ciphers.title}” ({ciphers.get_state_display().lower()} now)."
+            )
         waiting = request.items.filter(required=True, obsolete=False).exclude(state=ItemState.ACCEPTED)
         if waiting.exists():
             titles = ", ".join(waiting.values_list("title", flat=True)[:3])
@@ -200,10 +251,19 @@ def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
         if request.check_outcome != CheckOutcome.PASSED:
             raise WorkflowError("The prerequisite check must have passed first.")
         event = _move(request, "approve", by=by)
+        if request.deployment.organisation.is_cloud:
+            subject, next_step = "Upgrade approved: we plan your window", (
+                "Your service is hosted on our cloud: we plan the maintenance window ourselves and tell every "
+                "contact at least two weeks ahead (S3). Nothing needs booking."
+            )
+        else:
+            subject, next_step = "Upgrade approved: support will send you the scheduling link", (
+                "Support will send you the scheduling link in a separate e-mail: with it you choose the maintenance "
+                "window. Until it arrives nothing can be booked; once issued, it is on the request's page too."
+            )
         notify.notify(
-            event=event, to=notify.customer_addresses(request), subject="Upgrade approved: you can book a window",
-            lines=["Every prerequisite is in place and the check passed. The upgrade is approved: support sends you "
-                   "the scheduling link to book the maintenance window."],
+            event=event, to=notify.customer_addresses(request), subject=subject,
+            lines=["Every prerequisite is in place and the prerequisite check passed: the upgrade is approved.", next_step],
         )
         return request
 
@@ -225,11 +285,13 @@ def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
 def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
     if not _is_customer_of(by, request):
         raise PermissionDenied
-    if request.deployment.organisation.is_cloud:
-        raise WorkflowError("Cloud upgrades are planned by the vendor (S3): ask support to change the plan.")
     from scheduling.choices import HOLDING_STATES
 
     with transaction.atomic(), pghistory.context(user=by.pk):
+        # Held until the move: support cannot approve a cloud request between the check and it.
+        locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=request.pk)
+        if not customer_may_withdraw(locked):
+            raise WorkflowError("Cloud upgrades are planned by the vendor (S3): ask support to change the plan.")
         if request.windows.filter(state__in=HOLDING_STATES).exists():
             # A withdrawn upgrade must not keep an engineer's time: the window goes first, with
             # its own cancellation notices.

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pghistory', '0007_auto_20250421_0444'),
-        ('upgrades', '0006_history_without_counters'),
+        ('upgrades', '0007_release_drops_tls'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

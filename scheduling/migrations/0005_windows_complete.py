@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduling', '0003_windows_life'),
+        ('scheduling', '0004_engineer_is_vendor_staff'),
     ]
 
     operations = [
