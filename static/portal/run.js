@@ -27,10 +27,36 @@
       active.type !== "hidden" && active.type !== "submit";
   }
 
+  // A choice someone has opened (a rollback, a skip) stays open when the board is refreshed.
+  function openChoices() {
+    const board = document.getElementById("run-board");
+    if (!board) return [];
+    return Array.from(board.querySelectorAll("details[open] > summary")).map(function (summary) {
+      return summary.textContent.trim();
+    });
+  }
+
+  function reopen(choices) {
+    const board = document.getElementById("run-board");
+    if (!board || !choices.length) return;
+    board.querySelectorAll("details > summary").forEach(function (summary) {
+      if (choices.indexOf(summary.textContent.trim()) >= 0) summary.parentElement.open = true;
+    });
+  }
+
+  let keepOpen = null;  // the choices open when the board was asked for, reopened once it is swapped in
+
+  document.body.addEventListener("htmx:afterSettle", function () {
+    if (keepOpen === null) return;
+    reopen(keepOpen);
+    keepOpen = null;
+  });
+
   function refreshBoard() {
     clearTimeout(boardTimer);
     boardTimer = setTimeout(function () {
       if (typing()) { refreshBoard(); return; }
+      keepOpen = openChoices();
       htmx.ajax("GET", liveUrl + "?part=board", { target: "#run-board", swap: "outerHTML" }).then(tickClock);
     }, 250);
   }

@@ -272,7 +272,7 @@ def review_and_approve(desk: Page, request: UpgradeRequest, customer: Page) -> N
 
 def book_the_window(customer: Page, request: UpgradeRequest) -> MaintenanceWindow:
     customer.goto(f"/requests/{request.pk}/")
-    customer.get_by_role("link", name="Book the maintenance window").first.click()
+    customer.get_by_role("button", name="Book the maintenance window").first.click()
     customer.locator("button.slot.standard").first.click()
     expect(status(customer)).to_contain_text("Your window is booked")
     shot(customer, "03-customer-booked")
@@ -287,9 +287,9 @@ def get_ready_and_start(engineer: Page, customer: Page, run: Run) -> None:
     expect(engineer.get_by_role("heading", level=1)).to_have_text("My windows")
     row = engineer.locator("tr", has_text="Open now").filter(has_text=run.deployment.organisation.name)
     shot(engineer, "04-engineer-my-windows")
-    row.get_by_role("link", name="Get ready").click()
+    row.get_by_role("button", name="Get ready").click()
     customer.goto(f"/requests/{run.request_id}/")
-    customer.get_by_role("link", name="Live upgrade page").click()
+    customer.get_by_role("button", name="Live upgrade page").click()
     customer.get_by_role("button", name="The snapshots are taken").click()
     expect(status(customer)).to_contain_text("Recorded: VM snapshots taken")
     customer.get_by_role("button", name="The StreamDB backup is taken").click()
@@ -366,3 +366,130 @@ def test_a_new_customer_goes_from_registration_to_a_completed_upgrade(people, la
 
 def _csrf(page: Page) -> str:
     return next(cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken")
+
+
+# -- The second story: a rollback the customer authorises ----------------------------------------
+
+
+def api(client, method: str, path: str, body: dict | None = None) -> dict:
+    answer = getattr(client, method)(f"/api/v1/{path}", body or {}, content_type="application/json")
+    assert answer.status_code < 300, (path, answer.status_code, answer.content[:400])
+    return answer.json() if answer.content else {}
+
+
+def registered_through_the_api(desk, admin: Page, ports: list[int]) -> Deployment:
+    """Support registers the customer through the API; the administrator gives the lead an
+    account in Django admin."""
+    lb_port, *server_ports = ports
+    api(desk, "post", "organisations/", {"name": "Tailspin Academy", "slug": "tailspin", "hosting": "on_premises",
+                                         "time_zone": "Europe/London", "support_region": "europe"})
+    contact = api(desk, "post", "contacts/", {"organisation": "tailspin", "name": "Omar Haddad",
+                                              "email": "omar.haddad@tailspin.example", "time_zone": "Europe/London",
+                                              "roles": ROLES.split(",")})
+    deployment = api(desk, "post", "deployments/", {
+        "organisation": "tailspin", "name": "Production", "cloudpaging_version": OLD["cloudpaging"],
+        "openjdk_version": OLD["openjdk"], "tomcat_version": OLD["tomcat"], "load_balancer_vendor": "F5",
+        "health_checks": True, "server_platform": "virtual", "service_url": f"http://127.0.0.1:{lb_port}"})
+    for position in (1, 2):
+        group = api(desk, "post", "server-groups/", {"deployment": deployment["id"]})
+        for index, role in enumerate(("admin_license", "stream")):
+            api(desk, "post", "servers/", {
+                "deployment": deployment["id"], "group": group["id"], "role": role, "driver": "lab",
+                "hostname": f"{('cpadmin', 'cpstream')[index]}{position:02d}.tailspin.example",
+                "address": "127.0.0.1", "port": server_ports[2 * (position - 1) + index]})
+    admin.goto("/admin/portal/user/add/")
+    admin.get_by_label("Email:").fill(contact["email"])
+    admin.get_by_label("Full name:").fill(contact["name"])
+    admin.get_by_label("Role:").select_option("customer")
+    admin.locator("#id_contact").fill(str(contact["id"]))
+    admin.locator("#id_password1").fill("demo-password")
+    admin.locator("#id_password2").fill("demo-password")
+    admin.get_by_role("button", name="Save", exact=True).click()
+    expect(admin.locator(".messagelist")).to_contain_text("was added successfully")
+    return Deployment.objects.get(pk=deployment["id"])
+
+
+def approved_and_booked_through_the_api(customer, desk, engineer_client, deployment: Deployment) -> MaintenanceWindow:
+    request = api(customer, "post", "requests/", {"deployment": deployment.pk, "release": "10.0.0"})
+    for item in request["items"]:
+        if item["required"] and item["state"] == "missing" and not item["measured"]:
+            api(customer, "post", f"checklist-items/{item['id']}/provide/", {"text": "In place: see our runbook."})
+    api(customer, "post", f"requests/{request['id']}/submit/")
+    api(desk, "post", f"requests/{request['id']}/assign/")
+    for item in api(desk, "get", f"requests/{request['id']}/")["items"]:
+        if item["state"] == "provided":
+            api(desk, "post", f"checklist-items/{item['id']}/accept/")
+    check = api(desk, "get", f"requests/{request['id']}/slots/?purpose=check")["slots"] or api(
+        desk, "get", f"requests/{request['id']}/slots/?purpose=check&week=1")["slots"]
+    api(desk, "post", f"requests/{request['id']}/schedule-check/", {"start": check[0]["start"]})
+    upgrade = UpgradeRequest.objects.get(pk=request["id"])
+    with time_machine.travel(upgrade.check_at + timedelta(minutes=50), tick=True):
+        api(engineer_client, "post", f"requests/{request['id']}/record-check/", {"outcome": "passed", "notes": ""})
+        api(desk, "post", f"requests/{request['id']}/approve/")
+        api(desk, "post", f"requests/{request['id']}/issue-link/")
+        for week in range(7):
+            slots = api(customer, "get", f"requests/{request['id']}/slots/?week={week}")["slots"]
+            standard = [slot for slot in slots if slot["standard"]]
+            if standard:
+                break
+        window = api(customer, "post", f"requests/{request['id']}/window/", {"start": standard[0]["start"]})
+    assert window["state"] == "confirmed" and window["run"]
+    return MaintenanceWindow.objects.get(pk=window["id"])
+
+
+def test_a_rollback_the_lead_authorises_ends_with_the_service_back_and_the_customer_may_ask_again(
+        people, lab_fleet, workers, world, client_for, support, engineer):
+    ports = _free_ports(5)
+    admin = people("admin@vendor.example")
+    deployment = registered_through_the_api(client_for(support), admin, ports)
+    wait_for_the_lab(ports[0], lab_fleet)
+    lead = deployment.organisation.contacts.get().user
+    window = approved_and_booked_through_the_api(client_for(lead), client_for(support), client_for(engineer),
+                                                  deployment)
+    run = window.run
+
+    with time_machine.travel(window.start + timedelta(minutes=1), tick=True):
+        erin = people(window.engineer.email)
+        omar = people(lead.email)
+        get_ready_and_start(erin, omar, run)
+        omar.goto(f"/runs/{run.pk}/")
+        confirm_tests(erin, omar)  # before the upgrade
+        # On the lab page, the next operation of cpadmin02 is made to fail: step 6 stops group 2.
+        erin.goto(f"/deployments/{deployment.pk}/lab/")
+        erin.locator("tr", has_text="cpadmin02.tailspin.example").get_by_role(
+            "button", name="Fail next operation").click()
+        expect(status(erin)).to_contain_text("Fail next operation: done on cpadmin02.tailspin.example")
+        erin.goto(f"/runs/{run.pk}/")
+        confirm_tests(erin, omar)  # against group 2 while group 1 is out
+        expect(erin.locator(".failure")).to_contain_text("Stop services on server group 2", timeout=LIVE)
+
+        erin.get_by_role("button", name="Assign to me").click()
+        # Less than an hour of the window is left: the page advises the rollback, its form open.
+        expect(erin.locator(".run-controls")).to_contain_text("Less than one hour of the window is left")
+        choice = erin.locator("details", has=erin.locator("summary", has_text="Request a rollback"))
+        expect(choice).to_have_attribute("open", "")
+        erin.get_by_label("Restore the database from backup").check()
+        erin.get_by_label("Reason, for the customer").fill("Group 2 will not stop; the window closes soon.")
+        erin.get_by_role("button", name="Ask the customer to authorise").click()
+        expect(status(erin)).to_contain_text("The rollback is requested")
+        omar.reload()
+        omar.get_by_label("Your reason").fill("Go back to 9.4.2; we try again next term.")
+        omar.get_by_role("button", name="Authorise the rollback").click()
+        expect(status(omar)).to_contain_text("The rollback is authorised")
+        expect(omar.locator("#run-phase")).to_contain_text("Rolled back", timeout=LIVE)
+        shot(omar, "07-customer-rolled-back")
+
+        # The world: the service answers, every server runs 9.4.2 again, nothing claimed that is not so.
+        assert httpx.get(f"http://127.0.0.1:{ports[0]}/", timeout=5).status_code == 200
+        assert lab_versions(ports[0]) == {"9.4.2"}
+        deployment.refresh_from_db()
+        assert deployment.cloudpaging_version == "9.4.2"
+        omar.goto(f"/requests/{run.request_id}/")
+        expect(omar.locator(".page-head .badge").first).to_have_text("Rolled back")
+        omar.get_by_role("link", name="Request the upgrade again").click()
+        omar.locator("article").filter(has=omar.get_by_text("10.0.0", exact=True)).get_by_role("radio").check()
+        omar.get_by_role("button", name="Start the request").click()
+        expect(status(omar)).to_contain_text("Your request is started")
+        shot(omar, "08-customer-asks-again")
+    assert UpgradeRequest.objects.filter(deployment=deployment, state=RequestState.DRAFT).exists()
+    assert Run.objects.get(pk=run.pk).state == RunState.ROLLED_BACK

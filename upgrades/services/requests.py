@@ -21,7 +21,7 @@ from upgrades.choices import CheckOutcome, ItemState, ReleaseState, RequestState
 from upgrades.models import Release, RequestEvent, UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.checklist import checklist_refresh
-from upgrades.workflow import MOVES, WorkflowError
+from upgrades.workflow import MOVES, WorkflowError, allowed
 
 SUPPORT_DESK = (Role.SUPPORT, Role.ADMIN)
 
@@ -285,17 +285,22 @@ def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
 def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
     if not _is_customer_of(by, request):
         raise PermissionDenied
-    from scheduling.choices import HOLDING_STATES
+    from scheduling.choices import HOLDING_STATES, Purpose
 
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Held until the move: support cannot approve a cloud request between the check and it.
         locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=request.pk)
+        if not allowed("withdraw", locked.state):
+            raise WorkflowError(f"You cannot withdraw this request: it is {locked.get_state_display().lower()}.")
         if not customer_may_withdraw(locked):
             raise WorkflowError("Cloud upgrades are planned by the vendor (S3): ask support to change the plan.")
-        if request.windows.filter(state__in=HOLDING_STATES).exists():
-            # A withdrawn upgrade must not keep an engineer's time: the window goes first, with
-            # its own cancellation notices.
+        # A withdrawn upgrade must not keep an engineer's time: the window goes first, with its own
+        # cancellation notices; so does a prerequisite check still to come (a past one is over).
+        if request.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).exists():
             raise WorkflowError("This upgrade has a booked maintenance window: cancel the window first, then withdraw.")
+        if request.windows.filter(purpose=Purpose.CHECK, state__in=HOLDING_STATES,
+                                  period__startswith__gt=timezone.now()).exists():
+            raise WorkflowError("The prerequisite check is booked: ask support to cancel it, then withdraw.")
         event = _move(request, "withdraw", by=by, reason=reason, decision_reason=reason)
         if request.submitted_at:
             notify.notify(
