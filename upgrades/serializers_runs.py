@@ -4,7 +4,7 @@ and the inputs of the moves the live page offers. Shapes only; the services chec
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from upgrades.choices import ReadinessKind, RollbackMethod, RunState, StepState
+from upgrades.choices import ReadinessKind, RollbackMethod, RollbackState, RunState, StepState
 from upgrades.models import RollbackDecision, Run, Step
 from upgrades.serializers import PersonSerializer
 from upgrades.services.readiness import readiness_of
@@ -16,8 +16,26 @@ class RunStateField(serializers.ChoiceField):
         super().__init__(choices=RunState.choices, **kwargs)
 
 
+@extend_schema_field(serializers.ChoiceField(choices=StepState.choices), component_name="StepStateEnum")
+class StepStateField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=StepState.choices, **kwargs)
+
+
+@extend_schema_field(serializers.ChoiceField(choices=ReadinessKind.choices), component_name="ReadinessKindEnum")
+class ReadinessKindField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=ReadinessKind.choices, **kwargs)
+
+
+@extend_schema_field(serializers.ChoiceField(choices=RollbackState.choices), component_name="RollbackStateEnum")
+class RollbackStateField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=RollbackState.choices, **kwargs)
+
+
 class StepSerializer(serializers.ModelSerializer):
-    state = serializers.ChoiceField(choices=StepState.choices, read_only=True)
+    state = StepStateField(read_only=True)
     confirmed_by_engineer = PersonSerializer(read_only=True)
     confirmed_by_customer = PersonSerializer(read_only=True)
 
@@ -34,7 +52,7 @@ class StepSerializer(serializers.ModelSerializer):
 class ReadinessSerializer(serializers.Serializer):
     """One thing S11 asks for immediately before the upgrade, and whether it is done."""
 
-    kind = serializers.ChoiceField(choices=ReadinessKind.choices)
+    kind = ReadinessKindField()
     label = serializers.CharField()
     done = serializers.BooleanField(source="ok")
     problem = serializers.CharField(help_text="What is still needed, in words; empty when done.")
@@ -44,6 +62,7 @@ class ReadinessSerializer(serializers.Serializer):
 
 
 class RollbackDecisionSerializer(serializers.ModelSerializer):
+    state = RollbackStateField(read_only=True)
     requested_by = PersonSerializer(read_only=True)
     decided_by = PersonSerializer(read_only=True)
 

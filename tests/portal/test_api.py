@@ -462,8 +462,8 @@ def test_nobody_unauthenticated_gets_in(world, path):
 def test_the_api_root_lists_every_endpoint(api_for, customer):
     endpoints = api_for(customer).get(f"{API}/").json()
     assert sorted(endpoints) == [
-        "checklist-items", "contacts", "deployments", "organisations", "releases", "requests", "server-groups",
-        "servers", "token", "windows",
+        "checklist-items", "contacts", "deployments", "organisations", "releases", "requests", "runs",
+        "server-groups", "servers", "token", "windows",
     ]
 
 
