@@ -16,7 +16,7 @@ from portal.choices import Role
 from portal.models import User
 from scheduling.choices import HOLDING_STATES, Purpose
 from scheduling.models import SchedulingLink
-from upgrades.choices import RequestState
+from upgrades.choices import FINISHED_REQUEST_STATES, RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.requests import log
@@ -119,6 +119,10 @@ def link_open(*, token: str, by: User) -> SchedulingLink:
     if link is None or not (by.is_vendor or by.organisation_id == link.request.deployment.organisation_id):
         # Another organisation's link says no more than a wrong one.
         raise LinkRefused("This scheduling link is not valid. Use the link from your e-mail, or ask support for a new one.")
+    if link.request.state in FINISHED_REQUEST_STATES:
+        # The upgrade has run: its window is done, whatever the link's own state.
+        raise LinkRefused(f"This upgrade is {link.request.get_state_display().lower()}: there is nothing left to book "
+                          "with this link. Your upgrades page has its report.")
     if link.revoked_at:
         raise LinkRefused("This scheduling link was replaced or withdrawn by support. Use the newest link, or ask support.")
     if link.expires_at <= timezone.now():

@@ -283,3 +283,16 @@ def test_a_cloud_customers_window_gets_its_run_once_support_confirms_the_plan(su
     window_confirm(window=window, by=support)
 
     assert Run.objects.get(window=window).state == RunState.SCHEDULED
+
+
+def test_the_booking_link_of_a_finished_upgrade_says_it_is_finished(approved, engineer, customer, support,
+                                                                    client_for):
+    from scheduling.services.links import link_issue, link_token
+
+    token = link_token(link_issue(request=approved, by=support))
+    window = book(approved, engineer, customer)
+    run_sign_off(run=waiting_for_sign_off(window.run), by=customer, name="Olivia Bennett")
+
+    page = client_for(customer).get(reverse("book", args=[token]))
+
+    assert page.status_code == 403 and "This upgrade is completed" in page.content.decode()
