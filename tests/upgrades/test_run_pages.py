@@ -235,6 +235,7 @@ def test_make_run_has_todays_window_on_the_lab_with_a_run_ready_to_start(client_
     assert run.window.start.date() == timezone.now().date()
     assert run.window.start <= timezone.now() < run.window.end
     assert run.steps.filter(number__isnull=False).count() == 15  # a major upgrade of two groups
+    assert run.window.engineer == engineer  # the README's engineer finds it on "My windows"
     page = text_of(live(client_for(engineer), run))
     assert "Start the upgrade" in page and "Lab fleet (inject a fault)" in page
 
