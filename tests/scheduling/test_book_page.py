@@ -5,7 +5,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from scheduling.models import MaintenanceWindow
 from scheduling.selectors import slots_for
@@ -178,8 +180,6 @@ def test_a_page_beyond_the_last_shows_the_last(client_for, customer, book_url, a
 @pytest.fixture
 def booked(client_for, customer, book_url, approved):
     """A window a week ahead: well before the customer's cut-off."""
-    from django.utils import timezone
-
     slot = next(slot for slot in slots_for(request=approved) if slot.standard and slot.start > timezone.now() + timedelta(days=7))
     client_for(customer).post(book_url, {"start": slot.start.isoformat()})
     return MaintenanceWindow.objects.get()
@@ -257,15 +257,21 @@ def test_the_customer_cancels_with_a_reason_and_may_book_again(client_for, custo
     assert "Your window is cancelled" in response.content.decode() and 'class="slot standard' in response.content.decode()
 
 
-def test_after_the_cutoff_the_customer_is_told_to_call_support(client_for, customer, book_url, booked):
-    import time_machine
+@each_day
+def test_the_customer_changes_the_window_up_to_the_cut_off_then_calls_support(day, client_for, customer, book_url, approved):
+    slot = next(slot for slot in slots_for(request=approved) if slot.standard and slot.start > timezone.now() + timedelta(hours=49))
+    client_for(customer).post(book_url, {"start": slot.start.isoformat()})
+    cut_off = slot.start - timedelta(hours=48)
 
-    with time_machine.travel(booked.start - timedelta(hours=20), tick=False):
-        page = client_for(customer).get(book_url).content.decode()
-        moved = client_for(customer).post(book_url, {"action": "reschedule", "start": booked.start.isoformat()})
+    with time_machine.travel(cut_off - timedelta(minutes=1), tick=False):
+        before = client_for(customer).get(book_url).content.decode()
+    with time_machine.travel(cut_off + timedelta(minutes=1), tick=False):
+        after = client_for(customer).get(book_url).content.decode()
+        moved = client_for(customer).post(book_url, {"action": "reschedule", "start": slot.start.isoformat()})
         cancelled = client_for(customer).post(book_url, {"action": "cancel", "reason": "Too late?"})
 
-    assert "call support" in page and "Choose another time" not in page
+    assert "Choose another time" in before and "call support" not in before
+    assert "call support" in after and "Choose another time" not in after
     assert moved.status_code == 409 and "call support" in moved.content.decode().lower()
     assert cancelled.status_code == 409 and "Call support" in cancelled.content.decode()
     assert MaintenanceWindow.objects.get().state == "confirmed"
