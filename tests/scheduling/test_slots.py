@@ -550,9 +550,9 @@ def _public_holidays(country: str, subdivision: str, zone: str, within: Interval
 
 @each_day
 def test_on_each_day_the_demo_world_gets_exactly_the_reference_slots(day):
-    """Northwind's window over the week from 00:30 on the day (London's and Sydney's clocks
-    change that night on theirs): the engineers of London and Sydney at their demo hours, each
-    off on their home region's holidays; England's holidays closed."""
+    """Northwind's window over the week from the day's 00:30 (on a day the clocks change,
+    before they do): the engineers of London and Sydney at their demo hours, each off on their
+    home region's holidays; England's holidays closed."""
     start = day.at()
     horizon = Interval(start, start + timedelta(days=7))
     weekdays = range(5)
