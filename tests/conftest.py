@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 from django.test import Client
@@ -24,9 +25,44 @@ from portal.celery import app as celery_app
 from scheduling import demo as scheduling_demo
 from upgrades import demo as upgrades_demo
 
+from tests.dates import Day, day_named
+
 # Each test process has a queue of its own on the shared Redis, so that parallel test
 # processes (pytest-xdist), each on its own test database, never run each other's tasks.
 celery_app.conf.task_default_queue = f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "day(day): run on a day of tests.dates, at its fixed hour")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def today():
+    """`PORTAL_TEST_TODAY=2026-12-31` (or a name of `tests.dates`) runs the whole suite as if
+    today were that day, from its fixed hour on; time moves for live servers and workers."""
+    asked = os.environ.get("PORTAL_TEST_TODAY", "")
+    if not asked:
+        yield None
+        return
+    day = day_named(asked)
+    with time_machine.travel(day.at(), tick=True):
+        yield day
+
+
+@pytest.fixture(autouse=True)
+def on_its_day(request):
+    """A test run on a day of `tests.dates` (parametrized over `day` with `each_day`, or marked
+    `pytest.mark.day(...)`) travels there before its fixtures make anything, and time moves on
+    from the day's fixed hour (live servers and workers see it move)."""
+    spec = getattr(request.node, "callspec", None)
+    marker = request.node.get_closest_marker("day")
+    day = spec.params.get("day") if spec else None
+    day = day if isinstance(day, Day) else (marker.args[0] if marker else None)
+    if day is None:
+        yield None
+        return
+    with time_machine.travel(day.at(), tick=True):
+        yield day
 
 
 @pytest.fixture(scope="session")

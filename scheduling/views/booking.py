@@ -33,15 +33,11 @@ def zone_of(request, fallback: str) -> str:
     return wanted if wanted in time_zone_names() else fallback
 
 
-def _monday(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
-def _week_asked(request) -> int | None:
+def _page_asked(request) -> int:
     try:
         return max(int(request.POST.get("week") or request.GET["week"]), 0)
     except (KeyError, ValueError):
-        return None
+        return 0
 
 
 def _hour_rows(entries: list[tuple[Slot, datetime]], days: list[date]) -> list[tuple[str, list[list]]]:
@@ -53,25 +49,21 @@ def _hour_rows(entries: list[tuple[Slot, datetime]], days: list[date]) -> list[t
     return [(f"{hour:02d}:00", [cells.get((hour, day), []) for day in days]) for hour in hours]
 
 
-def week_calendar(slots: list[Slot], zone: str, week: int | None) -> dict:
-    """The week `week` (0 = the week of the first free slot) as 7 day columns in `zone`, with
-    standard and out-of-hours slots in two grids apart. Without a week asked for, the first
-    week that has a standard slot."""
+def week_calendar(slots: list[Slot], zone: str, week: int) -> dict:
+    """Page `week` of the free slots in `zone`: seven days from the local date of the first
+    free slot (page 0), each later page the next seven, with standard and out-of-hours slots in
+    two grids apart. The first free slot is named on every page, whichever grid holds it."""
     tz = ZoneInfo(zone)
     local = [(slot, slot.start.astimezone(tz)) for slot in slots]
     if not local:
         return {"weeks": 0}
-    first = _monday(local[0][1].date())
+    first = local[0][1].date()
     weeks = (local[-1][1].date() - first).days // 7 + 1
-    if week is None:
-        standard = next((start for slot, start in local if slot.standard), local[0][1])
-        week = (_monday(standard.date()) - first).days // 7
     week = min(week, weeks - 1)
-    monday = first + timedelta(weeks=week)
-    days = [monday + timedelta(days=offset) for offset in range(7)]
-    shown = [(slot, start) for slot, start in local if monday <= start.date() < monday + timedelta(days=7)]
+    days = [first + timedelta(days=7 * week + offset) for offset in range(7)]
+    shown = [(slot, start) for slot, start in local if days[0] <= start.date() <= days[-1]]
     return {
-        "week": week, "weeks": weeks, "days": days,
+        "week": week, "weeks": weeks, "days": days, "earliest": local[0],
         "standard_days": {start.date() for slot, start in shown if slot.standard},
         "out_of_hours_days": {start.date() for slot, start in shown if not slot.standard},
         "standard": _hour_rows([entry for entry in shown if entry[0].standard], days),
@@ -192,6 +184,6 @@ def book(request, token: str):
             context |= {"error": error, "rescheduling": False}
     if (window is None or context["rescheduling"]) and not context["cloud"]:
         slots = selectors.slots_for(request=upgrade, exclude_window=window)
-        context["calendar"] = week_calendar(slots, zone, _week_asked(request))
+        context["calendar"] = week_calendar(slots, zone, _page_asked(request))
     template = "scheduling/book.html#booking" if request.htmx and not request.htmx.boosted else "scheduling/book.html"
     return render(request, template, context, status=status)

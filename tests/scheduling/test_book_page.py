@@ -1,14 +1,21 @@
 """The booking page behind the scheduling link: free slots in the customer's zone, standard and
 out-of-hours apart; a booking; a lost race answered with fresh slots, never a 500."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from scheduling.models import MaintenanceWindow
 from scheduling.selectors import slots_for
 from scheduling.services.links import link_issue, link_token
+from tests.dates import FRIDAY, each_day
+
+# The free slots depend on the day: every story here runs on one (some on each of tests.dates).
+pytestmark = pytest.mark.day(FRIDAY)
 
 
 @pytest.fixture
@@ -23,15 +30,20 @@ def test_support_issues_the_link_from_the_request_page(client_for, support, cust
     assert "Book the maintenance window" in page and "/book/" in page
 
 
-def test_the_customer_sees_free_slots_in_their_zone(client_for, customer, book_url, approved):
+@each_day
+def test_the_page_opens_on_the_first_free_slot_the_engine_offers(day, client_for, customer, book_url, approved):
     slots = slots_for(request=approved)
     assert any(slot.standard for slot in slots) and any(not slot.standard for slot in slots)
+    first = slots[0]
+    local = _local(first.start)
 
     page = client_for(customer).get(book_url).content.decode()
 
-    first = slots[0].start.astimezone(__import__("zoneinfo").ZoneInfo("Europe/London"))
-    assert f'value="{slots[0].start.isoformat()}"' in page and first.strftime("%H:%M") in page
-    assert "out-of-hours slot" in page
+    assert f'value="{first.start.isoformat()}"' in page
+    assert f"7 days from {_long(local)}" in page
+    cover = "within support hours" if first.standard else "out of hours (support confirms it)"
+    assert f"Earliest free slot: <strong>{local:%A} {local.day} {local:%B, %H:%M}</strong>, {cover}" in page
+    assert "out-of-hours slot" in page and "Previous 7 days" not in page
 
 
 def test_switching_the_zone_shows_the_same_instants_in_another_clock(client_for, customer, book_url, approved):
@@ -39,11 +51,12 @@ def test_switching_the_zone_shows_the_same_instants_in_another_clock(client_for,
 
     page = client_for(customer).get(book_url, {"tz": "Australia/Sydney"}).content.decode()
 
-    sydney = slot.start.astimezone(__import__("zoneinfo").ZoneInfo("Australia/Sydney"))
+    sydney = slot.start.astimezone(ZoneInfo("Australia/Sydney"))
     assert f'value="{slot.start.isoformat()}"' in page and sydney.strftime("%H:%M") in page
 
 
-def test_the_customer_books_a_slot_and_sees_the_window(client_for, customer, book_url, approved):
+@each_day
+def test_the_customer_books_a_slot_and_sees_the_window(day, client_for, customer, book_url, approved):
     slot = next(slot for slot in slots_for(request=approved) if slot.standard)
 
     response = client_for(customer).post(book_url, {"start": slot.start.isoformat(), "tz": "Europe/London"}, follow=True)
@@ -77,8 +90,6 @@ def test_a_foreign_customer_gets_the_refusal_page(client_for, outsider, book_url
 
 
 def test_the_times_follow_the_chosen_zone_not_the_users_own(client_for, customer, book_url, approved):
-    from zoneinfo import ZoneInfo
-
     slot = next(slot for slot in slots_for(request=approved) if slot.standard)
     london, new_york = (slot.start.astimezone(ZoneInfo(zone)).strftime("%H:%M") for zone in ("Europe/London", "America/New_York"))
 
@@ -93,9 +104,12 @@ def test_the_times_follow_the_chosen_zone_not_the_users_own(client_for, customer
 
 
 def _local(moment, zone="Europe/London"):
-    from zoneinfo import ZoneInfo
-
     return moment.astimezone(ZoneInfo(zone))
+
+
+def _long(day) -> str:
+    """A date as the page writes it: Sunday 29 November 2026."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def test_the_week_shows_seven_day_columns_with_standard_and_out_of_hours_apart(client_for, customer, book_url, approved):
@@ -117,13 +131,14 @@ def test_slots_in_the_customers_low_usage_hours_are_highlighted(client_for, cust
     for weekday in range(5):
         LowUsageHours.objects.create(organisation=northwind, weekday=weekday, starts=time(8), ends=time(10))
 
-    first = next(slot for slot in slots_for(request=approved) if slot.low_usage)
-    week = (first.start.date() - slots_for(request=approved)[0].start.date()).days // 7
+    slots = slots_for(request=approved)
+    first = next(slot for slot in slots if slot.low_usage)
+    week = (_local(first.start).date() - _local(slots[0].start).date()).days // 7
 
-    pages = [client_for(customer).get(book_url, {"week": n}).content.decode() for n in (week, week + 1)]
+    page = client_for(customer).get(book_url, {"week": week}).content.decode()
 
-    assert all("in your low-usage hours" in page for page in pages)
-    assert any(f'value="{first.start.isoformat()}" class="slot standard low-usage"' in page for page in pages)
+    assert "in your low-usage hours" in page
+    assert f'value="{first.start.isoformat()}" class="slot standard low-usage"' in page
 
 
 def test_switching_the_zone_with_htmx_swaps_only_the_calendar(client_for, customer, book_url, approved):
@@ -136,13 +151,26 @@ def test_switching_the_zone_with_htmx_swaps_only_the_calendar(client_for, custom
     assert _local(slot.start, "America/New_York").strftime("%H:%M") in fragment
 
 
-def test_the_customer_pages_through_the_weeks(client_for, customer, book_url, approved):
+def test_the_customer_pages_through_seven_days_at_a_time(client_for, customer, book_url, approved):
     slots = slots_for(request=approved)
-    last = slots[-1]
+    first_day = _local(slots[0].start).date()
+    second = [slot for slot in slots if 7 <= (_local(slot.start).date() - first_day).days < 14]
+
+    page = client_for(customer).get(book_url, {"week": 1}, headers={"HX-Request": "true"}).content.decode()
+
+    assert page.lstrip().startswith('<div id="booking">')
+    assert f"7 days from {_long(first_day + timedelta(days=7))}" in page
+    assert all(f'value="{slot.start.isoformat()}"' in page for slot in second)
+    assert f'value="{slots[0].start.isoformat()}"' not in page
+    assert 'hx-get="?week=0&amp;tz=Europe/London"' in page and "Previous 7 days" in page and "show it" in page
+
+
+def test_a_page_beyond_the_last_shows_the_last(client_for, customer, book_url, approved):
+    last = slots_for(request=approved)[-1]
 
     page = client_for(customer).get(book_url, {"week": 99}).content.decode()
 
-    assert f'value="{last.start.isoformat()}"' in page and "Next week" not in page
+    assert f'value="{last.start.isoformat()}"' in page and "Next 7 days" not in page
     assert client_for(customer).get(book_url, {"week": "soon"}).status_code == 200
 
 
@@ -152,10 +180,6 @@ def test_the_customer_pages_through_the_weeks(client_for, customer, book_url, ap
 @pytest.fixture
 def booked(client_for, customer, book_url, approved):
     """A window a week ahead: well before the customer's cut-off."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     slot = next(slot for slot in slots_for(request=approved) if slot.standard and slot.start > timezone.now() + timedelta(days=7))
     client_for(customer).post(book_url, {"start": slot.start.isoformat()})
     return MaintenanceWindow.objects.get()
@@ -233,16 +257,21 @@ def test_the_customer_cancels_with_a_reason_and_may_book_again(client_for, custo
     assert "Your window is cancelled" in response.content.decode() and 'class="slot standard' in response.content.decode()
 
 
-def test_after_the_cutoff_the_customer_is_told_to_call_support(client_for, customer, book_url, booked):
-    import time_machine
-    from datetime import timedelta
+@each_day
+def test_the_customer_changes_the_window_up_to_the_cut_off_then_calls_support(day, client_for, customer, book_url, approved):
+    slot = next(slot for slot in slots_for(request=approved) if slot.standard and slot.start > timezone.now() + timedelta(hours=49))
+    client_for(customer).post(book_url, {"start": slot.start.isoformat()})
+    cut_off = slot.start - timedelta(hours=48)
 
-    with time_machine.travel(booked.start - timedelta(hours=20), tick=False):
-        page = client_for(customer).get(book_url).content.decode()
-        moved = client_for(customer).post(book_url, {"action": "reschedule", "start": booked.start.isoformat()})
+    with time_machine.travel(cut_off - timedelta(minutes=1), tick=False):
+        before = client_for(customer).get(book_url).content.decode()
+    with time_machine.travel(cut_off + timedelta(minutes=1), tick=False):
+        after = client_for(customer).get(book_url).content.decode()
+        moved = client_for(customer).post(book_url, {"action": "reschedule", "start": slot.start.isoformat()})
         cancelled = client_for(customer).post(book_url, {"action": "cancel", "reason": "Too late?"})
 
-    assert "call support" in page and "Choose another time" not in page
+    assert "Choose another time" in before and "call support" not in before
+    assert "call support" in after and "Choose another time" not in after
     assert moved.status_code == 409 and "call support" in moved.content.decode().lower()
     assert cancelled.status_code == 409 and "Call support" in cancelled.content.decode()
     assert MaintenanceWindow.objects.get().state == "confirmed"

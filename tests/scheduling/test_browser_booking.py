@@ -17,10 +17,11 @@ from portal.models import User
 from scheduling.models import MaintenanceWindow
 from scheduling.services.links import link_issue, link_token
 from tests.conftest import log_in, open_from_menu, save_screenshot
+from tests.dates import FRIDAY
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.day(FRIDAY)]
 
 
 @pytest.fixture
@@ -61,10 +62,12 @@ def test_the_customer_books_a_window_and_support_sees_it(open_page, book_path):
     customer.goto(book_path)
     expect(customer.get_by_role("heading", level=1)).to_have_text("Book the maintenance window")
 
-    # A standard slot of next week (before the customer's cut-off), read first by the London clock.
+    # A standard slot of the next seven days (well before the customer's cut-off), read first by
+    # the London clock.
+    expect(customer.locator(".earliest-slot")).to_contain_text("Earliest free slot")
     week = customer.locator(".week-nav strong")
     this_week = week.inner_text()
-    customer.get_by_role("link", name="Next week →").click()
+    customer.get_by_role("link", name="Next 7 days →").click()
     expect(week).not_to_have_text(this_week)
     slot = customer.locator("table.slot-grid.standard button.slot").first
     start = slot.get_attribute("value")

@@ -3,13 +3,15 @@ of the release, in support hours, at least 14 days ahead, spreading the load; su
 and confirms; the cloud customer sees the plan and books nothing."""
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import holidays
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils import timezone
 
 from portal.models import Deployment, Organisation, Server, User
 from scheduling.choices import Cover, WindowState
@@ -20,6 +22,7 @@ from scheduling.services.booking import window_book
 from scheduling.services.links import link_issue
 from scheduling.services.windows import window_confirm
 from scheduling.slots import Slot
+from tests.dates import each_day
 from upgrades.choices import RequestState, UpgradeKind
 from upgrades.models import Release, UpgradeRequest
 from upgrades.workflow import WorkflowError
@@ -259,6 +262,25 @@ def test_a_cloud_window_less_than_14_days_away_cannot_be_confirmed(frozen, suppo
 
     window.refresh_from_db()
     assert (window.state, window.confirmed_at) == (WindowState.PROPOSED, None)
+
+
+@each_day
+def test_on_any_day_the_plan_keeps_two_weeks_notice_and_sydneys_support_hours(day, support, release, fabrikam):
+    now = timezone.now()
+    Release.objects.filter(pk=release.pk).update(release_date=(now - timedelta(weeks=3)).date())
+    release.refresh_from_db()
+
+    (window,) = cloud.cloud_plan_release(release=release, by=support).planned
+
+    assert window.start >= now + timedelta(days=15)
+    start, end = window.start.astimezone(SYDNEY), window.end.astimezone(SYDNEY)
+    assert start.date() not in holidays.country_holidays("AU", subdiv="NSW", years=start.year)
+    assert start.weekday() < 5 and time(8) <= start.time() and end.time() <= time(18) and end.date() == start.date()
+    with time_machine.travel(window.start - timedelta(days=13), tick=False):
+        with pytest.raises(WorkflowError, match="at least 14 days ahead"):
+            window_confirm(window=window, by=support)
+    window_confirm(window=window, by=support)
+    assert cloud.cloud_notices_enqueue() == fabrikam.contacts.count()
 
 
 def test_a_cloud_customer_books_nothing(frozen, support, release, fabrikam_lead):

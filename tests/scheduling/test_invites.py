@@ -5,6 +5,7 @@ the same entry (same UID, higher SEQUENCE), a cancellation removes it."""
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from icalendar import Calendar
 
 from portal.models import Contact, Notice, NoticeState, User
@@ -21,6 +22,12 @@ START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)  # GMT in London
 SUMMER = datetime(2027, 7, 6, 9, 0, tzinfo=timezone.utc)  # BST in London: 10:00 on the customer's clock
 LONDON = ZoneInfo("Europe/London")
 LEAD = "lead@northwind.example"
+
+
+@pytest.fixture(autouse=True)
+def before_the_window(time_machine):
+    """Ten days before START, well before the customer's cut-off; time moves for the worker."""
+    time_machine.move_to(START - timedelta(days=10), tick=True)
 
 
 def _calendars(message) -> list[Calendar]:

@@ -18,6 +18,12 @@ from upgrades.models import UpgradeRequest
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def before_the_window(time_machine):
+    """Ten days before START: the window and the check are ahead."""
+    time_machine.move_to(START - timedelta(days=10), tick=False)
+
+
 def _request(deployment, *, by, release, state=RequestState.APPROVED, **fields) -> UpgradeRequest:
     return UpgradeRequest.objects.create(
         deployment=deployment, release=release, from_version="9.4.2", kind=release.kind, requested_by=by, state=state,

@@ -3,6 +3,7 @@ once per window, day count, start and recipient, however often beat fires; a win
 after its reminder is reminded again for its new time; nothing for windows that are not on."""
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -10,11 +11,13 @@ from django.utils import timezone as django_timezone
 
 from portal.models import Notice
 from scheduling.choices import Cover
+from scheduling.selectors import slots_for
 from scheduling.services.booking import window_book
 from scheduling.services.notices import people_of, reminders_enqueue
 from scheduling.services.windows import window_cancel, window_reschedule
 from scheduling.tasks import reminders_sweep
 from tests.conftest import wait_for
+from tests.dates import each_day
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 BOOKED = datetime(2027, 2, 1, 12, 0, tzinfo=timezone.utc)
@@ -57,6 +60,25 @@ def test_a_window_is_reminded_a_week_and_a_day_before_once_each(book):
     assert "ready to forward" in week.body
     day = Notice.objects.get(key__startswith=f"window:{window.pk}:reminder:1d:", recipient=LEAD)
     assert day.subject.endswith("tomorrow")
+
+
+@each_day
+def test_a_window_booked_on_any_day_is_reminded_a_week_and_a_day_before(day, approved, customer):
+    slot = next(slot for slot in slots_for(request=approved)
+                if slot.standard and slot.start > django_timezone.now() + timedelta(days=7, hours=1))
+    window = window_book(request=approved, start=slot.start, engineer_ids=list(slot.engineer_ids),
+                         cover=Cover.STANDARD, by=customer)
+    people = people_of(window)
+
+    assert _remind(slot.start - timedelta(days=7, minutes=1)) == 0
+    assert _remind(slot.start - timedelta(days=7) + timedelta(minutes=4)) == len(people)
+    assert _remind(slot.start - timedelta(days=2)) == 0
+    assert _remind(slot.start - timedelta(days=1) + timedelta(minutes=1)) == len(people)
+    assert _remind(slot.start + timedelta(minutes=5)) == 0
+
+    local = slot.start.astimezone(ZoneInfo("Europe/London"))
+    reminder = Notice.objects.get(key__startswith=f"window:{window.pk}:reminder:1d:", recipient=LEAD)
+    assert f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M %Z}" in reminder.body
 
 
 def test_a_window_booked_three_days_ahead_is_only_reminded_the_day_before(book):

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduling.slots import EngineerCalendar, Interval, Slot, SlotQuery, WeeklyHours, free_slots, in_zone
+from tests.dates import each_day
 
 LONDON, NEW_YORK, SYDNEY = "Europe/London", "America/New_York", "Australia/Sydney"
 KOLKATA, SINGAPORE = "Asia/Kolkata", "Asia/Singapore"
@@ -536,3 +537,40 @@ def test_the_customer_and_the_engineer_see_the_same_instant(world):
     for zone in {q.grid_zone, *zones.values()}:
         labels = [in_zone(slot, zone)[0].strftime("%Y-%m-%d %H:%M %z") for slot in slots]
         assert len(set(labels)) == len(labels)
+
+
+# -- On each day of tests.dates: the demo's world, from that night on -------------------------
+
+
+def _public_holidays(country: str, subdivision: str, zone: str, within: Interval) -> list[Interval]:
+    days = holidays.country_holidays(country, subdiv=subdivision, years=range(within.start.year, within.end.year + 1))
+    return [Interval(datetime.combine(day, time(0), ZoneInfo(zone)),
+                     datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(zone))) for day in days]
+
+
+@each_day
+def test_on_each_day_the_demo_world_gets_exactly_the_reference_slots(day):
+    """Northwind's window over the week from the day's 00:30 (on a day the clocks change,
+    before they do): the engineers of London and Sydney at their demo hours, each off on their
+    home region's holidays; England's holidays closed."""
+    start = day.at()
+    horizon = Interval(start, start + timedelta(days=7))
+    weekdays = range(5)
+    engineers = [
+        EngineerCalendar(1, office(LONDON, time(7), time(19), weekdays), _public_holidays("GB", "ENG", LONDON, horizon)),
+        EngineerCalendar(2, office(SYDNEY, time(7), time(19), weekdays), _public_holidays("AU", "NSW", SYDNEY, horizon)),
+    ]
+    q = query(horizon=horizon, length=timedelta(minutes=55), support_hours=office(LONDON, time(8), time(18), weekdays),
+              closed=_public_holidays("GB", "ENG", LONDON, horizon), low_usage=office(LONDON, time(6), time(9), weekdays))
+
+    slots = free_slots(q, engineers)
+
+    assert as_expected(slots) == reference_slots(q, engineers)
+    assert any(slot.standard for slot in slots) and any(not slot.standard for slot in slots)
+    england = holidays.country_holidays("GB", subdiv="ENG", years=range(start.year, start.year + 2))
+    for slot in slots:
+        begins, ends = in_zone(slot, LONDON)
+        assert begins.date() not in england
+        assert begins.minute % 15 == 0 and horizon.start <= slot.start and slot.end <= horizon.end
+        if slot.standard:
+            assert begins.weekday() < 5 and time(8) <= begins.time() and ends.time() <= time(18)

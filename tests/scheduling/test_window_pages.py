@@ -19,7 +19,11 @@ from scheduling.services.booking import window_book
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 
+from tests.dates import FRIDAY
 from tests.scheduling.stories import approve, more_deployments
+
+# The windows are booked on the free slots of the day.
+pytestmark = pytest.mark.day(FRIDAY)
 
 
 def _book(request, customer, *, standard: bool) -> MaintenanceWindow:

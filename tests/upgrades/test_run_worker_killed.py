@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -33,10 +34,9 @@ app.worker_main(["worker", "-P", "threads", "-c", "3", "-n", "{name}@%h", "--wit
 
 
 def _database_url() -> str:
-    """The test database, for a worker process of its own."""
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    """The test database, for a worker process of its own: DATABASE_URL's server (a unix socket
+    folder for the embedded PostgreSQL), this process's test database."""
+    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 @pytest.fixture
