@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from django.utils import timezone
 
 from portal.models import Deployment, Notice, Organisation, User
 from scheduling.models import SchedulingLink

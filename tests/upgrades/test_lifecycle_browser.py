@@ -21,7 +21,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -32,7 +31,7 @@ import time_machine
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect
 
-from portal.models import Contact, Deployment, Server, ServerGroup
+from portal.models import Contact, Deployment, ServerGroup
 from scheduling.models import MaintenanceWindow
 from tests.conftest import log_in, open_from_menu, save_screenshot, wait_for
 from upgrades.choices import RequestState, RunState
