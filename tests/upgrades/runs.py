@@ -76,7 +76,8 @@ def lab_deployment(start_lab, organisation: Organisation, *, groups: int, name: 
         for role, prefix in ((ServerRole.ADMIN_LICENSE, "cpadmin"), (ServerRole.STREAM, "cpstream")):
             Server.objects.create(deployment=deployment, group=group, role=role, driver=Driver.LAB,
                                   hostname=f"{prefix}{position:02d}.{slug}.example", address="127.0.0.1", port=1)
-    [spec] = lab_specs(deployment_ids=[deployment.pk], check_interval=0.05, check_timeout=0.5, rise=1, fall=1,
+    # A health check may take a second and must fail twice: a loaded test machine is not an outage.
+    [spec] = lab_specs(deployment_ids=[deployment.pk], check_interval=0.05, check_timeout=1.0, rise=1, fall=2,
                        op_seconds=op_seconds)
     spec.lb_port = 0
     for server in spec.servers:
