@@ -118,8 +118,9 @@ def northwind_lab(start_lab, northwind_deployment) -> Lab:
     from portal.models import Deployment, Server
     from upgrades.fleet import lab_specs
 
-    [spec] = lab_specs(deployment_ids=[northwind_deployment.pk], check_interval=0.05, check_timeout=0.5,
-                       rise=1, fall=1, op_seconds=0.0)
+    # A health check may take a second and must fail twice: a loaded test machine is not an outage.
+    [spec] = lab_specs(deployment_ids=[northwind_deployment.pk], check_interval=0.05, check_timeout=1.0,
+                       rise=1, fall=2, op_seconds=0.0)
     spec.lb_port = 0
     for server in spec.servers:
         server.port = 0
