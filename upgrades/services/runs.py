@@ -42,7 +42,9 @@ from upgrades.rollback_plan import ServerNow, rollback_procedure
 from upgrades.runflow import DONE_STEP_STATES, RUN_MOVES, STEP_MOVES, RunError
 from upgrades.services import lifecycle, plans, readiness
 from upgrades.services.availability import probe_start, probe_stop
+from upgrades.services.checks import check_confirm, checks_run
 from upgrades.services.events import event_emit
+from upgrades.services.rollback import schema_changed
 
 log = logging.getLogger(__name__)
 
@@ -483,8 +485,6 @@ def _survey(step: Step) -> _Outcome:
     """A rollback's first step: ask every server what it runs now, and plan the rollback from that
     (upgrades.rollback_plan), never from the upgrade's plan: each server goes back to the versions
     the preflight found before the run; a server already there is not touched."""
-    from upgrades.services.rollback import schema_changed
-
     run = step.run
     decision = run.rollbacks.filter(state=RollbackState.AUTHORISED).order_by("-decided_at").first()
     found, silent = _reported(run)
@@ -511,8 +511,6 @@ def _verify(step: Step) -> _Outcome:
     """A rollback's last step: every server reports the previous versions and serves, and the
     functionality tests pass through the load balancer. Only then does the run end rolled back;
     otherwise it pauses as failed with what was found, for a person to decide."""
-    from upgrades.services.checks import checks_run
-
     run = step.run
     expected = dict(run.previous_versions)
     found, silent = _reported(run)
@@ -549,8 +547,6 @@ def _planned_version(run: Run, group: int) -> str:
 
 def _checks(step: Step) -> _Outcome:
     """The automatic tests through the load balancer, then people confirm (the step waits)."""
-    from upgrades.services.checks import checks_run
-
     run = step.run
     versions = {_planned_version(run, group) for group in step.groups} or {run.from_version}
     # While groups on two versions serve together (a minor upgrade of three groups or more), the
@@ -655,8 +651,6 @@ def step_confirm(*, step: Step, by: User, passed: bool = True, note: str = "") -
 
 
 def _record_manual_checks(step: Step, *, by: User, passed: bool, note: str) -> None:
-    from upgrades.services.checks import check_confirm
-
     if step.kind != StepKind.CHECKS:
         return
     kinds = MANUAL_CHECKS if step.phase == Phase.PREPARATION else (FunctionalityCheck.TEST_MACHINE,)
