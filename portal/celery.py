@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -8,11 +9,21 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Every periodic task of the portal is declared here, in one place.
+# Every periodic task of the portal sent through Redis is declared here, in one place. The
+# sweeps a live run depends on (stale steps, stranded runs, stale probes) run in the dispatcher
+# (`manage.py dispatcher`), which needs neither Redis nor a worker to notice them.
 app.conf.beat_schedule = {
     "notices-sweep": {"task": "portal.notices_sweep", "schedule": 30.0},
     "window-reminders": {"task": "scheduling.reminders_sweep", "schedule": 300.0},
     "cloud-notices": {"task": "scheduling.cloud_notices_sweep", "schedule": 300.0},
-    "steps-sweep": {"task": "upgrades.steps_sweep", "schedule": 15.0},
-    "probes-sweep": {"task": "upgrades.probes_sweep", "schedule": 15.0},
 }
+
+
+@task_prerun.connect
+def _received(task=None, **kwargs):
+    """A task sent from the outbox begins: its row is delivered (portal.dispatch)."""
+    from portal import dispatch
+
+    request = task.request
+    dispatch.received({dispatch.HEADER: getattr(request, dispatch.HEADER, None)
+                       or (getattr(request, "headers", None) or {}).get(dispatch.HEADER)})

@@ -1,7 +1,7 @@
 """Writing to and delivering from the outbox (portal.models.Notice).
 
-1. `notice_enqueue` writes one row per recipient inside the caller's transaction and asks for
-   delivery after commit: a rolled-back change mails nobody.
+1. `notice_enqueue` writes one row per recipient inside the caller's transaction, with its
+   delivery task in the task outbox (portal.dispatch): a rolled-back change mails nobody.
 2. `notice_deliver` claims the row with a conditional UPDATE (only a pending notice, or a failed
    one whose retry is due, can be claimed, by one worker), sends it over SMTP, and records sent
    or failed. A failed notice is retried with a growing delay.
@@ -16,10 +16,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from portal.dispatch import dispatch
 from portal.models import Notice, NoticeState
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,8 @@ def notice_enqueue(*, key: str, topic: str, recipients: list[str], subject: str,
         ignore_conflicts=True,  # a concurrent enqueue of the same cause: the unique key decides
     )
     created = list(Notice.objects.filter(key=key, recipient__in=fresh, state=NoticeState.PENDING))
-    if created:
-        from portal.tasks import notice_deliver_task
-
-        ids = [notice.pk for notice in created]
-        transaction.on_commit(lambda: [notice_deliver_task.delay(pk) for pk in ids])
+    for notice in created:
+        dispatch("portal.notice_deliver", notice.pk, about=f"notice:{notice.pk}")
     return created
 
 
@@ -112,6 +109,4 @@ def notice_retry_now(*, notice: Notice) -> None:
     """Staff ask for another attempt of a failed notice."""
     updated = Notice.objects.filter(pk=notice.pk, state=NoticeState.FAILED).update(next_attempt_at=timezone.now())
     if updated:
-        from portal.tasks import notice_deliver_task
-
-        transaction.on_commit(lambda: notice_deliver_task.delay(notice.pk))
+        dispatch("portal.notice_deliver", notice.pk, about=f"notice:{notice.pk}")

@@ -275,11 +275,33 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# The availability probes have a worker of their own: a step's worker that dies does not stop
+# the measuring (`make run` and docker-compose start one on this queue).
+PROBE_QUEUE = env_str("PROBE_QUEUE", "probes")
+CELERY_TASK_ROUTES = {"upgrades.probe": {"queue": PROBE_QUEUE}}
 
-# The run engine: a step's worker renews its claim this often; a claim older than the stale
-# limit belongs to a dead worker (the sweep interrupts the step). One driver operation's limit.
+# The run engine: a step's worker renews its claim every RUN_HEARTBEAT_SECONDS. The dispatcher
+# sweeps every RUN_SWEEP_SECONDS, so that a step whose worker died is interrupted at most
+# RUN_STALE_AFTER_SECONDS after its last heartbeat (hence after the death). A run whose next step
+# nobody has begun for RUN_STILL_AFTER_SECONDS is shown as still, with "continue" for the engineer.
+# One driver operation's limit.
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5)
 RUN_STALE_AFTER_SECONDS = env_int("RUN_STALE_AFTER_SECONDS", 30)
+RUN_SWEEP_SECONDS = env_int("RUN_SWEEP_SECONDS", 5)
+if RUN_STALE_AFTER_SECONDS - RUN_SWEEP_SECONDS < 2 * RUN_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "RUN_STALE_AFTER_SECONDS must leave room for two heartbeats after a sweep: at least "
+        f"{RUN_SWEEP_SECONDS + 2 * RUN_HEARTBEAT_SECONDS} with these settings."
+    )
+RUN_STILL_AFTER_SECONDS = env_int("RUN_STILL_AFTER_SECONDS", 30)
+# The dispatcher (`manage.py dispatcher`) relays the task outbox every second and runs these
+# sweeps, every so many seconds, in a process that needs neither Redis nor a worker.
+DISPATCHER_SWEEPS = {
+    "upgrades.services.runs.steps_sweep": RUN_SWEEP_SECONDS,
+    "upgrades.services.runs.runs_resend": RUN_SWEEP_SECONDS,
+    "upgrades.services.availability.probes_sweep": RUN_SWEEP_SECONDS,
+    "portal.dispatch.prune": 3600,
+}
 RUN_OPERATION_TIMEOUT_SECONDS = env_int("RUN_OPERATION_TIMEOUT_SECONDS", 1800)
 # S11 "immediately before": a preflight older than this no longer lets a run start.
 RUN_PREFLIGHT_FRESH_MINUTES = env_int("RUN_PREFLIGHT_FRESH_MINUTES", 60)

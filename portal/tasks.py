@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from portal import notices
+from portal.dispatch import dispatch
 
 
 @shared_task(name="portal.notice_deliver")
@@ -12,5 +13,5 @@ def notice_deliver_task(notice_id: int) -> str:
 def notices_sweep_task() -> int:
     due = notices.notices_due()
     for notice_id in due:
-        notice_deliver_task.delay(notice_id)
+        dispatch("portal.notice_deliver", notice_id, about=f"notice:{notice_id}")
     return len(due)

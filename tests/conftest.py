@@ -27,9 +27,14 @@ from upgrades import demo as upgrades_demo
 
 from tests.dates import Day, day_named
 
-# Each test process has a queue of its own on the shared Redis, so that parallel test
-# processes (pytest-xdist), each on its own test database, never run each other's tasks.
-celery_app.conf.task_default_queue = f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+# Each test process has queues of its own on the shared Redis (the default one and the probes'),
+# so that parallel test processes (pytest-xdist), each on its own test database, never run each
+# other's tasks. The test workers consume both.
+QUEUE = f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+PROBE_QUEUE = f"{QUEUE}-probes"
+QUEUES = [QUEUE, PROBE_QUEUE]
+celery_app.conf.task_default_queue = QUEUE
+celery_app.conf.task_routes = {"upgrades.probe": {"queue": PROBE_QUEUE}}
 
 
 def pytest_configure(config):
@@ -187,7 +192,8 @@ def worker(transactional_db):
     story crosses a task. Its tasks see committed rows only, hence the transactional database."""
     from celery.contrib.testing.worker import start_worker
 
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10,
+                      queues=QUEUES):
         yield
 
 

@@ -152,6 +152,13 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
         decisions.step_skip(step=self._step(run, fields["step"]), by=request.user, reason=fields["reason"])
         return self.answer(run)
 
+    @_move("Continue a still run: its next step, pending with nobody on it, is sent to a worker again (an engineer)")
+    @action(detail=True, methods=["post"], url_path="continue", url_name="continue")
+    def continue_(self, request, *args, **kwargs):
+        run = self.get_object()
+        runs.run_continue(run=run, by=request.user)
+        return self.answer(run)
+
     @_move("Abort the run, saying why (the failure's owner; support at any time it is under way)",
            body=ReasonSerializer)
     @action(detail=True, methods=["post"])

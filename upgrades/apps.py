@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class UpgradesConfig(AppConfig):
     name = "upgrades"
     verbose_name = "Upgrades"
+
+    def ready(self):
+        from portal import dispatch
+        from upgrades.services import runs
+
+        # A live run tells its watchers when its next step waits for the task queue, and when it goes.
+        dispatch.send_failed.connect(runs.step_send_failed, dispatch_uid="upgrades.step_send_failed")
+        dispatch.sent_late.connect(runs.step_sent_late, dispatch_uid="upgrades.step_sent_late")

@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from portal import dispatch
 from portal.models import User
 from portal.selectors import visible_to
 from upgrades.choices import RollbackState, RunState, StepProcedure, StepState
 from upgrades.models import AvailabilitySample, CheckResult, LiveEvent, RollbackDecision, Run, Step
 from upgrades.procedure import PHASE_WORDS, Phase
-from upgrades.runflow import FINISHED_RUN_STATES
+from upgrades.runflow import DONE_STEP_STATES, FINISHED_RUN_STATES
 from upgrades.selectors import downtime_of
 
 LOG_TAIL = 200
@@ -94,6 +96,37 @@ def step_waiting(run: Run) -> Step | None:
 
 def step_failed(run: Run) -> Step | None:
     return run.steps.filter(state__in=(StepState.FAILED, StepState.INTERRUPTED)).order_by("position").first()
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Why a running run does not move: its next step waits for the task queue (Redis away), or
+    nobody has taken it up for longer than a step takes to begin (the engineer may continue)."""
+
+    waiting_for: str  # "queue" or "worker"
+    since: datetime
+    step: Step
+    may_continue: bool
+
+
+def motion_of(run: Run, now: datetime | None = None) -> Motion | None:
+    """None while the run moves (a step runs, waits for people, has failed) or is not running."""
+    if run.state != RunState.RUNNING:
+        return None
+    following = run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+    if following is None or following.state != StepState.PENDING:
+        return None
+    now = now or timezone.now()
+    message = dispatch.latest(f"step:{following.pk}")
+    if message is not None and message.sent_at is None and message.last_error:
+        return Motion("queue", message.created_at, following, may_continue=False)
+    done = run.steps.filter(state__in=DONE_STEP_STATES).exclude(finished_at=None).order_by("-finished_at").first()
+    since = max(moment for moment in (
+        message and (message.received_at or message.sent_at or message.created_at),
+        done and done.finished_at, run.started_at) if moment)
+    if now - since < timedelta(seconds=settings.RUN_STILL_AFTER_SECONDS):
+        return None
+    return Motion("worker", since, following, may_continue=True)
 
 
 # The phase and the clock -------------------------------------------------------------------

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from upgrades.choices import ReadinessKind, RollbackMethod, RollbackState, RunState, StepState
+from upgrades.live import motion_of
 from upgrades.models import RollbackDecision, Run, Step
 from upgrades.serializers import PersonSerializer
 from upgrades.services.readiness import readiness_of
@@ -90,15 +91,30 @@ class RunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MotionSerializer(serializers.Serializer):
+    waiting_for = serializers.ChoiceField(
+        choices=[("queue", "the task queue, which is not answering: the run goes on once it is back"),
+                 ("worker", "a worker: nobody has taken the next step up (an engineer may continue)")])
+    since = serializers.DateTimeField()
+    step = serializers.IntegerField(source="step.pk")
+    may_continue = serializers.BooleanField()
+
+
 class RunDetailSerializer(RunSerializer):
     steps = serializers.SerializerMethodField()
     readiness = serializers.SerializerMethodField()
     rollbacks = RollbackDecisionSerializer(many=True, read_only=True)
+    waiting = serializers.SerializerMethodField(help_text="Why a running run does not move, or null while it does.")
 
     class Meta(RunSerializer.Meta):
         fields = [*RunSerializer.Meta.fields, "previous_versions", "target_versions", "readiness", "steps",
-                  "rollbacks"]
+                  "rollbacks", "waiting"]
         read_only_fields = fields
+
+    @extend_schema_field(MotionSerializer(allow_null=True))
+    def get_waiting(self, run: Run) -> dict | None:
+        motion = motion_of(run)
+        return MotionSerializer(motion).data if motion else None
 
     @extend_schema_field(StepSerializer(many=True))
     def get_steps(self, run: Run) -> list[dict]:

@@ -22,13 +22,3 @@ def probe_task(probe_id: int) -> int:
 def step_task(self, step_id: int) -> str:
     # The claim names this delivery: a redelivered or duplicated message is another claimant.
     return runs.step_execute(step_id=step_id, worker=f"{self.request.hostname or 'worker'}/{self.request.id}")
-
-
-@shared_task(name="upgrades.steps_sweep")
-def steps_sweep_task() -> int:
-    return runs.steps_sweep()
-
-
-@shared_task(name="upgrades.probes_sweep")
-def probes_sweep_task() -> int:
-    return availability.probes_sweep()

@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from portal import dispatch
 from upgrades import live
 from upgrades.choices import ReadinessKind, RollbackMethod, RunState
 from upgrades.fleet import is_lab
@@ -53,7 +54,10 @@ def _controls(run, user) -> dict:
     owns = vendor and failed is not None and run.state == RunState.PAUSED and owner == user
     scheduled = run.state == RunState.SCHEDULED
     rows = readiness.readiness_of(run) if scheduled else []
+    motion = live.motion_of(run)
     return {
+        "motion": motion,
+        "may_continue": vendor and motion is not None and motion.may_continue,
         "may_start": vendor and scheduled,
         "readiness": rows,
         "ready": all(row.ok for row in rows),
@@ -206,6 +210,11 @@ def _rebuild(request, run):
     return f"Server group {group} is rebuilt: uninstall, reboot, reinstall, reconnect."
 
 
+def _continue(request, run):
+    step = runs.run_continue(run=run, by=request.user)
+    return f"{step.action}: sent to a worker again."
+
+
 def _sign_off(request, run):
     name = request.POST.get("name", "").strip()
     if not name:
@@ -218,8 +227,11 @@ ACTIONS = {
     "snapshots": _ready(ReadinessKind.SNAPSHOTS), "backup": _ready(ReadinessKind.BACKUP), "preflight": _preflight,
     "start": _start, "confirm": _confirm, "take": _take, "retry": _retry, "fixed": _fixed, "skip": _skip,
     "abort": _abort, "rollback": _rollback, "authorise": _decide(True), "refuse": _decide(False),
-    "rebuild": _rebuild, "sign-off": _sign_off,
+    "rebuild": _rebuild, "sign-off": _sign_off, "continue": _continue,
 }
+
+# Said after a move whose next task could not be handed to the queue: the move is saved.
+QUEUE_AWAY = " The task queue is not answering: the upgrade goes on as soon as it is back."
 
 
 def _refusal(error: Exception) -> str:
@@ -236,12 +248,13 @@ def run_action(request, pk: int, action: str):
     run = live.run_get(user=request.user, pk=pk)
     if action not in ACTIONS:
         raise Http404
+    asked = timezone.now()
     try:
         done = ACTIONS[action](request, run)
     except (RunError, PermissionDenied, ValidationError) as refusal:
         messages.error(request, _refusal(refusal))
     else:
-        messages.success(request, done)
+        messages.success(request, done + (QUEUE_AWAY if dispatch.unsent_since(asked) else ""))
     return redirect("run-live", pk=run.pk)
 
 

@@ -1,6 +1,7 @@
 from portal.models.accounts import User
 from portal.models.customers import Contact, Organisation
+from portal.models.dispatches import Dispatch
 from portal.models.fleet import Deployment, Server, ServerGroup
 from portal.models.notices import Notice, NoticeState
 
-__all__ = ["Contact", "Deployment", "Notice", "NoticeState", "Organisation", "Server", "ServerGroup", "User"]
+__all__ = ["Contact", "Deployment", "Dispatch", "Notice", "NoticeState", "Organisation", "Server", "ServerGroup", "User"]

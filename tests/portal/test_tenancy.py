@@ -125,7 +125,7 @@ MATRIX = {
     **{
         f"api:run-{move}": (lambda w: {"pk": w["run"].pk}, expect(403, 405, 405, 405))
         for move in ("snapshots", "backup", "preflight", "start", "confirm", "sign-off", "take", "retry", "fixed",
-                     "skip", "abort", "rollback", "authorise", "refuse", "rebuild")
+                     "skip", "continue", "abort", "rollback", "authorise", "refuse", "rebuild")
     },
     # A run's live events: the stream and its polling answer, for staff and the run's customer.
     "run-events": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),

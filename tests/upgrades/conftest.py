@@ -10,7 +10,7 @@ from celery.worker import state as worker_state
 
 from portal import credentials
 from portal.celery import app as celery_app
-from tests.conftest import wait_for
+from tests.conftest import QUEUES, wait_for
 from upgrades.choices import ProbeState
 from upgrades.models import AvailabilityProbe, Release
 from upgrades.services.availability import probe_stop
@@ -137,7 +137,7 @@ def workers(transactional_db):
     """A real Celery worker with three threads: the prober holds one for the whole run, the
     steps run on the others. Its tasks see committed rows only, hence the transactional database."""
     with start_worker(celery_app, pool="threads", concurrency=3, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=10):
+                      shutdown_timeout=10, queues=QUEUES):
         yield
         # A run the test left unfinished still has its prober sampling: it stops at its next batch.
         # Wait for every task to end before the database is emptied under it.

@@ -13,8 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connection
 
-from portal.celery import app as celery_app
-from tests.conftest import wait_for
+from tests.conftest import QUEUE, QUEUES, wait_for
 from tests.upgrades.runs import applied, confirmed_window, drive, lab_deployment, planned_operations, start
 from upgrades.choices import ProbeState, RunState, StepState
 from upgrades.models import AvailabilityProbe, LiveEvent, Release
@@ -29,7 +28,7 @@ WORKER = """
 from portal.celery import app
 app.conf.task_default_queue = "{queue}"
 app.worker_main(["worker", "-P", "threads", "-c", "3", "-n", "{name}@%h", "--without-mingle", "--without-gossip",
-                 "--loglevel", "INFO"])
+                 "-Q", "{queues}", "--loglevel", "INFO"])
 """
 
 
@@ -50,7 +49,7 @@ def worker_process(transactional_db, tmp_path):
         log = tmp_path / f"{name}.log"
         with log.open("w") as output:
             process = subprocess.Popen(
-                [sys.executable, "-c", WORKER.format(queue=celery_app.conf.task_default_queue, name=name)],
+                [sys.executable, "-c", WORKER.format(queue=QUEUE, queues=",".join(QUEUES), name=name)],
                 cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
             )
         started.append((process, log))

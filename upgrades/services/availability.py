@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from portal.dispatch import dispatch
+from portal.dispatch import in_flight as dispatch_in_flight
 from portal.models import Deployment
 from upgrades.availability import Sample, sample_until
 from upgrades.choices import ProbeState, RunState
@@ -34,13 +36,11 @@ STALE_AFTER = timedelta(seconds=15)
 def probe_start(*, deployment: Deployment, path: str = "/", interval_ms: int = INTERVAL_MS) -> AvailabilityProbe:
     if not deployment.service_url:
         raise ValueError("The deployment has no service address to probe.")
-    from upgrades.tasks import probe_task
-
     with transaction.atomic():
         probe = AvailabilityProbe.objects.create(
             deployment=deployment, url=deployment.service_url.rstrip("/") + path, interval_ms=interval_ms,
         )
-        transaction.on_commit(lambda: probe_task.delay(probe.pk))
+        dispatch("upgrades.probe", probe.pk, about=f"probe:{probe.pk}")
     return probe
 
 
@@ -58,7 +58,6 @@ def probes_sweep() -> int:
     or whose task message was lost, is sent to a worker again; the claim keeps a probe to one
     sampler even if two tasks arrive."""
     from upgrades.models import Run
-    from upgrades.tasks import probe_task
 
     now = timezone.now()
     since = now - STALE_AFTER
@@ -69,7 +68,8 @@ def probes_sweep() -> int:
         state=ProbeState.RUNNING,
     ).values_list("pk", flat=True))
     for probe_id in stale:
-        probe_task.delay(probe_id)
+        if dispatch_in_flight(f"probe:{probe_id}") is None:
+            dispatch("upgrades.probe", probe_id, about=f"probe:{probe_id}")
     return len(stale)
 
 

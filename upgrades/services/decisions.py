@@ -9,7 +9,7 @@ skip it, or abort the run. (The rollback and the rebuild are in `services.rollba
    names the actor and the reason.
 3. The run resumes (paused -> running) once no step is failed or interrupted any more; its
    failure owner is cleared (the next failure is a new one to take), and the engine decides what
-   runs next after commit (`runs.run_advance`).
+   runs next in the same transaction (`runs.run_advance`: its message goes through the outbox).
 """
 
 from datetime import timedelta
@@ -81,11 +81,12 @@ def resume(*, run: Run, by: User) -> bool:
         # The run left "paused" under us (aborted by the desk): nothing resumes.
         raise RunError("The run is no longer paused: refresh the page.")
     event_emit(run=run, kind="run", actor=by, text="The run resumes", data={"state": move.target})
-    transaction.on_commit(lambda: _advance(run.pk))
+    _advance(run.pk)
     return True
 
 
 def _advance(run_id: int) -> None:
+    """The next step, sent in the transaction of the decision (portal.dispatch)."""
     from upgrades.services.runs import run_advance
 
     run_advance(run=Run.objects.get(pk=run_id))

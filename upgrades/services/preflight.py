@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from portal.dispatch import dispatch
 from portal.models import User
 from upgrades import drivers
 from upgrades.choices import ItemState
@@ -20,11 +21,9 @@ def preflight_request(*, request: UpgradeRequest, by: User) -> None:
         raise PermissionDenied
     if request.state not in EDITABLE_STATES:
         raise WorkflowError("The checklist of this request is closed.")
-    from upgrades.tasks import preflight_task
-
     with transaction.atomic(), pghistory.context(user=by.pk):
         log(request=request, by=by, action="preflight_requested")
-        transaction.on_commit(lambda: preflight_task.delay(request.pk))
+        dispatch("upgrades.preflight", request.pk, about=f"request:{request.pk}:preflight")
 
 
 def _verdict(probes: list[drivers.Probe]) -> str:

@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from portal.dispatch import dispatch
 from portal.models import User
 from upgrades import drivers
 from upgrades.choices import ReadinessKind, RunState, UpgradeKind
@@ -134,10 +135,7 @@ def preflight_request(*, run: Run, by: User) -> None:
         locked = _scheduled(run)
         event_emit(run=locked, kind="run", actor=by, text="Preflight asked for",
                    data={"readiness": ReadinessKind.PREFLIGHT, "asked": True})
-        from upgrades.tasks import run_preflight_task
-
-        run_id, by_id = locked.pk, by.pk
-        transaction.on_commit(lambda: run_preflight_task.delay(run_id, by_id))
+        dispatch("upgrades.run_preflight", locked.pk, by.pk, about=f"run:{locked.pk}:preflight")
 
 
 def _problems(run: Run, probes: list[drivers.Probe]) -> tuple[list[str], dict[str, str]]:

@@ -32,6 +32,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from portal.choices import Role, ServerRole
+from portal.dispatch import dispatch
+from portal.dispatch import in_flight as dispatch_in_flight
+from portal.dispatch import latest as dispatch_latest
 from portal.models import Deployment, Server, User
 from scheduling.choices import WindowState
 from upgrades import drivers
@@ -111,7 +114,7 @@ def run_start(*, run: Run, by: User) -> Run:
             Run.objects.filter(pk=run.pk).update(probe=probe)
         else:
             event_emit(run=run, kind="run", text="No service address: the availability is not measured")
-        transaction.on_commit(lambda: run_advance(run=Run.objects.get(pk=run.pk)))
+        run_advance(run=run)
     run.refresh_from_db()
     return run
 
@@ -124,16 +127,16 @@ def _planned_groups(run: Run) -> int:
 # -- Deciding what comes next ------------------------------------------------------------------
 
 
-def _send(step_id: int) -> None:
-    from upgrades.tasks import step_task
-
-    step_task.delay(step_id)
+def _send(step: Step) -> None:
+    """The step's task, in the outbox of the transaction that decided it is next."""
+    dispatch("upgrades.step_task", step.pk, about=f"step:{step.pk}")
 
 
 def run_advance(*, run: Run) -> None:
     """Send the next step to a worker, or end a finished rollback; nothing while a step runs,
-    waits for people or has failed, nor while the run is not running. Sending twice is harmless:
-    the claim lets one task through."""
+    waits for people or has failed, nor while the run is not running. Called inside the
+    transaction of the move that decides it, so that the next step's message is recorded with
+    the move (portal.dispatch). Sending twice is harmless: the claim lets one task through."""
     run = Run.objects.get(pk=run.pk)
     if run.state != RunState.RUNNING:
         return
@@ -141,8 +144,7 @@ def run_advance(*, run: Run) -> None:
     if following is None:
         _end_if_rolled_back(run)
     elif following.state == StepState.PENDING:
-        step_id = following.pk
-        transaction.on_commit(lambda: _send(step_id))
+        _send(following)
 
 
 def _end_if_rolled_back(run: Run) -> None:
@@ -303,8 +305,7 @@ def _succeed(step: Step, worker: str, outcome: _Outcome) -> str:
             event_emit(run=step.run_id, kind="rollback", step=step,
                        text=f"Planned from what the servers report: {len(added)} steps",
                        data={"steps": [row.key for row in added]})
-        run_id = step.run_id
-        transaction.on_commit(lambda: run_advance(run=Run(pk=run_id)))
+        run_advance(run=step.run)
     return "succeeded"
 
 
@@ -645,8 +646,7 @@ def step_confirm(*, step: Step, by: User, passed: bool = True, note: str = "") -
         locked.refresh_from_db()
         _step_event(locked, f"{_name(by)} confirmed “{locked.action}”: {_label(locked)} succeeded", actor=by,
                     confirmed=side)
-        run_id = locked.run_id
-        transaction.on_commit(lambda: run_advance(run=Run(pk=run_id)))
+        run_advance(run=locked.run)
     return locked
 
 
@@ -716,10 +716,18 @@ def _final_checks(run: Run) -> list[dict]:
 # -- The sweep (beat) --------------------------------------------------------------------------
 
 
+def stale_limit() -> timedelta:
+    """How old a heartbeat must be for its worker to count as dead: the sweep runs every
+    RUN_SWEEP_SECONDS, so a step is interrupted at most RUN_STALE_AFTER_SECONDS after its last
+    heartbeat, and a worker's death is never later than its last heartbeat."""
+    return timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS - settings.RUN_SWEEP_SECONDS)
+
+
 def steps_sweep(*, stale_after: timedelta | None = None) -> int:
-    """Running steps whose heartbeat is stale belong to a worker that died: interrupted, and their
-    runs paused. Nothing runs again by itself (S14: a person retries). Answers how many."""
-    stale_after = stale_after or timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
+    """The dispatcher, every RUN_SWEEP_SECONDS: running steps whose heartbeat is stale belong to a
+    worker that died: interrupted, and their runs paused. Nothing runs again by itself (S14: a
+    person retries). Answers how many."""
+    stale_after = stale_after or stale_limit()
     cutoff = timezone.now() - stale_after
     move = STEP_MOVES["interrupt"]
     swept = 0
@@ -738,3 +746,83 @@ def steps_sweep(*, stale_after: timedelta | None = None) -> int:
             _pause(step.run, f"The run is paused: {_label(step)} was interrupted")
             swept += 1
     return swept
+
+
+# -- Runs that stand still ---------------------------------------------------------------------
+
+# A step's message received by a worker that died before claiming it is sent again after this.
+RECEIVED_UNCLAIMED = timedelta(seconds=10)
+
+
+def stranded(run: Run) -> Step | None:
+    """The running run's next step when it is pending with nobody on it: no message on its way
+    (portal.dispatch), and none received in the last moments by a worker that may be claiming it."""
+    if run.state != RunState.RUNNING:
+        return None
+    following = run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+    if following is None or following.state != StepState.PENDING:
+        return None
+    about = f"step:{following.pk}"
+    if dispatch_in_flight(about) is not None:
+        return None
+    last = dispatch_latest(about)
+    if last is not None and last.received_at and last.received_at > timezone.now() - RECEIVED_UNCLAIMED:
+        return None
+    return following
+
+
+def runs_resend() -> int:
+    """The dispatcher, every RUN_SWEEP_SECONDS: a running run whose next step is pending with
+    nobody working on it and no message on its way (lost, or received by a worker that died
+    before its claim) has that step sent again; the claim keeps a duplicate from doing anything.
+    Answers how many."""
+    sent = 0
+    for run in Run.objects.filter(state=RunState.RUNNING):
+        with transaction.atomic(), pghistory.context(sweep=True, run=run.pk):
+            step = stranded(Run.objects.select_for_update().get(pk=run.pk))
+            if step is not None:
+                log.warning("run %s: step %s was pending with nobody on it: sent again", run.pk, step.pk)
+                _send(step)
+                sent += 1
+    return sent
+
+
+def run_continue(*, run: Run, by: User) -> Step:
+    """The engineer moves a still run on: what is due is sent again (the claim keeps a duplicate
+    from doing anything), and the page's timeline says who did it."""
+    if not _is_engineer(by):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk, run=run.pk):
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.state != RunState.RUNNING:
+            raise RunError(f"The run is {locked.get_state_display().lower()}: there is nothing to continue.")
+        following = locked.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+        if following is None or following.state != StepState.PENDING:
+            raise RunError("The run is moving: nothing is waiting to be sent.")
+        _send(following)
+        event_emit(run=locked, kind="decision", step=following, actor=by,
+                   text=f"{_name(by)} continued the run: {_label(following)} sent to a worker again",
+                   data={"decision": "continue", "step_key": following.key})
+    return following
+
+
+def _queued_step(dispatch) -> Step | None:
+    if not dispatch.about.startswith("step:"):
+        return None
+    return Step.objects.filter(pk=int(dispatch.about.removeprefix("step:"))).select_related("run").first()
+
+
+def step_send_failed(*, dispatch, **kwargs) -> None:
+    """The next step's message could not be sent (Redis away): the live page says the run waits
+    for the queue, rather than that nothing is to be done."""
+    step = _queued_step(dispatch)
+    if step is not None and step.state == StepState.PENDING:
+        event_emit(run=step.run_id, kind="run", step=step, data={"queue": "down"},
+                   text=f"Waiting for the task queue: {_label(step)} starts as soon as it answers again")
+
+
+def step_sent_late(*, dispatch, **kwargs) -> None:
+    step = _queued_step(dispatch)
+    if step is not None:
+        event_emit(run=step.run_id, kind="run", step=step, data={"queue": "up"},
+                   text=f"The task queue answers again: {_label(step)} is on its way to a worker")
