@@ -78,8 +78,18 @@ def children(*, port: int, data: Path) -> list[Child]:
         Child(
             "worker",
             [
-                PYTHON, "-m", "celery", "-A", "portal", "worker",
+                PYTHON, "-m", "celery", "-A", "portal", "worker", "--queues", "celery",
                 "--concurrency", "2", "--hostname", "make-run-worker@%h", "--loglevel", "INFO",
+            ],
+        ),
+        # Availability probes in a worker of their own, so that a step's worker dying does not
+        # stop the measuring.
+        Child(
+            "prober",
+            [
+                PYTHON, "-m", "celery", "-A", "portal", "worker", "--queues", "probes",
+                "--pool", "threads", "--concurrency", "8", "--hostname", "make-run-prober@%h",
+                "--loglevel", "INFO",
             ],
         ),
         Child(
@@ -89,6 +99,8 @@ def children(*, port: int, data: Path) -> list[Child]:
                 "--schedule", str(data / "celerybeat-schedule"), "--loglevel", "INFO",
             ],
         ),
+        # Hands recorded tasks to Celery and sweeps stale steps and probes.
+        Child("dispatcher", [PYTHON, "manage.py", "dispatcher"]),
         # The demo deployments' simulated servers and load balancers (upgrades/lab/), state
         # kept in the data folder's lab/.
         # Operations take 2 s: a newcomer watches a whole major upgrade of the demo run in a few
