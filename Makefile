@@ -17,7 +17,7 @@ PYTEST_ARGS ?= -n 2
 .PHONY: help run test venv bench clean-data
 
 help:
-	@echo "make run         start the portal (web, worker, beat, mail sink) on http://127.0.0.1:$${PORT:-8000}/"
+	@echo "make run         start the portal (web, workers, beat, dispatcher, lab fleet, mail sink) on http://127.0.0.1:$${PORT:-8000}/"
 	@echo "make test        run the tests; pass pytest arguments in PYTEST_ARGS='-k login -x'"
 	@echo "make venv        build .venv from uv.lock"
 	@echo "make bench       run every bench/*.py"

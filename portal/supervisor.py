@@ -7,9 +7,16 @@
 3. Migrates and loads the demo data.
 4. Starts the children listed by `children()`, prefixes each line they print with their name,
    and prints where to log in once /healthz answers.
-5. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL after a grace period), then the
-   embedded servers; the exit status is 0. A child that dies on its own stops everything the
-   same way, with exit status 1.
+5. Keeps them alive (`keep_alive`): a child that dies (the mail sink too) is said to have died,
+   whatever it left in its process group is killed (the worker's pool processes), and it alone
+   is started again after a delay; the others keep running untouched. The delay is
+   RESTART_FIRST_DELAY_SECONDS (1 s), doubled at each death that follows soon after a start, up
+   to RESTART_LONGEST_DELAY_SECONDS (30 s); a child that stayed up RESTART_STEADY_SECONDS (60 s)
+   starts again from 1 s. More than RESTART_LIMIT (5) deaths of one child within
+   RESTART_WINDOW_SECONDS (5 min) is a fault a restart will not mend: the supervisor says so
+   and stops everything as in step 6, with exit status 1.
+6. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL after a grace period), then the
+   embedded servers; the exit status is 0, also while a restart waits for its delay.
 
 `test -- ARGS` (what `make test` does): step 1 and the secrets, DEBUG=0, then pytest with ARGS;
 its exit status is ours. `exec -- COMMAND` does the same for any command, leaving DEBUG alone
@@ -28,8 +35,10 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import deque
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from portal import embedded
@@ -38,6 +47,13 @@ PROJECT_DIR = embedded.PROJECT_DIR
 PYTHON = sys.executable
 STOP_GRACE_SECONDS = 10
 HEALTH_TIMEOUT_SECONDS = 120
+WATCH_TICK_SECONDS = 0.5
+# A child that died is started again after these delays (see the module's docstring).
+RESTART_FIRST_DELAY_SECONDS = 1
+RESTART_LONGEST_DELAY_SECONDS = 30
+RESTART_STEADY_SECONDS = 60
+RESTART_LIMIT = 5
+RESTART_WINDOW_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -62,8 +78,18 @@ def children(*, port: int, data: Path) -> list[Child]:
         Child(
             "worker",
             [
-                PYTHON, "-m", "celery", "-A", "portal", "worker",
+                PYTHON, "-m", "celery", "-A", "portal", "worker", "--queues", "celery",
                 "--concurrency", "2", "--hostname", "make-run-worker@%h", "--loglevel", "INFO",
+            ],
+        ),
+        # Availability probes in a worker of their own, so that a step's worker dying does not
+        # stop the measuring.
+        Child(
+            "prober",
+            [
+                PYTHON, "-m", "celery", "-A", "portal", "worker", "--queues", "probes",
+                "--pool", "threads", "--concurrency", "8", "--hostname", "make-run-prober@%h",
+                "--loglevel", "INFO",
             ],
         ),
         Child(
@@ -73,6 +99,8 @@ def children(*, port: int, data: Path) -> list[Child]:
                 "--schedule", str(data / "celerybeat-schedule"), "--loglevel", "INFO",
             ],
         ),
+        # Hands recorded tasks to Celery and sweeps stale steps and probes.
+        Child("dispatcher", [PYTHON, "manage.py", "dispatcher"]),
         # The demo deployments' simulated servers and load balancers (upgrades/lab/), state
         # kept in the data folder's lab/.
         # Operations take 2 s: a newcomer watches a whole major upgrade of the demo run in a few
@@ -121,16 +149,55 @@ def say(line: str = "") -> None:
     terminal.say("portal", line)
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a child that died is started again, and when the supervisor gives up on it."""
+
+    first_delay: float = RESTART_FIRST_DELAY_SECONDS
+    longest_delay: float = RESTART_LONGEST_DELAY_SECONDS
+    steady_after: float = RESTART_STEADY_SECONDS
+    limit: int = RESTART_LIMIT
+    window: float = RESTART_WINDOW_SECONDS
+
+
+@dataclass
+class Deaths:
+    """One child's deaths: those within the policy's window, and how many in a row came soon
+    after a start (the back-off's exponent)."""
+
+    times: deque[float] = field(default_factory=deque)
+    in_a_row: int = 0
+
+    def record(self, *, at: float, up_for: float, policy: RestartPolicy) -> float | None:
+        """Count a death; return the delay before the restart, or None past the limit."""
+        while self.times and at - self.times[0] > policy.window:
+            self.times.popleft()
+        self.times.append(at)
+        if len(self.times) > policy.limit:
+            return None
+        if up_for >= policy.steady_after:
+            self.in_a_row = 0
+        delay = min(policy.first_delay * 2**self.in_a_row, policy.longest_delay)
+        self.in_a_row += 1
+        return delay
+
+
 class Running:
-    """A started child: its process (leader of a process group of its own) and its output."""
+    """A started child: its process (leader of a process group of its own), its output, its
+    deaths and, after one, when it is due to start again."""
 
     def __init__(self, child: Child):
         self.child = child
+        self.deaths = Deaths()
+        self.restart_at: float | None = None
+        self.start()
+
+    def start(self) -> None:
         # A group of its own, so that a Ctrl-C in the terminal reaches only the supervisor,
         # which then stops the children in order; killing the group also takes the worker's
         # pool processes.
         self.process = subprocess.Popen(
-            child.argv,
+            self.child.argv,
             cwd=PROJECT_DIR,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -139,7 +206,9 @@ class Running:
             errors="replace",
             process_group=0,
         )
-        self.output = terminal.pump(child.name, self.process.stdout)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        self.output = terminal.pump(self.child.name, self.process.stdout)
 
     def signal_group(self, signum: int) -> None:
         try:
@@ -266,8 +335,10 @@ def run() -> int:
                     _start_mail_sink(running)
                 _manage(running, "migrate", "--noinput")
                 _manage(running, "seed_demo")
-                running += [Running(child) for child in children(port=port, data=data)]
-                return _watch(running, url=url, data=data, mail_sink=mail_sink)
+                # One by one: a Ctrl-C half-way must still find those already started.
+                for child in children(port=port, data=data):
+                    running.append(Running(child))
+                return keep_alive(running, check=_announce_when_healthy(url, data, mail_sink=mail_sink))
             except Stop as stop:
                 say(f"{stop}: stopping")
                 return 0
@@ -288,25 +359,78 @@ def _start_mail_sink(running: list[Running]) -> None:
     os.environ["EMAIL_PORT"] = str(port)
 
 
-def _watch(running: list[Running], *, url: str, data: Path, mail_sink: bool) -> int:
-    """Until a signal: say which child died, if one does; print the banner once the web answers."""
-    announced = False
+def _announce_when_healthy(url: str, data: Path, *, mail_sink: bool) -> Callable[[], int | None]:
+    """A check for `keep_alive`: print the banner once the web answers; 1 if it never does."""
     started = time.monotonic()
+    announced = False
+
+    def check() -> int | None:
+        nonlocal announced
+        if announced:
+            return None
+        if _healthy(url):
+            _banner(url, data, mail_sink=mail_sink)
+            announced = True
+        elif time.monotonic() - started > HEALTH_TIMEOUT_SECONDS:
+            say(f"{url}healthz has not answered 200 after {HEALTH_TIMEOUT_SECONDS} s: stopping everything")
+            return 1
+        return None
+
+    return check
+
+
+def keep_alive(
+    running: list[Running],
+    *,
+    policy: RestartPolicy = RestartPolicy(),
+    check: Callable[[], int | None] = lambda: None,
+    tick: float = WATCH_TICK_SECONDS,
+) -> int:
+    """Until a signal (Stop): restart each child that dies, after its delay. Returns 1 once a
+    child has died more often than the policy allows, or what `check` returns when not None."""
     while True:
         for each in running:
-            status = each.process.poll()
-            if status is not None:
-                how = f"was killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"
-                say(f"{each.child.name} {how} unexpectedly: stopping everything")
-                return 1
-        if not announced:
-            if _healthy(url):
-                _banner(url, data, mail_sink=mail_sink)
-                announced = True
-            elif time.monotonic() - started > HEALTH_TIMEOUT_SECONDS:
-                say(f"{url}healthz has not answered 200 after {HEALTH_TIMEOUT_SECONDS} s: stopping everything")
-                return 1
-        time.sleep(0.5)
+            if each.restart_at is None:
+                status = each.process.poll()
+                if status is not None and not _bury(each, status, policy):
+                    return 1
+            elif time.monotonic() >= each.restart_at:
+                each.start()
+                say(f"{each.child.name} restarted (pid {each.process.pid})")
+        status = check()
+        if status is not None:
+            return status
+        time.sleep(tick)
+
+
+def _bury(each: Running, status: int, policy: RestartPolicy) -> bool:
+    """Say how `each` died and plan its restart; False when it has died too often."""
+    now = time.monotonic()
+    # Whatever it left in its group (the worker's pool processes) goes now, not at the restart:
+    # it must not go on working for a parent that is gone.
+    each.signal_group(signal.SIGKILL)
+    each.output.join(timeout=2)  # its last lines before the line about its death
+    delay = each.deaths.record(at=now, up_for=now - each.started_at, policy=policy)
+    how = f"was killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"
+    deaths, window = len(each.deaths.times), _duration(policy.window)
+    if delay is None:
+        say(
+            f"{each.child.name} {how}: {deaths} deaths within {window}, more than the {policy.limit}"
+            " allowed: giving up, stopping everything"
+        )
+        return False
+    each.restart_at = now + delay
+    say(
+        f"{each.child.name} {how}: restarting it in {_duration(delay)}"
+        f" (death {deaths} of {policy.limit} allowed in {window})"
+    )
+    return True
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
 
 
 def execute(command: list[str], *, environment: dict[str, str]) -> int:

@@ -1,6 +1,8 @@
 """`make run` on a machine with nothing but Python: the supervisor starts an embedded PostgreSQL
-and Redis, the web, worker, beat and the mail sink; a customer logs in and asks for a password
-reset; SIGTERM stops everything; a second start finds the same data."""
+and Redis, the web, worker, prober, beat, dispatcher, lab fleet and the mail sink; a customer logs
+in; the worker and the mail sink are killed and restarted alone while the web serves on; the
+customer asks for a password reset; SIGTERM stops everything; a second start finds the same
+data."""
 
 import json
 import mailbox
@@ -48,8 +50,9 @@ class Portal:
         self.log = log
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.mail_port = _free_port()
         env = {name: value for name, value in os.environ.items() if name not in SUPERVISOR_DECIDES}
-        env |= {"PORTAL_DATA_DIR": str(data), "PORT": str(self.port), "MAIL_SINK_PORT": str(_free_port())}
+        env |= {"PORTAL_DATA_DIR": str(data), "PORT": str(self.port), "MAIL_SINK_PORT": str(self.mail_port)}
         with log.open("w") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "portal.supervisor", "run"],
@@ -71,6 +74,21 @@ class Portal:
             time.sleep(0.5)
         pytest.fail(f"/healthz did not answer 200 within {START_TIMEOUT} s:\n{self.output()}")
 
+    def wait_for_line(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        pytest.fail(f"no line with {text!r} within {timeout} s:\n{self.output()}")
+
+    def child(self, marker: str) -> psutil.Process:
+        """The supervisor's child whose command line holds `marker`."""
+        for each in psutil.Process(self.process.pid).children():
+            if marker in " ".join(each.cmdline()):
+                return each
+        pytest.fail(f"no child of the supervisor runs {marker!r}:\n{self.output()}")
+
     def processes(self) -> list[psutil.Process]:
         """Everything `make run` started: its children and theirs, and the two servers."""
         found = psutil.Process(self.process.pid).children(recursive=True)
@@ -91,6 +109,7 @@ def running_portal(data: Path, log: Path):
         portal.wait_until_healthy()
         started = portal.processes()
         yield portal
+        started += portal.processes()  # and those restarted meanwhile
         portal.process.send_signal(signal.SIGTERM)
         try:
             status = portal.process.wait(STOP_TIMEOUT)
@@ -140,6 +159,17 @@ def ask_for_password_reset(browser: httpx.Client, email: str) -> None:
     assert sent.url.path == "/accounts/password-reset/sent/"
 
 
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"nothing listens on port {port} after {timeout} s")
+
+
 def wait_for_mail(folder: Path, recipient: str, timeout: float = 10) -> mailbox.MaildirMessage:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -166,6 +196,16 @@ def test_it_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path):
         assert "Olivia Bennett" in landed.text
         assert "Northwind University" in browser.get("/my-organisation/").text
         session = browser.cookies["sessionid"]
+
+        # The worker and the mail sink die: each is restarted alone, and the web serves on.
+        web = portal.child("uvicorn")
+        for name, marker in (("worker", "make-run-worker@"), ("mail", "portal.mailsink")):
+            portal.child(marker).send_signal(signal.SIGKILL)
+            portal.wait_for_line(f"{name} was killed by SIGKILL: restarting it in 1 s")
+            portal.wait_for_line(f"{name} restarted (pid")
+        assert portal.child("uvicorn").pid == web.pid
+        assert "Northwind University" in browser.get("/my-organisation/").text
+        wait_for_port(portal.mail_port)
 
         with portal.browser() as stranger:
             ask_for_password_reset(stranger, CUSTOMER)
