@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 # Header naming the row a message comes from.
 HEADER = "portal_dispatch"
-# While Redis is away: the first sends are retried within seconds, then every few seconds.
-BACKOFF_SECONDS = (0.5, 1, 2, 4, 5)
+# While Redis is away a send is tried again within a second, then every two seconds: a refused
+# connection costs nothing, and the work goes on as soon as Redis is back.
+BACKOFF_SECONDS = (0.5, 1, 2)
 # A sent message no worker has begun after this long is sent again (doubling, at most hourly).
 REDELIVER_AFTER = timedelta(minutes=1)
 REDELIVER_AT_MOST = timedelta(hours=1)
