@@ -134,3 +134,38 @@ def test_continue_is_the_engineers_and_only_for_a_run_that_waits_on_a_message(ru
     answer = client_for(engineer).post(reverse("api:run-continue", args=[run.pk]))
     assert answer.status_code == 409 and "paused" in answer.json()["detail"]
     assert not step_messages(step).exists()
+
+
+@pytest.mark.browser
+def test_in_the_browser_the_customer_sees_the_wait_and_the_engineer_moves_the_run_on(
+        transactional_db, browser, live_server, world, northwind_deployment, release, customer, engineer):
+    from playwright.sync_api import expect
+
+    from tests.conftest import log_in, save_screenshot
+
+    run = run_rows(window=window_for(deployment=northwind_deployment, release=release, by=customer))
+    first, step = run.steps.order_by("position")[:2]
+    minutes_ago = timezone.now() - timedelta(minutes=2)
+    run.steps.filter(pk=first.pk).update(state=StepState.SUCCEEDED, finished_at=minutes_ago)
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, started_at=minutes_ago)
+    message = Dispatch.objects.create(task="upgrades.step_task", args=[step.pk], about=f"step:{step.pk}",
+                                      created_at=minutes_ago, attempts=3, last_error="OperationalError: refused")
+    pages = {}
+    for person in (customer, engineer):
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
+        context.add_init_script("delete window.EventSource;")
+        pages[person] = context.new_page()
+        log_in(pages[person], person.email)
+        pages[person].goto(f"/runs/{run.pk}/")
+    olivia, erin = pages[customer], pages[engineer]
+    expect(olivia.get_by_role("status").filter(has_text="Waiting for the task queue")).to_be_visible()
+    save_screenshot(olivia, "run-waits-for-the-queue")
+
+    Dispatch.objects.filter(pk=message.pk).update(sent_at=minutes_ago, last_error="")
+    erin.reload()
+    expect(erin.get_by_text("Nothing has moved since")).to_be_visible()
+    save_screenshot(erin, "run-still-continue")
+    erin.get_by_role("button", name=f"Continue: send “{step.action}” again").click()
+    expect(erin.get_by_text(f"{step.action}: sent to a worker again.")).to_be_visible()
+    expect(erin.get_by_text(f"{engineer.full_name} continued the run").first).to_be_visible()
+    assert step_messages(step).count() == 2  # the first message, and the one the engineer sent
