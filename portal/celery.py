@@ -1,7 +1,6 @@
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -17,13 +16,3 @@ app.conf.beat_schedule = {
     "window-reminders": {"task": "scheduling.reminders_sweep", "schedule": 300.0},
     "cloud-notices": {"task": "scheduling.cloud_notices_sweep", "schedule": 300.0},
 }
-
-
-@task_prerun.connect
-def _received(task=None, **kwargs):
-    """A task sent from the outbox begins: its row is delivered (portal.dispatch)."""
-    from portal import dispatch
-
-    request = task.request
-    dispatch.received({dispatch.HEADER: getattr(request, dispatch.HEADER, None)
-                       or (getattr(request, "headers", None) or {}).get(dispatch.HEADER)})

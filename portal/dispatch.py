@@ -7,7 +7,8 @@ and Redis only carries the news.
 2. `relay` (the dispatcher process, `manage.py dispatcher`, every second) sends what is due: a
    row never sent (again after a short back-off while Redis is away), and a row sent but not
    received by a worker within `REDELIVER_AFTER` (the message was lost with Redis).
-3. A worker marks its row received when the task begins (`received`, on Celery's task_prerun):
+3. A worker marks its row received when the task begins (`received`, on Celery's task_prerun,
+   connected here):
    from then on the task's own claim (a step's, a probe's, a notice's) guards the work, so a
    message sent twice does the work once.
 4. Whoever must tell people listens to `send_failed` (the first failed send of a row) and
@@ -18,6 +19,7 @@ and Redis only carries the news.
 import logging
 from datetime import timedelta
 
+from celery.signals import task_prerun
 from django.db import transaction
 from django.dispatch import Signal
 from django.db.models import F
@@ -95,6 +97,13 @@ def received(headers: dict | None) -> None:
     dispatch_id = (headers or {}).get(HEADER)
     if dispatch_id:
         Dispatch.objects.filter(pk=dispatch_id, received_at__isnull=True).update(received_at=timezone.now())
+
+
+@task_prerun.connect
+def _on_task_start(task=None, **kwargs) -> None:
+    """Every worker imports this module with the tasks (portal.tasks): its rows are delivered."""
+    request = task.request
+    received({HEADER: getattr(request, HEADER, None) or (getattr(request, "headers", None) or {}).get(HEADER)})
 
 
 def in_flight(about: str) -> Dispatch | None:

@@ -104,9 +104,3 @@ def notices_due(*, limit: int = 200) -> list[int]:
         ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
     )
 
-
-def notice_retry_now(*, notice: Notice) -> None:
-    """Staff ask for another attempt of a failed notice."""
-    updated = Notice.objects.filter(pk=notice.pk, state=NoticeState.FAILED).update(next_attempt_at=timezone.now())
-    if updated:
-        dispatch("portal.notice_deliver", notice.pk, about=f"notice:{notice.pk}")

@@ -93,10 +93,6 @@ def deployment_get(*, user: User, pk: int) -> Deployment:
     )
 
 
-def server_get(*, user: User, pk: int) -> Server:
-    return get_object_or_404(visible_to(Server.objects.select_related("deployment__organisation", "group"), user), pk=pk)
-
-
 _SUBJECT_KINDS = {
     "portal.OrganisationEvent": "Organisation",
     "portal.ContactEvent": "Contact",

@@ -297,8 +297,8 @@ RUN_STILL_AFTER_SECONDS = env_int("RUN_STILL_AFTER_SECONDS", 30)
 # The dispatcher (`manage.py dispatcher`) relays the task outbox every second and runs these
 # sweeps, every so many seconds, in a process that needs neither Redis nor a worker.
 DISPATCHER_SWEEPS = {
-    "upgrades.services.runs.steps_sweep": RUN_SWEEP_SECONDS,
-    "upgrades.services.runs.runs_resend": RUN_SWEEP_SECONDS,
+    "upgrades.services.engine.steps_sweep": RUN_SWEEP_SECONDS,
+    "upgrades.services.engine.runs_resend": RUN_SWEEP_SECONDS,
     "upgrades.services.availability.probes_sweep": RUN_SWEEP_SECONDS,
     "portal.dispatch.prune": 3600,
 }

@@ -7,8 +7,8 @@ class UpgradesConfig(AppConfig):
 
     def ready(self):
         from portal import dispatch
-        from upgrades.services import runs
+        from upgrades.services import engine
 
         # A live run tells its watchers when its next step waits for the task queue, and when it goes.
-        dispatch.send_failed.connect(runs.step_send_failed, dispatch_uid="upgrades.step_send_failed")
-        dispatch.sent_late.connect(runs.step_sent_late, dispatch_uid="upgrades.step_sent_late")
+        dispatch.send_failed.connect(engine.step_send_failed, dispatch_uid="upgrades.step_send_failed")
+        dispatch.sent_late.connect(engine.step_sent_late, dispatch_uid="upgrades.step_sent_late")

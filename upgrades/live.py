@@ -66,13 +66,6 @@ class StepRow:
             return None
         return ((step.finished_at or timezone.now()) - step.started_at).total_seconds()
 
-    @property
-    def planned_seconds(self) -> float | None:
-        step = self.step
-        if step.planned_start is None or step.planned_end is None:
-            return None
-        return (step.planned_end - step.planned_start).total_seconds()
-
 
 def _row(step: Step, now: datetime) -> StepRow:
     moment = step.finished_at or (now if step.state == StepState.RUNNING else None)

@@ -37,7 +37,7 @@ StreamDB and the repository, not in the installation):
 
     uninstall g - reboot g - reinstall g - reconnect g to the existing database
 
-The engine gives an `install` step its versions (`runs._install_versions`): the previous ones in
+The engine gives an `install` step its versions (`engine._install_versions`): the previous ones in
 a rollback; in a rebuild, what the group runs at that point of the plan.
 """
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from upgrades.services import availability, preflight, readiness, runs
+from upgrades.services import availability, engine, preflight, readiness
 
 
 @shared_task(name="upgrades.preflight")
@@ -21,4 +21,4 @@ def probe_task(probe_id: int) -> int:
 @shared_task(name="upgrades.step_task", bind=True)
 def step_task(self, step_id: int) -> str:
     # The claim names this delivery: a redelivered or duplicated message is another claimant.
-    return runs.step_execute(step_id=step_id, worker=f"{self.request.hostname or 'worker'}/{self.request.id}")
+    return engine.step_execute(step_id=step_id, worker=f"{self.request.hostname or 'worker'}/{self.request.id}")

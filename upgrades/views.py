@@ -31,11 +31,6 @@ from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError,
 REQUESTS_PER_PAGE = 30
 
 
-def _staff_only(user) -> None:
-    if not user.is_vendor:
-        raise Http404
-
-
 # Releases ---------------------------------------------------------------------------------
 
 

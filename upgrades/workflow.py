@@ -16,6 +16,11 @@ after them, and the deployment may be requested again.
 
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
+
+from portal.choices import Role
+from portal.models import User
+
 from upgrades.choices import RequestState as S
 
 
@@ -87,3 +92,17 @@ ACTION_LABELS = {
     "roll_back": "closed the upgrade: rolled back",
     "abort": "closed the upgrade: aborted",
 }
+
+
+# Who is the support desk: staff who work requests through (support and administrators).
+SUPPORT_DESK = (Role.SUPPORT, Role.ADMIN)
+
+
+def require_desk(user: User, request, *, assigned: bool = True) -> None:
+    """Support acts on a request only once it is theirs, so two people never work one request."""
+    if user.role not in SUPPORT_DESK:
+        raise PermissionDenied
+    if assigned and request.assignee_id != user.pk:
+        if request.assignee_id is None:
+            raise WorkflowError("Assign the request to yourself first.")
+        raise WorkflowError(f"{request.assignee.full_name} is working on this request.")

@@ -24,7 +24,8 @@ from upgrades.runflow import RunError
 from upgrades.services import plans, requests
 from upgrades.services.decisions import run_abort, step_skip
 from upgrades.services.readiness import readiness_confirm
-from upgrades.services.runs import run_advance, run_sign_off
+from upgrades.services.engine import run_advance
+from upgrades.services.runs import run_sign_off
 from upgrades.workflow import WorkflowError
 
 def in_a_month() -> datetime:

@@ -20,7 +20,8 @@ from upgrades.models import LiveEvent, Run
 from upgrades.procedure import StepKind
 from upgrades.runflow import RunError
 from upgrades.services.plans import run_create
-from upgrades.services.runs import run_sign_off, run_start, step_confirm, step_execute
+from upgrades.services.engine import step_execute
+from upgrades.services.runs import run_sign_off, run_start, step_confirm
 
 PROBE_INTERVAL = timedelta(milliseconds=250)
 

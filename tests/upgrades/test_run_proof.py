@@ -22,7 +22,8 @@ from upgrades.runflow import RunError
 from upgrades.services import plans
 from upgrades.services.decisions import failure_take, run_abort, step_retry
 from upgrades.services.readiness import preflight_run
-from upgrades.services.runs import run_advance, run_start, step_execute
+from upgrades.services.engine import run_advance, step_execute
+from upgrades.services.runs import run_start
 
 
 def put(lab, hostnames: list[str], versions: dict) -> None:

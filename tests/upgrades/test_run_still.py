@@ -17,8 +17,9 @@ from portal.models import Dispatch
 from tests.upgrades.runs import run_rows, window_for
 from upgrades.choices import RunState, StepState
 from upgrades.runflow import RunError
-from upgrades.services import runs
-from upgrades.services.runs import run_continue, runs_resend, steps_sweep, stranded
+from upgrades.services import engine
+from upgrades.services.engine import runs_resend, steps_sweep, stranded
+from upgrades.services.runs import run_continue
 
 
 @pytest.fixture
@@ -43,12 +44,12 @@ def step_messages(step):
 def test_the_next_step_is_recorded_with_the_move_and_a_rolled_back_move_sends_nothing(run):
     step = following(run)
     with pytest.raises(RuntimeError), transaction.atomic():
-        runs.run_advance(run=run)
+        engine.run_advance(run=run)
         assert step_messages(step).count() == 1
         raise RuntimeError("the move failed after deciding")
     assert not step_messages(step).exists()
 
-    runs.run_advance(run=run)
+    engine.run_advance(run=run)
     [message] = step_messages(step)
     assert message.args == [step.pk] and message.received_at is None
 

@@ -19,7 +19,8 @@ from upgrades.choices import ProbeState, RunState, StepState
 from upgrades.models import AvailabilityProbe, LiveEvent, Release
 from upgrades.services.availability import probe_stop
 from upgrades.services.plans import run_create
-from upgrades.services.runs import step_confirm, step_execute, steps_sweep
+from upgrades.services.engine import step_execute, steps_sweep
+from upgrades.services.runs import step_confirm
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STALE_AFTER = timedelta(seconds=3)

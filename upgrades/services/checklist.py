@@ -12,7 +12,9 @@ from upgrades import evidence, versions
 from upgrades.checklist import items_for
 from upgrades.choices import ItemSection, ItemState
 from upgrades.models import ChecklistItem, ItemAttachment, Release, UpgradeRequest
-from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError
+from upgrades.services import notify
+from upgrades.services.timeline import log
+from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError, require_desk
 
 # Items whose evidence the portal knows itself; it follows the facts until support accepts it.
 _KNOWN = (ItemState.MISSING, ItemState.PROVIDED)
@@ -87,9 +89,6 @@ def _editable(item: ChecklistItem, by: User) -> None:
 
 def item_provide(*, item: ChecklistItem, by: User, text: str, files: list[UploadedFile] = ()) -> ChecklistItem:
     """The customer's evidence for one item. Changing an accepted item sends it to review again."""
-    from upgrades.services.requests import log
-    from upgrades.services import notify
-
     _editable(item, by)
     if item.measured:
         raise WorkflowError("This item is measured by the preflight, not filled in: run the preflight.")
@@ -115,9 +114,7 @@ def item_provide(*, item: ChecklistItem, by: User, text: str, files: list[Upload
 
 
 def _review(item: ChecklistItem, by: User) -> ChecklistItem:
-    from upgrades.services.requests import _require_desk
-
-    _require_desk(by, item.request)
+    require_desk(by, item.request)
     if item.request.state not in REVIEWABLE_STATES:
         raise WorkflowError(f"This request is {item.request.get_state_display().lower()}: nothing to review.")
     if item.obsolete:
@@ -126,8 +123,6 @@ def _review(item: ChecklistItem, by: User) -> ChecklistItem:
 
 
 def item_accept(*, item: ChecklistItem, by: User) -> ChecklistItem:
-    from upgrades.services.requests import log
-
     _review(item, by)
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Only evidence that is there can be accepted; a change since the page was loaded wins.
@@ -142,9 +137,6 @@ def item_accept(*, item: ChecklistItem, by: User) -> ChecklistItem:
 
 
 def item_send_back(*, item: ChecklistItem, by: User, reason: str) -> ChecklistItem:
-    from upgrades.services import notify
-    from upgrades.services.requests import log
-
     _review(item, by)
     if not reason.strip():
         raise ValidationError({"reason": "Say what is missing, so the customer can put it right."})

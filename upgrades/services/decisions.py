@@ -9,7 +9,7 @@ skip it, or abort the run. (The rollback and the rebuild are in `services.rollba
    names the actor and the reason.
 3. The run resumes (paused -> running) once no step is failed or interrupted any more; its
    failure owner is cleared (the next failure is a new one to take), and the engine decides what
-   runs next in the same transaction (`runs.run_advance`: its message goes through the outbox).
+   runs next in the same transaction (`engine.run_advance`: its message goes through the outbox).
 """
 
 from datetime import timedelta
@@ -29,6 +29,7 @@ from upgrades.procedure import StepKind
 from upgrades.runflow import FINISHED_RUN_STATES, RUN_MOVES, STEP_MOVES, RunError
 from upgrades.services import lifecycle
 from upgrades.services.availability import probe_stop
+from upgrades.services.engine import run_advance
 from upgrades.services.events import event_emit
 
 PROBLEM_STATES = (StepState.FAILED, StepState.INTERRUPTED)
@@ -87,8 +88,6 @@ def resume(*, run: Run, by: User) -> bool:
 
 def _advance(run_id: int) -> None:
     """The next step, sent in the transaction of the decision (portal.dispatch)."""
-    from upgrades.services.runs import run_advance
-
     run_advance(run=Run.objects.get(pk=run_id))
 
 

@@ -21,9 +21,9 @@ from upgrades.choices import CheckOutcome, ItemState, ReleaseState, RequestState
 from upgrades.models import Release, RequestEvent, UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.checklist import checklist_refresh
-from upgrades.workflow import MOVES, WorkflowError, allowed
+from upgrades.services.timeline import log
+from upgrades.workflow import MOVES, SUPPORT_DESK, WorkflowError, allowed, require_desk
 
-SUPPORT_DESK = (Role.SUPPORT, Role.ADMIN)
 
 CLOUD_REFUSAL = (
     "Cloud-hosted deployments are upgraded by the vendor (S3): their upgrades are planned and carried out "
@@ -45,23 +45,6 @@ def customer_may_withdraw(request: UpgradeRequest) -> bool:
 def _is_customer_of(user: User, request_or_deployment) -> bool:
     deployment = getattr(request_or_deployment, "deployment", request_or_deployment)
     return user.is_customer and user.organisation_id == deployment.organisation_id
-
-
-def _require_desk(user: User, request: UpgradeRequest, *, assigned: bool = True) -> None:
-    """Support acts on a request only once it is theirs, so two people never work one request."""
-    if user.role not in SUPPORT_DESK:
-        raise PermissionDenied
-    if assigned and request.assignee_id != user.pk:
-        if request.assignee_id is None:
-            raise WorkflowError("Assign the request to yourself first.")
-        raise WorkflowError(f"{request.assignee.full_name} is working on this request.")
-
-
-def log(*, request: UpgradeRequest, by: User | None, action: str, reason: str = "", item=None,
-        from_state: str = "", to_state: str = "") -> RequestEvent:
-    return RequestEvent.objects.create(
-        request=request, actor=by, action=action, reason=reason, item=item, from_state=from_state, to_state=to_state
-    )
 
 
 def _move(request: UpgradeRequest, move_name: str, *, by: User, reason: str = "", **fields) -> RequestEvent:
@@ -148,7 +131,7 @@ def _flags_for_support(request: UpgradeRequest) -> list[str]:
 
 def request_assign(*, request: UpgradeRequest, by: User, take_over: bool = False) -> UpgradeRequest:
     """"Assign to me": a request nobody works on, or, explicitly, one somebody else holds."""
-    _require_desk(by, request, assigned=False)
+    require_desk(by, request, assigned=False)
     with transaction.atomic(), pghistory.context(user=by.pk):
         free = UpgradeRequest.objects.filter(pk=request.pk, state__in=MOVES["start_review"].sources | MOVES["refuse"].sources)
         if not take_over:
@@ -170,7 +153,7 @@ def request_assign(*, request: UpgradeRequest, by: User, take_over: bool = False
 
 def request_schedule_check(*, request: UpgradeRequest, by: User, at: datetime, engineer: User) -> UpgradeRequest:
     """S2: the prerequisite check is an appointment with an engineer."""
-    _require_desk(by, request)
+    require_desk(by, request)
     if engineer.role != Role.ENGINEER or not engineer.is_active:
         raise ValidationError({"engineer": "Choose one of the vendor's engineers."})
     if at <= timezone.now():
@@ -228,7 +211,7 @@ def request_record_check(*, request: UpgradeRequest, by: User, outcome: str, not
 
 def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
     """S8: approval needs every required item accepted and a passed check; it unlocks booking."""
-    _require_desk(by, request)
+    require_desk(by, request)
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Facts may have changed since the review: new items must be reviewed too.
         checklist_refresh(request=request)
@@ -270,7 +253,7 @@ def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
 
 def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
     """S10: support may refuse to proceed when requirements are not met."""
-    _require_desk(by, request)
+    require_desk(by, request)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the request is refused."})
     with transaction.atomic(), pghistory.context(user=by.pk):
@@ -311,7 +294,7 @@ def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> 
 
 
 def request_reopen(*, request: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
-    _require_desk(by, request, assigned=False)
+    require_desk(by, request, assigned=False)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the request is reopened."})
     from scheduling.choices import HOLDING_STATES, Purpose

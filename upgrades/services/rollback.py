@@ -10,7 +10,7 @@ through the drivers like any other (`upgrades.rollback_plan` says which).
 3. The survey asks every server what it runs and plans the rest from that (`rollback_plan`);
    the rollback's last step verifies every server and the service. Then, and only then, the
    engine ends the run rolled back, the deployment on the versions its servers reported
-   (`runs.run_advance`).
+   (`engine.run_advance`).
 4. A rebuild of one group is put before the step that failed, which is then tried again: the
    group is rebuilt, then the procedure goes on (S14's "re-initiate").
 """
@@ -28,26 +28,20 @@ from django.utils import timezone
 from portal.choices import ContactRole
 from portal.models import Contact, User
 from portal.notices import notice_enqueue
-from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState, UpgradeKind
+from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState
 from upgrades.models import RollbackDecision, Run, Step
-from upgrades.procedure import PlannedStep, StepKind
+from upgrades.procedure import PlannedStep
 from upgrades.rollback_plan import rebuild_procedure, survey_step
 from upgrades.runflow import STEP_MOVES, RunError
 from upgrades.services import plans
 from upgrades.services.decisions import PROBLEM_STATES, decision_event, require_owner, resume
+from upgrades.services.engine import schema_changed
 from upgrades.services.events import event_emit
 
 ADVISED_WITHIN = timedelta(hours=1)  # S15: less than one hour of the window left
 
 
 # -- What applies -------------------------------------------------------------------------
-
-
-def schema_changed(run: Run) -> bool:
-    """Whether a major upgrade's database step ran: the StreamDB must then go back too (S15)."""
-    return run.kind == UpgradeKind.MAJOR and run.steps.filter(
-        procedure=StepProcedure.UPGRADE, kind=StepKind.DATABASE, state=StepState.SUCCEEDED,
-    ).exists()
 
 
 def rollback_methods(run: Run) -> list[str]:
