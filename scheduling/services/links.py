@@ -133,5 +133,8 @@ def link_open(*, token: str, by: User) -> SchedulingLink:
         raise LinkRefused("This upgrade is not approved at the moment, so no window can be booked. Support will be in touch.")
     with transaction.atomic():
         SchedulingLink.objects.filter(pk=link.pk).update(last_opened_at=timezone.now())
-        log(request=link.request, by=by, action="link_opened")
+        # The booking page opens the link on every load, week and zone: the timeline says once
+        # that a person opened it.
+        if not link.request.timeline.filter(action="link_opened", actor=by).exists():
+            log(request=link.request, by=by, action="link_opened")
     return link

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.models import Notice
@@ -42,6 +43,15 @@ def test_the_customer_opens_a_valid_link(approved, support, customer, colleague)
     assert link_open(token=link_token(link), by=customer) == link
     assert link_open(token=link_token(link), by=colleague) == link
     assert approved.timeline.filter(action="link_opened").count() == 2
+
+
+def test_a_link_opened_again_and_again_is_on_the_timeline_once_per_person(approved, support, customer, client_for):
+    link = link_issue(request=approved, by=support)
+    page = client_for(customer)
+    url = reverse("book", args=[link_token(link)])
+    for query in ({}, {"week": 1}, {"tz": "Europe/Paris"}, {}):
+        assert page.get(url, query).status_code == 200
+    assert approved.timeline.filter(action="link_opened", actor=customer).count() == 1
 
 
 @pytest.mark.parametrize(
