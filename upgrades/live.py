@@ -22,7 +22,7 @@ from upgrades.choices import RollbackState, RunState, StepProcedure, StepState
 from upgrades.models import AvailabilitySample, CheckResult, LiveEvent, RollbackDecision, Run, Step
 from upgrades.procedure import PHASE_WORDS, Phase
 from upgrades.runflow import DONE_STEP_STATES, FINISHED_RUN_STATES
-from upgrades.selectors import downtime_of
+from upgrades.selectors import downtime_of, step_next
 
 LOG_TAIL = 200
 # The chart shows at most this many points: the samples are thinned evenly beyond it.
@@ -106,7 +106,7 @@ def motion_of(run: Run, now: datetime | None = None) -> Motion | None:
     """None while the run moves (a step runs, waits for people, has failed) or is not running."""
     if run.state != RunState.RUNNING:
         return None
-    following = run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+    following = step_next(run)
     if following is None or following.state != StepState.PENDING:
         return None
     now = now or timezone.now()

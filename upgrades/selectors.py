@@ -13,7 +13,10 @@ from portal.selectors import visible_to
 from upgrades import versions
 from upgrades.availability import downtime_intervals
 from upgrades.choices import ItemState, ReleaseState, RequestState
-from upgrades.models import AvailabilityProbe, ChecklistItem, ItemAttachment, Release, RequestEvent, UpgradeRequest
+from upgrades.models import (
+    AvailabilityProbe, ChecklistItem, ItemAttachment, Release, RequestEvent, Run, Step, UpgradeRequest,
+)
+from upgrades.runflow import DONE_STEP_STATES
 
 
 
@@ -158,3 +161,8 @@ def lab_deployment_get(*, user: User, pk: int) -> Deployment:
     if not user.is_authenticated or not user.is_vendor:
         raise Http404
     return get_object_or_404(Deployment.objects.select_related("organisation"), pk=pk)
+
+
+def step_next(run: Run) -> Step | None:
+    """The run's first step not succeeded or skipped: what runs, waits, failed, or is to be sent."""
+    return run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()

@@ -91,6 +91,19 @@ class People:
         raise AssertionError(f"the run did not get there within {timeout} s")
 
 
+def started(stack: Stack, start_lab, organisation, *, version: str, name: str, op_seconds: float, engineer,
+            administrator, lead) -> tuple[Run, object, People]:
+    """A lab deployment of two groups, the run of its confirmed window to `version`, the portal's
+    processes, and the run started by its people through the API."""
+    deployment, lab = lab_deployment(start_lab, organisation, groups=2, name=name, op_seconds=op_seconds)
+    run = run_create(window=confirmed_window(deployment, Release.objects.get(version=version), engineer=engineer,
+                                             customer=lead))
+    stack.start()
+    people = People(stack, engineer=engineer, administrator=administrator, lead=lead)
+    people.ready_and_start(run)
+    return run, lab, people
+
+
 class Watchers:
     """Three people following the live page's event stream, each in a thread, until its end."""
 
@@ -115,12 +128,8 @@ class Watchers:
 
 def test_redis_lost_at_a_step_boundary_delays_the_run_and_loses_nothing(
         stack, redis_server, start_lab, northwind, engineer, colleague, customer):
-    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab outage", op_seconds=1.0)
-    run = run_create(window=confirmed_window(deployment, Release.objects.get(version="10.0.0"), engineer=engineer,
-                                             customer=customer))
-    stack.start()
-    people = People(stack, engineer=engineer, administrator=colleague, lead=customer)
-    people.ready_and_start(run)
+    run, lab, people = started(stack, start_lab, northwind, version="10.0.0", name="Lab outage", op_seconds=1.0,
+                               engineer=engineer, administrator=colleague, lead=customer)
     watchers = Watchers(stack, run, [engineer, customer, colleague])
     database = run.steps.get(kind=StepKind.DATABASE)
     following = run.steps.filter(position__gt=database.position).order_by("position").first()
@@ -156,12 +165,8 @@ def test_redis_lost_at_a_step_boundary_delays_the_run_and_loses_nothing(
 
 def test_confirm_retry_and_skip_with_redis_down_are_answered_and_take_effect_once_it_is_back(
         stack, redis_server, start_lab, northwind, engineer, colleague, customer):
-    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab moves", op_seconds=0.2)
-    run = run_create(window=confirmed_window(deployment, Release.objects.get(version="9.5.0"), engineer=engineer,
-                                             customer=customer))
-    stack.start()
-    people = People(stack, engineer=engineer, administrator=colleague, lead=customer)
-    people.ready_and_start(run)
+    run, lab, people = started(stack, start_lab, northwind, version="9.5.0", name="Lab moves", op_seconds=0.2,
+                               engineer=engineer, administrator=colleague, lead=customer)
     page = f"{stack.url}/runs/{run.pk}/"
 
     # 1. Confirm: the tests before the upgrade wait; Redis goes; both sides confirm.
@@ -215,12 +220,8 @@ def server_of(run: Run, *, group: int) -> str:
 
 def test_a_killed_worker_is_restarted_its_step_interrupted_within_the_bound_and_a_retry_completes_the_run(
         stack, start_lab, northwind, engineer, colleague, customer):
-    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab killed", op_seconds=0.2)
-    run = run_create(window=confirmed_window(deployment, Release.objects.get(version="9.5.0"), engineer=engineer,
-                                             customer=customer))
-    stack.start()
-    people = People(stack, engineer=engineer, administrator=colleague, lead=customer)
-    people.ready_and_start(run)
+    run, lab, people = started(stack, start_lab, northwind, version="9.5.0", name="Lab killed", op_seconds=0.2,
+                               engineer=engineer, administrator=colleague, lead=customer)
     watchers = Watchers(stack, run, [engineer, customer, colleague])
     web, prober = stack.pid("web"), stack.pid("prober")
     install = run.steps.filter(operation="install").order_by("position").first()
@@ -250,7 +251,8 @@ def test_a_killed_worker_is_restarted_its_step_interrupted_within_the_bound_and_
     lab.control.set_op_seconds(0.2)
     wait_for(lambda: not any(member["busy"] for member in lab.control.status()["members"]), timeout=30)
     assert people.engineer.move(run.pk, "take").status_code == 200
-    assert people.engineer.move(run.pk, "retry", step=install.pk, reason="the worker's machine restarted").status_code == 200
+    retried = people.engineer.move(run.pk, "retry", step=install.pk, reason="the worker's machine restarted")
+    assert retried.status_code == 200
     run = people.play(run)
 
     assert run.state == RunState.COMPLETED

@@ -38,7 +38,8 @@ from upgrades.choices import FunctionalityCheck, RollbackState, RunState, StepPr
 from upgrades.models import CheckResult, Run, Step
 from upgrades.procedure import PHASE_WORDS, Performer, Phase, PlannedStep, StepKind
 from upgrades.rollback_plan import ServerNow, rollback_procedure
-from upgrades.runflow import DONE_STEP_STATES, RUN_MOVES, STEP_MOVES
+from upgrades.runflow import RUN_MOVES, STEP_MOVES
+from upgrades.selectors import step_next
 from upgrades.services import lifecycle, plans
 from upgrades.services.availability import probe_stop
 from upgrades.services.checks import checks_run
@@ -66,7 +67,7 @@ def run_advance(*, run: Run) -> None:
     run = Run.objects.get(pk=run.pk)
     if run.state != RunState.RUNNING:
         return
-    following = run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+    following = step_next(run)
     if following is None:
         _end_if_rolled_back(run)
     elif following.state == StepState.PENDING:
@@ -572,7 +573,7 @@ def stranded(run: Run) -> Step | None:
     (portal.dispatch), and none received in the last moments by a worker that may be claiming it."""
     if run.state != RunState.RUNNING:
         return None
-    following = run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+    following = step_next(run)
     if following is None or following.state != StepState.PENDING:
         return None
     about = f"step:{following.pk}"

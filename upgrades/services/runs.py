@@ -18,7 +18,8 @@ from scheduling.choices import WindowState
 from upgrades.choices import MANUAL_CHECKS, FunctionalityCheck, RunState, StepProcedure, StepState
 from upgrades.models import CheckResult, Run, SignOff, Step
 from upgrades.procedure import PHASE_WORDS, Performer, Phase, StepKind
-from upgrades.runflow import DONE_STEP_STATES, RUN_MOVES, STEP_MOVES, RunError
+from upgrades.runflow import RUN_MOVES, STEP_MOVES, RunError
+from upgrades.selectors import step_next
 from upgrades.services import lifecycle, plans, readiness
 from upgrades.services.availability import probe_start
 from upgrades.services.checks import check_confirm
@@ -228,7 +229,7 @@ def run_continue(*, run: Run, by: User) -> Step:
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.state != RunState.RUNNING:
             raise RunError(f"The run is {locked.get_state_display().lower()}: there is nothing to continue.")
-        following = locked.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+        following = step_next(locked)
         if following is None or following.state != StepState.PENDING:
             raise RunError("The run is moving: nothing is waiting to be sent.")
         send_step(following)
