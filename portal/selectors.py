@@ -132,6 +132,4 @@ def notices_about(topic: str) -> QuerySet[Notice]:
 
 def open_request_of(deployment: Deployment):
     """The deployment's open upgrade request, if any (at most one: a unique index holds it)."""
-    from upgrades.choices import OPEN_REQUEST_STATES
-
-    return deployment.upgrade_requests.filter(state__in=OPEN_REQUEST_STATES).select_related("release").first()
+    return deployment.upgrade_requests.open().select_related("release").first()

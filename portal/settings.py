@@ -323,6 +323,8 @@ SCHEDULING_CUSTOMER_CUTOFF_HOURS = env_int("SCHEDULING_CUSTOMER_CUTOFF_HOURS", 4
 SCHEDULING_REMINDER_DAYS = [int(days) for days in env_list("SCHEDULING_REMINDER_DAYS", "7,1")]
 # Length of the prerequisite check appointment (S2).
 SCHEDULING_CHECK_MINUTES = env_int("SCHEDULING_CHECK_MINUTES", 60)
+# Who books an upgrade request's check and issues its link (upgrades.booking): scheduling.
+UPGRADE_BOOKING = "scheduling.services.request_booking"
 # S3: cloud customers are upgraded within this many months of a release, with this much notice.
 CLOUD_PLAN_MONTHS = env_int("CLOUD_PLAN_MONTHS", 6)
 CLOUD_NOTICE_DAYS = env_int("CLOUD_NOTICE_DAYS", 14)

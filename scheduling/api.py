@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -31,11 +30,11 @@ from portal.models import Server, User
 from portal.selectors import visible_to
 from scheduling import selectors
 from scheduling import serializers as s
-from scheduling.choices import HOLDING_STATES, Cover, Purpose
+from scheduling.choices import Purpose
 from scheduling.models import MaintenanceWindow
-from scheduling.services.booking import SlotTaken, check_book, may_book, window_book
-from scheduling.services.links import link_status
-from scheduling.services.windows import require_may_change, window_cancel, window_confirm, window_reschedule
+from scheduling.services import lifecycle
+from scheduling.services.booking import SlotTaken, may_book, slot_book
+from scheduling.services.windows import require_may_change, slot_move, window_cancel, window_confirm
 from scheduling.slots import Slot
 from scheduling.workflow import MOVES, allowed
 from upgrades import selectors as upgrade_selectors
@@ -43,7 +42,6 @@ from upgrades.api import CONFLICT, WorkflowViewSet
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.serializers import ReasonSerializer
-from upgrades.services import lifecycle
 from upgrades.workflow import WorkflowError
 
 # How many fresh slots a "just taken" answer carries.
@@ -64,7 +62,7 @@ def windows_visible(*, user: User) -> QuerySet[MaintenanceWindow]:
 
 
 def _holding(upgrade: UpgradeRequest, purpose: str) -> MaintenanceWindow | None:
-    return upgrade.windows.filter(purpose=purpose, state__in=HOLDING_STATES).first()
+    return upgrade.windows.holding().filter(purpose=purpose).first()
 
 
 def _check_bookable(upgrade: UpgradeRequest, user: User, purpose: str, *, booking: bool) -> None:
@@ -84,7 +82,7 @@ def _check_bookable(upgrade: UpgradeRequest, user: User, purpose: str, *, bookin
     if upgrade.state != RequestState.APPROVED:
         raise WorkflowError("This upgrade is not approved yet: a window can be booked once support approves it (S8).")
     if user.is_customer:
-        link = link_status(request=upgrade)
+        link = upgrade.scheduling_links.status()
         if not link.live:
             raise WorkflowError(link.message)  # none issued yet, withdrawn or expired: said as it is
 
@@ -198,34 +196,15 @@ class RequestBookingViewSet(WorkflowViewSet):
         start, purpose = fields["start"], fields["purpose"]
         zone = fields.get("time_zone") or upgrade.deployment.organisation.time_zone
         _check_bookable(upgrade, request.user, purpose, booking=True)
-        with transaction.atomic():
-            # The request's row is held from here to the booking: a double submit waits for the
-            # first one and then finds its window, instead of racing it for the slot.
-            locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(
-                pk=upgrade.pk
-            )
-            existing = _holding(locked, purpose)
-            if existing is not None and existing.start == start:
-                return self.answer(existing)  # the same booking again: nothing new
-            if existing is not None and purpose == Purpose.UPGRADE:
-                raise WorkflowError("This upgrade already has a maintenance window: reschedule it instead.")
-            _check_start(locked, start)
-            slot = selectors.slot_at(request=locked, start=start, purpose=purpose, exclude_window=existing)
-            if slot is None:
-                return _taken(self, locked, purpose=purpose, zone=zone, moving=existing)
-            try:
-                if purpose == Purpose.CHECK:
-                    window = check_book(request=locked, start=slot.start, engineer_ids=list(slot.engineer_ids),
-                                        by=request.user)
-                else:
-                    window = window_book(
-                        request=locked, start=slot.start, engineer_ids=list(slot.engineer_ids),
-                        cover=Cover.STANDARD if slot.standard else Cover.OUT_OF_HOURS, by=request.user,
-                    )
-            except SlotTaken:
-                # Every engineer free for it was booked by someone else a moment ago.
-                return _taken(self, locked, purpose=purpose, zone=zone, moving=existing)
-        return self.answer(window, status_code=status.HTTP_201_CREATED)
+        existing = _holding(upgrade, purpose)
+        if existing is None or existing.start != start:
+            _check_start(upgrade, start)  # the same booking again is answered as it is
+        try:
+            window, created = slot_book(upgrade=upgrade, start=start, purpose=purpose, by=request.user)
+        except SlotTaken:
+            # Not a free slot, or every engineer free for it was booked by someone else a moment ago.
+            return _taken(self, upgrade, purpose=purpose, zone=zone, moving=_holding(upgrade, purpose))
+        return self.answer(window, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 def _window_move(summary: str, *, body=None, responses=None):
@@ -291,21 +270,12 @@ class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkflowVi
                 f"This window is {window.get_state_display().lower()}: it cannot be {MOVES['reschedule'].label} now."
             )
         require_may_change(window, request.user)
-        if start == window.start:
-            slot = None  # the same time again: the service answers the window as it is
-        else:
-            _check_start(window.request, start)
-            slot = selectors.slot_at(request=window.request, start=start, purpose=window.purpose, exclude_window=window)
-            if slot is None:
-                return _taken(self, window.request, purpose=window.purpose, zone=zone, moving=window)
+        if start != window.start:
+            _check_start(window.request, start)  # the same time again is answered as it is
         try:
-            moved = window_reschedule(
-                window=window, start=start, by=request.user, reason=fields["reason"],
-                engineer_ids=list(slot.engineer_ids) if slot else [window.engineer_id],
-                cover=(Cover.STANDARD if slot.standard else Cover.OUT_OF_HOURS) if slot else window.cover,
-            )
+            moved = slot_move(window=window, start=start, by=request.user, reason=fields["reason"])
         except SlotTaken:
-            # Every engineer free for it was booked by someone else a moment ago.
+            # Not a free slot, or every engineer free for it was booked by someone else a moment ago.
             return _taken(self, window.request, purpose=window.purpose, zone=zone, moving=window)
         return self.answer(moved)
 

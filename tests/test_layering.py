@@ -76,3 +76,31 @@ def test_the_check_finds_a_circle_hidden_in_a_function():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert circles(graph) == [["a", "b", "c"]]
     assert import_graph()["upgrades.services.runs"] >= {"upgrades.services.engine", "upgrades.services.readiness"}
+
+
+# The apps stand on one another in this order: a module imports its own app and the apps below
+# it. Scheduling books engineers' time for upgrade requests, so it stands on upgrades; upgrades
+# stand on the portal's accounts and fleet. What upgrades ask of the calendar goes through
+# settings.UPGRADE_BOOKING, and what they announce to it through upgrades.signals.
+LAYERS = ("portal", "upgrades", "scheduling")
+# The modules that put the apps together: the URLs and the demo's loader.
+COMPOSITION = {"portal.urls", "portal.management.commands.seed_demo"}
+
+
+def back_references(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    rank = {app: level for level, app in enumerate(LAYERS)}
+    return sorted(
+        (module, imported)
+        for module, imports in graph.items() if module not in COMPOSITION
+        for imported in imports if rank[imported.split(".")[0]] > rank[module.split(".")[0]]
+    )
+
+
+def test_an_app_imports_only_the_apps_below_it():
+    assert back_references(import_graph()) == []
+
+
+def test_the_check_finds_an_import_from_an_app_above():
+    graph = {"upgrades.views": {"scheduling.selectors", "portal.models"}, "scheduling.api": {"upgrades.api"},
+             "portal.urls": {"scheduling.api"}}
+    assert back_references(graph) == [("upgrades.views", "scheduling.selectors")]

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from portal.api import ID, ManagesCustomers, PartialUpdates, ServiceViewSet, field_errors, router
 from portal.selectors import visible_to
 from upgrades import evidence, selectors
+from upgrades.booking import booking
 from upgrades import serializers as s
 from upgrades.models import ChecklistItem, ItemAttachment
 from upgrades.services import checklist, preflight, releases, requests
@@ -168,19 +169,12 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
     @action(detail=True, methods=["post"], url_path="schedule-check", url_name="schedule-check")
     def schedule_check(self, request, *args, **kwargs):
         # The check holds an engineer's time like a window: it is booked through the slot engine.
-        from scheduling.selectors import slot_at
-        from scheduling.services.booking import SlotTaken, check_book
-
         upgrade = self.get_object()  # someone else's request is 404 before any 400
-        start = self.validated()["start"]
-        slot = slot_at(request=upgrade, start=start, purpose="check")
-        if slot is None:
-            raise WorkflowError("No engineer is free for the check at that time: choose one of the free check slots "
-                                f"(GET /api/v1/requests/{upgrade.pk}/slots/?purpose=check).")
-        try:
-            check_book(request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), by=request.user)
-        except SlotTaken as taken:
-            raise WorkflowError(str(taken)) from None
+        booking().check_book(
+            upgrade=upgrade, start=self.validated()["start"], by=request.user,
+            not_free="No engineer is free for the check at that time: choose one of the free check slots "
+                     f"(GET /api/v1/requests/{upgrade.pk}/slots/?purpose=check).",
+        )
         upgrade.refresh_from_db()
         return self.answer(upgrade)
 
@@ -217,10 +211,8 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
            "customer, any earlier link stops working; the answer shows it in `scheduling_link`")
     @action(detail=True, methods=["post"], url_path="issue-link", url_name="issue-link")
     def issue_link(self, request, *args, **kwargs):
-        from scheduling.services.links import link_issue
-
         upgrade = self.get_object()
-        link_issue(request=upgrade, by=request.user)
+        booking().link_issue(upgrade=upgrade, by=request.user)
         return self.answer(upgrade)
 
     @_move("Measure what can be measured: a worker probes the servers; the items show the result", answer=202)

@@ -209,17 +209,15 @@ class UpgradeRequestDetailSerializer(UpgradeRequestSerializer):
 
     @extend_schema_field(SchedulingLinkSerializer(allow_null=True))
     def get_scheduling_link(self, request: UpgradeRequest) -> dict | None:
-        from scheduling.services import links
-
         if request.state != RequestState.APPROVED or request.deployment.organisation.is_cloud:
             return None
-        status = links.link_status(request=request)
+        status = request.scheduling_links.status()
         user = self.context["request"].user
         # Whoever holds a live link's URL can book with it: the customer's people and the support desk.
         may_see = user.is_customer or user.role in (Role.SUPPORT, Role.ADMIN)
         return SchedulingLinkSerializer({
             "state": status.state,
-            "url": links.link_url(status.link) if status.live and may_see else None,
+            "url": status.link.url if status.live and may_see else None,
             "issued_at": status.link.issued_at if status.link else None,
             "expires_at": status.link.expires_at if status.link else None,
             "message": status.message,

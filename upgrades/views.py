@@ -13,11 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.models import NoticeState, User
 from portal.selectors import notices_about
-from scheduling.choices import HOLDING_STATES
-from scheduling.selectors import slot_at, slots_for
-from scheduling.services import links
-from scheduling.services.booking import SlotTaken, check_book
 from upgrades import selectors
+from upgrades.booking import booking
 from upgrades.choices import RequestState
 from upgrades.forms import CheckOutcomeForm, EvidenceForm, QueueFilterForm, ReasonForm, RequestForm
 from upgrades.impact import impact_of
@@ -141,7 +138,7 @@ def _request_context(request, upgrade):
     server_count = upgrade.deployment.servers.count()
     user = request.user
     # Only a live link is offered (not withdrawn, not expired); the page words the others.
-    booking_link = links.link_status(request=upgrade) if upgrade.state == RequestState.APPROVED else None
+    booking_link = upgrade.scheduling_links.status() if upgrade.state == RequestState.APPROVED else None
     return {
         "upgrade": upgrade,
         "deployment": upgrade.deployment,
@@ -160,9 +157,9 @@ def _request_context(request, upgrade):
         "reason_form": ReasonForm(),
         "notice_failed": NoticeState.FAILED,
         "booking_link": booking_link,
-        "link_path": reverse("book", args=[links.link_token(booking_link.link)]) if booking_link and booking_link.live else "",
+        "link_path": booking_link.link.path if booking_link and booking_link.live else "",
         # The upgrade's window: a check's appointment is a window too, but not this one.
-        "window": upgrade.windows.filter(purpose="upgrade", state__in=HOLDING_STATES).select_related("engineer").first(),
+        "window": upgrade.windows.upgrades().holding().select_related("engineer").first(),
         # The live upgrade: planned once the window is confirmed, kept once it has ended.
         "run": upgrade.runs.select_related("window").order_by("-created_at").first(),
         "may_request_again": user.is_customer and upgrade.state in (RequestState.ROLLED_BACK, RequestState.ABORTED)
@@ -186,25 +183,20 @@ CHECK_DAYS = 14
 def _check_days(upgrade, user):
     """Free check slots over the coming two weeks, by day in the support user's zone (S2)."""
     zone = ZoneInfo(user.time_zone)
-    slots = slots_for(request=upgrade, purpose="check", within=timedelta(days=CHECK_DAYS))
+    slots = booking().check_slots(upgrade=upgrade, within=timedelta(days=CHECK_DAYS))
     names = dict(User.objects.filter(pk__in={pk for slot in slots for pk in slot.engineer_ids}).values_list("pk", "full_name"))
     local = [(slot, slot.start.astimezone(zone), ", ".join(names[pk] for pk in slot.engineer_ids)) for slot in slots]
     return [(day, list(entries)) for day, entries in groupby(local, key=lambda entry: entry[1].date())]
 
 
 def _schedule_check(upgrade, user, data):
-    """Book the check on a free slot of the slot engine; check_book moves the request itself."""
+    """Book the check on a free slot of the slot engine; the booking moves the request itself."""
     try:
         start = datetime.fromisoformat(data.get("start", ""))
     except ValueError:
         raise WorkflowError("Choose one of the free check slots.") from None
-    slot = slot_at(request=upgrade, start=start, purpose="check")
-    if slot is None:
-        raise WorkflowError("That check slot is not free any more: choose another one.")
-    try:
-        check_book(request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), by=user)
-    except SlotTaken as taken:
-        raise WorkflowError(str(taken)) from None
+    booking().check_book(upgrade=upgrade, start=start, by=user,
+                         not_free="That check slot is not free any more: choose another one.")
 
 
 def _by_section(items):
@@ -232,7 +224,7 @@ ACTIONS = {
     "schedule_check": _schedule_check,
     "record_check": lambda r, u, f: requests.request_record_check(request=r, by=u, outcome=f["outcome"], notes=f["notes"]),
     "preflight": lambda r, u, f: preflight.preflight_request(request=r, by=u),
-    "issue_link": lambda r, u, f: links.link_issue(request=r, by=u),
+    "issue_link": lambda r, u, f: booking().link_issue(upgrade=r, by=u),
 }
 ACTION_FORMS = {"refuse": ReasonForm, "reopen": ReasonForm, "record_check": CheckOutcomeForm}
 DONE = {

@@ -14,6 +14,18 @@ from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
 from upgrades.models import UpgradeRequest
 
 
+class WindowQuerySet(models.QuerySet):
+    def holding(self):
+        """The windows that hold their engineer's time (booked, not cancelled nor completed)."""
+        return self.filter(state__in=HOLDING_STATES)
+
+    def upgrades(self):
+        return self.filter(purpose=Purpose.UPGRADE)
+
+    def checks(self):
+        return self.filter(purpose=Purpose.CHECK)
+
+
 @pghistory.track(*audited())
 class MaintenanceWindow(models.Model):
     request = models.ForeignKey(UpgradeRequest, on_delete=models.PROTECT, related_name="windows")
@@ -44,6 +56,8 @@ class MaintenanceWindow(models.Model):
     cancel_reason = models.TextField(blank=True)
 
     organisation_path = "request__deployment__organisation"
+
+    objects = WindowQuerySet.as_manager()
 
     class Meta:
         ordering = ["period"]
@@ -85,3 +99,7 @@ class MaintenanceWindow(models.Model):
     @property
     def is_holding(self) -> bool:
         return self.state in HOLDING_STATES
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.state == WindowState.CONFIRMED

@@ -12,6 +12,9 @@ check (S2), both on slots from the same engine.
    (or a reschedule's update) that overlaps another booking of the same engineer fails, inside
    a savepoint, and the next engineer is tried.
 4. No engineer left: the slot was just taken (SlotTaken), nothing written.
+
+Pages and the API book through `slot_book` (and move through `windows.slot_move`): it finds the
+free slot at the start asked for and books it, all under the request's lock.
 """
 
 from collections.abc import Callable
@@ -27,19 +30,23 @@ from django.utils import timezone
 
 from portal.choices import Role
 from portal.models import User
+from scheduling import selectors
 from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.plan import WindowPlan, plan_check, plan_window
-from scheduling.services import notices
+from scheduling.services import lifecycle, notices
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
-from upgrades.services import lifecycle
 from upgrades.services.requests import log, request_schedule_check
 from upgrades.workflow import WorkflowError
 
 
 class SlotTaken(Exception):
     """Somebody else booked this time first; nothing was written."""
+
+
+class SlotNotFree(SlotTaken):
+    """No slot starts at the time asked for (any more): not a free slot, or taken since."""
 
 
 def preparation() -> timedelta:
@@ -101,7 +108,7 @@ def _book(*, request: UpgradeRequest, by: User, purpose: str, start: datetime,
     locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=request.pk)
     if locked.state not in allowed_states:
         raise WorkflowError(refusal)
-    existing = locked.windows.filter(purpose=purpose, state__in=HOLDING_STATES).first()
+    existing = locked.windows.holding().filter(purpose=purpose).first()
     if existing is not None:
         if existing.start == start:
             return locked, existing, False  # the same booking again (a double click)
@@ -151,7 +158,7 @@ def check_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[i
         raise WorkflowError("The check must be in the future.")
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
-        earlier = locked.windows.filter(purpose=Purpose.CHECK, state__in=HOLDING_STATES).first()
+        earlier = locked.windows.checks().holding().first()
         if earlier is not None and earlier.start != start:
             cancel_row(window=earlier, by=by, reason="The check was booked at another time.")
             notices.window_cancelled(window=earlier)
@@ -167,6 +174,33 @@ def check_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[i
         if locked.check_at != window.start or locked.check_engineer_id != window.engineer_id:
             request_schedule_check(request=locked, by=by, at=window.start, engineer=window.engineer)
         return window
+
+
+def slot_book(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpose.UPGRADE,
+              by: User) -> tuple[MaintenanceWindow, bool]:
+    """Book the free slot that starts at `start`: the upgrade's window (the customer, or support
+    for them) or its prerequisite check (support). Returns (window, created): the same start
+    again finds the window the first booking made. SlotNotFree when no slot starts then,
+    SlotTaken when its engineers were booked a moment ago; nothing is written either way."""
+    if not (by.role in (Role.SUPPORT, Role.ADMIN) if purpose == Purpose.CHECK else may_book(by, upgrade)):
+        raise PermissionDenied
+    with transaction.atomic():
+        # Held from the lookup to the booking: a double submit waits for the first one and then
+        # finds its window, instead of racing it for the slot.
+        locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=upgrade.pk)
+        existing = locked.windows.holding().filter(purpose=purpose).first()
+        if existing is not None and existing.start == start:
+            return existing, False
+        if existing is not None and purpose == Purpose.UPGRADE:
+            raise WorkflowError("This upgrade already has a maintenance window: reschedule it instead.")
+        slot = selectors.slot_at(request=locked, start=start, purpose=purpose, exclude_window=existing)
+        if slot is None:
+            raise SlotNotFree("This slot was just taken, or is no longer free.")
+        engineer_ids = list(slot.engineer_ids)
+        if purpose == Purpose.CHECK:
+            return check_book(request=locked, start=slot.start, engineer_ids=engineer_ids, by=by), True
+        cover = Cover.STANDARD if slot.standard else Cover.OUT_OF_HOURS
+        return window_book(request=locked, start=slot.start, engineer_ids=engineer_ids, cover=cover, by=by), True
 
 
 def cancel_row(*, window: MaintenanceWindow, by: User, reason: str) -> None:

@@ -236,7 +236,7 @@ def _request_for(*, deployment: Deployment, release: Release, by: User) -> tuple
             return None, Unplanned(deployment, (
                 f"Its upgrade request #{open_request.pk} to this release is {state}, not approved: look at it first."
             ), open_request)
-        if open_request.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).exists():
+        if open_request.windows.upgrades().holding().exists():
             return None, None  # planned already: nothing to do
         return open_request, None
     request = UpgradeRequest(

@@ -1,7 +1,6 @@
 """Scheduling links (S8): issued by support for an approved request only; opened by the
 customer's own users; expiring and revocable; every issue, opening and revocation logged."""
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pghistory
@@ -9,68 +8,24 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from portal.choices import Role
 from portal.models import User
-from scheduling.choices import HOLDING_STATES, Purpose
 from scheduling.models import SchedulingLink
+from scheduling.models.links import SALT
 from upgrades.choices import FINISHED_REQUEST_STATES, RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.requests import log
 from upgrades.workflow import WorkflowError
 
-SALT = "scheduling.link"
-
-
 class LinkRefused(Exception):
     """The link cannot be used: the message says why, in words for the customer."""
 
 
 def link_token(link: SchedulingLink) -> str:
-    # Expiry and revocation live on the row; the signature only makes a token unforgeable.
-    return signing.Signer(salt=SALT).sign(link.key)
-
-
-def link_url(link: SchedulingLink) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("book", args=[link_token(link)])
-
-
-@dataclass(frozen=True)
-class LinkStatus:
-    """Where a request's scheduling link stands, from its newest link: none issued yet, live,
-    withdrawn (revoked) or expired; and what to tell a customer who wants to book."""
-
-    state: str  # "none" | "live" | "revoked" | "expired"
-    link: SchedulingLink | None = None
-
-    @property
-    def live(self) -> bool:
-        return self.state == "live"
-
-    @property
-    def message(self) -> str:
-        if self.state == "none":
-            return "No scheduling link has been issued for this upgrade yet: support issues it and e-mails it to you."
-        if self.state == "revoked":
-            return "The scheduling link of this upgrade was withdrawn by support. Ask support for a new one."
-        if self.state == "expired":
-            return f"The scheduling link of this upgrade expired on {self.link.expires_at:%d %B %Y}. Ask support for a new one."
-        return f"The scheduling link is valid until {self.link.expires_at:%d %B %Y}."
-
-
-def link_status(*, request: UpgradeRequest) -> LinkStatus:
-    # Issuing revokes the earlier links: the newest one says it all.
-    link = request.scheduling_links.order_by("-issued_at", "-pk").first()
-    if link is None:
-        return LinkStatus("none")
-    if link.revoked_at:
-        return LinkStatus("revoked", link)
-    if link.expires_at <= timezone.now():
-        return LinkStatus("expired", link)
-    return LinkStatus("live", link)
+    return link.token
 
 
 def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
@@ -83,7 +38,7 @@ def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
         if locked.deployment.organisation.is_cloud:
             # S3: the vendor plans a cloud customer's window; there is nothing to book.
             raise WorkflowError("Cloud-hosted upgrades are planned by the vendor: use the release's cloud plan, not a link.")
-        if locked.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).exists():
+        if locked.windows.upgrades().holding().exists():
             # The link books the window: with one booked, it is moved or cancelled instead.
             raise WorkflowError("This upgrade has a booked maintenance window: move or cancel that window instead of "
                                 "issuing a new link.")
@@ -95,7 +50,7 @@ def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
         event = log(request=locked, by=by, action="link_issued")
         notify.notify(
             event=event, to=notify.customer_addresses(locked), subject="Book your maintenance window",
-            lines=["Your upgrade is approved. Choose a maintenance window with this link:", link_url(link),
+            lines=["Your upgrade is approved. Choose a maintenance window with this link:", link.url,
                    f"The link is valid until {link.expires_at:%d %B %Y}."],
         )
         return link

@@ -22,13 +22,13 @@ from django.utils import timezone
 
 from portal.choices import Role
 from portal.models import User
+from scheduling import selectors
 from scheduling.choices import Cover, Purpose, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.plan import plan_check, plan_window
-from scheduling.services import notices
-from scheduling.services.booking import cancel_row, place, preparation
+from scheduling.services import lifecycle, notices
+from scheduling.services.booking import SlotNotFree, cancel_row, place, preparation
 from scheduling.workflow import MOVES, allowed
-from upgrades.services import lifecycle
 from upgrades.services.requests import log, request_schedule_check
 from upgrades.workflow import WorkflowError
 
@@ -155,6 +155,21 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
         else:
             notices.window_requested(window=locked)
         return locked
+
+
+def slot_move(*, window: MaintenanceWindow, start: datetime, by: User, reason: str = "") -> MaintenanceWindow:
+    """Move the window to the free slot that starts at `start` (`window_reschedule`); the same
+    start again answers the window as it is. SlotNotFree when no slot starts then."""
+    if start == window.start:
+        return window_reschedule(window=window, start=start, engineer_ids=[window.engineer_id], cover=window.cover,
+                                 by=by, reason=reason)
+    with transaction.atomic():
+        slot = selectors.slot_at(request=window.request, start=start, purpose=window.purpose, exclude_window=window)
+        if slot is None:
+            raise SlotNotFree("This slot was just taken, or is no longer free.")
+        standard = slot.standard or window.purpose == Purpose.CHECK  # a check is support's own appointment
+        return window_reschedule(window=window, start=slot.start, engineer_ids=list(slot.engineer_ids),
+                                 cover=Cover.STANDARD if standard else Cover.OUT_OF_HOURS, by=by, reason=reason)
 
 
 def window_cancel(*, window: MaintenanceWindow, by: User, reason: str) -> MaintenanceWindow:

@@ -15,11 +15,11 @@ from django.views.decorators.http import require_http_methods
 from portal.timezones import time_zone_choices, time_zone_names
 from scheduling import selectors
 from scheduling.announcement import service_notice
-from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
+from scheduling.choices import Purpose, WindowState
 from scheduling.models import MaintenanceWindow
-from scheduling.services.booking import SlotTaken, window_book
+from scheduling.services.booking import SlotNotFree, SlotTaken, slot_book
 from scheduling.services.links import LinkRefused, link_open
-from scheduling.services.windows import customer_may_change, cutoff, window_cancel, window_reschedule
+from scheduling.services.windows import customer_may_change, cutoff, slot_move, window_cancel
 from scheduling.slots import Slot
 from upgrades.impact import impact_of
 from upgrades.workflow import WorkflowError
@@ -105,16 +105,12 @@ def window_facts(window: MaintenanceWindow, zone: str) -> dict:
     return facts
 
 
-def _slot_asked(request, upgrade, *, exclude_window: MaintenanceWindow | None = None) -> Slot | None:
+def start_asked(request, refusal: str = NOT_FREE) -> datetime:
+    """The start a booking form posted (one of the free slots'), else WorkflowError(refusal)."""
     try:
-        start = datetime.fromisoformat(request.POST.get("start", ""))
+        return datetime.fromisoformat(request.POST.get("start", ""))
     except ValueError:
-        return None
-    return selectors.slot_at(request=upgrade, start=start, exclude_window=exclude_window)
-
-
-def _cover(slot: Slot) -> str:
-    return Cover.STANDARD if slot.standard else Cover.OUT_OF_HOURS
+        raise WorkflowError(refusal) from None
 
 
 def _back(token: str, zone: str):
@@ -132,7 +128,7 @@ def book(request, token: str):
         return render(request, "scheduling/link_refused.html", {"reason": str(refusal)}, status=403)
     upgrade = link.request
     zone = zone_of(request, upgrade.deployment.organisation.time_zone)
-    window = upgrade.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).select_related(
+    window = upgrade.windows.upgrades().holding().select_related(
         "request__deployment__organisation", "request__release", "engineer"
     ).first()
     action = request.POST.get("action", "book")
@@ -140,19 +136,12 @@ def book(request, token: str):
     if request.method == "POST":
         try:
             if window is None and action == "book":
-                slot = _slot_asked(request, upgrade)
-                if slot is None:
-                    raise SlotTaken(NOT_FREE)
-                window = window_book(request=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids),
-                                     cover=_cover(slot), by=request.user)
+                window, _ = slot_book(upgrade=upgrade, start=start_asked(request), by=request.user)
                 messages.success(request, "Your window is booked." if window.state == WindowState.CONFIRMED
                                  else "Your window is requested: support confirms it soon.")
             elif window is not None and action == "reschedule":
-                slot = _slot_asked(request, upgrade, exclude_window=window)
-                if slot is None:
-                    raise SlotTaken(NOT_FREE)
-                window = window_reschedule(window=window, start=slot.start, engineer_ids=list(slot.engineer_ids),
-                                           cover=_cover(slot), by=request.user, reason="Moved by the customer")
+                window = slot_move(window=window, start=start_asked(request), by=request.user,
+                                   reason="Moved by the customer")
                 messages.success(request, "Your window is moved. Calendar invites follow the change.")
             elif window is not None and action == "cancel":
                 reason = request.POST.get("reason", "").strip()
@@ -162,6 +151,8 @@ def book(request, token: str):
                     window_cancel(window=window, by=request.user, reason=reason)
                     messages.success(request, "Your window is cancelled. You can book another one below.")
             # Anything else (a second click after the booking went through) shows the window as it is.
+        except SlotNotFree:
+            error, status = NOT_FREE, 409
         except SlotTaken as taken:
             error, status = str(taken), 409
         except WorkflowError as refusal:

@@ -22,12 +22,13 @@ from portal.timezones import time_zone_choices
 from scheduling import selectors
 from scheduling.choices import Purpose, WindowState
 from scheduling.models import MaintenanceWindow
-from scheduling.services.booking import SlotTaken
-from scheduling.services.windows import customer_may_change, cutoff, window_cancel, window_confirm, window_reschedule
-from scheduling.views.booking import NOT_FREE, window_facts, zone_of
+from scheduling.services import lifecycle
+from scheduling.services.booking import SlotNotFree, SlotTaken
+from scheduling.services.windows import customer_may_change, cutoff, slot_move, window_cancel, window_confirm
+from scheduling.views.booking import NOT_FREE, start_asked, window_facts, zone_of
 from scheduling.workflow import allowed
 from upgrades.choices import RunState, StepProcedure
-from upgrades.services import lifecycle, plans
+from upgrades.services import plans
 from upgrades.services.readiness import readiness_of
 from upgrades.workflow import WorkflowError
 
@@ -255,20 +256,12 @@ def window_action(request, pk: int, action: str):
         elif action == "confirm":
             window_confirm(window=window, by=request.user)
         elif action == "reschedule":
-            try:
-                start = datetime.fromisoformat(request.POST.get("start", ""))
-            except ValueError:
-                raise SlotTaken("Choose one of the free slots in the list.") from None
-            slot = selectors.slot_at(request=window.request, start=start, purpose=window.purpose, exclude_window=window)
-            if slot is None:
-                raise SlotTaken(NOT_FREE)
-            window_reschedule(
-                window=window, start=slot.start, engineer_ids=list(slot.engineer_ids),
-                cover="standard" if slot.standard or window.purpose == Purpose.CHECK else "out_of_hours",
-                by=request.user, reason=request.POST.get("reason", "").strip(),
-            )
+            start = start_asked(request, "Choose one of the free slots in the list.")
+            slot_move(window=window, start=start, by=request.user, reason=request.POST.get("reason", "").strip())
         else:
             window_cancel(window=window, by=request.user, reason=request.POST.get("reason", ""))
+    except SlotNotFree:
+        messages.error(request, NOT_FREE)
     except (WorkflowError, SlotTaken) as refusal:
         messages.error(request, str(refusal))
     else:

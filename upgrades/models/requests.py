@@ -13,6 +13,12 @@ from upgrades.choices import (
 from upgrades.models.releases import Release
 
 
+class UpgradeRequestQuerySet(models.QuerySet):
+    def open(self):
+        """Not ended: at most one per deployment (a unique index holds it)."""
+        return self.filter(state__in=OPEN_REQUEST_STATES)
+
+
 @pghistory.track(*audited())
 class UpgradeRequest(models.Model):
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="upgrade_requests")
@@ -40,6 +46,8 @@ class UpgradeRequest(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
 
     organisation_path = "deployment__organisation"  # for portal.selectors.visible_to
+
+    objects = UpgradeRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

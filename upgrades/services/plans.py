@@ -91,9 +91,7 @@ def run_create(*, window) -> Run:
     existing = run_for_window(window)
     if existing is not None:
         return existing
-    from scheduling.choices import WindowState
-
-    if window.state != WindowState.CONFIRMED:
+    if not window.is_confirmed:
         raise RunError("Only a confirmed maintenance window has a run.")
     request = window.request
     # The deployment as it is now, not as a caller's copy of it may remember it.

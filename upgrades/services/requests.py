@@ -268,8 +268,6 @@ def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
 def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
     if not _is_customer_of(by, request):
         raise PermissionDenied
-    from scheduling.choices import HOLDING_STATES, Purpose
-
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Held until the move: support cannot approve a cloud request between the check and it.
         locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=request.pk)
@@ -279,10 +277,9 @@ def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> 
             raise WorkflowError("Cloud upgrades are planned by the vendor (S3): ask support to change the plan.")
         # A withdrawn upgrade must not keep an engineer's time: the window goes first, with its own
         # cancellation notices; so does a prerequisite check still to come (a past one is over).
-        if request.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).exists():
+        if request.windows.upgrades().holding().exists():
             raise WorkflowError("This upgrade has a booked maintenance window: cancel the window first, then withdraw.")
-        if request.windows.filter(purpose=Purpose.CHECK, state__in=HOLDING_STATES,
-                                  period__startswith__gt=timezone.now()).exists():
+        if request.windows.checks().holding().filter(period__startswith__gt=timezone.now()).exists():
             raise WorkflowError("The prerequisite check is booked: ask support to cancel it, then withdraw.")
         event = _move(request, "withdraw", by=by, reason=reason, decision_reason=reason)
         if request.submitted_at:
@@ -297,10 +294,8 @@ def request_reopen(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
     require_desk(by, request, assigned=False)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the request is reopened."})
-    from scheduling.choices import HOLDING_STATES, Purpose
-
     with transaction.atomic(), pghistory.context(user=by.pk):
-        if request.windows.filter(purpose=Purpose.UPGRADE, state__in=HOLDING_STATES).exists():
+        if request.windows.upgrades().holding().exists():
             # A request back in review is not approved (S8): it must not keep a booked date.
             raise WorkflowError("This upgrade has a booked maintenance window: cancel the window first, then reopen.")
         _move(request, "reopen", by=by, reason=reason, decision_reason=reason, assignee=by, check_outcome="")

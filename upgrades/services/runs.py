@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from portal.choices import Role
 from portal.models import User
-from scheduling.choices import WindowState
 from upgrades.choices import MANUAL_CHECKS, FunctionalityCheck, RunState, StepProcedure, StepState
 from upgrades.models import CheckResult, Run, SignOff, Step
 from upgrades.procedure import PHASE_WORDS, Performer, Phase, StepKind
@@ -60,7 +59,7 @@ def run_start(*, run: Run, by: User) -> Run:
         raise PermissionDenied
     now = timezone.now()
     window = run.window
-    if window.state != WindowState.CONFIRMED:
+    if not window.is_confirmed:
         raise RunError("The window is not confirmed: the run cannot start.")
     if now < window.start:
         raise RunError(f"The window opens at {window.start:%H:%M} UTC: the run cannot start before it.")

@@ -1,0 +1,31 @@
+"""The calendar as an upgrade request's page and API ask for it (upgrades.booking): scheduling
+imports upgrades, so upgrades reach this through `settings.UPGRADE_BOOKING`."""
+
+from datetime import datetime, timedelta
+
+from portal.models import User
+from scheduling import selectors
+from scheduling.choices import Purpose
+from scheduling.services import links
+from scheduling.services.booking import SlotNotFree, SlotTaken, slot_book
+from scheduling.slots import Slot
+from upgrades.models import UpgradeRequest
+from upgrades.workflow import WorkflowError
+
+
+def check_slots(*, upgrade: UpgradeRequest, within: timedelta) -> list[Slot]:
+    return selectors.slots_for(request=upgrade, purpose=Purpose.CHECK, within=within)
+
+
+def check_book(*, upgrade: UpgradeRequest, start: datetime, by: User, not_free: str) -> None:
+    """Book the check on the free slot at `start`; the booking moves the request itself."""
+    try:
+        slot_book(upgrade=upgrade, start=start, purpose=Purpose.CHECK, by=by)
+    except SlotNotFree:
+        raise WorkflowError(not_free) from None
+    except SlotTaken as taken:
+        raise WorkflowError(str(taken)) from None
+
+
+def link_issue(*, upgrade: UpgradeRequest, by: User) -> None:
+    links.link_issue(request=upgrade, by=by)

@@ -1,0 +1,9 @@
+"""What upgrades announce to the apps above them (scheduling imports upgrades, never the other way).
+
+Sent inside the transaction of the move, so a receiver's writes commit or roll back with it.
+"""
+
+from django.dispatch import Signal
+
+# A run has ended (completed, rolled back or aborted) and its request is closed; kwargs: run.
+run_ended = Signal()
