@@ -1,19 +1,34 @@
-"""Who may change what, beyond seeing it (seeing is `selectors.visible_to`)."""
+"""Who may do what, beyond seeing it (seeing is `selectors.visible_to`). Each role rule is named
+once here; services, pages and the API ask these."""
 
 from portal.choices import Role
 from portal.models import Organisation, User
 
 
+def is_desk(user: User) -> bool:
+    """The support desk: support and administrators work requests, links, checks and windows."""
+    return user.is_authenticated and user.role in (Role.SUPPORT, Role.ADMIN)
+
+
+def is_driver(user: User) -> bool:
+    """Who drives a live upgrade and confirms as "the Cloudpaging engineer": active engineers and
+    administrators."""
+    return user.is_authenticated and user.is_active and user.role in (Role.ENGINEER, Role.ADMIN)
+
+
+def is_customer_of(user: User, organisation_id: int) -> bool:
+    """One of the organisation's own users (a customer account is one of its contacts)."""
+    return user.is_authenticated and user.is_customer and user.organisation_id == organisation_id
+
+
 def may_edit_contacts(user: User, organisation: Organisation) -> bool:
     """Vendor staff, and the customer's own users, keep the contact list current."""
-    if user.is_vendor:
-        return True
-    return user.is_customer and user.organisation_id == organisation.pk
+    return user.is_vendor or is_customer_of(user, organisation.pk)
 
 
 def may_manage_customers(user: User) -> bool:
     """Organisations, deployments and servers are registered by support and administrators."""
-    return user.is_authenticated and user.role in (Role.SUPPORT, Role.ADMIN)
+    return is_desk(user)
 
 
 def may_register_servers(user: User) -> bool:

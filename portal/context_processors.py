@@ -1,5 +1,6 @@
 from django.urls import reverse
 
+from portal import access
 from portal.choices import Role
 
 
@@ -10,7 +11,7 @@ def navigation(request) -> dict:
         return {"nav": []}
     if user.is_vendor:
         items = []
-        if user.role in (Role.SUPPORT, Role.ADMIN):
+        if access.is_desk(user):
             items.append(("Waiting for me", reverse("waiting-for-me")))
         items.append(("My windows" if user.role == Role.ENGINEER else "Coming windows", reverse("my-windows")))
         items += [

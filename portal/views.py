@@ -7,7 +7,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal import access, selectors, services
-from portal.choices import Role
 from portal.forms import ContactForm
 
 ORGANISATIONS_PER_PAGE = 25
@@ -17,7 +16,7 @@ ORGANISATIONS_PER_PAGE = 25
 @login_required
 def home(request):
     """Each role starts where its work is."""
-    if request.user.role in (Role.SUPPORT, Role.ADMIN):
+    if access.is_desk(request.user):
         return redirect("waiting-for-me")
     if request.user.is_vendor:
         return redirect("my-windows")  # engineers: today's and the coming windows

@@ -24,8 +24,8 @@ from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from portal import access
 from portal.api import ID, router
-from portal.choices import Role
 from portal.models import Server, User
 from portal.selectors import visible_to
 from scheduling import selectors
@@ -70,7 +70,7 @@ def _check_bookable(upgrade: UpgradeRequest, user: User, purpose: str, *, bookin
     PermissionDenied or WorkflowError with the reason otherwise. The services check it again
     under their lock."""
     if purpose == Purpose.CHECK:
-        if not user.is_vendor or (booking and user.role not in (Role.SUPPORT, Role.ADMIN)):
+        if not user.is_vendor or (booking and not access.is_desk(user)):
             raise PermissionDenied
         if upgrade.state not in (RequestState.IN_REVIEW, RequestState.CHECK_SCHEDULED):
             raise WorkflowError("The prerequisite check can be booked while support reviews the request.")

@@ -6,7 +6,8 @@ from drf_spectacular.utils import extend_schema_field
 from django.utils import timezone
 from rest_framework import serializers
 
-from portal.choices import Role, TlsVersion
+from portal import access
+from portal.choices import TlsVersion
 from portal.models import Deployment, User
 from portal.serializers import VisiblePrimaryKeyField
 from upgrades import evidence, selectors, versions
@@ -214,7 +215,7 @@ class UpgradeRequestDetailSerializer(UpgradeRequestSerializer):
         status = request.scheduling_links.status()
         user = self.context["request"].user
         # Whoever holds a live link's URL can book with it: the customer's people and the support desk.
-        may_see = user.is_customer or user.role in (Role.SUPPORT, Role.ADMIN)
+        may_see = user.is_customer or access.is_desk(user)
         return SchedulingLinkSerializer({
             "state": status.state,
             "url": status.link.url if status.live and may_see else None,

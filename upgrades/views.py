@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal import access
 from portal.models import NoticeState, User
 from portal.selectors import notices_about
 from upgrades import selectors
@@ -128,7 +129,7 @@ def request_list(request):
 @require_GET
 @login_required
 def waiting_for_me(request):
-    if request.user.role not in requests.SUPPORT_DESK:
+    if not access.is_desk(request.user):
         raise Http404
     return render(request, "upgrades/waiting_for_me.html", selectors.waiting_for(user=request.user))
 
@@ -150,9 +151,9 @@ def _request_context(request, upgrade):
         "notices": notices_about(f"upgrades.upgraderequest:{upgrade.pk}") if user.is_vendor else None,
         "can_edit": upgrade.state in EDITABLE_STATES and (user.is_vendor or user.is_customer),
         "can_review": upgrade.state in REVIEWABLE_STATES and upgrade.assignee_id == user.pk,
-        "is_desk": user.role in requests.SUPPORT_DESK,
+        "is_desk": access.is_desk(user),
         "may": _may(upgrade, user),
-        "check_days": _check_days(upgrade, user) if user.role in requests.SUPPORT_DESK and allowed("schedule_check", upgrade.state) else [],
+        "check_days": _check_days(upgrade, user) if access.is_desk(user) and allowed("schedule_check", upgrade.state) else [],
         "outcome_form": CheckOutcomeForm(),
         "reason_form": ReasonForm(),
         "notice_failed": NoticeState.FAILED,

@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from portal import access
 from portal import dispatch
 from upgrades import live
 from upgrades.choices import ReadinessKind, RollbackMethod, RunState
@@ -41,7 +42,7 @@ def _controls(run, user) -> dict:
     vendor, finished = user.is_vendor, run.state in FINISHED_RUN_STATES
     waiting, failed = live.step_waiting(run), live.step_failed(run)
     open_rollback = live.rollback_open(run)
-    customer_of_run = user.is_customer and user.organisation_id == run.deployment.organisation_id
+    customer_of_run = access.is_customer_of(user, run.deployment.organisation_id)
     confirm = None
     if waiting is not None and waiting.kind == StepKind.CHECKS:
         if vendor and waiting.confirmed_by_engineer_id is None:
@@ -62,7 +63,7 @@ def _controls(run, user) -> dict:
         "readiness": rows,
         "ready": all(row.ok for row in rows),
         "may_confirm_snapshots": scheduled and customer_of_run,
-        "may_confirm_backup": scheduled and (customer_of_run or decisions.may_drive(user)),
+        "may_confirm_backup": scheduled and (customer_of_run or access.is_driver(user)),
         "may_preflight": scheduled and (vendor or customer_of_run),
         "confirm_step": confirm,
         "failed_step": failed if not finished else None,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 
-from portal.choices import Role
+from portal import access
 from portal.models import User
 
 from upgrades.choices import RequestState as S
@@ -94,13 +94,9 @@ ACTION_LABELS = {
 }
 
 
-# Who is the support desk: staff who work requests through (support and administrators).
-SUPPORT_DESK = (Role.SUPPORT, Role.ADMIN)
-
-
 def require_desk(user: User, request, *, assigned: bool = True) -> None:
     """Support acts on a request only once it is theirs, so two people never work one request."""
-    if user.role not in SUPPORT_DESK:
+    if not access.is_desk(user):
         raise PermissionDenied
     if assigned and request.assignee_id != user.pk:
         if request.assignee_id is None:

@@ -28,7 +28,7 @@ from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from portal.choices import Role
+from portal import access
 from portal.models import User
 from scheduling import selectors
 from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
@@ -96,8 +96,7 @@ def place(*, window: MaintenanceWindow, plan: WindowPlan, engineer_ids: list[int
 
 
 def may_book(by: User, request: UpgradeRequest) -> bool:
-    own = by.is_customer and by.organisation_id == request.deployment.organisation_id
-    return own or by.role in (Role.SUPPORT, Role.ADMIN)
+    return access.is_customer_of(by, request.deployment.organisation_id) or access.is_desk(by)
 
 
 def _book(*, request: UpgradeRequest, by: User, purpose: str, start: datetime,
@@ -152,7 +151,7 @@ def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[
 def check_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[int], by: User) -> MaintenanceWindow:
     """Support books the prerequisite check (S2) on a free slot of the same engine; the
     request moves to "check scheduled". A check booked again replaces the earlier one."""
-    if by.role not in (Role.SUPPORT, Role.ADMIN):
+    if not access.is_desk(by):
         raise PermissionDenied
     if start <= timezone.now():
         raise WorkflowError("The check must be in the future.")
@@ -182,7 +181,7 @@ def slot_book(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpos
     for them) or its prerequisite check (support). Returns (window, created): the same start
     again finds the window the first booking made. SlotNotFree when no slot starts then,
     SlotTaken when its engineers were booked a moment ago; nothing is written either way."""
-    if not (by.role in (Role.SUPPORT, Role.ADMIN) if purpose == Purpose.CHECK else may_book(by, upgrade)):
+    if not (access.is_desk(by) if purpose == Purpose.CHECK else may_book(by, upgrade)):
         raise PermissionDenied
     with transaction.atomic():
         # Held from the lookup to the booking: a double submit waits for the first one and then

@@ -26,7 +26,8 @@ from django.db import IntegrityError, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
 
-from portal.choices import Hosting, Role
+from portal import access
+from portal.choices import Hosting
 from portal.models import Contact, Deployment, Notice, User
 from portal.notices import notice_enqueue
 from scheduling import selectors
@@ -45,11 +46,8 @@ from upgrades.models import Release, UpgradeRequest
 from upgrades.services.requests import log
 from upgrades.workflow import WorkflowError
 
-SUPPORT_DESK = (Role.SUPPORT, Role.ADMIN)
-
-
 def _require_desk(by: User) -> None:
-    if by.role not in SUPPORT_DESK:
+    if not access.is_desk(by):
         raise PermissionDenied
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from portal.choices import Role
+from portal import access
 from portal.models import User
 from scheduling.models import SchedulingLink
 from scheduling.models.links import SALT
@@ -29,7 +29,7 @@ def link_token(link: SchedulingLink) -> str:
 
 
 def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
-    if by.role not in (Role.SUPPORT, Role.ADMIN):
+    if not access.is_desk(by):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
@@ -57,7 +57,7 @@ def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
 
 
 def link_revoke(*, link: SchedulingLink, by: User) -> None:
-    if by.role not in (Role.SUPPORT, Role.ADMIN):
+    if not access.is_desk(by):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         if SchedulingLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
@@ -71,7 +71,7 @@ def link_open(*, token: str, by: User) -> SchedulingLink:
     except signing.BadSignature:
         raise LinkRefused("This scheduling link is not valid. Use the link from your e-mail, or ask support for a new one.") from None
     link = SchedulingLink.objects.select_related("request__deployment__organisation", "request__release").filter(key=key).first()
-    if link is None or not (by.is_vendor or by.organisation_id == link.request.deployment.organisation_id):
+    if link is None or not (by.is_vendor or access.is_customer_of(by, link.request.deployment.organisation_id)):
         # Another organisation's link says no more than a wrong one.
         raise LinkRefused("This scheduling link is not valid. Use the link from your e-mail, or ask support for a new one.")
     if link.request.state in FINISHED_REQUEST_STATES:

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portal.choices import Role
+from portal import access
 from portal.models import User
 from scheduling import selectors
 from scheduling.choices import Cover, Purpose, WindowState
@@ -31,10 +31,6 @@ from scheduling.services.booking import SlotNotFree, cancel_row, place, preparat
 from scheduling.workflow import MOVES, allowed
 from upgrades.services.requests import log, request_schedule_check
 from upgrades.workflow import WorkflowError
-
-
-def _is_desk(by: User) -> bool:
-    return by.role in (Role.SUPPORT, Role.ADMIN)
 
 
 def cutoff() -> timedelta:
@@ -52,9 +48,9 @@ def customer_may_change(window: MaintenanceWindow, *, now: datetime | None = Non
 
 def require_may_change(window: MaintenanceWindow, by: User) -> None:
     """PermissionDenied, or WorkflowError with the reason, unless `by` may move or cancel it now."""
-    if _is_desk(by):
+    if access.is_desk(by):
         return
-    own = by.is_customer and by.organisation_id == window.request.deployment.organisation_id
+    own = access.is_customer_of(by, window.request.deployment.organisation_id)
     if not own or window.purpose != Purpose.UPGRADE:
         raise PermissionDenied
     if window.request.deployment.organisation.is_cloud:
@@ -87,7 +83,7 @@ def _cloud_notice_ok(start: datetime) -> None:
 
 def window_confirm(*, window: MaintenanceWindow, by: User) -> MaintenanceWindow:
     """Support confirms an out-of-hours request (staff are available, S7) or a cloud proposal."""
-    if not _is_desk(by):
+    if not access.is_desk(by):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = _lock(window, "confirm")

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from portal import access
 from scheduling.models import MaintenanceWindow
 from scheduling.services import cloud
 from scheduling.services.booking import SlotTaken
@@ -113,7 +114,7 @@ def cloud_plan(request, version: str):
     context = {
         "release": release, "rows": rows, "error": error, "moving": moving, "move_slots": move_slots,
         "week_of": week_of,
-        "may_act": request.user.role in cloud.SUPPORT_DESK, "notice_days": cloud.notice_days().days,
+        "may_act": access.is_desk(request.user), "notice_days": cloud.notice_days().days,
         "proposed": sum(1 for row in rows if row.window and row.window.state == "proposed"),
     }
     return render(request, "scheduling/cloud_plan.html", context, status=status)

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from portal import access
 from portal.choices import Role
 from portal.models import Contact, User
 from portal.selectors import notices_about
@@ -35,10 +36,6 @@ from upgrades.workflow import WorkflowError
 WINDOWS_PER_PAGE = 50
 # How far ahead the reschedule choice looks from its first day (the page can move it on).
 RESCHEDULE_DAYS = 21
-
-
-def _is_desk(user: User) -> bool:
-    return user.role in (Role.SUPPORT, Role.ADMIN)
 
 
 # The staff calendar -------------------------------------------------------------------------
@@ -192,7 +189,7 @@ def window_detail(request, pk: int):
     user = request.user
     organisation = window.request.deployment.organisation
     viewer_zone, home_zone = user.time_zone, organisation.time_zone
-    desk = _is_desk(user)
+    desk = access.is_desk(user)
     run = plans.run_for_window(window)
     under_way = run is not None and run.state in lifecycle.UNDER_WAY
     may_change = window.is_holding and not under_way and (desk or (user.is_customer and customer_may_change(window)))

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from portal import access
 from portal.models import Contact, User
 from upgrades import evidence, versions
 from upgrades.checklist import items_for
@@ -78,7 +79,7 @@ def _dropped_tls(request: UpgradeRequest) -> frozenset[str]:
 
 def _editable(item: ChecklistItem, by: User) -> None:
     request = item.request
-    customer = by.is_customer and by.organisation_id == request.deployment.organisation_id
+    customer = access.is_customer_of(by, request.deployment.organisation_id)
     if not (customer or by.is_vendor):
         raise PermissionDenied
     if request.state not in EDITABLE_STATES:

@@ -6,6 +6,7 @@ import uuid
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from portal import access
 from portal.models import Deployment, User
 from upgrades.checks import automatic_checks
 from upgrades.choices import MANUAL_CHECKS
@@ -31,7 +32,7 @@ def check_confirm(*, deployment: Deployment, kind: str, passed: bool, by: User, 
     if kind not in MANUAL_CHECKS:
         raise ValueError(f"{kind} is run automatically, not confirmed")
     # The engineer, or the customer's administrator beside them (S12: "engineer / administrator").
-    if not (by.is_vendor or (by.is_customer and by.organisation_id == deployment.organisation_id)):
+    if not (by.is_vendor or access.is_customer_of(by, deployment.organisation_id)):
         raise PermissionDenied
     with transaction.atomic():
         return CheckResult.objects.create(

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.choices import Role
+from portal import access
 from portal.models import User
 from upgrades.choices import RunState, StepState
 from upgrades.models import Run, Step
@@ -33,14 +33,7 @@ from upgrades.services.engine import run_advance
 from upgrades.services.events import event_emit
 
 PROBLEM_STATES = (StepState.FAILED, StepState.INTERRUPTED)
-# Who drives a run's failures; support and administrators may also abort without owning one.
-DRIVERS = (Role.ENGINEER, Role.ADMIN)
-DESK = (Role.SUPPORT, Role.ADMIN)
 VERBS = {"retry": "retried", "mark_fixed": "marked as fixed", "skip": "skipped"}
-
-
-def may_drive(user: User) -> bool:
-    return user.is_authenticated and user.is_active and user.role in DRIVERS
 
 
 def _name(user: User | None) -> str:
@@ -53,7 +46,7 @@ def _locked(run: Run) -> Run:
 
 def require_owner(run: Run, by: User) -> Run:
     """The run, locked, if `by` owns its failure; else a RunError naming who does."""
-    if not may_drive(by):
+    if not access.is_driver(by):
         raise PermissionDenied
     locked = _locked(run)
     if locked.state != RunState.PAUSED:
@@ -116,7 +109,7 @@ def _reason_required(reason: str) -> str:
 
 def failure_take(*, run: Run, by: User, force: bool = False) -> Run:
     """'Assign to me': `by` owns the run's failure. Someone else's is taken over only with `force`."""
-    if not may_drive(by):
+    if not access.is_driver(by):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, decision="failure_take"):
         locked = _locked(run)
@@ -196,7 +189,7 @@ def run_abort(*, run: Run, by: User, reason: str) -> Run:
     may abort any run under way. A step still running ends on its own; nothing follows it. The
     request ends aborted and the window completed (lifecycle): the customer may request again."""
     reason = _reason_required(reason)
-    if not (may_drive(by) or by.role in DESK):
+    if not (access.is_driver(by) or access.is_desk(by)):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, decision="abort", reason=reason):
         locked = _locked(run)
@@ -204,7 +197,7 @@ def run_abort(*, run: Run, by: User, reason: str) -> Run:
             raise RunError(f"The run is {locked.get_state_display().lower()} already.")
         if locked.state == RunState.SCHEDULED:
             raise RunError("The run has not started: cancel its window instead.")
-        if by.role not in DESK:
+        if not access.is_desk(by):
             require_owner(locked, by)
         move = RUN_MOVES["abort"]
         moved = Run.objects.filter(pk=locked.pk, state__in=move.sources).update(

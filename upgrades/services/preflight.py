@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from portal import access
 from portal.dispatch import dispatch
 from portal.models import User
 from upgrades import drivers
@@ -17,7 +18,7 @@ from upgrades.workflow import EDITABLE_STATES, WorkflowError
 
 def preflight_request(*, request: UpgradeRequest, by: User) -> None:
     """Ask a worker to run the preflight of this request's deployment."""
-    if not (by.is_vendor or (by.is_customer and by.organisation_id == request.deployment.organisation_id)):
+    if not (by.is_vendor or access.is_customer_of(by, request.deployment.organisation_id)):
         raise PermissionDenied
     if request.state not in EDITABLE_STATES:
         raise WorkflowError("The checklist of this request is closed.")

@@ -21,13 +21,13 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from portal import access
 from portal.dispatch import dispatch
 from portal.models import User
 from upgrades import drivers
 from upgrades.choices import ReadinessKind, RunState, UpgradeKind
 from upgrades.models import Readiness, Run
 from upgrades.runflow import RunError
-from upgrades.services.decisions import may_drive
 from upgrades.services.events import event_emit
 
 COMPONENTS = ("cloudpaging", "openjdk", "tomcat")
@@ -89,10 +89,6 @@ def readiness_missing(run: Run, *, now: datetime | None = None) -> list[str]:
     return [row.problem for row in readiness_of(run, now=now) if not row.ok]
 
 
-def _customer_of(user: User, run: Run) -> bool:
-    return user.is_authenticated and user.is_customer and user.organisation_id == run.deployment.organisation_id
-
-
 def _scheduled(run: Run) -> Run:
     locked = Run.objects.select_for_update().select_related("deployment").get(pk=run.pk)
     if locked.state != RunState.SCHEDULED:
@@ -104,10 +100,10 @@ def readiness_confirm(*, run: Run, kind: str, by: User, note: str = "") -> Readi
     """The customer confirms the VM snapshots or the StreamDB backup; the engineer may record the
     backup they took themselves."""
     if kind == ReadinessKind.SNAPSHOTS:
-        if not _customer_of(by, run):
+        if not access.is_customer_of(by, run.deployment.organisation_id):
             raise PermissionDenied("The customer confirms their own VM snapshots.")
     elif kind == ReadinessKind.BACKUP:
-        if not (_customer_of(by, run) or may_drive(by)):
+        if not (access.is_customer_of(by, run.deployment.organisation_id) or access.is_driver(by)):
             raise PermissionDenied("The customer, or the engineer who took it, records the StreamDB backup.")
     else:
         raise RunError("The preflight is measured, not confirmed: run it.")
@@ -129,7 +125,7 @@ def readiness_confirm(*, run: Run, kind: str, by: User, note: str = "") -> Readi
 
 def preflight_request(*, run: Run, by: User) -> None:
     """Ask a worker for the run's preflight; the result arrives as an event on the live page."""
-    if not (by.is_vendor or _customer_of(by, run)):
+    if not (by.is_vendor or access.is_customer_of(by, run.deployment.organisation_id)):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, run=run.pk):
         locked = _scheduled(run)

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal import access
 from portal.choices import Role
 from portal.models import Deployment, User
 from upgrades import versions
@@ -22,7 +23,7 @@ from upgrades.models import Release, RequestEvent, UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.checklist import checklist_refresh
 from upgrades.services.timeline import log
-from upgrades.workflow import MOVES, SUPPORT_DESK, WorkflowError, allowed, require_desk
+from upgrades.workflow import MOVES, WorkflowError, allowed, require_desk
 
 
 CLOUD_REFUSAL = (
@@ -40,11 +41,6 @@ def customer_may_withdraw(request: UpgradeRequest) -> bool:
     """A cloud upgrade the vendor approved is the vendor's plan; anything else a customer holds
     (a request opened before cloud customers were refused) they may withdraw."""
     return customer_may_request(request.deployment) or request.state != RequestState.APPROVED
-
-
-def _is_customer_of(user: User, request_or_deployment) -> bool:
-    deployment = getattr(request_or_deployment, "deployment", request_or_deployment)
-    return user.is_customer and user.organisation_id == deployment.organisation_id
 
 
 def _move(request: UpgradeRequest, move_name: str, *, by: User, reason: str = "", **fields) -> RequestEvent:
@@ -69,7 +65,7 @@ def _move(request: UpgradeRequest, move_name: str, *, by: User, reason: str = ""
 
 def request_create(*, deployment: Deployment, release: Release, by: User) -> UpgradeRequest:
     """A customer asks to upgrade one of their deployments to a newer published release."""
-    if not (_is_customer_of(by, deployment) or by.role in SUPPORT_DESK):
+    if not (access.is_customer_of(by, deployment.organisation_id) or access.is_desk(by)):
         raise PermissionDenied
     if by.is_customer and not customer_may_request(deployment):
         raise PermissionDenied(CLOUD_REFUSAL)
@@ -99,7 +95,7 @@ def request_create(*, deployment: Deployment, release: Release, by: User) -> Upg
 
 
 def request_submit(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
-    if not (_is_customer_of(by, request) or by.role in SUPPORT_DESK):
+    if not (access.is_customer_of(by, request.deployment.organisation_id) or access.is_desk(by)):
         raise PermissionDenied
     if by.is_customer and not customer_may_request(request.deployment):
         raise WorkflowError("Cloud upgrades are planned by the vendor (S3): there is nothing to submit. "
@@ -180,7 +176,7 @@ def _zone(request: UpgradeRequest):
 def request_record_check(*, request: UpgradeRequest, by: User, outcome: str, notes: str = "") -> UpgradeRequest:
     """The engineer or support records how the check went. A failed check sends the request
     back to review."""
-    if by.role not in (*SUPPORT_DESK, Role.ENGINEER):
+    if not (access.is_desk(by) or by.role == Role.ENGINEER):
         raise PermissionDenied
     if outcome not in CheckOutcome.values:
         raise ValidationError({"outcome": "Say whether the check passed or failed."})
@@ -266,7 +262,7 @@ def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> Upgrade
 
 
 def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
-    if not _is_customer_of(by, request):
+    if not access.is_customer_of(by, request.deployment.organisation_id):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Held until the move: support cannot approve a cloud request between the check and it.
