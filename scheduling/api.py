@@ -28,6 +28,7 @@ from portal import access
 from portal.api import ID, router
 from portal.models import Server, User
 from portal.selectors import visible_to
+from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling import serializers as s
 from scheduling.choices import Purpose
@@ -42,7 +43,6 @@ from upgrades.api import CONFLICT, WorkflowViewSet
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.serializers import ReasonSerializer
-from upgrades.workflow import WorkflowError
 
 # How many fresh slots a "just taken" answer carries.
 FRESH_SLOTS = 20
@@ -118,9 +118,9 @@ def _taken(view: WorkflowViewSet, upgrade: UpgradeRequest, *, purpose: str, zone
            moving: MaintenanceWindow | None = None) -> Response:
     """409: the slot is not free (any more); the free slots now, to choose again."""
     # The first few are nearly always within the week: computing the whole horizon only when not.
-    fresh = selectors.slots_for(request=upgrade, purpose=purpose, exclude_window=moving, within=timedelta(days=7))
+    fresh = selectors.slots_for(upgrade=upgrade, purpose=purpose, exclude_window=moving, within=timedelta(days=7))
     if len(fresh) < FRESH_SLOTS:
-        fresh = selectors.slots_for(request=upgrade, purpose=purpose, exclude_window=moving)
+        fresh = selectors.slots_for(upgrade=upgrade, purpose=purpose, exclude_window=moving)
     fresh = fresh[:FRESH_SLOTS]
     return Response(
         {"detail": TAKEN_MESSAGE, "slots": Slots(view, zone).data(fresh)},
@@ -172,12 +172,12 @@ class RequestBookingViewSet(WorkflowViewSet):
             raise exceptions.ValidationError({"week": [f"The slots span {weeks} weeks: choose 0 to {weeks - 1}."]})
         week_start = monday + timedelta(weeks=week)
         slots = [
-            slot for slot in selectors.slots_for(request=upgrade, purpose=purpose, exclude_window=moving, now=now)
+            slot for slot in selectors.slots_for(upgrade=upgrade, purpose=purpose, exclude_window=moving, now=now)
             if week_start <= slot.start.astimezone(tz).date() < week_start + timedelta(days=7)
         ]
         return Response({
             "request": upgrade.pk, "purpose": purpose, "time_zone": zone,
-            "length_minutes": int(selectors.length_of(request=upgrade, purpose=purpose).total_seconds() // 60),
+            "length_minutes": int(selectors.length_of(upgrade=upgrade, purpose=purpose).total_seconds() // 60),
             "week": week, "weeks": weeks, "week_start": date.isoformat(week_start),
             "window": moving.pk if moving else None, "slots": Slots(self, zone).data(slots),
         })

@@ -34,12 +34,12 @@ def horizon() -> timedelta:
     return timedelta(days=settings.SCHEDULING_HORIZON_DAYS)
 
 
-def length_of(*, request: UpgradeRequest, purpose: str = Purpose.UPGRADE) -> timedelta:
+def length_of(*, upgrade: UpgradeRequest, purpose: str = Purpose.UPGRADE) -> timedelta:
     """How long the engineer's booking lasts: the whole window (S6), or the check (S2)."""
     if purpose == Purpose.CHECK:
         return timedelta(minutes=settings.SCHEDULING_CHECK_MINUTES)
     return window_length(
-        servers=request.deployment.servers.count(),
+        servers=upgrade.deployment.servers.count(),
         preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES),
     )
 
@@ -77,14 +77,14 @@ def _interval(period: DateTimeTZRange) -> Interval:
     return Interval(period.lower, period.upper)
 
 
-def slots_for(*, request: UpgradeRequest, now: datetime | None = None, within: timedelta | None = None,
+def slots_for(*, upgrade: UpgradeRequest, now: datetime | None = None, within: timedelta | None = None,
               purpose: str = Purpose.UPGRADE, exclude_window: MaintenanceWindow | None = None,
               earliest: datetime | None = None) -> list[Slot]:
     """Free slots for booking this request's window (or its check), from tomorrow (or
     `earliest`) over the coming weeks. `exclude_window` is the window being moved: its own
     time counts as free."""
     now = now or timezone.now()
-    organisation = request.deployment.organisation
+    organisation = upgrade.deployment.organisation
     start = max(earliest or now, now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     end = start + (within or horizon())
     span = DateTimeTZRange(start - timedelta(days=1), end + timedelta(days=1))
@@ -129,7 +129,7 @@ def slots_for(*, request: UpgradeRequest, now: datetime | None = None, within: t
     quiet = list(LowUsageHours.objects.filter(organisation=organisation))
     query = SlotQuery(
         horizon=Interval(start, end),
-        length=length_of(request=request, purpose=purpose),
+        length=length_of(upgrade=upgrade, purpose=purpose),
         support_hours=_weekly(home.time_zone, BusinessHours.objects.filter(region=home)),
         grid=timedelta(minutes=settings.SCHEDULING_GRID_MINUTES),
         grid_zone=organisation.time_zone,
@@ -139,7 +139,7 @@ def slots_for(*, request: UpgradeRequest, now: datetime | None = None, within: t
     return free_slots(query, calendars)
 
 
-def slot_at(*, request: UpgradeRequest, start: datetime, purpose: str = Purpose.UPGRADE,
+def slot_at(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpose.UPGRADE,
             exclude_window: MaintenanceWindow | None = None) -> Slot | None:
     """The free slot starting at `start`, if there is one now: what a booking must find.
 
@@ -149,10 +149,10 @@ def slot_at(*, request: UpgradeRequest, start: datetime, purpose: str = Purpose.
         return None
     now = timezone.now()
     first = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    length = length_of(request=request, purpose=purpose)
+    length = length_of(upgrade=upgrade, purpose=purpose)
     if start < first or start + length > first + horizon():
         return None
-    near = slots_for(request=request, purpose=purpose, exclude_window=exclude_window, now=now, earliest=start,
+    near = slots_for(upgrade=upgrade, purpose=purpose, exclude_window=exclude_window, now=now, earliest=start,
                      within=length + timedelta(hours=1))
     return next((slot for slot in near if slot.start == start), None)
 

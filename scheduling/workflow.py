@@ -11,22 +11,15 @@ Every move is a guarded UPDATE (`filter(pk=..., state__in=sources)`): a count ot
 means somebody moved the window first, and nothing changes.
 """
 
-from dataclasses import dataclass
-
+from portal.workflow import Move
 from scheduling.choices import WindowState as S
 
-
-@dataclass(frozen=True)
-class Move:
-    sources: frozenset[str]
-    label: str  # as in "it cannot be <label> now"
-
-
 MOVES: dict[str, Move] = {
-    "confirm": Move(frozenset({S.PROPOSED, S.REQUESTED}), "confirmed"),
-    "reschedule": Move(frozenset({S.PROPOSED, S.REQUESTED, S.CONFIRMED}), "rescheduled"),
-    "cancel": Move(frozenset({S.PROPOSED, S.REQUESTED, S.CONFIRMED}), "cancelled"),
-    "complete": Move(frozenset({S.CONFIRMED}), "completed"),
+    "confirm": Move(frozenset({S.PROPOSED, S.REQUESTED}), S.CONFIRMED, "confirmed"),
+    # The state the window keeps or reaches depends on the new time's cover (S7).
+    "reschedule": Move(frozenset({S.PROPOSED, S.REQUESTED, S.CONFIRMED}), label="rescheduled"),
+    "cancel": Move(frozenset({S.PROPOSED, S.REQUESTED, S.CONFIRMED}), S.CANCELLED, "cancelled"),
+    "complete": Move(frozenset({S.CONFIRMED}), S.COMPLETED, "completed"),
 }
 
 

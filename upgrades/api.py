@@ -152,17 +152,17 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
     @_move("Submit the request and its checklist to support")
     @action(detail=True, methods=["post"])
     def submit(self, request, *args, **kwargs):
-        return self.answer(requests.request_submit(request=self.get_object(), by=request.user))
+        return self.answer(requests.request_submit(upgrade=self.get_object(), by=request.user))
 
     @_move("Take a request nobody works on (support)")
     @action(detail=True, methods=["post"])
     def assign(self, request, *args, **kwargs):
-        return self.answer(requests.request_assign(request=self.get_object(), by=request.user))
+        return self.answer(requests.request_assign(upgrade=self.get_object(), by=request.user))
 
     @_move("Take over a request another support person holds")
     @action(detail=True, methods=["post"], url_path="take-over", url_name="take-over")
     def take_over(self, request, *args, **kwargs):
-        return self.answer(requests.request_assign(request=self.get_object(), by=request.user, take_over=True))
+        return self.answer(requests.request_assign(upgrade=self.get_object(), by=request.user, take_over=True))
 
     @_move("Book the prerequisite check on a free check slot (the assignee); an engineer free then takes it",
            body=s.ScheduleCheckSerializer)
@@ -182,30 +182,30 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
     @action(detail=True, methods=["post"], url_path="record-check", url_name="record-check")
     def record_check(self, request, *args, **kwargs):
         upgrade = self.get_object()  # someone else's request is 404 before any 400
-        return self.answer(requests.request_record_check(request=upgrade, by=request.user, **self.validated()))
+        return self.answer(requests.request_record_check(upgrade=upgrade, by=request.user, **self.validated()))
 
     @_move("Approve: every required item accepted and the check passed (the assignee)")
     @action(detail=True, methods=["post"])
     def approve(self, request, *args, **kwargs):
-        return self.answer(requests.request_approve(request=self.get_object(), by=request.user))
+        return self.answer(requests.request_approve(upgrade=self.get_object(), by=request.user))
 
     @_move("Refuse to proceed, saying why (the assignee)", body=s.ReasonSerializer)
     @action(detail=True, methods=["post"])
     def refuse(self, request, *args, **kwargs):
         upgrade = self.get_object()  # someone else's request is 404 before any 400
-        return self.answer(requests.request_refuse(request=upgrade, by=request.user, **self.validated()))
+        return self.answer(requests.request_refuse(upgrade=upgrade, by=request.user, **self.validated()))
 
     @_move("Withdraw the request (the customer)", body=s.WithdrawSerializer)
     @action(detail=True, methods=["post"])
     def withdraw(self, request, *args, **kwargs):
         upgrade = self.get_object()  # someone else's request is 404 before any 400
-        return self.answer(requests.request_withdraw(request=upgrade, by=request.user, **self.validated()))
+        return self.answer(requests.request_withdraw(upgrade=upgrade, by=request.user, **self.validated()))
 
     @_move("Reopen a refused, withdrawn or approved request for review (support)", body=s.ReasonSerializer)
     @action(detail=True, methods=["post"])
     def reopen(self, request, *args, **kwargs):
         upgrade = self.get_object()  # someone else's request is 404 before any 400
-        return self.answer(requests.request_reopen(request=upgrade, by=request.user, **self.validated()))
+        return self.answer(requests.request_reopen(upgrade=upgrade, by=request.user, **self.validated()))
 
     @_move("Issue the scheduling link of an approved on-premises request (support): it is e-mailed to the "
            "customer, any earlier link stops working; the answer shows it in `scheduling_link`")
@@ -219,7 +219,7 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
     @action(detail=True, methods=["post"])
     def preflight(self, request, *args, **kwargs):
         upgrade = self.get_object()
-        preflight.preflight_request(request=upgrade, by=request.user)
+        preflight.preflight_request(upgrade=upgrade, by=request.user)
         return self.answer(upgrade, status_code=status.HTTP_202_ACCEPTED)
 
 

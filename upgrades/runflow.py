@@ -22,17 +22,9 @@ Every move is a guarded UPDATE (`filter(pk=..., state__in=sources)`); a count ot
 someone else moved first, and nothing changes.
 """
 
-from dataclasses import dataclass
-
+from portal.workflow import Move
 from upgrades.choices import RunState as R
 from upgrades.choices import StepState as S
-
-
-@dataclass(frozen=True)
-class Move:
-    sources: frozenset[str]
-    target: str
-
 
 RUN_MOVES: dict[str, Move] = {
     "start": Move(frozenset({R.SCHEDULED}), R.RUNNING),

@@ -95,9 +95,9 @@ def request_get(*, user: User, pk: int) -> UpgradeRequest:
     )
 
 
-def checklist_of(request: UpgradeRequest) -> list[ChecklistItem]:
+def checklist_of(upgrade: UpgradeRequest) -> list[ChecklistItem]:
     return list(
-        request.items.filter(obsolete=False)
+        upgrade.items.filter(obsolete=False)
         .select_related("provided_by", "reviewed_by", "server")
         .prefetch_related(Prefetch("attachments", queryset=ItemAttachment.objects.defer("content")))
         .order_by("position")
@@ -131,8 +131,8 @@ def progress_of(items: list[ChecklistItem]) -> Progress:
     )
 
 
-def timeline_of(request: UpgradeRequest) -> QuerySet[RequestEvent]:
-    return request.timeline.select_related("actor", "item").order_by("at", "pk")
+def timeline_of(upgrade: UpgradeRequest) -> QuerySet[RequestEvent]:
+    return upgrade.timeline.select_related("actor", "item").order_by("at", "pk")
 
 
 def item_get(*, user: User, pk: int) -> ChecklistItem:

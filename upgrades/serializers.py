@@ -141,9 +141,9 @@ class UpgradeRequestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     @extend_schema_field(ProgressSerializer)
-    def get_progress(self, request: UpgradeRequest) -> dict:
+    def get_progress(self, upgrade: UpgradeRequest) -> dict:
         # Counted by the list's selector.
-        return {"total": request.item_total, "ready": request.item_ready, "accepted": request.item_accepted}
+        return {"total": upgrade.item_total, "ready": upgrade.item_ready, "accepted": upgrade.item_accepted}
 
 
 class CheckSerializer(serializers.ModelSerializer):
@@ -209,10 +209,10 @@ class UpgradeRequestDetailSerializer(UpgradeRequestSerializer):
         read_only_fields = fields
 
     @extend_schema_field(SchedulingLinkSerializer(allow_null=True))
-    def get_scheduling_link(self, request: UpgradeRequest) -> dict | None:
-        if request.state != RequestState.APPROVED or request.deployment.organisation.is_cloud:
+    def get_scheduling_link(self, upgrade: UpgradeRequest) -> dict | None:
+        if upgrade.state != RequestState.APPROVED or upgrade.deployment.organisation.is_cloud:
             return None
-        status = request.scheduling_links.status()
+        status = upgrade.scheduling_links.status()
         user = self.context["request"].user
         # Whoever holds a live link's URL can book with it: the customer's people and the support desk.
         may_see = user.is_customer or access.is_desk(user)
@@ -224,27 +224,27 @@ class UpgradeRequestDetailSerializer(UpgradeRequestSerializer):
             "message": status.message,
         }).data
 
-    def _checklist(self, request: UpgradeRequest) -> list[ChecklistItem]:
+    def _checklist(self, upgrade: UpgradeRequest) -> list[ChecklistItem]:
         """Read once for both the items and the progress."""
         checklists = self.context.setdefault("checklists", {})
-        if request.pk not in checklists:
-            checklists[request.pk] = selectors.checklist_of(request)
-        return checklists[request.pk]
+        if upgrade.pk not in checklists:
+            checklists[upgrade.pk] = selectors.checklist_of(upgrade)
+        return checklists[upgrade.pk]
 
     @extend_schema_field(ProgressSerializer)
-    def get_progress(self, request: UpgradeRequest) -> dict:
-        progress = selectors.progress_of(self._checklist(request))
+    def get_progress(self, upgrade: UpgradeRequest) -> dict:
+        progress = selectors.progress_of(self._checklist(upgrade))
         return {"total": progress.total, "ready": progress.ready, "accepted": progress.accepted}
 
     @extend_schema_field(CheckSerializer)
-    def get_check(self, request: UpgradeRequest) -> dict:
-        return CheckSerializer(request, context=self.context).data
+    def get_check(self, upgrade: UpgradeRequest) -> dict:
+        return CheckSerializer(upgrade, context=self.context).data
 
     @extend_schema_field(ImpactSerializer)
-    def get_impact(self, request: UpgradeRequest) -> dict:
-        deployment = request.deployment
+    def get_impact(self, upgrade: UpgradeRequest) -> dict:
+        deployment = upgrade.deployment
         impact = impact_of(
-            kind=request.kind, servers=deployment.servers.count(),
+            kind=upgrade.kind, servers=deployment.servers.count(),
             load_balanced_with_health_checks=deployment.has_load_balancer and deployment.health_checks,
         )
         return {
@@ -254,8 +254,8 @@ class UpgradeRequestDetailSerializer(UpgradeRequestSerializer):
         }
 
     @extend_schema_field(ChecklistItemSerializer(many=True))
-    def get_items(self, request: UpgradeRequest) -> list[dict]:
-        return ChecklistItemSerializer(self._checklist(request), many=True, context=self.context).data
+    def get_items(self, upgrade: UpgradeRequest) -> list[dict]:
+        return ChecklistItemSerializer(self._checklist(upgrade), many=True, context=self.context).data
 
 
 # Input ------------------------------------------------------------------------------------

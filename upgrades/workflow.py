@@ -14,22 +14,15 @@ The last three follow the run (upgrades.services.lifecycle) and end the request:
 after them, and the deployment may be requested again.
 """
 
-from dataclasses import dataclass
-
 from django.core.exceptions import PermissionDenied
 
 from portal import access
 from portal.models import User
-
+from portal.workflow import Move, WorkflowError
+from upgrades.choices import ItemState as I
 from upgrades.choices import RequestState as S
 
-
-@dataclass(frozen=True)
-class Move:
-    sources: frozenset[str]
-    target: str
-    label: str
-
+__all__ = ["EDITABLE_STATES", "ITEM_MOVES", "MOVES", "REVIEWABLE_STATES", "WorkflowError", "allowed", "require_desk"]
 
 MOVES: dict[str, Move] = {
     "submit": Move(frozenset({S.DRAFT}), S.SUBMITTED, "submit"),
@@ -52,9 +45,14 @@ EDITABLE_STATES = frozenset({S.DRAFT, S.SUBMITTED, S.IN_REVIEW, S.CHECK_SCHEDULE
 # Support reviews items in these states.
 REVIEWABLE_STATES = frozenset({S.SUBMITTED, S.IN_REVIEW, S.CHECK_SCHEDULED})
 
-
-class WorkflowError(Exception):
-    """A move that is not allowed now, or that another person made first. Nothing changed."""
+# A checklist item's moves (upgrades.services.checklist): the customer provides evidence, and
+# changing an accepted item sends it to review again; support accepts what is provided, or sends
+# an item back saying what is missing.
+ITEM_MOVES: dict[str, Move] = {
+    "provide": Move(frozenset({I.MISSING, I.PROVIDED, I.ACCEPTED, I.SENT_BACK}), I.PROVIDED, "provided"),
+    "accept": Move(frozenset({I.PROVIDED}), I.ACCEPTED, "accepted"),
+    "send_back": Move(frozenset({I.MISSING, I.PROVIDED, I.ACCEPTED}), I.SENT_BACK, "sent back"),
+}
 
 
 def allowed(move: str, state: str) -> bool:

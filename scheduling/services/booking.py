@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from portal import access
 from portal.models import User
+from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
 from scheduling.models import MaintenanceWindow
@@ -38,7 +39,6 @@ from scheduling.services import lifecycle, notices
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.services.requests import log, request_schedule_check
-from upgrades.workflow import WorkflowError
 
 
 class SlotTaken(Exception):
@@ -95,16 +95,16 @@ def place(*, window: MaintenanceWindow, plan: WindowPlan, engineer_ids: list[int
     raise SlotTaken("This slot was just taken. Here are the free slots now.")
 
 
-def may_book(by: User, request: UpgradeRequest) -> bool:
-    return access.is_customer_of(by, request.deployment.organisation_id) or access.is_desk(by)
+def may_book(by: User, upgrade: UpgradeRequest) -> bool:
+    return access.is_customer_of(by, upgrade.deployment.organisation_id) or access.is_desk(by)
 
 
-def _book(*, request: UpgradeRequest, by: User, purpose: str, start: datetime,
+def _book(*, upgrade: UpgradeRequest, by: User, purpose: str, start: datetime,
           allowed_states: tuple[str, ...], refusal: str,
           plan_of: Callable[[UpgradeRequest], WindowPlan], engineer_ids: list[int], cover: str,
           state: str) -> tuple[UpgradeRequest, MaintenanceWindow, bool]:
     """The common part of booking a window or a check; returns (request, window, created)."""
-    locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=request.pk)
+    locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=upgrade.pk)
     if locked.state not in allowed_states:
         raise WorkflowError(refusal)
     existing = locked.windows.holding().filter(purpose=purpose).first()
@@ -118,17 +118,17 @@ def _book(*, request: UpgradeRequest, by: User, purpose: str, start: datetime,
     return locked, place(window=window, plan=plan_of(locked), engineer_ids=engineer_ids), True
 
 
-def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[int], cover: str,
+def window_book(*, upgrade: UpgradeRequest, start: datetime, engineer_ids: list[int], cover: str,
                 by: User) -> MaintenanceWindow:
     """The customer (or support for them) books the upgrade's window on a free slot."""
-    if not may_book(by, request):
+    if not may_book(by, upgrade):
         raise PermissionDenied
-    if request.deployment.organisation.is_cloud:
+    if upgrade.deployment.organisation.is_cloud:
         # S3: the vendor plans a cloud customer's window; the customer is told, not asked.
         raise WorkflowError("Cloud-hosted upgrades are planned by the vendor: see your upgrade plan instead.")
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked, window, created = _book(
-            request=request, by=by, purpose=Purpose.UPGRADE, start=start,
+            upgrade=upgrade, by=by, purpose=Purpose.UPGRADE, start=start,
             allowed_states=(RequestState.APPROVED,),
             # S8: no date before the prerequisites are approved, however the request was crafted.
             refusal="This upgrade is not approved yet: a window can be booked once support approves it.",
@@ -139,7 +139,7 @@ def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[
             state=WindowState.CONFIRMED if cover == Cover.STANDARD else WindowState.REQUESTED,
         )
         if created:
-            log(request=locked, by=by, action="window_booked", reason=f"{window.start:%Y-%m-%d %H:%M} UTC")
+            log(upgrade=locked, by=by, action="window_booked", reason=f"{window.start:%Y-%m-%d %H:%M} UTC")
             if window.state == WindowState.CONFIRMED:
                 notices.window_confirmed(window=window)
             else:
@@ -148,7 +148,7 @@ def window_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[
         return window
 
 
-def check_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[int], by: User) -> MaintenanceWindow:
+def check_book(*, upgrade: UpgradeRequest, start: datetime, engineer_ids: list[int], by: User) -> MaintenanceWindow:
     """Support books the prerequisite check (S2) on a free slot of the same engine; the
     request moves to "check scheduled". A check booked again replaces the earlier one."""
     if not access.is_desk(by):
@@ -156,13 +156,13 @@ def check_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[i
     if start <= timezone.now():
         raise WorkflowError("The check must be in the future.")
     with transaction.atomic(), pghistory.context(user=by.pk):
-        locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
+        locked = UpgradeRequest.objects.select_for_update().get(pk=upgrade.pk)
         earlier = locked.windows.checks().holding().first()
         if earlier is not None and earlier.start != start:
             cancel_row(window=earlier, by=by, reason="The check was booked at another time.")
             notices.window_cancelled(window=earlier)
         _, window, created = _book(
-            request=locked, by=by, purpose=Purpose.CHECK, start=start,
+            upgrade=locked, by=by, purpose=Purpose.CHECK, start=start,
             allowed_states=(RequestState.IN_REVIEW, RequestState.CHECK_SCHEDULED),
             refusal="The prerequisite check can be booked while support reviews the request.",
             plan_of=lambda _: plan_check(start=start, length=timedelta(minutes=settings.SCHEDULING_CHECK_MINUTES)),
@@ -171,7 +171,7 @@ def check_book(*, request: UpgradeRequest, start: datetime, engineer_ids: list[i
         if created:
             notices.window_confirmed(window=window)
         if locked.check_at != window.start or locked.check_engineer_id != window.engineer_id:
-            request_schedule_check(request=locked, by=by, at=window.start, engineer=window.engineer)
+            request_schedule_check(upgrade=locked, by=by, at=window.start, engineer=window.engineer)
         return window
 
 
@@ -192,14 +192,14 @@ def slot_book(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpos
             return existing, False
         if existing is not None and purpose == Purpose.UPGRADE:
             raise WorkflowError("This upgrade already has a maintenance window: reschedule it instead.")
-        slot = selectors.slot_at(request=locked, start=start, purpose=purpose, exclude_window=existing)
+        slot = selectors.slot_at(upgrade=locked, start=start, purpose=purpose, exclude_window=existing)
         if slot is None:
             raise SlotNotFree("This slot was just taken, or is no longer free.")
         engineer_ids = list(slot.engineer_ids)
         if purpose == Purpose.CHECK:
-            return check_book(request=locked, start=slot.start, engineer_ids=engineer_ids, by=by), True
+            return check_book(upgrade=locked, start=slot.start, engineer_ids=engineer_ids, by=by), True
         cover = Cover.STANDARD if slot.standard else Cover.OUT_OF_HOURS
-        return window_book(request=locked, start=slot.start, engineer_ids=engineer_ids, cover=cover, by=by), True
+        return window_book(upgrade=locked, start=slot.start, engineer_ids=engineer_ids, cover=cover, by=by), True
 
 
 def cancel_row(*, window: MaintenanceWindow, by: User, reason: str) -> None:

@@ -30,6 +30,7 @@ from portal import access
 from portal.choices import Hosting
 from portal.models import Contact, Deployment, Notice, User
 from portal.notices import notice_enqueue
+from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.announcement import service_notice
 from scheduling.choices import HOLDING_STATES, Cover, Purpose, WindowState
@@ -44,7 +45,6 @@ from upgrades import versions
 from upgrades.choices import OPEN_REQUEST_STATES, ReleaseState, RequestState
 from upgrades.models import Release, UpgradeRequest
 from upgrades.services.requests import log
-from upgrades.workflow import WorkflowError
 
 def _require_desk(by: User) -> None:
     if not access.is_desk(by):
@@ -183,7 +183,7 @@ def move_slots(*, window: MaintenanceWindow, week_of: date | None = None) -> lis
     if week_of is not None:
         start = max(earliest, datetime.combine(week_of, datetime.min.time(), tzinfo=zone))
     slots = selectors.slots_for(
-        request=window.request, earliest=start, within=timedelta(days=7), exclude_window=window
+        upgrade=window.request, earliest=start, within=timedelta(days=7), exclude_window=window
     )
     return [slot for slot in slots if slot.standard and slot.start >= earliest]
 
@@ -248,7 +248,7 @@ def _request_for(*, deployment: Deployment, release: Release, by: User) -> tuple
     except IntegrityError:
         # Another request was opened for it a moment ago: leave it to that one.
         return None, Unplanned(deployment, "It has an open upgrade request since a moment ago: run the plan again.")
-    log(request=request, by=by, action="cloud_planned", to_state=RequestState.APPROVED,
+    log(upgrade=request, by=by, action="cloud_planned", to_state=RequestState.APPROVED,
         reason="S3: a cloud upgrade is planned and approved by the vendor.")
     return request, None
 
@@ -301,7 +301,7 @@ def cloud_plan_release(*, release: Release, by: User) -> CloudPlan:
                     outcome.unplanned.append(why_not)
                 continue
             deadline = deadline_of(release=release, deployment=deployment)
-            slots = selectors.slots_for(request=request, earliest=earliest, within=deadline - earliest) \
+            slots = selectors.slots_for(upgrade=request, earliest=earliest, within=deadline - earliest) \
                 if deadline > earliest else []
             requests[deployment.pk] = request
             candidates.append(Candidates(deployment_id=deployment.pk, zone=deployment.organisation.time_zone, slots=slots))
@@ -324,7 +324,7 @@ def cloud_plan_release(*, release: Release, by: User) -> CloudPlan:
                     f"{deadline:%d %B %Y}: plan it by hand.",
                 ))
                 continue
-            window = _propose(request=request, slot=proposal.slot, engineer_id=proposal.engineer_id, by=by)
+            window = _propose(upgrade=request, slot=proposal.slot, engineer_id=proposal.engineer_id, by=by)
             if window is None:
                 outcome.unplanned.append(Unplanned(request.deployment, "Its slot was just taken: run the plan again."))
             else:
@@ -332,12 +332,12 @@ def cloud_plan_release(*, release: Release, by: User) -> CloudPlan:
         return outcome
 
 
-def _propose(*, request: UpgradeRequest, slot: Slot, engineer_id: int, by: User) -> MaintenanceWindow | None:
+def _propose(*, upgrade: UpgradeRequest, slot: Slot, engineer_id: int, by: User) -> MaintenanceWindow | None:
     window = MaintenanceWindow(
-        request=request, purpose=Purpose.UPGRADE, booked_by=by, cover=Cover.STANDARD, state=WindowState.PROPOSED
+        request=upgrade, purpose=Purpose.UPGRADE, booked_by=by, cover=Cover.STANDARD, state=WindowState.PROPOSED
     )
     plan = plan_window(
-        start=slot.start, kind=request.kind, servers=request.deployment.servers.count(), preparation=preparation()
+        start=slot.start, kind=upgrade.kind, servers=upgrade.deployment.servers.count(), preparation=preparation()
     )
     others = [pk for pk in slot.engineer_ids if pk != engineer_id]
     for engineer_ids in ([engineer_id], others):
@@ -347,7 +347,7 @@ def _propose(*, request: UpgradeRequest, slot: Slot, engineer_id: int, by: User)
             window = place(window=window, plan=plan, engineer_ids=engineer_ids)
         except SlotTaken:
             continue  # booked by somebody else since the slots were read: try the others
-        log(request=request, by=by, action="window_booked", reason=f"proposed: {window.start:%Y-%m-%d %H:%M} UTC")
+        log(upgrade=upgrade, by=by, action="window_booked", reason=f"proposed: {window.start:%Y-%m-%d %H:%M} UTC")
         return window
     return None
 
@@ -363,7 +363,7 @@ def cloud_window_move(*, window: MaintenanceWindow, start: datetime, by: User) -
             f"{timezone.now() + notice_days():%d %B %Y} on."
         )
     slot = next(
-        (slot for slot in selectors.slots_for(request=window.request, earliest=start, within=timedelta(days=1),
+        (slot for slot in selectors.slots_for(upgrade=window.request, earliest=start, within=timedelta(days=1),
                                               exclude_window=window)
          if slot.start == start and slot.standard),
         None,

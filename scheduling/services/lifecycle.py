@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from portal.models import User
+from portal.workflow import WorkflowError
 from scheduling.choices import Purpose, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.workflow import MOVES
@@ -26,7 +27,6 @@ from upgrades.models import Readiness, Run
 from upgrades.runflow import RunError
 from upgrades.services import plans
 from upgrades.services.lifecycle import UNDER_WAY
-from upgrades.workflow import WorkflowError
 
 logger = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from django.utils import timezone
 
 from portal import access
 from portal.models import User
+from portal.workflow import WorkflowError
 from scheduling.models import SchedulingLink
 from scheduling.models.links import SALT
 from upgrades.choices import FINISHED_REQUEST_STATES, RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.requests import log
-from upgrades.workflow import WorkflowError
 
 class LinkRefused(Exception):
     """The link cannot be used: the message says why, in words for the customer."""
@@ -28,11 +28,11 @@ def link_token(link: SchedulingLink) -> str:
     return link.token
 
 
-def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
+def link_issue(*, upgrade: UpgradeRequest, by: User) -> SchedulingLink:
     if not access.is_desk(by):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
-        locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
+        locked = UpgradeRequest.objects.select_for_update().get(pk=upgrade.pk)
         if locked.state != RequestState.APPROVED:
             raise WorkflowError("A scheduling link exists only once the prerequisites are approved (S8).")
         if locked.deployment.organisation.is_cloud:
@@ -47,7 +47,7 @@ def link_issue(*, request: UpgradeRequest, by: User) -> SchedulingLink:
         link = SchedulingLink.objects.create(
             request=locked, issued_by=by, expires_at=timezone.now() + timedelta(days=settings.SCHEDULING_LINK_DAYS)
         )
-        event = log(request=locked, by=by, action="link_issued")
+        event = log(upgrade=locked, by=by, action="link_issued")
         notify.notify(
             event=event, to=notify.customer_addresses(locked), subject="Book your maintenance window",
             lines=["Your upgrade is approved. Choose a maintenance window with this link:", link.url,
@@ -61,7 +61,7 @@ def link_revoke(*, link: SchedulingLink, by: User) -> None:
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         if SchedulingLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
-            log(request=link.request, by=by, action="link_revoked")
+            log(upgrade=link.request, by=by, action="link_revoked")
 
 
 def link_open(*, token: str, by: User) -> SchedulingLink:
@@ -91,5 +91,5 @@ def link_open(*, token: str, by: User) -> SchedulingLink:
         # The booking page opens the link on every load, week and zone: the timeline says once
         # that a person opened it.
         if not link.request.timeline.filter(action="link_opened", actor=by).exists():
-            log(request=link.request, by=by, action="link_opened")
+            log(upgrade=link.request, by=by, action="link_opened")
     return link

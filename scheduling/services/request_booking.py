@@ -4,17 +4,17 @@ imports upgrades, so upgrades reach this through `settings.UPGRADE_BOOKING`."""
 from datetime import datetime, timedelta
 
 from portal.models import User
+from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.choices import Purpose
 from scheduling.services import links
 from scheduling.services.booking import SlotNotFree, SlotTaken, slot_book
 from scheduling.slots import Slot
 from upgrades.models import UpgradeRequest
-from upgrades.workflow import WorkflowError
 
 
 def check_slots(*, upgrade: UpgradeRequest, within: timedelta) -> list[Slot]:
-    return selectors.slots_for(request=upgrade, purpose=Purpose.CHECK, within=within)
+    return selectors.slots_for(upgrade=upgrade, purpose=Purpose.CHECK, within=within)
 
 
 def check_book(*, upgrade: UpgradeRequest, start: datetime, by: User, not_free: str) -> None:
@@ -28,4 +28,4 @@ def check_book(*, upgrade: UpgradeRequest, start: datetime, by: User, not_free: 
 
 
 def link_issue(*, upgrade: UpgradeRequest, by: User) -> None:
-    links.link_issue(request=upgrade, by=by)
+    links.link_issue(upgrade=upgrade, by=by)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from portal import access
 from portal.models import User
+from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.choices import Cover, Purpose, WindowState
 from scheduling.models import MaintenanceWindow
@@ -30,7 +31,6 @@ from scheduling.services import lifecycle, notices
 from scheduling.services.booking import SlotNotFree, cancel_row, place, preparation
 from scheduling.workflow import MOVES, allowed
 from upgrades.services.requests import log, request_schedule_check
-from upgrades.workflow import WorkflowError
 
 
 def cutoff() -> timedelta:
@@ -96,7 +96,7 @@ def window_confirm(*, window: MaintenanceWindow, by: User) -> MaintenanceWindow:
             sequence=F("sequence") + 1,
         )
         locked.refresh_from_db()
-        log(request=locked.request, by=by, action="window_confirmed", reason=f"{locked.start:%Y-%m-%d %H:%M} UTC")
+        log(upgrade=locked.request, by=by, action="window_confirmed", reason=f"{locked.start:%Y-%m-%d %H:%M} UTC")
         notices.window_confirmed(window=locked)
         lifecycle.window_planned(window=locked)
         return locked
@@ -136,12 +136,12 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
             locked.confirmed_by, locked.confirmed_at = by, timezone.now()
         place(window=locked, plan=plan, engineer_ids=engineer_ids)
         log(
-            request=locked.request, by=by, action="window_rescheduled",
+            upgrade=locked.request, by=by, action="window_rescheduled",
             reason=f"{old_start:%Y-%m-%d %H:%M} → {locked.start:%Y-%m-%d %H:%M} UTC" + (f": {reason}" if reason else ""),
         )
         lifecycle.window_planned(window=locked, moved=True)
         if locked.purpose == Purpose.CHECK:
-            request_schedule_check(request=locked.request, by=by, at=locked.start, engineer=locked.engineer)
+            request_schedule_check(upgrade=locked.request, by=by, at=locked.start, engineer=locked.engineer)
             notices.window_confirmed(window=locked)  # the check's calendar entry moves too
         elif locked.state == WindowState.CONFIRMED:
             notices.window_confirmed(window=locked)  # a new SEQUENCE: the calendar entry moves
@@ -160,7 +160,7 @@ def slot_move(*, window: MaintenanceWindow, start: datetime, by: User, reason: s
         return window_reschedule(window=window, start=start, engineer_ids=[window.engineer_id], cover=window.cover,
                                  by=by, reason=reason)
     with transaction.atomic():
-        slot = selectors.slot_at(request=window.request, start=start, purpose=window.purpose, exclude_window=window)
+        slot = selectors.slot_at(upgrade=window.request, start=start, purpose=window.purpose, exclude_window=window)
         if slot is None:
             raise SlotNotFree("This slot was just taken, or is no longer free.")
         standard = slot.standard or window.purpose == Purpose.CHECK  # a check is support's own appointment
@@ -179,7 +179,7 @@ def window_cancel(*, window: MaintenanceWindow, by: User, reason: str) -> Mainte
         was_confirmed = locked.state == WindowState.CONFIRMED
         cancel_row(window=locked, by=by, reason=reason)
         lifecycle.window_released(window=locked)
-        log(request=locked.request, by=by, action="window_cancelled", reason=reason)
+        log(upgrade=locked.request, by=by, action="window_cancelled", reason=reason)
         if was_confirmed:
             notices.window_cancelled(window=locked)
         return locked

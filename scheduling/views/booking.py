@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from portal.timezones import time_zone_choices, time_zone_names
+from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.announcement import service_notice
 from scheduling.choices import Purpose, WindowState
@@ -22,7 +23,6 @@ from scheduling.services.links import LinkRefused, link_open
 from scheduling.services.windows import customer_may_change, cutoff, slot_move, window_cancel
 from scheduling.slots import Slot
 from upgrades.impact import impact_of
-from upgrades.workflow import WorkflowError
 
 NOT_FREE = "This slot was just taken, or is no longer free. Choose one of the free slots below."
 
@@ -164,7 +164,7 @@ def book(request, token: str):
     context = {
         "link": link, "upgrade": upgrade, "zone": zone, "zones": time_zone_choices(), "error": error,
         "window": window, "token": token, "rescheduling": rescheduling,
-        "length_minutes": int(selectors.length_of(request=upgrade).total_seconds() // 60),
+        "length_minutes": int(selectors.length_of(upgrade=upgrade).total_seconds() // 60),
         "cutoff_hours": int(cutoff().total_seconds() // 3600),
         "cloud": upgrade.deployment.organisation.is_cloud,
     }
@@ -174,7 +174,7 @@ def book(request, token: str):
             error = error or "The window can no longer be moved here: call support."
             context |= {"error": error, "rescheduling": False}
     if (window is None or context["rescheduling"]) and not context["cloud"]:
-        slots = selectors.slots_for(request=upgrade, exclude_window=window)
+        slots = selectors.slots_for(upgrade=upgrade, exclude_window=window)
         context["calendar"] = week_calendar(slots, zone, _page_asked(request))
     template = "scheduling/book.html#booking" if request.htmx and not request.htmx.boosted else "scheduling/book.html"
     return render(request, template, context, status=status)

@@ -13,12 +13,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from portal import access
+from portal.workflow import WorkflowError
 from scheduling.models import MaintenanceWindow
 from scheduling.services import cloud
 from scheduling.services.booking import SlotTaken
 from scheduling.services.windows import window_confirm
 from upgrades import selectors as upgrade_selectors
-from upgrades.workflow import WorkflowError
 
 
 def _plan(request, release):

@@ -20,6 +20,7 @@ from portal.choices import Role
 from portal.models import Contact, User
 from portal.selectors import notices_about
 from portal.timezones import time_zone_choices
+from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.choices import Purpose, WindowState
 from scheduling.models import MaintenanceWindow
@@ -31,7 +32,6 @@ from scheduling.workflow import allowed
 from upgrades.choices import RunState, StepProcedure
 from upgrades.services import plans
 from upgrades.services.readiness import readiness_of
-from upgrades.workflow import WorkflowError
 
 WINDOWS_PER_PAGE = 50
 # How far ahead the reschedule choice looks from its first day (the page can move it on).
@@ -166,7 +166,7 @@ def _reschedule_days(request, window: MaintenanceWindow, zone: str) -> tuple[lis
             earliest = datetime.combine(date.fromisoformat(asked), time(0), tzinfo=tz)
     except ValueError:
         asked = ""
-    slots = selectors.slots_for(request=window.request, purpose=window.purpose, exclude_window=window,
+    slots = selectors.slots_for(upgrade=window.request, purpose=window.purpose, exclude_window=window,
                                 earliest=earliest, within=timedelta(days=RESCHEDULE_DAYS))
     local = [(slot, slot.start.astimezone(tz)) for slot in slots]
     days = [(day, list(entries)) for day, entries in groupby(local, key=lambda entry: entry[1].date())]

@@ -35,7 +35,7 @@ def window_for(northwind, customer, engineer, release):
             deployment=deployment, release=release, from_version="9.4.2", kind=kind, requested_by=customer,
             state=RequestState.APPROVED,
         )
-        return window_book(request=request, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+        return window_book(upgrade=request, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     return make
 

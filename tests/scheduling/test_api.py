@@ -57,7 +57,7 @@ def approve(deployment: Deployment, *, customer: User, release, link: bool = Tru
     scheduling link support issued (S8)."""
     upgrade = stories.approve(deployment, by=customer, release=release)
     if link:
-        link_issue(request=upgrade, by=User.objects.get(email="support@vendor.example"))
+        link_issue(upgrade=upgrade, by=User.objects.get(email="support@vendor.example"))
     return upgrade
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.day(FRIDAY)
 
 @pytest.fixture
 def book_url(approved, support):
-    return reverse("book", args=[link_token(link_issue(request=approved, by=support))])
+    return reverse("book", args=[link_token(link_issue(upgrade=approved, by=support))])
 
 
 def test_support_issues_the_link_from_the_request_page(client_for, support, customer, approved):
@@ -32,7 +32,7 @@ def test_support_issues_the_link_from_the_request_page(client_for, support, cust
 
 @each_day
 def test_the_page_opens_on_the_first_free_slot_the_engine_offers(day, client_for, customer, book_url, approved):
-    slots = slots_for(request=approved)
+    slots = slots_for(upgrade=approved)
     assert any(slot.standard for slot in slots) and any(not slot.standard for slot in slots)
     first = slots[0]
     local = _local(first.start)
@@ -47,7 +47,7 @@ def test_the_page_opens_on_the_first_free_slot_the_engine_offers(day, client_for
 
 
 def test_switching_the_zone_shows_the_same_instants_in_another_clock(client_for, customer, book_url, approved):
-    slot = slots_for(request=approved)[0]
+    slot = slots_for(upgrade=approved)[0]
 
     page = client_for(customer).get(book_url, {"tz": "Australia/Sydney"}).content.decode()
 
@@ -57,7 +57,7 @@ def test_switching_the_zone_shows_the_same_instants_in_another_clock(client_for,
 
 @each_day
 def test_the_customer_books_a_slot_and_sees_the_window(day, client_for, customer, book_url, approved):
-    slot = next(slot for slot in slots_for(request=approved) if slot.standard)
+    slot = next(slot for slot in slots_for(upgrade=approved) if slot.standard)
 
     response = client_for(customer).post(book_url, {"start": slot.start.isoformat(), "tz": "Europe/London"}, follow=True)
 
@@ -90,7 +90,7 @@ def test_a_foreign_customer_gets_the_refusal_page(client_for, outsider, book_url
 
 
 def test_the_times_follow_the_chosen_zone_not_the_users_own(client_for, customer, book_url, approved):
-    slot = next(slot for slot in slots_for(request=approved) if slot.standard)
+    slot = next(slot for slot in slots_for(upgrade=approved) if slot.standard)
     london, new_york = (slot.start.astimezone(ZoneInfo(zone)).strftime("%H:%M") for zone in ("Europe/London", "America/New_York"))
 
     page = client_for(customer).get(book_url, {"tz": "America/New_York"}).content.decode()
@@ -131,7 +131,7 @@ def test_slots_in_the_customers_low_usage_hours_are_highlighted(client_for, cust
     for weekday in range(5):
         LowUsageHours.objects.create(organisation=northwind, weekday=weekday, starts=time(8), ends=time(10))
 
-    slots = slots_for(request=approved)
+    slots = slots_for(upgrade=approved)
     first = next(slot for slot in slots if slot.low_usage)
     week = (_local(first.start).date() - _local(slots[0].start).date()).days // 7
 
@@ -142,7 +142,7 @@ def test_slots_in_the_customers_low_usage_hours_are_highlighted(client_for, cust
 
 
 def test_switching_the_zone_with_htmx_swaps_only_the_calendar(client_for, customer, book_url, approved):
-    slot = next(slot for slot in slots_for(request=approved) if slot.standard)
+    slot = next(slot for slot in slots_for(upgrade=approved) if slot.standard)
 
     response = client_for(customer).get(book_url, {"tz": "America/New_York"}, headers={"HX-Request": "true"})
 
@@ -152,7 +152,7 @@ def test_switching_the_zone_with_htmx_swaps_only_the_calendar(client_for, custom
 
 
 def test_the_customer_pages_through_seven_days_at_a_time(client_for, customer, book_url, approved):
-    slots = slots_for(request=approved)
+    slots = slots_for(upgrade=approved)
     first_day = _local(slots[0].start).date()
     second = [slot for slot in slots if 7 <= (_local(slot.start).date() - first_day).days < 14]
 
@@ -166,7 +166,7 @@ def test_the_customer_pages_through_seven_days_at_a_time(client_for, customer, b
 
 
 def test_a_page_beyond_the_last_shows_the_last(client_for, customer, book_url, approved):
-    last = slots_for(request=approved)[-1]
+    last = slots_for(upgrade=approved)[-1]
 
     page = client_for(customer).get(book_url, {"week": 99}).content.decode()
 
@@ -180,7 +180,7 @@ def test_a_page_beyond_the_last_shows_the_last(client_for, customer, book_url, a
 @pytest.fixture
 def booked(client_for, customer, book_url, approved):
     """A window a week ahead: well before the customer's cut-off."""
-    slot = next(slot for slot in slots_for(request=approved) if slot.standard and slot.start > timezone.now() + timedelta(days=7))
+    slot = next(slot for slot in slots_for(upgrade=approved) if slot.standard and slot.start > timezone.now() + timedelta(days=7))
     client_for(customer).post(book_url, {"start": slot.start.isoformat()})
     return MaintenanceWindow.objects.get()
 
@@ -199,7 +199,7 @@ def test_the_booked_page_gives_the_times_and_the_notice_to_forward(client_for, c
 
 
 def test_a_double_click_books_once(client_for, customer, book_url, approved):
-    slot = next(slot for slot in slots_for(request=approved) if slot.standard)
+    slot = next(slot for slot in slots_for(upgrade=approved) if slot.standard)
     browser = client_for(customer)
 
     first = browser.post(book_url, {"start": slot.start.isoformat()})
@@ -213,9 +213,9 @@ def test_a_slot_taken_by_another_upgrade_is_refused_with_fresh_slots(client_for,
     from scheduling.services.booking import window_book
     from tests.scheduling.stories import approve, more_deployments
 
-    slot = next(slot for slot in slots_for(request=approved) if slot.standard and len(slot.engineer_ids) == 1)
+    slot = next(slot for slot in slots_for(upgrade=approved) if slot.standard and len(slot.engineer_ids) == 1)
     other = approve(more_deployments(northwind, 1)[0], by=customer, release=approved.release)
-    window_book(request=other, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard", by=customer)
+    window_book(upgrade=other, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard", by=customer)
 
     response = client_for(customer).post(book_url, {"start": slot.start.isoformat()})
 
@@ -228,7 +228,7 @@ def test_a_slot_taken_by_another_upgrade_is_refused_with_fresh_slots(client_for,
 def test_the_customer_moves_the_window_in_the_same_calendar(client_for, customer, book_url, approved, booked):
     page = client_for(customer).get(book_url, {"reschedule": "1"}).content.decode()
     assert "Moving your window" in page and 'name="action" value="reschedule"' in page
-    later = next(slot for slot in slots_for(request=approved, exclude_window=booked) if slot.standard and slot.start > booked.start)
+    later = next(slot for slot in slots_for(upgrade=approved, exclude_window=booked) if slot.standard and slot.start > booked.start)
 
     response = client_for(customer).post(book_url, {"action": "reschedule", "start": later.start.isoformat()}, follow=True)
 
@@ -259,7 +259,7 @@ def test_the_customer_cancels_with_a_reason_and_may_book_again(client_for, custo
 
 @each_day
 def test_the_customer_changes_the_window_up_to_the_cut_off_then_calls_support(day, client_for, customer, book_url, approved):
-    slot = next(slot for slot in slots_for(request=approved) if slot.standard and slot.start > timezone.now() + timedelta(hours=49))
+    slot = next(slot for slot in slots_for(upgrade=approved) if slot.standard and slot.start > timezone.now() + timedelta(hours=49))
     client_for(customer).post(book_url, {"start": slot.start.isoformat()})
     cut_off = slot.start - timedelta(hours=48)
 

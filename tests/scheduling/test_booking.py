@@ -20,14 +20,14 @@ def test_a_request_that_is_not_approved_cannot_be_booked(customer, engineer, nor
     draft = requests.request_create(deployment=northwind_deployment, release=release, by=customer)
 
     with pytest.raises(WorkflowError, match="not approved yet"):
-        window_book(request=draft, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+        window_book(upgrade=draft, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
     assert not MaintenanceWindow.objects.exists()
 
 
 def test_a_booking_plans_the_window_from_the_upgrade(customer, engineer, northwind_deployment, release):
     approved = approve(northwind_deployment, by=customer, release=release)
 
-    window = window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     # 15 minutes of preparation, then 4 servers x 10 minutes at risk; major: downtime 5 minutes in, 15 long.
     assert (window.period.lower, window.period.upper) == (START, START + timedelta(minutes=55))
@@ -38,7 +38,7 @@ def test_a_booking_plans_the_window_from_the_upgrade(customer, engineer, northwi
 def test_an_out_of_hours_booking_waits_for_support(customer, engineer, northwind_deployment, release):
     approved = approve(northwind_deployment, by=customer, release=release)
 
-    window = window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.OUT_OF_HOURS, by=customer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.OUT_OF_HOURS, by=customer)
 
     assert window.state == WindowState.REQUESTED
 
@@ -49,7 +49,7 @@ def test_an_outsider_cannot_book_another_customers_upgrade(customer, outsider, e
     approved = approve(northwind_deployment, by=customer, release=release)
 
     with pytest.raises(PermissionDenied):
-        window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=outsider)
+        window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=outsider)
 
 
 def test_the_second_engineer_takes_a_slot_the_first_lost(customer, engineer, northwind, release):
@@ -58,12 +58,12 @@ def test_the_second_engineer_takes_a_slot_the_first_lost(customer, engineer, nor
     other = User.objects.get(email="engineer.apac@vendor.example")
     first, second, third = (approve(d, by=customer, release=release) for d in more_deployments(northwind, 3))
 
-    one = window_book(request=first, start=START, engineer_ids=[engineer.pk, other.pk], cover=Cover.STANDARD, by=customer)
-    two = window_book(request=second, start=START, engineer_ids=[engineer.pk, other.pk], cover=Cover.STANDARD, by=customer)
+    one = window_book(upgrade=first, start=START, engineer_ids=[engineer.pk, other.pk], cover=Cover.STANDARD, by=customer)
+    two = window_book(upgrade=second, start=START, engineer_ids=[engineer.pk, other.pk], cover=Cover.STANDARD, by=customer)
 
     assert {one.engineer_id, two.engineer_id} == {engineer.pk, other.pk}
     with pytest.raises(SlotTaken):  # both are busy then, buffers included
-        window_book(request=third, start=START + timedelta(minutes=30), engineer_ids=[engineer.pk, other.pk],
+        window_book(upgrade=third, start=START + timedelta(minutes=30), engineer_ids=[engineer.pk, other.pk],
                     cover=Cover.STANDARD, by=customer)
 
 
@@ -73,7 +73,7 @@ def test_many_customers_booking_one_slot_at_once_get_one_window(world, customer,
 
     results = race([
         (lambda request=request: window_book(
-            request=request, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer))
+            upgrade=request, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer))
         for request in contenders
     ])
 
@@ -87,7 +87,7 @@ def test_a_double_click_books_once(world, customer, engineer, northwind_deployme
     approved = approve(northwind_deployment, by=customer, release=release)
 
     results = race([
-        lambda: window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+        lambda: window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
         for _ in range(2)
     ])
 

@@ -52,7 +52,7 @@ def book_path(world):
         deployment=Deployment.objects.get(organisation__slug="northwind", name="Production"), release=release,
         from_version="9.4.2", kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
     )
-    link = link_issue(request=upgrade, by=User.objects.get(email="support@vendor.example"))
+    link = link_issue(upgrade=upgrade, by=User.objects.get(email="support@vendor.example"))
     return reverse("book", args=[link_token(link)])
 
 

@@ -287,9 +287,9 @@ def test_a_cloud_customer_books_nothing(frozen, support, release, fabrikam_lead)
     (window,) = cloud.cloud_plan_release(release=release, by=support).planned
 
     with pytest.raises(WorkflowError, match="planned by the vendor"):
-        link_issue(request=window.request, by=support)
+        link_issue(upgrade=window.request, by=support)
     with pytest.raises(WorkflowError, match="planned by the vendor"):
-        window_book(request=window.request, start=window.start + timedelta(days=1), engineer_ids=[window.engineer_id],
+        window_book(upgrade=window.request, start=window.start + timedelta(days=1), engineer_ids=[window.engineer_id],
                     cover=Cover.STANDARD, by=fabrikam_lead)
 
 

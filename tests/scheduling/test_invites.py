@@ -57,7 +57,7 @@ def _to(inbox, address: str) -> list:
 def test_a_confirmed_booking_mails_every_contact_and_the_engineer_a_calendar_invite(worker, inbox, customer, engineer, approved):
     people = _everyone(engineer)
 
-    window = window_book(request=approved, start=SUMMER, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=approved, start=SUMMER, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     wait_for(lambda: len(inbox) == len(people))
     wait_for(lambda: set(Notice.objects.values_list("state", flat=True)) == {NoticeState.SENT})
@@ -84,7 +84,7 @@ def test_a_confirmed_booking_mails_every_contact_and_the_engineer_a_calendar_inv
 
 def test_a_reschedule_moves_the_same_entry_and_a_cancellation_removes_it(worker, inbox, customer, engineer, approved):
     people = _everyone(engineer)
-    window = window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
     later = START + timedelta(days=1, hours=2)
 
     window_reschedule(window=window, start=later, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
@@ -102,7 +102,7 @@ def test_a_reschedule_moves_the_same_entry_and_a_cancellation_removes_it(worker,
 
 
 def test_the_same_change_triggered_twice_mails_nobody_twice(customer, engineer, approved):
-    window = window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
     written = Notice.objects.count()
 
     notices.window_confirmed(window=window)
@@ -112,7 +112,7 @@ def test_the_same_change_triggered_twice_mails_nobody_twice(customer, engineer, 
 
 
 def test_an_out_of_hours_request_asks_support_and_is_invited_once_confirmed(customer, support, engineer, approved):
-    window = window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.OUT_OF_HOURS, by=customer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.OUT_OF_HOURS, by=customer)
 
     asked = Notice.objects.filter(key=f"window:{window.pk}:requested:0")
     told = Notice.objects.filter(key=f"window:{window.pk}:awaiting:0")
@@ -128,7 +128,7 @@ def test_an_out_of_hours_request_asks_support_and_is_invited_once_confirmed(cust
 
 
 def test_a_window_moved_out_of_hours_leaves_the_calendars_until_support_confirms(customer, support, engineer, approved):
-    window = window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     window_reschedule(window=window, start=START + timedelta(hours=9), engineer_ids=[engineer.pk],
                       cover=Cover.OUT_OF_HOURS, by=customer)
@@ -146,7 +146,7 @@ def test_a_window_moved_out_of_hours_leaves_the_calendars_until_support_confirms
 
 def test_the_engineer_taken_off_a_window_gets_the_cancellation(customer, engineer, approved):
     other = User.objects.get(email="engineer.apac@vendor.example")
-    window = window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     window_reschedule(window=window, start=START + timedelta(days=1), engineer_ids=[other.pk], cover=Cover.STANDARD,
                       by=customer)
@@ -162,7 +162,7 @@ def test_the_prerequisite_check_is_a_calendar_entry_of_its_own(customer, support
         requested_by=customer, state=RequestState.IN_REVIEW, assignee=support,
     )
 
-    check = check_book(request=request, start=START, engineer_ids=[engineer.pk], by=support)
+    check = check_book(upgrade=request, start=START, engineer_ids=[engineer.pk], by=support)
 
     assert check.purpose == Purpose.CHECK
     invite = Notice.objects.get(key=f"window:{check.pk}:invite:0", recipient=LEAD)
@@ -175,7 +175,7 @@ def test_the_prerequisite_check_is_a_calendar_entry_of_its_own(customer, support
 def test_the_entry_is_written_on_the_organisations_own_clock(northwind, customer, engineer, approved):
     northwind.time_zone = "America/New_York"
     northwind.save()
-    window = window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     calendar = Calendar.from_ical(invite_ics(window=window, method=REQUEST, attendees=[LEAD]))
 

@@ -16,7 +16,7 @@ from tests.scheduling import stories
 from upgrades.choices import RequestState
 from upgrades.models import ItemAttachment, UpgradeRequest
 from upgrades.services import checklist, requests
-from upgrades.views import ACTIONS
+from upgrades.views.requests import ACTIONS
 
 API = "/api/v1"
 
@@ -109,9 +109,9 @@ def test_no_new_link_while_a_window_is_booked(approved, support, customer):
     from scheduling.selectors import slots_for
     from scheduling.services.booking import window_book
 
-    link_issue(request=approved, by=support)
-    slot = next(slot for slot in slots_for(request=approved) if slot.standard)
-    window_book(request=approved, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard", by=customer)
+    link_issue(upgrade=approved, by=support)
+    slot = next(slot for slot in slots_for(upgrade=approved) if slot.standard)
+    window_book(upgrade=approved, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard", by=customer)
 
     response = issue(support, approved)
 
@@ -136,7 +136,7 @@ def test_before_any_link_the_customer_is_told_support_issues_it(approved, custom
 
 
 def test_a_withdrawn_link_is_called_withdrawn(approved, customer, support):
-    link_revoke(link=link_issue(request=approved, by=support), by=support)
+    link_revoke(link=link_issue(upgrade=approved, by=support), by=support)
 
     detail = _slots(customer, approved).json()["detail"]
 
@@ -144,7 +144,7 @@ def test_a_withdrawn_link_is_called_withdrawn(approved, customer, support):
 
 
 def test_an_expired_link_is_called_expired(approved, customer, support, time_machine):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
     time_machine.move_to(link.expires_at + timedelta(hours=1))
 
     detail = _slots(customer, approved).json()["detail"]

@@ -18,7 +18,7 @@ from upgrades.workflow import WorkflowError
 
 
 def test_support_issues_a_link_and_the_customer_is_mailed_it(approved, support):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
 
     notice = Notice.objects.get(recipient="lead@northwind.example", subject__contains="Book your maintenance window")
     assert link_token(link) in notice.body
@@ -28,17 +28,17 @@ def test_no_link_before_approval(customer, support, northwind_deployment, releas
     draft = requests.request_create(deployment=northwind_deployment, release=release, by=customer)
 
     with pytest.raises(WorkflowError, match="only once the prerequisites are approved"):
-        link_issue(request=draft, by=support)
+        link_issue(upgrade=draft, by=support)
     assert not SchedulingLink.objects.exists()
 
 
 def test_a_customer_cannot_issue_their_own_link(approved, customer):
     with pytest.raises(PermissionDenied):
-        link_issue(request=approved, by=customer)
+        link_issue(upgrade=approved, by=customer)
 
 
 def test_the_customer_opens_a_valid_link(approved, support, customer, colleague):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
 
     assert link_open(token=link_token(link), by=customer) == link
     assert link_open(token=link_token(link), by=colleague) == link
@@ -46,7 +46,7 @@ def test_the_customer_opens_a_valid_link(approved, support, customer, colleague)
 
 
 def test_a_link_opened_again_and_again_is_on_the_timeline_once_per_person(approved, support, customer, client_for):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
     page = client_for(customer)
     url = reverse("book", args=[link_token(link)])
     for query in ({}, {"week": 1}, {"tz": "Europe/Paris"}, {}):
@@ -64,7 +64,7 @@ def test_a_link_opened_again_and_again_is_on_the_timeline_once_per_person(approv
     ],
 )
 def test_a_spoilt_link_says_why_and_opens_nothing(approved, support, customer, spoil, message):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
     token = spoil(link, link_token(link))
 
     with pytest.raises(LinkRefused, match=message):
@@ -72,15 +72,15 @@ def test_a_spoilt_link_says_why_and_opens_nothing(approved, support, customer, s
 
 
 def test_another_organisations_link_is_just_not_valid(approved, support, outsider):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
 
     with pytest.raises(LinkRefused, match="not valid"):
         link_open(token=link_token(link), by=outsider)
 
 
 def test_a_new_link_replaces_the_old_one(approved, support, customer):
-    old = link_issue(request=approved, by=support)
-    new = link_issue(request=approved, by=support)
+    old = link_issue(upgrade=approved, by=support)
+    new = link_issue(upgrade=approved, by=support)
 
     with pytest.raises(LinkRefused, match="replaced"):
         link_open(token=link_token(old), by=customer)
@@ -88,7 +88,7 @@ def test_a_new_link_replaces_the_old_one(approved, support, customer):
 
 
 def test_support_revokes_a_link(approved, support, customer):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
     link_revoke(link=link, by=support)
 
     with pytest.raises(LinkRefused):

@@ -58,7 +58,7 @@ def test_a_window_booked_through_the_link_appears_with_its_run(client_for, engin
                                                                northwind_deployment):
     request = approve(northwind_deployment, by=customer, release=Release.objects.get(version="10.0.0"))
     start = (timezone.now() + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
-    window = window_book(request=request, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=request, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     page = client_for(engineer).get(reverse("my-windows")).content.decode()
 

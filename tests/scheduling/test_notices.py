@@ -34,7 +34,7 @@ def _request(deployment, *, by, release, state=RequestState.APPROVED, **fields) 
 @pytest.fixture
 def window(customer, engineer, northwind_deployment, release):
     approved = _request(northwind_deployment, by=customer, release=release)
-    return window_book(request=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    return window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
 
 def test_every_notice_of_a_window_names_it_as_its_topic(window):
@@ -52,7 +52,7 @@ def test_a_booking_that_lost_the_race_mails_nobody(window, customer, engineer, n
     written = Notice.objects.count()
 
     with pytest.raises(SlotTaken):
-        window_book(request=_request(other, by=customer, release=release), start=START + timedelta(minutes=15),
+        window_book(upgrade=_request(other, by=customer, release=release), start=START + timedelta(minutes=15),
                     engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     assert Notice.objects.count() == written
@@ -86,7 +86,7 @@ def test_an_unknown_zone_is_refused_with_a_reason(client_for, customer, window):
 def test_a_prerequisite_check_has_no_notice_for_service_users(client_for, support, engineer, customer, northwind_deployment,
                                                                release):
     request = _request(northwind_deployment, by=customer, release=release, state=RequestState.IN_REVIEW, assignee=support)
-    check = check_book(request=request, start=START, engineer_ids=[engineer.pk], by=support)
+    check = check_book(upgrade=request, start=START, engineer_ids=[engineer.pk], by=support)
 
     assert client_for(customer).get(reverse("window-notice", args=[check.pk])).status_code == 404
     assert client_for(customer).get(reverse("window-ics", args=[check.pk])).status_code == 200

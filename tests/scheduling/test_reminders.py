@@ -28,7 +28,7 @@ LEAD = "lead@northwind.example"
 def book(approved, customer, engineer):
     def make(*, at: datetime = BOOKED, start: datetime = START, cover: str = Cover.STANDARD):
         with time_machine.travel(at, tick=False):
-            return window_book(request=approved, start=start, engineer_ids=[engineer.pk], cover=cover, by=customer)
+            return window_book(upgrade=approved, start=start, engineer_ids=[engineer.pk], cover=cover, by=customer)
 
     return make
 
@@ -64,9 +64,9 @@ def test_a_window_is_reminded_a_week_and_a_day_before_once_each(book):
 
 @each_day
 def test_a_window_booked_on_any_day_is_reminded_a_week_and_a_day_before(day, approved, customer):
-    slot = next(slot for slot in slots_for(request=approved)
+    slot = next(slot for slot in slots_for(upgrade=approved)
                 if slot.standard and slot.start > django_timezone.now() + timedelta(days=7, hours=1))
-    window = window_book(request=approved, start=slot.start, engineer_ids=list(slot.engineer_ids),
+    window = window_book(upgrade=approved, start=slot.start, engineer_ids=list(slot.engineer_ids),
                          cover=Cover.STANDARD, by=customer)
     people = people_of(window)
 
@@ -137,7 +137,7 @@ def test_the_engineer_reads_the_reminder_on_their_own_clock(book, engineer):
 
 def test_beats_sweep_mails_the_reminder_through_the_worker(worker, inbox, approved, customer, engineer):
     start = (django_timezone.now() + timedelta(hours=20)).replace(second=0, microsecond=0)
-    window = window_book(request=approved, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=approved, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
     # The invite went out ten days ago, so tomorrow's reminder is due now.
     Notice.objects.filter(key__contains=":invite:").update(created_at=django_timezone.now() - timedelta(days=10))
 

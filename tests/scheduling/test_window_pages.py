@@ -26,14 +26,14 @@ from tests.scheduling.stories import approve, more_deployments
 pytestmark = pytest.mark.day(FRIDAY)
 
 
-def _book(request, customer, *, standard: bool) -> MaintenanceWindow:
+def _book(upgrade, customer, *, standard: bool) -> MaintenanceWindow:
     """A window more than a week ahead, well before the customer's cut-off."""
     slot = next(
-        slot for slot in slots_for(request=request)
+        slot for slot in slots_for(upgrade=upgrade)
         if slot.standard == standard and slot.start > timezone.now() + timedelta(days=7)
     )
     return window_book(
-        request=request, start=slot.start, engineer_ids=list(slot.engineer_ids),
+        upgrade=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids),
         cover="standard" if standard else "out_of_hours", by=customer,
     )
 
@@ -181,7 +181,7 @@ def test_a_customer_cannot_confirm_out_of_hours_cover(client_for, customer, requ
 
 def test_support_moves_a_window_to_another_free_slot(client_for, support, window):
     page = client_for(support).get(_url(window)).content.decode()
-    later = next(slot for slot in slots_for(request=window.request, exclude_window=window)
+    later = next(slot for slot in slots_for(upgrade=window.request, exclude_window=window)
                  if slot.standard and slot.start > window.start)
     assert f'value="{later.start.isoformat()}"' in page
 
@@ -250,7 +250,7 @@ def in_review(customer, support, northwind_deployment, release):
 
 def test_support_books_the_check_on_a_free_slot(client_for, support, in_review):
     page = client_for(support).get(reverse("request-detail", args=[in_review.pk])).content.decode()
-    slot = slots_for(request=in_review, purpose=Purpose.CHECK, within=timedelta(days=14))[3]
+    slot = slots_for(upgrade=in_review, purpose=Purpose.CHECK, within=timedelta(days=14))[3]
     assert f'value="{slot.start.isoformat()}"' in page and "Erin Walsh" in page
 
     response = client_for(support).post(

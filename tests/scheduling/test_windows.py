@@ -23,7 +23,7 @@ LATER = START + timedelta(days=1)
 
 
 def _book(approved, engineer, customer, cover=Cover.STANDARD, start=START) -> MaintenanceWindow:
-    return window_book(request=approved, start=start, engineer_ids=[engineer.pk], cover=cover, by=customer)
+    return window_book(upgrade=approved, start=start, engineer_ids=[engineer.pk], cover=cover, by=customer)
 
 
 def _actions(request) -> list[str]:
@@ -90,7 +90,7 @@ def test_a_move_onto_a_taken_slot_is_refused_and_the_window_stays(approved, engi
         ),
         release=release, from_version="9.4.2", kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
     )
-    window_book(request=other, start=LATER, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=support)
+    window_book(upgrade=other, start=LATER, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=support)
 
     with pytest.raises(SlotTaken, match="just taken"):
         window_reschedule(window=window, start=LATER, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
@@ -193,26 +193,26 @@ def in_review(approved, support) -> UpgradeRequest:
 
 @time_machine.travel(START - timedelta(days=5), tick=False)
 def test_support_books_the_prerequisite_check_on_a_free_slot(in_review, engineer, support):
-    slot = next(slot for slot in slots_for(request=in_review, purpose=Purpose.CHECK) if slot.standard)
+    slot = next(slot for slot in slots_for(upgrade=in_review, purpose=Purpose.CHECK) if slot.standard)
     assert slot.end - slot.start == timedelta(minutes=60)
 
-    check = check_book(request=in_review, start=slot.start, engineer_ids=list(slot.engineer_ids), by=support)
+    check = check_book(upgrade=in_review, start=slot.start, engineer_ids=list(slot.engineer_ids), by=support)
 
     in_review.refresh_from_db()
     assert in_review.state == RequestState.CHECK_SCHEDULED
     assert (in_review.check_at, in_review.check_engineer_id) == (check.start, check.engineer_id)
     assert check.purpose == Purpose.CHECK and check.state == WindowState.CONFIRMED
     # The check holds the engineer's time: that slot is not offered again.
-    assert slot.start not in {s.start for s in slots_for(request=in_review, purpose=Purpose.CHECK)
+    assert slot.start not in {s.start for s in slots_for(upgrade=in_review, purpose=Purpose.CHECK)
                               if check.engineer_id in s.engineer_ids}
 
 
 @time_machine.travel(START - timedelta(days=5), tick=False)
 def test_booking_the_check_again_moves_it(in_review, engineer, support):
-    first, second = [slot for slot in slots_for(request=in_review, purpose=Purpose.CHECK) if slot.standard][:2]
-    check_book(request=in_review, start=first.start, engineer_ids=list(first.engineer_ids), by=support)
+    first, second = [slot for slot in slots_for(upgrade=in_review, purpose=Purpose.CHECK) if slot.standard][:2]
+    check_book(upgrade=in_review, start=first.start, engineer_ids=list(first.engineer_ids), by=support)
 
-    check_book(request=in_review, start=second.start, engineer_ids=list(second.engineer_ids), by=support)
+    check_book(upgrade=in_review, start=second.start, engineer_ids=list(second.engineer_ids), by=support)
 
     checks = MaintenanceWindow.objects.filter(request=in_review, purpose=Purpose.CHECK)
     assert sorted(checks.values_list("state", flat=True)) == [WindowState.CANCELLED, WindowState.CONFIRMED]
@@ -222,7 +222,7 @@ def test_booking_the_check_again_moves_it(in_review, engineer, support):
 
 def test_a_customer_cannot_book_the_check(in_review, engineer, customer):
     with pytest.raises(PermissionDenied):
-        check_book(request=in_review, start=START, engineer_ids=[engineer.pk], by=customer)
+        check_book(upgrade=in_review, start=START, engineer_ids=[engineer.pk], by=customer)
 
 
 @time_machine.travel(START - timedelta(days=5), tick=False)
@@ -233,7 +233,7 @@ def test_slots_in_the_customers_low_usage_hours_are_marked(approved, northwind):
     for weekday in range(5):
         LowUsageHours.objects.create(organisation=northwind, weekday=weekday, starts=time(6), ends=time(9))
 
-    slots = slots_for(request=approved)
+    slots = slots_for(upgrade=approved)
 
     from zoneinfo import ZoneInfo
 
@@ -253,12 +253,12 @@ def test_an_upgrade_with_a_booked_window_is_not_withdrawn_until_the_window_is_ca
     window = _book(approved, engineer, customer)
 
     with pytest.raises(WorkflowError, match="cancel the window first"):
-        request_withdraw(request=approved, by=customer, reason="Postponed")
+        request_withdraw(upgrade=approved, by=customer, reason="Postponed")
     approved.refresh_from_db()
     assert approved.state == RequestState.APPROVED
 
     window_cancel(window=window, by=customer, reason="Postponed")
-    request_withdraw(request=approved, by=customer, reason="Postponed")
+    request_withdraw(upgrade=approved, by=customer, reason="Postponed")
     approved.refresh_from_db()
     assert approved.state == RequestState.WITHDRAWN
 
@@ -271,7 +271,7 @@ def test_a_cloud_customer_cannot_withdraw_the_vendors_plan(approved, customer):
     organisation.save()
 
     with pytest.raises(WorkflowError, match="planned by the vendor"):
-        request_withdraw(request=approved, by=customer, reason="No")
+        request_withdraw(upgrade=approved, by=customer, reason="No")
     approved.refresh_from_db()
     assert approved.state == RequestState.APPROVED
 
@@ -288,13 +288,13 @@ def test_a_slot_looked_up_by_its_start_is_the_one_the_slot_list_offers(approved,
         ),
         release=release, from_version="9.4.2", kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
     )
-    offered = {slot.start: slot for slot in slots_for(request=other)}
+    offered = {slot.start: slot for slot in slots_for(upgrade=other)}
     grid = sorted(offered)
     # The horizon's edges, a sample of the grid, and every start around the busy window.
     starts = [grid[0] - timedelta(minutes=15), grid[0], *grid[::97], grid[-1], grid[-1] + timedelta(minutes=15)]
     starts += [START + timedelta(days=2, minutes=minutes) for minutes in range(-120, 180, 15)]
     for start in starts:
-        assert slot_at(request=other, start=start) == offered.get(start), start
+        assert slot_at(upgrade=other, start=start) == offered.get(start), start
 
 
 @time_machine.travel(START - timedelta(days=10), tick=False)
@@ -305,11 +305,11 @@ def test_an_approved_upgrade_with_a_booked_window_is_not_reopened_until_the_wind
     window = _book(approved, engineer, customer)
 
     with pytest.raises(WorkflowError, match="cancel the window first"):
-        request_reopen(request=approved, by=support, reason="The customer changed their load balancer")
+        request_reopen(upgrade=approved, by=support, reason="The customer changed their load balancer")
     approved.refresh_from_db()
     assert approved.state == RequestState.APPROVED
 
     window_cancel(window=window, by=support, reason="The load balancer changes first")
-    request_reopen(request=approved, by=support, reason="The customer changed their load balancer")
+    request_reopen(upgrade=approved, by=support, reason="The customer changed their load balancer")
     approved.refresh_from_db()
     assert approved.state == RequestState.IN_REVIEW

@@ -69,7 +69,7 @@ def submitted(draft, customer) -> UpgradeRequest:
     """Submitted, with the remote access and the database backup described."""
     checklist.item_provide(item=item(draft, "remote_access"), by=customer, text="Site-to-site VPN, profile attached.")
     checklist.item_provide(item=item(draft, "streamdb_backup"), by=customer, text="Nightly full backup at 02:00.")
-    requests.request_submit(request=draft, by=customer)
+    requests.request_submit(upgrade=draft, by=customer)
     return draft
 
 
@@ -84,7 +84,7 @@ def provide_and_accept_all_but(upgrade: UpgradeRequest, customer: User, support:
 @pytest.fixture
 def scheduled(submitted, customer, support) -> UpgradeRequest:
     """Assigned to support, every required item accepted but the test machine, check booked."""
-    requests.request_assign(request=submitted, by=support)
+    requests.request_assign(upgrade=submitted, by=support)
     provide_and_accept_all_but(submitted, customer, support, left_open="test_machine")
     checklist.item_provide(item=item(submitted, "test_machine"), by=customer, text="VM cp-test01, user svc-test.")
     return submitted
@@ -95,7 +95,7 @@ def free_check_slot(upgrade: UpgradeRequest, engineer: User):
     from scheduling.selectors import slots_for
 
     return next(
-        slot for slot in slots_for(request=upgrade, purpose="check")
+        slot for slot in slots_for(upgrade=upgrade, purpose="check")
         if engineer.pk in slot.engineer_ids and slot.start > timezone.now() + timedelta(days=2)
     )
 
@@ -491,7 +491,7 @@ class TestBadInput:
     def test_a_reviewers_bad_input_is_refused_field_by_field_and_changes_nothing(
         self, support, engineer, submitted, path, body, expected
     ):
-        requests.request_assign(request=submitted, by=support)
+        requests.request_assign(upgrade=submitted, by=support)
         ids = {"item": item(submitted, "remote_access").pk, "request": submitted.pk, "engineer": engineer.pk, "support": support.pk}
         body = {key: value.format(**ids) if isinstance(value, str) else value for key, value in body.items()}
         expected = {key: [message.format(**ids) for message in messages] for key, messages in expected.items()}
@@ -617,10 +617,10 @@ def _requests_with_history(count: int, *, customer: User, support: User, deploym
             item=item(upgrade, "remote_access"), by=customer, text=f"VPN {number}",
             files=[SimpleUploadedFile(f"vpn-{number}.txt", b"profile")],
         )
-        requests.request_submit(request=upgrade, by=customer)
-        requests.request_assign(request=upgrade, by=support)
+        requests.request_submit(upgrade=upgrade, by=customer)
+        requests.request_assign(upgrade=upgrade, by=support)
         checklist.item_accept(item=item(upgrade, "remote_access"), by=support)
-        requests.request_withdraw(request=upgrade, by=customer, reason="Another term.")
+        requests.request_withdraw(upgrade=upgrade, by=customer, reason="Another term.")
 
 
 LISTS = ["/releases/", "/requests/", "/requests/?state=withdrawn&search=north", "/checklist-items/",

@@ -80,7 +80,7 @@ def test_a_booked_window_names_its_run_and_staff_can_plan_one_that_has_none(clie
                                                                            northwind_deployment):
     request = approve(northwind_deployment, by=customer, release=Release.objects.get(version="10.0.0"))
     start = (timezone.now() + timedelta(days=20)).replace(hour=10, minute=0, second=0, microsecond=0)
-    window = window_book(request=request, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+    window = window_book(upgrade=request, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     answer = client_for(customer).get(f"/api/v1/windows/{window.pk}/")
 

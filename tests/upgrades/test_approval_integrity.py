@@ -26,11 +26,11 @@ def scheduled(customer, support, engineer, northwind_deployment, release) -> Upg
     upgrade = requests.request_create(deployment=northwind_deployment, release=release, by=customer)
     for item in upgrade.items.filter(obsolete=False, required=True, state=ItemState.MISSING):
         checklist.item_provide(item=item, by=customer, text="In place: see our runbook.")
-    requests.request_submit(request=upgrade, by=customer)
-    requests.request_assign(request=upgrade, by=support)
+    requests.request_submit(upgrade=upgrade, by=customer)
+    requests.request_assign(upgrade=upgrade, by=support)
     for item in upgrade.items.filter(obsolete=False, required=True, state=ItemState.PROVIDED):
         checklist.item_accept(item=item, by=support)
-    requests.request_schedule_check(request=upgrade, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
+    requests.request_schedule_check(upgrade=upgrade, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
     return upgrade
 
 
@@ -43,8 +43,8 @@ def check_started(scheduled):
 
 @pytest.fixture
 def approved(scheduled, check_started, engineer, support) -> UpgradeRequest:
-    requests.request_record_check(request=scheduled, by=engineer, outcome=CheckOutcome.PASSED)
-    requests.request_approve(request=scheduled, by=support)
+    requests.request_record_check(upgrade=scheduled, by=engineer, outcome=CheckOutcome.PASSED)
+    requests.request_approve(upgrade=scheduled, by=support)
     return scheduled
 
 
@@ -59,7 +59,7 @@ def _next_steps(page: str) -> str:
 @pytest.mark.parametrize("outcome, notes", [(CheckOutcome.PASSED, ""), (CheckOutcome.FAILED, "Test user locked out.")])
 def test_no_outcome_is_recorded_before_the_check_has_started(scheduled, engineer, outcome, notes):
     with pytest.raises(WorkflowError, match="once it has started"):
-        requests.request_record_check(request=scheduled, by=engineer, outcome=outcome, notes=notes)
+        requests.request_record_check(upgrade=scheduled, by=engineer, outcome=outcome, notes=notes)
 
     scheduled.refresh_from_db()
     assert (scheduled.state, scheduled.check_outcome) == (RequestState.CHECK_SCHEDULED, "")
@@ -67,7 +67,7 @@ def test_no_outcome_is_recorded_before_the_check_has_started(scheduled, engineer
 
 
 def test_the_outcome_is_recorded_once_the_check_has_started(scheduled, check_started, engineer):
-    requests.request_record_check(request=scheduled, by=engineer, outcome=CheckOutcome.PASSED)
+    requests.request_record_check(upgrade=scheduled, by=engineer, outcome=CheckOutcome.PASSED)
 
     scheduled.refresh_from_db()
     assert scheduled.check_outcome == CheckOutcome.PASSED
@@ -95,14 +95,14 @@ def test_the_api_refuses_an_early_outcome_with_409(client_for, scheduled, engine
 
 def test_approval_still_needs_a_passed_check(scheduled, check_started, support):
     with pytest.raises(WorkflowError, match="check must have passed"):
-        requests.request_approve(request=scheduled, by=support)
+        requests.request_approve(upgrade=scheduled, by=support)
 
 
 # What the approval says happens next ----------------------------------------------------------
 
 
 def test_support_is_told_to_issue_the_link_and_is_offered_it(client_for, scheduled, check_started, engineer, support):
-    requests.request_record_check(request=scheduled, by=engineer, outcome=CheckOutcome.PASSED)
+    requests.request_record_check(upgrade=scheduled, by=engineer, outcome=CheckOutcome.PASSED)
 
     response = client_for(support).post(reverse("request-action", args=[scheduled.pk, "approve"]), follow=True)
 
@@ -128,7 +128,7 @@ def test_the_customer_page_says_the_link_is_on_its_way_before_it_is_issued(clien
 
 
 def test_the_customer_page_shows_the_live_link_in_next_steps(client_for, approved, customer, support):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
 
     steps = _next_steps(client_for(customer).get(reverse("request-detail", args=[approved.pk])).content.decode())
 
@@ -139,7 +139,7 @@ def test_the_customer_page_shows_the_live_link_in_next_steps(client_for, approve
 
 
 def test_an_expired_link_is_not_offered(client_for, approved, customer, support, check_started):
-    link = link_issue(request=approved, by=support)
+    link = link_issue(upgrade=approved, by=support)
     check_started.move_to(link.expires_at + timedelta(minutes=1))
 
     steps = _next_steps(client_for(customer).get(reverse("request-detail", args=[approved.pk])).content.decode())
@@ -148,7 +148,7 @@ def test_an_expired_link_is_not_offered(client_for, approved, customer, support,
 
 
 def test_a_revoked_link_is_not_offered(client_for, approved, customer, support):
-    link_revoke(link=link_issue(request=approved, by=support), by=support)
+    link_revoke(link=link_issue(upgrade=approved, by=support), by=support)
 
     steps = _next_steps(client_for(customer).get(reverse("request-detail", args=[approved.pk])).content.decode())
 

@@ -236,7 +236,7 @@ def test_a_major_upgrade_goes_from_request_to_approval_between_customer_and_supp
 
     upgrade = UpgradeRequest.objects.get(deployment__organisation__slug="northwind", state="in_review")
     check_slot = next(
-        slot for slot in slots_for(request=upgrade, purpose="check", within=timedelta(days=14))
+        slot for slot in slots_for(upgrade=upgrade, purpose="check", within=timedelta(days=14))
         if slot.start.astimezone(_london()).strftime("%H:%M") == "10:00"
     )
     check_at = check_slot.start.astimezone(_london())
@@ -311,13 +311,13 @@ def checked_request(world, worker, inbox):
     )
     for item in request.items.filter(required=True, state=ItemState.MISSING):
         checklist.item_provide(item=item, by=customer, text="In place: see our runbook.")
-    requests.request_submit(request=request, by=customer)
-    requests.request_assign(request=request, by=support)
+    requests.request_submit(upgrade=request, by=customer)
+    requests.request_assign(upgrade=request, by=support)
     for item in request.items.filter(required=True, state=ItemState.PROVIDED):
         checklist.item_accept(item=item, by=support)
-    requests.request_schedule_check(request=request, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
+    requests.request_schedule_check(upgrade=request, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
     with time_machine.travel(request.check_at + timedelta(minutes=10), tick=False):  # the check has started
-        requests.request_record_check(request=request, by=engineer, outcome=CheckOutcome.PASSED)
+        requests.request_record_check(upgrade=request, by=engineer, outcome=CheckOutcome.PASSED)
     return request
 
 

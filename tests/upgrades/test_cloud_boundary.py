@@ -98,7 +98,7 @@ def test_an_on_premises_customer_still_requests(client_for, customer, northwind_
 
 def test_a_cloud_customer_cannot_submit_what_they_opened_before(stranded, fabrikam_lead):
     with pytest.raises(WorkflowError, match="planned by the vendor"):
-        requests.request_submit(request=stranded, by=fabrikam_lead)
+        requests.request_submit(upgrade=stranded, by=fabrikam_lead)
     stranded.refresh_from_db()
     assert stranded.state == RequestState.DRAFT
 
@@ -121,7 +121,7 @@ def test_an_upgrade_the_vendor_planned_is_still_not_withdrawn_by_the_customer(fr
 
     page = client_for(fabrikam_lead).get(reverse("request-detail", args=[window.request.pk])).content.decode()
     with pytest.raises(WorkflowError, match="ask support to change the plan"):
-        requests.request_withdraw(request=window.request, by=fabrikam_lead)
+        requests.request_withdraw(upgrade=window.request, by=fabrikam_lead)
     assert "Withdraw the request" not in page
 
 

@@ -36,16 +36,16 @@ def contoso_request(outsider, contoso_deployment, release) -> UpgradeRequest:
 
 def _checked(upgrade: UpgradeRequest, *, customer, support, engineer, leave_open: str = "") -> UpgradeRequest:
     """Every required item provided and accepted but `leave_open` (provided only), the check passed."""
-    requests.request_submit(request=upgrade, by=customer)
-    requests.request_assign(request=upgrade, by=support)
+    requests.request_submit(upgrade=upgrade, by=customer)
+    requests.request_assign(upgrade=upgrade, by=support)
     for item in upgrade.items.filter(obsolete=False, required=True):
         if item.state in (ItemState.MISSING, ItemState.SENT_BACK):
             checklist.item_provide(item=item, by=customer, text="Done: see our change record CR-1042.")
         if item.key != leave_open:
             checklist.item_accept(item=item, by=support)
-    requests.request_schedule_check(request=upgrade, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
+    requests.request_schedule_check(upgrade=upgrade, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
     with time_machine.travel(upgrade.check_at + timedelta(minutes=10), tick=False):
-        requests.request_record_check(request=upgrade, by=engineer, outcome=CheckOutcome.PASSED)
+        requests.request_record_check(upgrade=upgrade, by=engineer, outcome=CheckOutcome.PASSED)
     return upgrade
 
 
@@ -61,8 +61,8 @@ def test_the_a10_item_waits_for_the_customer_with_the_records_fact_as_guidance(c
 
 def test_the_customer_says_what_they_will_do_and_support_reviews_it(contoso_request, outsider, support):
     item = contoso_request.items.get(key=S9_ITEM)
-    requests.request_submit(request=contoso_request, by=outsider)
-    requests.request_assign(request=contoso_request, by=support)
+    requests.request_submit(upgrade=contoso_request, by=outsider)
+    requests.request_assign(upgrade=contoso_request, by=support)
 
     checklist.item_provide(item=item, by=outsider, text="Our network team moves the VIP to a TLS 1.2 profile on 1 Dec.")
     checklist.item_accept(item=item, by=support)
@@ -78,14 +78,14 @@ def test_an_a10_item_once_filled_from_records_needs_a_person_again(contoso_reque
         state=ItemState.PROVIDED, evidence="A10 AX2500 allows TLS 1.0.", provided_by=None
     )
 
-    checklist.checklist_refresh(request=contoso_request)
+    checklist.checklist_refresh(upgrade=contoso_request)
 
     item = contoso_request.items.get(key=S9_ITEM)
     assert (item.state, item.evidence) == (ItemState.MISSING, "")
 
 
 def test_the_submission_mail_to_support_names_the_flagged_load_balancer(contoso_request, outsider):
-    requests.request_submit(request=contoso_request, by=outsider)
+    requests.request_submit(upgrade=contoso_request, by=outsider)
 
     mail = Notice.objects.filter(recipient="support@vendor.example", subject__contains="submitted").get()
     assert "A10 AX2500" in mail.body and "TLS 1.0" in mail.body and "S9" in mail.body
@@ -93,7 +93,7 @@ def test_the_submission_mail_to_support_names_the_flagged_load_balancer(contoso_
 
 def test_a_deployment_without_the_flag_says_nothing_of_it(customer, northwind_deployment, release):
     upgrade = requests.request_create(deployment=northwind_deployment, release=release, by=customer)
-    requests.request_submit(request=upgrade, by=customer)
+    requests.request_submit(upgrade=upgrade, by=customer)
 
     mail = Notice.objects.filter(recipient="support@vendor.example", subject__contains="submitted").get()
     assert "S9" not in mail.body
@@ -141,20 +141,20 @@ def test_approval_is_refused_naming_the_ciphers_until_that_item_is_accepted(cont
     _checked(contoso_request, customer=outsider, support=support, engineer=engineer, leave_open=CIPHERS_ITEM)
 
     with pytest.raises(WorkflowError, match="load balancer's ciphers") as refusal:
-        requests.request_approve(request=contoso_request, by=support)
+        requests.request_approve(upgrade=contoso_request, by=support)
     assert "A10 AX2500" in str(refusal.value) and "TLS 1.0" in str(refusal.value)
     contoso_request.refresh_from_db()
     assert contoso_request.state == RequestState.CHECK_SCHEDULED
 
     checklist.item_accept(item=contoso_request.items.get(key=CIPHERS_ITEM), by=support)
-    requests.request_approve(request=contoso_request, by=support)
+    requests.request_approve(upgrade=contoso_request, by=support)
     assert contoso_request.state == RequestState.APPROVED
 
 
 def test_a_load_balancer_moved_to_tls_1_2_no_longer_asks(contoso_request, contoso_deployment):
     Deployment.objects.filter(pk=contoso_deployment.pk).update(min_tls_version="1.2")
 
-    checklist.checklist_refresh(request=UpgradeRequest.objects.get(pk=contoso_request.pk))
+    checklist.checklist_refresh(upgrade=UpgradeRequest.objects.get(pk=contoso_request.pk))
 
     assert contoso_request.items.get(key=CIPHERS_ITEM).obsolete
     assert contoso_request.items.get(key=S9_ITEM).obsolete

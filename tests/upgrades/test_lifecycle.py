@@ -40,7 +40,7 @@ def approved(customer, northwind_deployment, release):
 
 
 def book(approved, engineer, customer, *, cover=Cover.STANDARD, later=timedelta(0)) -> MaintenanceWindow:
-    return window_book(request=approved, start=in_a_month() + later, engineer_ids=[engineer.pk], cover=cover,
+    return window_book(upgrade=approved, start=in_a_month() + later, engineer_ids=[engineer.pk], cover=cover,
                        by=customer)
 
 
@@ -167,7 +167,7 @@ def test_the_sign_off_completes_the_request_and_the_window_and_nothing_moves_aft
     assert (approved.state, window.state) == (RequestState.COMPLETED, WindowState.COMPLETED)
     assert approved.timeline.filter(action="complete").exists()
     with pytest.raises(WorkflowError, match="completed"):
-        requests.request_withdraw(request=approved, by=customer, reason="Too late")
+        requests.request_withdraw(upgrade=approved, by=customer, reason="Too late")
     with pytest.raises(WorkflowError, match="completed: it cannot be cancelled"):
         window_cancel(window=window, by=support, reason="Clean-up")
     answer = client_for(support).post(f"/api/v1/windows/{window.pk}/cancel/", {"reason": "Clean-up"},
@@ -290,7 +290,7 @@ def test_the_booking_link_of_a_finished_upgrade_says_it_is_finished(approved, en
                                                                     client_for):
     from scheduling.services.links import link_issue, link_token
 
-    token = link_token(link_issue(request=approved, by=support))
+    token = link_token(link_issue(upgrade=approved, by=support))
     window = book(approved, engineer, customer)
     run_sign_off(run=waiting_for_sign_off(window.run), by=customer, name="Olivia Bennett")
 

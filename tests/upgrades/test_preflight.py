@@ -67,7 +67,7 @@ def test_an_unreachable_server_fails_the_preflight_and_ticks_nothing(
 
 def test_staff_see_a_notice_that_failed_and_why(client_for, customer, support, northwind_deployment, release):
     upgrade = requests.request_create(deployment=northwind_deployment, release=release, by=customer)
-    requests.request_submit(request=upgrade, by=customer)
+    requests.request_submit(upgrade=upgrade, by=customer)
     Notice.objects.filter(topic=f"upgrades.upgraderequest:{upgrade.pk}").update(
         state=NoticeState.FAILED, attempts=3, last_error="SMTPServerDisconnected: Connection unexpectedly closed"
     )

@@ -42,12 +42,12 @@ def _fill_and_accept(request, customer, support):
 @pytest.fixture
 def checked(draft, customer, support, engineer):
     """Submitted, reviewed, every item accepted, the check passed: ready to approve."""
-    requests.request_submit(request=draft, by=customer)
-    requests.request_assign(request=draft, by=support)
+    requests.request_submit(upgrade=draft, by=customer)
+    requests.request_assign(upgrade=draft, by=support)
     _fill_and_accept(draft, customer, support)
-    requests.request_schedule_check(request=draft, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
+    requests.request_schedule_check(upgrade=draft, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
     with _check_started(draft):  # and the story goes on from there
-        requests.request_record_check(request=draft, by=engineer, outcome=CheckOutcome.PASSED)
+        requests.request_record_check(upgrade=draft, by=engineer, outcome=CheckOutcome.PASSED)
         yield draft
 
 
@@ -120,33 +120,33 @@ def test_regenerating_keeps_what_was_provided_and_follows_new_facts(draft, custo
     directory_admin = Contact.objects.get(organisation=northwind, roles__contains=[ContactRole.DIRECTORY_ADMIN])
     portal_services.contact_update(contact=directory_admin, by=customer, roles=[])
 
-    assert checklist.checklist_refresh(request=draft) is True
+    assert checklist.checklist_refresh(upgrade=draft) is True
 
     remote.refresh_from_db()
     assert (remote.state, remote.evidence) == (ItemState.PROVIDED, "VPN, as for support")
     assert draft.items.filter(key=f"directory_backup:{new_server.pk}", state=ItemState.MISSING).exists()
     assert draft.items.get(key="contact:directory_admin").state == ItemState.MISSING
-    assert checklist.checklist_refresh(request=draft) is False  # nothing more to do
+    assert checklist.checklist_refresh(upgrade=draft) is False  # nothing more to do
 
 
 def test_support_must_assign_the_request_to_themselves_before_reviewing(draft, customer, support, other_support):
-    requests.request_submit(request=draft, by=customer)
+    requests.request_submit(upgrade=draft, by=customer)
     item = draft.items.get(key="contact:lead")
 
     with pytest.raises(WorkflowError, match="Assign the request to yourself first"):
         checklist.item_accept(item=item, by=support)
 
-    requests.request_assign(request=draft, by=support)
+    requests.request_assign(upgrade=draft, by=support)
     with pytest.raises(WorkflowError, match="Sam Okafor is already working on this request"):
-        requests.request_assign(request=draft, by=other_support)
+        requests.request_assign(upgrade=draft, by=other_support)
     with pytest.raises(WorkflowError, match="Sam Okafor is working on this request"):
         checklist.item_accept(item=item, by=other_support)
     assert checklist.item_accept(item=item, by=support).state == ItemState.ACCEPTED
 
 
 def test_an_item_sent_back_needs_a_reason_and_reaches_the_customer(draft, customer, support):
-    requests.request_submit(request=draft, by=customer)
-    requests.request_assign(request=draft, by=support)
+    requests.request_submit(upgrade=draft, by=customer)
+    requests.request_assign(upgrade=draft, by=support)
     remote = draft.items.get(key="remote_access")
     checklist.item_provide(item=remote, by=customer, text="TeamViewer")
 
@@ -161,33 +161,33 @@ def test_an_item_sent_back_needs_a_reason_and_reaches_the_customer(draft, custom
 
 
 def test_approval_waits_for_every_required_item(draft, customer, support, engineer):
-    requests.request_submit(request=draft, by=customer)
-    requests.request_assign(request=draft, by=support)
-    requests.request_schedule_check(request=draft, by=support, at=timezone.now() + timedelta(days=1), engineer=engineer)
+    requests.request_submit(upgrade=draft, by=customer)
+    requests.request_assign(upgrade=draft, by=support)
+    requests.request_schedule_check(upgrade=draft, by=support, at=timezone.now() + timedelta(days=1), engineer=engineer)
     with _check_started(draft):
-        requests.request_record_check(request=draft, by=engineer, outcome=CheckOutcome.PASSED)
+        requests.request_record_check(upgrade=draft, by=engineer, outcome=CheckOutcome.PASSED)
 
     with pytest.raises(WorkflowError, match="Every required item must be accepted first"):
-        requests.request_approve(request=draft, by=support)
+        requests.request_approve(upgrade=draft, by=support)
     draft.refresh_from_db()
     assert draft.state == RequestState.CHECK_SCHEDULED
 
 
 def test_approval_waits_for_a_passed_check(draft, customer, support, engineer):
-    requests.request_submit(request=draft, by=customer)
-    requests.request_assign(request=draft, by=support)
+    requests.request_submit(upgrade=draft, by=customer)
+    requests.request_assign(upgrade=draft, by=support)
     _fill_and_accept(draft, customer, support)
-    requests.request_schedule_check(request=draft, by=support, at=timezone.now() + timedelta(days=1), engineer=engineer)
+    requests.request_schedule_check(upgrade=draft, by=support, at=timezone.now() + timedelta(days=1), engineer=engineer)
 
     with pytest.raises(WorkflowError, match="check must have passed"):
-        requests.request_approve(request=draft, by=support)
+        requests.request_approve(upgrade=draft, by=support)
 
 
 def test_a_failed_check_returns_the_request_to_review_and_tells_the_customer(checked, engineer, support):
-    requests.request_schedule_check(request=checked, by=support, at=timezone.now() + timedelta(days=3), engineer=engineer)
+    requests.request_schedule_check(upgrade=checked, by=support, at=timezone.now() + timedelta(days=3), engineer=engineer)
 
     with _check_started(checked):
-        requests.request_record_check(request=checked, by=engineer, outcome=CheckOutcome.FAILED, notes="Test user cannot log in.")
+        requests.request_record_check(upgrade=checked, by=engineer, outcome=CheckOutcome.FAILED, notes="Test user cannot log in.")
 
     checked.refresh_from_db()
     assert checked.state == RequestState.IN_REVIEW
@@ -195,7 +195,7 @@ def test_a_failed_check_returns_the_request_to_review_and_tells_the_customer(che
 
 
 def test_support_approves_and_the_customer_hears(checked, support):
-    requests.request_approve(request=checked, by=support)
+    requests.request_approve(upgrade=checked, by=support)
 
     checked.refresh_from_db()
     assert checked.state == RequestState.APPROVED
@@ -204,10 +204,10 @@ def test_support_approves_and_the_customer_hears(checked, support):
 
 def test_two_approvals_at_once_approve_once(checked, support):
     stale = UpgradeRequest.objects.get(pk=checked.pk)  # the second person's page, loaded before
-    requests.request_approve(request=checked, by=support)
+    requests.request_approve(upgrade=checked, by=support)
 
     with pytest.raises(WorkflowError, match="it is approved now"):
-        requests.request_approve(request=stale, by=support)
+        requests.request_approve(upgrade=stale, by=support)
     assert checked.timeline.filter(action="approve").count() == 1
 
 
@@ -218,23 +218,23 @@ def test_a_new_fact_after_review_blocks_approval_until_reviewed(checked, support
     )
 
     with pytest.raises(WorkflowError, match="cpstream07"):
-        requests.request_approve(request=checked, by=support)
+        requests.request_approve(upgrade=checked, by=support)
 
 
 def test_refusal_needs_a_reason_and_reopening_brings_it_back_to_review(checked, support):
     with pytest.raises(ValidationError):
-        requests.request_refuse(request=checked, by=support, reason="")
-    requests.request_refuse(request=checked, by=support, reason="No lead contact for the whole window (S10).")
+        requests.request_refuse(upgrade=checked, by=support, reason="")
+    requests.request_refuse(upgrade=checked, by=support, reason="No lead contact for the whole window (S10).")
     assert checked.state == RequestState.REFUSED
 
-    requests.request_reopen(request=checked, by=support, reason="Lead contact confirmed by phone.")
+    requests.request_reopen(upgrade=checked, by=support, reason="Lead contact confirmed by phone.")
 
     assert checked.state == RequestState.IN_REVIEW
     assert list(checked.timeline.values_list("action", flat=True))[-2:] == ["refuse", "reopen"]
 
 
 def test_the_customer_withdraws_and_may_then_request_again(draft, customer, northwind_deployment):
-    requests.request_withdraw(request=draft, by=customer, reason="Postponed to next term.")
+    requests.request_withdraw(upgrade=draft, by=customer, reason="Postponed to next term.")
 
     again = requests.request_create(deployment=northwind_deployment, release=Release.objects.get(version="9.5.0"), by=customer)
 
@@ -242,17 +242,17 @@ def test_the_customer_withdraws_and_may_then_request_again(draft, customer, nort
 
 
 def test_reopening_while_another_request_is_open_is_refused_clearly(draft, customer, support, northwind_deployment):
-    requests.request_withdraw(request=draft, by=customer)
+    requests.request_withdraw(upgrade=draft, by=customer)
     requests.request_create(deployment=northwind_deployment, release=Release.objects.get(version="9.5.0"), by=customer)
 
     with pytest.raises(WorkflowError, match="already has an open upgrade request"):
-        requests.request_reopen(request=draft, by=support, reason="By mistake")
+        requests.request_reopen(upgrade=draft, by=support, reason="By mistake")
     draft.refresh_from_db()
     assert draft.state == RequestState.WITHDRAWN
 
 
 def test_every_move_is_logged_with_actor(checked, support):
-    requests.request_approve(request=checked, by=support)
+    requests.request_approve(upgrade=checked, by=support)
 
     moves = list(checked.timeline.exclude(from_state="").values_list("action", "actor__email"))
     assert moves == [

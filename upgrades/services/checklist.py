@@ -15,31 +15,31 @@ from upgrades.choices import ItemSection, ItemState
 from upgrades.models import ChecklistItem, ItemAttachment, Release, UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.timeline import log
-from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError, require_desk
+from upgrades.workflow import EDITABLE_STATES, ITEM_MOVES, REVIEWABLE_STATES, WorkflowError, require_desk
 
 # Items whose evidence the portal knows itself; it follows the facts until support accepts it.
 _KNOWN = (ItemState.MISSING, ItemState.PROVIDED)
 
 
-def checklist_refresh(*, request: UpgradeRequest) -> bool:
+def checklist_refresh(*, upgrade: UpgradeRequest) -> bool:
     """Bring the checklist in line with the deployment's facts. Items keep their state and
     evidence by key; items that no longer apply become obsolete (kept, not counted); new ones
     are added. Returns whether anything changed."""
-    deployment = request.deployment
+    deployment = upgrade.deployment
     specs = items_for(
         deployment=deployment,
-        kind=request.kind,
+        kind=upgrade.kind,
         contacts=list(Contact.objects.filter(organisation_id=deployment.organisation_id)),
         servers=list(deployment.servers.order_by("group__position", "role", "hostname")),
-        target=request.release.version,
-        dropped_tls=_dropped_tls(request),
+        target=upgrade.release.version,
+        dropped_tls=_dropped_tls(upgrade),
     )
-    existing = {item.key: item for item in request.items.select_for_update()}
+    existing = {item.key: item for item in upgrade.items.select_for_update()}
     changed = False
     for position, spec in enumerate(specs, start=1):
         item = existing.pop(spec.key, None)
         if item is None:
-            item = ChecklistItem(request=request, key=spec.key)
+            item = ChecklistItem(request=upgrade, key=spec.key)
         before = (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required, item.measured)
         item.section, item.position, item.title, item.guidance = spec.section, position, spec.title, spec.guidance
         item.server_id, item.obsolete = spec.server_id, False
@@ -67,10 +67,10 @@ def checklist_refresh(*, request: UpgradeRequest) -> bool:
     return changed
 
 
-def _dropped_tls(request: UpgradeRequest) -> frozenset[str]:
+def _dropped_tls(upgrade: UpgradeRequest) -> frozenset[str]:
     """The TLS versions no longer offered once the deployment runs the target release: what
     the target and every release between dropped (S1's notes, as data)."""
-    current, target = versions.parse(request.from_version), versions.parse(request.release.version)
+    current, target = versions.parse(upgrade.from_version), versions.parse(upgrade.release.version)
     return frozenset(
         tls for release in Release.objects.exclude(drops_tls=[]).only("version", "drops_tls")
         if current < versions.parse(release.version) <= target for tls in release.drops_tls
@@ -78,12 +78,12 @@ def _dropped_tls(request: UpgradeRequest) -> frozenset[str]:
 
 
 def _editable(item: ChecklistItem, by: User) -> None:
-    request = item.request
-    customer = access.is_customer_of(by, request.deployment.organisation_id)
+    upgrade = item.request
+    customer = access.is_customer_of(by, upgrade.deployment.organisation_id)
     if not (customer or by.is_vendor):
         raise PermissionDenied
-    if request.state not in EDITABLE_STATES:
-        raise WorkflowError(f"This request is {request.get_state_display().lower()}: its checklist is closed.")
+    if upgrade.state not in EDITABLE_STATES:
+        raise WorkflowError(f"This request is {upgrade.get_state_display().lower()}: its checklist is closed.")
     if item.obsolete:
         raise WorkflowError("This item no longer applies to the deployment.")
 
@@ -99,13 +99,13 @@ def item_provide(*, item: ChecklistItem, by: User, text: str, files: list[Upload
         raise ValidationError({"evidence": "Describe how this prerequisite is met, or attach a file that shows it."})
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = ChecklistItem.objects.select_for_update().select_related("request__deployment").get(pk=item.pk)
-        locked.evidence, locked.state = text, ItemState.PROVIDED
+        locked.evidence, locked.state = text, ITEM_MOVES["provide"].target
         locked.provided_by, locked.provided_at = by, timezone.now()
         locked.review_note = ""
         locked.save()
         for upload in checked:
             ItemAttachment.objects.create(item=locked, uploaded_by=by, **upload)
-        event = log(request=locked.request, by=by, action="item_provided", item=locked)
+        event = log(upgrade=locked.request, by=by, action="item_provided", item=locked)
         if locked.request.submitted_at:
             notify.notify(
                 event=event, to=notify.support_addresses(locked.request), subject=f"Checklist item updated: {locked.title}",
@@ -127,13 +127,14 @@ def item_accept(*, item: ChecklistItem, by: User) -> ChecklistItem:
     _review(item, by)
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Only evidence that is there can be accepted; a change since the page was loaded wins.
-        updated = ChecklistItem.objects.filter(pk=item.pk, state=ItemState.PROVIDED).update(
-            state=ItemState.ACCEPTED, reviewed_by=by, reviewed_at=timezone.now(), review_note=""
+        move = ITEM_MOVES["accept"]
+        updated = ChecklistItem.objects.filter(pk=item.pk, state__in=move.sources).update(
+            state=move.target, reviewed_by=by, reviewed_at=timezone.now(), review_note=""
         )
         item.refresh_from_db()
         if updated != 1:
             raise WorkflowError(f"“{item.title}” is {item.get_state_display().lower()}: only provided items can be accepted.")
-        log(request=item.request, by=by, action="item_accepted", item=item)
+        log(upgrade=item.request, by=by, action="item_accepted", item=item)
         return item
 
 
@@ -142,13 +143,14 @@ def item_send_back(*, item: ChecklistItem, by: User, reason: str) -> ChecklistIt
     if not reason.strip():
         raise ValidationError({"reason": "Say what is missing, so the customer can put it right."})
     with transaction.atomic(), pghistory.context(user=by.pk):
-        updated = ChecklistItem.objects.filter(
-            pk=item.pk, state__in=[ItemState.PROVIDED, ItemState.ACCEPTED, ItemState.MISSING]
-        ).update(state=ItemState.SENT_BACK, reviewed_by=by, reviewed_at=timezone.now(), review_note=reason.strip())
+        move = ITEM_MOVES["send_back"]
+        updated = ChecklistItem.objects.filter(pk=item.pk, state__in=move.sources).update(
+            state=move.target, reviewed_by=by, reviewed_at=timezone.now(), review_note=reason.strip()
+        )
         item.refresh_from_db()
         if updated != 1:
             raise WorkflowError(f"“{item.title}” was already sent back.")
-        event = log(request=item.request, by=by, action="item_sent_back", item=item, reason=reason)
+        event = log(upgrade=item.request, by=by, action="item_sent_back", item=item, reason=reason)
         notify.notify(
             event=event, to=notify.customer_addresses(item.request), subject=f"Checklist item sent back: {item.title}",
             lines=[f"{by.full_name} sent back “{item.title}”:", reason.strip()],

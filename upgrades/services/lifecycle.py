@@ -25,7 +25,7 @@ CLOSING_MOVES = {RunState.COMPLETED: "complete", RunState.ROLLED_BACK: "roll_bac
 
 
 def run_started(*, run: Run, by: User) -> None:
-    request_log(request=run.request, by=by, action="run_started",
+    request_log(upgrade=run.request, by=by, action="run_started",
                 reason=f"{run.from_version} → {run.to_version}")
 
 
@@ -34,5 +34,5 @@ def run_closed(*, run: Run, by: User | None, reason: str = "") -> None:
     the window is completed (scheduling hears `run_ended`). Called in the run's closing
     transaction."""
     state = Run.objects.values_list("state", flat=True).get(pk=run.pk)
-    request_close(request=run.request, by=by, move=CLOSING_MOVES[state], reason=reason)
+    request_close(upgrade=run.request, by=by, move=CLOSING_MOVES[state], reason=reason)
     run_ended.send(sender=Run, run=run)

@@ -9,37 +9,37 @@ from portal.notices import notice_enqueue
 from upgrades.models import RequestEvent, UpgradeRequest
 
 
-def _link(request: UpgradeRequest) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("request-detail", args=[request.pk])
+def _link(upgrade: UpgradeRequest) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("request-detail", args=[upgrade.pk])
 
 
-def customer_addresses(request: UpgradeRequest) -> list[str]:
+def customer_addresses(upgrade: UpgradeRequest) -> list[str]:
     users = User.objects.filter(
-        is_active=True, role=Role.CUSTOMER, contact__organisation_id=request.deployment.organisation_id
+        is_active=True, role=Role.CUSTOMER, contact__organisation_id=upgrade.deployment.organisation_id
     )
-    return [request.requested_by.email, *users.values_list("email", flat=True)]
+    return [upgrade.requested_by.email, *users.values_list("email", flat=True)]
 
 
-def support_addresses(request: UpgradeRequest) -> list[str]:
-    if request.assignee_id:
-        return [request.assignee.email]
+def support_addresses(upgrade: UpgradeRequest) -> list[str]:
+    if upgrade.assignee_id:
+        return [upgrade.assignee.email]
     return list(User.objects.filter(is_active=True, role=Role.SUPPORT).values_list("email", flat=True))
 
 
 def notify(*, event: RequestEvent, to: list[str], subject: str, lines: list[str]) -> None:
-    request = event.request
+    upgrade = event.request
     body = "\n\n".join(
         [
             *lines,
-            f"Deployment: {request.deployment}\nUpgrade: {request.from_version} to {request.release.version} "
-            f"({request.get_kind_display().lower()})",
-            f"Open the request: {_link(request)}",
+            f"Deployment: {upgrade.deployment}\nUpgrade: {upgrade.from_version} to {upgrade.release.version} "
+            f"({upgrade.get_kind_display().lower()})",
+            f"Open the request: {_link(upgrade)}",
         ]
     )
     notice_enqueue(
         key=f"request-event:{event.pk}",
-        topic=f"upgrades.upgraderequest:{request.pk}",
+        topic=f"upgrades.upgraderequest:{upgrade.pk}",
         recipients=to,
-        subject=f"[{request.deployment.organisation.name}] {subject}",
+        subject=f"[{upgrade.deployment.organisation.name}] {subject}",
         body=body,
     )

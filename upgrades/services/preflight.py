@@ -16,15 +16,15 @@ from upgrades.services.requests import log
 from upgrades.workflow import EDITABLE_STATES, WorkflowError
 
 
-def preflight_request(*, request: UpgradeRequest, by: User) -> None:
+def preflight_request(*, upgrade: UpgradeRequest, by: User) -> None:
     """Ask a worker to run the preflight of this request's deployment."""
-    if not (by.is_vendor or access.is_customer_of(by, request.deployment.organisation_id)):
+    if not (by.is_vendor or access.is_customer_of(by, upgrade.deployment.organisation_id)):
         raise PermissionDenied
-    if request.state not in EDITABLE_STATES:
+    if upgrade.state not in EDITABLE_STATES:
         raise WorkflowError("The checklist of this request is closed.")
     with transaction.atomic(), pghistory.context(user=by.pk):
-        log(request=request, by=by, action="preflight_requested")
-        dispatch("upgrades.preflight", request.pk, about=f"request:{request.pk}:preflight")
+        log(upgrade=upgrade, by=by, action="preflight_requested")
+        dispatch("upgrades.preflight", upgrade.pk, about=f"request:{upgrade.pk}:preflight")
 
 
 def _verdict(probes: list[drivers.Probe]) -> str:
@@ -35,13 +35,13 @@ def _verdict(probes: list[drivers.Probe]) -> str:
 
 def preflight_run(*, request_id: int) -> str:
     """Probe every server, then record the result; runs in a worker."""
-    request = UpgradeRequest.objects.select_related("deployment").get(pk=request_id)
-    servers = list(request.deployment.servers.order_by("group__position", "role", "hostname"))
+    upgrade = UpgradeRequest.objects.select_related("deployment").get(pk=request_id)
+    servers = list(upgrade.deployment.servers.order_by("group__position", "role", "hostname"))
     probes = drivers.probe_servers(servers)  # every server at once, through its driver
     verdict = _verdict(probes)
     result = {"at": timezone.now().isoformat(), "status": verdict, "servers": [probe.as_dict() for probe in probes]}
     with transaction.atomic():
-        items = {item.key: item for item in request.items.select_for_update().filter(key__in=["servers_reachable", "repository_validation"])}
+        items = {item.key: item for item in upgrade.items.select_for_update().filter(key__in=["servers_reachable", "repository_validation"])}
         reachable = items.get("servers_reachable")
         if reachable is not None:
             reachable.preflight = result
@@ -55,7 +55,7 @@ def preflight_run(*, request_id: int) -> str:
         if repository is not None and all(p.repository_ok is not None for p in probes) and probes:
             repository.preflight = {**result, "status": "passed" if all(p.repository_ok for p in probes) else "failed"}
             repository.save(update_fields=["preflight"])
-        log(request=request, by=None, action="preflight", reason=verdict)
+        log(upgrade=upgrade, by=None, action="preflight", reason=verdict)
     return verdict
 
 

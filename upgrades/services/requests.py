@@ -37,18 +37,18 @@ def customer_may_request(deployment: Deployment) -> bool:
     return not deployment.organisation.is_cloud
 
 
-def customer_may_withdraw(request: UpgradeRequest) -> bool:
+def customer_may_withdraw(upgrade: UpgradeRequest) -> bool:
     """A cloud upgrade the vendor approved is the vendor's plan; anything else a customer holds
     (a request opened before cloud customers were refused) they may withdraw."""
-    return customer_may_request(request.deployment) or request.state != RequestState.APPROVED
+    return customer_may_request(upgrade.deployment) or upgrade.state != RequestState.APPROVED
 
 
-def _move(request: UpgradeRequest, move_name: str, *, by: User, reason: str = "", **fields) -> RequestEvent:
+def _move(upgrade: UpgradeRequest, move_name: str, *, by: User, reason: str = "", **fields) -> RequestEvent:
     move = MOVES[move_name]
-    before = request.state
+    before = upgrade.state
     try:
         with transaction.atomic():  # a savepoint: a broken unique rule must not poison the caller
-            changed = UpgradeRequest.objects.filter(pk=request.pk, state__in=move.sources).update(
+            changed = UpgradeRequest.objects.filter(pk=upgrade.pk, state__in=move.sources).update(
                 state=move.target, state_changed_at=timezone.now(), **fields
             )
     except IntegrityError:
@@ -56,11 +56,11 @@ def _move(request: UpgradeRequest, move_name: str, *, by: User, reason: str = ""
         raise WorkflowError("This deployment already has an open upgrade request: finish or withdraw it first.") from None
     if changed != 1:
         # Lost a race, or the move is not allowed from the state the row has now.
-        current = UpgradeRequest.objects.filter(pk=request.pk).values_list("state", flat=True).first()
+        current = UpgradeRequest.objects.filter(pk=upgrade.pk).values_list("state", flat=True).first()
         label = RequestState(current).label.lower() if current else "gone"
         raise WorkflowError(f"You cannot {move.label} this request: it is {label} now.")
-    request.refresh_from_db()
-    return log(request=request, by=by, action=move_name, reason=reason, from_state=before, to_state=move.target)
+    upgrade.refresh_from_db()
+    return log(upgrade=upgrade, by=by, action=move_name, reason=reason, from_state=before, to_state=move.target)
 
 
 def request_create(*, deployment: Deployment, release: Release, by: User) -> UpgradeRequest:
@@ -78,43 +78,43 @@ def request_create(*, deployment: Deployment, release: Release, by: User) -> Upg
             {"release": f"{deployment.name} already runs {deployment.cloudpaging_version}: choose a newer release than that."}
         ) from None
     with transaction.atomic(), pghistory.context(user=by.pk):
-        request = UpgradeRequest(
+        upgrade = UpgradeRequest(
             deployment=deployment, release=release, from_version=deployment.cloudpaging_version, kind=kind,
             requested_by=by,
         )
         try:
             with transaction.atomic():
-                request.save()
+                upgrade.save()
         except IntegrityError:
             raise ValidationError(
                 {"deployment": "This deployment already has an open upgrade request: continue that one, or withdraw it."}
             ) from None
-        log(request=request, by=by, action="create", to_state=request.state)
-        checklist_refresh(request=request)
-        return request
+        log(upgrade=upgrade, by=by, action="create", to_state=upgrade.state)
+        checklist_refresh(upgrade=upgrade)
+        return upgrade
 
 
-def request_submit(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
-    if not (access.is_customer_of(by, request.deployment.organisation_id) or access.is_desk(by)):
+def request_submit(*, upgrade: UpgradeRequest, by: User) -> UpgradeRequest:
+    if not (access.is_customer_of(by, upgrade.deployment.organisation_id) or access.is_desk(by)):
         raise PermissionDenied
-    if by.is_customer and not customer_may_request(request.deployment):
+    if by.is_customer and not customer_may_request(upgrade.deployment):
         raise WorkflowError("Cloud upgrades are planned by the vendor (S3): there is nothing to submit. "
                             "Withdraw this request; we tell you at least two weeks before your upgrade.")
     with transaction.atomic(), pghistory.context(user=by.pk):
-        checklist_refresh(request=request)
-        event = _move(request, "submit", by=by, submitted_at=timezone.now())
+        checklist_refresh(upgrade=upgrade)
+        event = _move(upgrade, "submit", by=by, submitted_at=timezone.now())
         notify.notify(
-            event=event, to=notify.support_addresses(request), subject="Upgrade request submitted",
+            event=event, to=notify.support_addresses(upgrade), subject="Upgrade request submitted",
             lines=[f"{by.full_name} submitted an upgrade request and its prerequisite checklist for review.",
-                   *_flags_for_support(request)],
+                   *_flags_for_support(upgrade)],
         )
-        return request
+        return upgrade
 
 
-def _flags_for_support(request: UpgradeRequest) -> list[str]:
+def _flags_for_support(upgrade: UpgradeRequest) -> list[str]:
     """What support must not miss in a new request (S9), each naming its checklist item."""
-    deployment = request.deployment
-    items = dict(request.items.filter(obsolete=False, key__in=["a10_legacy_tls", "lb_tls_dropped"]).values_list("key", "title"))
+    deployment = upgrade.deployment
+    items = dict(upgrade.items.filter(obsolete=False, key__in=["a10_legacy_tls", "lb_tls_dropped"]).values_list("key", "title"))
     lines = []
     if "a10_legacy_tls" in items:
         lines.append(f"S9: the load balancer {deployment.load_balancer_label} allows TLS {deployment.min_tls_version}. "
@@ -125,55 +125,55 @@ def _flags_for_support(request: UpgradeRequest) -> list[str]:
     return lines
 
 
-def request_assign(*, request: UpgradeRequest, by: User, take_over: bool = False) -> UpgradeRequest:
+def request_assign(*, upgrade: UpgradeRequest, by: User, take_over: bool = False) -> UpgradeRequest:
     """"Assign to me": a request nobody works on, or, explicitly, one somebody else holds."""
-    require_desk(by, request, assigned=False)
+    require_desk(by, upgrade, assigned=False)
     with transaction.atomic(), pghistory.context(user=by.pk):
-        free = UpgradeRequest.objects.filter(pk=request.pk, state__in=MOVES["start_review"].sources | MOVES["refuse"].sources)
+        free = UpgradeRequest.objects.filter(pk=upgrade.pk, state__in=MOVES["start_review"].sources | MOVES["refuse"].sources)
         if not take_over:
             free = free.filter(assignee__isnull=True)
         if free.update(assignee=by) != 1:
             # Somebody else assigned it first, it is already ours, or the request is closed.
-            request.refresh_from_db()
-            if request.assignee_id == by.pk and request.state in MOVES["refuse"].sources:
-                return request
-            if request.assignee_id and request.assignee_id != by.pk:
-                raise WorkflowError(f"{request.assignee.full_name} is already working on this request.")
-            raise WorkflowError(f"This request is {request.get_state_display().lower()}: there is nothing to review.")
-        request.refresh_from_db()
-        log(request=request, by=by, action="assign", reason="taken over" if take_over else "")
-        if request.state == RequestState.SUBMITTED:
-            _move(request, "start_review", by=by)
-        return request
+            upgrade.refresh_from_db()
+            if upgrade.assignee_id == by.pk and upgrade.state in MOVES["refuse"].sources:
+                return upgrade
+            if upgrade.assignee_id and upgrade.assignee_id != by.pk:
+                raise WorkflowError(f"{upgrade.assignee.full_name} is already working on this request.")
+            raise WorkflowError(f"This request is {upgrade.get_state_display().lower()}: there is nothing to review.")
+        upgrade.refresh_from_db()
+        log(upgrade=upgrade, by=by, action="assign", reason="taken over" if take_over else "")
+        if upgrade.state == RequestState.SUBMITTED:
+            _move(upgrade, "start_review", by=by)
+        return upgrade
 
 
-def request_schedule_check(*, request: UpgradeRequest, by: User, at: datetime, engineer: User) -> UpgradeRequest:
+def request_schedule_check(*, upgrade: UpgradeRequest, by: User, at: datetime, engineer: User) -> UpgradeRequest:
     """S2: the prerequisite check is an appointment with an engineer."""
-    require_desk(by, request)
+    require_desk(by, upgrade)
     if engineer.role != Role.ENGINEER or not engineer.is_active:
         raise ValidationError({"engineer": "Choose one of the vendor's engineers."})
     if at <= timezone.now():
         raise ValidationError({"at": "The check must be in the future."})
     with transaction.atomic(), pghistory.context(user=by.pk):
         event = _move(
-            request, "schedule_check", by=by, check_at=at, check_engineer=engineer, check_outcome="", check_notes=""
+            upgrade, "schedule_check", by=by, check_at=at, check_engineer=engineer, check_outcome="", check_notes=""
         )
-        when = timezone.localtime(at, timezone=_zone(request)).strftime("%A %-d %B %Y at %H:%M %Z")
+        when = timezone.localtime(at, timezone=_zone(upgrade)).strftime("%A %-d %B %Y at %H:%M %Z")
         notify.notify(
-            event=event, to=notify.customer_addresses(request) + [engineer.email],
+            event=event, to=notify.customer_addresses(upgrade) + [engineer.email],
             subject="Prerequisite check scheduled",
             lines=[f"The prerequisite check is booked for {when}, with {engineer.full_name}."],
         )
-        return request
+        return upgrade
 
 
-def _zone(request: UpgradeRequest):
+def _zone(upgrade: UpgradeRequest):
     from zoneinfo import ZoneInfo
 
-    return ZoneInfo(request.deployment.organisation.time_zone)
+    return ZoneInfo(upgrade.deployment.organisation.time_zone)
 
 
-def request_record_check(*, request: UpgradeRequest, by: User, outcome: str, notes: str = "") -> UpgradeRequest:
+def request_record_check(*, upgrade: UpgradeRequest, by: User, outcome: str, notes: str = "") -> UpgradeRequest:
     """The engineer or support records how the check went. A failed check sends the request
     back to review."""
     if not (access.is_desk(by) or by.role == Role.ENGINEER):
@@ -184,53 +184,53 @@ def request_record_check(*, request: UpgradeRequest, by: User, outcome: str, not
         raise ValidationError({"notes": "Say what failed, so the customer can put it right."})
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Held to the end: a check moved meanwhile is judged at its new time.
-        locked = UpgradeRequest.objects.select_for_update().get(pk=request.pk)
+        locked = UpgradeRequest.objects.select_for_update().get(pk=upgrade.pk)
         if locked.state == RequestState.CHECK_SCHEDULED and locked.check_at and locked.check_at > timezone.now():
             when = timezone.localtime(locked.check_at, timezone=ZoneInfo(by.time_zone)).strftime("%A %-d %B %Y at %H:%M %Z")
             raise WorkflowError(f"The prerequisite check starts on {when}: its outcome can be recorded once it has started.")
         if outcome == CheckOutcome.PASSED:
             updated = UpgradeRequest.objects.filter(
-                pk=request.pk, state=RequestState.CHECK_SCHEDULED, check_at__lte=timezone.now()
+                pk=upgrade.pk, state=RequestState.CHECK_SCHEDULED, check_at__lte=timezone.now()
             ).update(check_outcome=outcome, check_notes=notes)
             if updated != 1:
                 raise WorkflowError("No prerequisite check is scheduled for this request now.")
-            request.refresh_from_db()
-            log(request=request, by=by, action="check_passed", reason=notes)
+            upgrade.refresh_from_db()
+            log(upgrade=upgrade, by=by, action="check_passed", reason=notes)
         else:
-            event = _move(request, "check_failed", by=by, reason=notes, check_outcome=outcome, check_notes=notes)
+            event = _move(upgrade, "check_failed", by=by, reason=notes, check_outcome=outcome, check_notes=notes)
             notify.notify(
-                event=event, to=notify.customer_addresses(request), subject="Prerequisite check failed",
+                event=event, to=notify.customer_addresses(upgrade), subject="Prerequisite check failed",
                 lines=["The prerequisite check did not pass:", notes],
             )
-        return request
+        return upgrade
 
 
-def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
+def request_approve(*, upgrade: UpgradeRequest, by: User) -> UpgradeRequest:
     """S8: approval needs every required item accepted and a passed check; it unlocks booking."""
-    require_desk(by, request)
+    require_desk(by, upgrade)
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Facts may have changed since the review: new items must be reviewed too.
-        checklist_refresh(request=request)
-        ciphers = request.items.filter(key="lb_tls_dropped", obsolete=False).exclude(state=ItemState.ACCEPTED).first()
+        checklist_refresh(upgrade=upgrade)
+        ciphers = upgrade.items.filter(key="lb_tls_dropped", obsolete=False).exclude(state=ItemState.ACCEPTED).first()
         if ciphers is not None:
             # Named on its own: the upgrade would cut off the clients of a load balancer left as it is.
-            deployment = request.deployment
+            deployment = upgrade.deployment
             raise WorkflowError(
                 f"{deployment.load_balancer_label} still allows TLS {deployment.min_tls_version}, which "
-                f"{request.release.version} no longer offers: approval waits until the customer confirms the load "
+                f"{upgrade.release.version} no longer offers: approval waits until the customer confirms the load "
                 f"balancer's ciphers were changed and you accept “{ciphers.title}” ({ciphers.get_state_display().lower()} now)."
             )
-        waiting = request.items.filter(required=True, obsolete=False).exclude(state=ItemState.ACCEPTED)
+        waiting = upgrade.items.filter(required=True, obsolete=False).exclude(state=ItemState.ACCEPTED)
         if waiting.exists():
             titles = ", ".join(waiting.values_list("title", flat=True)[:3])
             more = waiting.count() - 3
             raise WorkflowError(
                 f"Every required item must be accepted first. Still open: {titles}" + (f" and {more} more." if more > 0 else ".")
             )
-        if request.check_outcome != CheckOutcome.PASSED:
+        if upgrade.check_outcome != CheckOutcome.PASSED:
             raise WorkflowError("The prerequisite check must have passed first.")
-        event = _move(request, "approve", by=by)
-        if request.deployment.organisation.is_cloud:
+        event = _move(upgrade, "approve", by=by)
+        if upgrade.deployment.organisation.is_cloud:
             subject, next_step = "Upgrade approved: we plan your window", (
                 "Your service is hosted on our cloud: we plan the maintenance window ourselves and tell every "
                 "contact at least two weeks ahead (S3). Nothing needs booking."
@@ -241,67 +241,67 @@ def request_approve(*, request: UpgradeRequest, by: User) -> UpgradeRequest:
                 "window. Until it arrives nothing can be booked; once issued, it is on the request's page too."
             )
         notify.notify(
-            event=event, to=notify.customer_addresses(request), subject=subject,
+            event=event, to=notify.customer_addresses(upgrade), subject=subject,
             lines=["Every prerequisite is in place and the prerequisite check passed: the upgrade is approved.", next_step],
         )
-        return request
+        return upgrade
 
 
-def request_refuse(*, request: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
+def request_refuse(*, upgrade: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
     """S10: support may refuse to proceed when requirements are not met."""
-    require_desk(by, request)
+    require_desk(by, upgrade)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the request is refused."})
     with transaction.atomic(), pghistory.context(user=by.pk):
-        event = _move(request, "refuse", by=by, reason=reason, decision_reason=reason)
+        event = _move(upgrade, "refuse", by=by, reason=reason, decision_reason=reason)
         notify.notify(
-            event=event, to=notify.customer_addresses(request), subject="Upgrade request refused",
+            event=event, to=notify.customer_addresses(upgrade), subject="Upgrade request refused",
             lines=["Support cannot proceed with this upgrade:", reason],
         )
-        return request
+        return upgrade
 
 
-def request_withdraw(*, request: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
-    if not access.is_customer_of(by, request.deployment.organisation_id):
+def request_withdraw(*, upgrade: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
+    if not access.is_customer_of(by, upgrade.deployment.organisation_id):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Held until the move: support cannot approve a cloud request between the check and it.
-        locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=request.pk)
+        locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=upgrade.pk)
         if not allowed("withdraw", locked.state):
             raise WorkflowError(f"You cannot withdraw this request: it is {locked.get_state_display().lower()}.")
         if not customer_may_withdraw(locked):
             raise WorkflowError("Cloud upgrades are planned by the vendor (S3): ask support to change the plan.")
         # A withdrawn upgrade must not keep an engineer's time: the window goes first, with its own
         # cancellation notices; so does a prerequisite check still to come (a past one is over).
-        if request.windows.upgrades().holding().exists():
+        if upgrade.windows.upgrades().holding().exists():
             raise WorkflowError("This upgrade has a booked maintenance window: cancel the window first, then withdraw.")
-        if request.windows.checks().holding().filter(period__startswith__gt=timezone.now()).exists():
+        if upgrade.windows.checks().holding().filter(period__startswith__gt=timezone.now()).exists():
             raise WorkflowError("The prerequisite check is booked: ask support to cancel it, then withdraw.")
-        event = _move(request, "withdraw", by=by, reason=reason, decision_reason=reason)
-        if request.submitted_at:
+        event = _move(upgrade, "withdraw", by=by, reason=reason, decision_reason=reason)
+        if upgrade.submitted_at:
             notify.notify(
-                event=event, to=notify.support_addresses(request), subject="Upgrade request withdrawn",
+                event=event, to=notify.support_addresses(upgrade), subject="Upgrade request withdrawn",
                 lines=[f"{by.full_name} withdrew the upgrade request." + (f" Reason: {reason}" if reason else "")],
             )
-        return request
+        return upgrade
 
 
-def request_reopen(*, request: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
-    require_desk(by, request, assigned=False)
+def request_reopen(*, upgrade: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
+    require_desk(by, upgrade, assigned=False)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the request is reopened."})
     with transaction.atomic(), pghistory.context(user=by.pk):
-        if request.windows.upgrades().holding().exists():
+        if upgrade.windows.upgrades().holding().exists():
             # A request back in review is not approved (S8): it must not keep a booked date.
             raise WorkflowError("This upgrade has a booked maintenance window: cancel the window first, then reopen.")
-        _move(request, "reopen", by=by, reason=reason, decision_reason=reason, assignee=by, check_outcome="")
-        checklist_refresh(request=request)
-        return request
+        _move(upgrade, "reopen", by=by, reason=reason, decision_reason=reason, assignee=by, check_outcome="")
+        checklist_refresh(upgrade=upgrade)
+        return upgrade
 
 
-def request_close(*, request: UpgradeRequest, by: User | None, move: str, reason: str = "") -> UpgradeRequest:
+def request_close(*, upgrade: UpgradeRequest, by: User | None, move: str, reason: str = "") -> UpgradeRequest:
     """The request ends with its run (upgrades.services.lifecycle): completed, rolled back or
     aborted. Called in the run's closing transaction (and its audit context); a request that is
     not approved any more refuses, and the run's end is undone with it."""
-    _move(request, move, by=by, reason=reason, decision_reason=reason)
-    return request
+    _move(upgrade, move, by=by, reason=reason, decision_reason=reason)
+    return upgrade

@@ -6,8 +6,8 @@ from portal.models import User
 from upgrades.models import RequestEvent, UpgradeRequest
 
 
-def log(*, request: UpgradeRequest, by: User | None, action: str, reason: str = "", item=None,
+def log(*, upgrade: UpgradeRequest, by: User | None, action: str, reason: str = "", item=None,
         from_state: str = "", to_state: str = "") -> RequestEvent:
     return RequestEvent.objects.create(
-        request=request, actor=by, action=action, reason=reason, item=item, from_state=from_state, to_state=to_state
+        request=upgrade, actor=by, action=action, reason=reason, item=item, from_state=from_state, to_state=to_state
     )
