@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal import access, selectors, services
 from portal.forms import ContactForm
+from portal.pages import carry_out
 
 ORGANISATIONS_PER_PAGE = 25
 
@@ -128,10 +129,6 @@ def contact_edit(request, pk: int):
 @login_required
 def contact_delete(request, pk: int):
     contact = selectors.contact_get(user=request.user, pk=pk)
-    try:
-        services.contact_delete(contact=contact, by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"{contact.name} was removed from the contacts.")
+    carry_out(request, lambda: services.contact_delete(contact=contact, by=request.user),
+              done=f"{contact.name} was removed from the contacts.")
     return redirect("organisation-detail", slug=contact.organisation.slug)

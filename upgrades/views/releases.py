@@ -1,11 +1,10 @@
 """Releases and what changes for a deployment between its version and a release."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.pages import carry_out
 from upgrades import selectors
 from upgrades.markdown import render as render_markdown
 from upgrades.services import releases
@@ -28,12 +27,8 @@ def release_detail(request, version: str):
 @login_required
 def release_publish(request, version: str):
     release = selectors.release_get(user=request.user, version=version)
-    try:
-        releases.release_publish(release=release, by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"{release} is published: customers can read it and request it.")
+    carry_out(request, lambda: releases.release_publish(release=release, by=request.user),
+              done=f"{release} is published: customers can read it and request it.")
     return redirect("release-detail", version=release.version)
 
 

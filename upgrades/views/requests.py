@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal import access
 from portal.models import NoticeState, User
+from portal.pages import carry_out
 from portal.selectors import notices_about
 from upgrades import selectors
 from upgrades.booking import booking
@@ -248,12 +249,5 @@ def request_action(request, pk: int, action: str):
             context = _request_context(request, upgrade) | {name: form, "open_action": action}
             return render(request, "upgrades/request_detail.html", context, status=400)
         data = form.cleaned_data
-    try:
-        done = ACTIONS[action](request.user, upgrade, data)
-    except WorkflowError as error:
-        messages.error(request, str(error))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, done)
+    carry_out(request, lambda: ACTIONS[action](request.user, upgrade, data))
     return redirect("request-detail", pk=upgrade.pk)
