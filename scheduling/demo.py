@@ -1,15 +1,25 @@
 """Demo support regions and engineers: business hours Monday to Friday, engineers in London
 and Sydney so that out-of-hours cover exists for each customer (S7)."""
 
-from datetime import time
+import shutil
+from datetime import time, timedelta
 
 import pghistory
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+from django.utils import timezone
 
+from portal.choices import Driver, ServerPlatform, ServerRole
 from portal.choices import SupportRegion as RegionCode
-from portal.models import User
-from portal.models import Organisation
-from scheduling.models import BusinessHours, Engineer, EngineerHours, LowUsageHours, SupportRegion
+from portal.models import Deployment, Organisation, Server, ServerGroup, User
+from scheduling.choices import HOLDING_STATES, Cover, WindowState
+from scheduling.models import BusinessHours, Engineer, EngineerHours, LowUsageHours, MaintenanceWindow, SupportRegion
+from scheduling.plan import plan_window
+from upgrades.choices import OPEN_REQUEST_STATES, RequestState
+from upgrades.fleet import lab_key
+from upgrades.models import Release, UpgradeRequest
+from upgrades.services.plans import run_create
 
 REGIONS = [
     (RegionCode.EUROPE, "Europe/London", "GB", "ENG", (time(8), time(18))),
@@ -63,9 +73,6 @@ LIVE_DEMO_RELEASE = "10.0.0"
 
 
 def _live_demo_deployment():
-    from portal.choices import Driver, ServerPlatform, ServerRole
-    from portal.models import Deployment, Server, ServerGroup
-
     organisation = Organisation.objects.get(slug="northwind")
     deployment, _ = Deployment.objects.get_or_create(
         organisation=organisation, name=LIVE_DEMO_NAME,
@@ -89,10 +96,6 @@ def _live_demo_deployment():
 def _forget_lab_state(deployment, lab_dir) -> None:
     """A new day's demo starts from 9.4.2 on every simulated server too: the lab fleet (not yet
     started when the demo is seeded) would otherwise resume yesterday's upgraded servers."""
-    import shutil
-
-    from upgrades.fleet import lab_key
-
     if lab_dir is None:
         return
     key = lab_key(deployment)
@@ -104,19 +107,6 @@ def seed_live_upgrade(*, lab_dir=None, now=None):
     """A confirmed window for today on Northwind's lab deployment, opened five minutes ago, with
     its run ready for the engineer to start. Loading it again the same day changes nothing; on a
     later day the finished demo is put aside and a fresh one made."""
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-    from django.utils import timezone
-
-    from scheduling.choices import HOLDING_STATES, Cover, WindowState
-    from scheduling.models import MaintenanceWindow
-    from scheduling.plan import plan_window
-    from upgrades.choices import OPEN_REQUEST_STATES, RequestState
-    from upgrades.models import Release, UpgradeRequest
-    from upgrades.services.plans import run_create
-
     now = now or timezone.now()
     with transaction.atomic(), pghistory.context(source="seed_demo"):
         deployment = _live_demo_deployment()

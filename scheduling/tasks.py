@@ -2,19 +2,18 @@
 
 from celery import shared_task
 
+from scheduling.services.cloud import cloud_notices_enqueue
+from scheduling.services.notices import reminders_enqueue
+
 
 @shared_task(name="scheduling.reminders_sweep")
 def reminders_sweep() -> int:
     """Reminders before each confirmed window (SCHEDULING_REMINDER_DAYS), once per window,
     time and recipient."""
-    from scheduling.services.notices import reminders_enqueue
-
     return reminders_enqueue()
 
 
 @shared_task(name="scheduling.cloud_notices_sweep")
 def cloud_notices_sweep() -> int:
     """S3: the two weeks' notice of every confirmed cloud window, exactly once."""
-    from scheduling.services.cloud import cloud_notices_enqueue
-
     return cloud_notices_enqueue()

@@ -2,6 +2,7 @@ from django import forms
 
 from upgrades import evidence
 from upgrades.choices import CheckOutcome, RequestState
+from upgrades.models import Release
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -26,8 +27,6 @@ class RequestForm(forms.Form):
 
     def __init__(self, *args, releases, **kwargs):
         super().__init__(*args, **kwargs)
-        from upgrades.models import Release
-
         self.fields["release"].queryset = Release.objects.filter(pk__in=[release.pk for release in releases])
         self.fields["release"].label_from_instance = lambda release: f"{release.version} ({release.get_kind_display().lower()})"
 

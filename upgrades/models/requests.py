@@ -11,6 +11,7 @@ from upgrades.choices import (
     OPEN_REQUEST_STATES, CheckOutcome, ItemSection, ItemState, RequestState, UpgradeKind,
 )
 from upgrades.models.releases import Release
+from upgrades.workflow import ACTION_LABELS
 
 
 class UpgradeRequestQuerySet(models.QuerySet):
@@ -159,6 +160,4 @@ class RequestEvent(models.Model):
 
     @property
     def label(self) -> str:
-        from upgrades.workflow import ACTION_LABELS
-
         return ACTION_LABELS.get(self.action, self.action.replace("_", " "))

@@ -25,7 +25,7 @@ from portal.dispatch import in_flight as dispatch_in_flight
 from portal.models import Deployment
 from upgrades.availability import Sample, sample_until
 from upgrades.choices import ProbeState, RunState
-from upgrades.models import AvailabilityProbe, AvailabilitySample
+from upgrades.models import AvailabilityProbe, AvailabilitySample, Run
 
 INTERVAL_MS = 250
 BATCH_SECONDS = 1.0
@@ -57,8 +57,6 @@ def probes_sweep() -> int:
     """Beat: the probe of a live run whose worker died (its claim not renewed for STALE_AFTER),
     or whose task message was lost, is sent to a worker again; the claim keeps a probe to one
     sampler even if two tasks arrive."""
-    from upgrades.models import Run
-
     now = timezone.now()
     since = now - STALE_AFTER
     live_runs = Run.objects.filter(state__in=[RunState.RUNNING, RunState.PAUSED], probe__isnull=False)

@@ -168,8 +168,6 @@ def request_schedule_check(*, upgrade: UpgradeRequest, by: User, at: datetime, e
 
 
 def _zone(upgrade: UpgradeRequest):
-    from zoneinfo import ZoneInfo
-
     return ZoneInfo(upgrade.deployment.organisation.time_zone)
 
 
