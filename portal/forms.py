@@ -28,9 +28,13 @@ class ContactForm(forms.ModelForm):
         model = Contact
         fields = ["name", "email", "phone", "time_zone", "roles"]
 
-    def __init__(self, *args, organisation, **kwargs):
+    def __init__(self, *args, organisation, may_grant_roles: bool, **kwargs):
         super().__init__(*args, **kwargs)
         # Unique (organisation, e-mail) is validated by the model against this organisation.
         self.instance.organisation = organisation
         if not self.instance.pk:
             self.initial.setdefault("time_zone", organisation.time_zone)
+        if not may_grant_roles:
+            # Shown, not changed: what is posted for a disabled field is ignored.
+            self.fields["roles"].disabled = True
+            self.fields["roles"].help_text = "Support, or your organisation's lead contact, gives people their roles."

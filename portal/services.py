@@ -7,10 +7,12 @@ from contextlib import contextmanager
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import ProtectedError
 
 from portal import access, credentials
+from portal.choices import ContactRole
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
+
+ROLES_REFUSED = "Only support, or your organisation's lead contact, gives people their roles; nobody their own."
 
 
 @contextmanager
@@ -46,6 +48,8 @@ def organisation_update(*, organisation: Organisation, by: User, **fields) -> Or
 def contact_create(*, organisation: Organisation, by: User, **fields) -> Contact:
     if not access.may_edit_contacts(by, organisation):
         raise PermissionDenied
+    if fields.get("roles") and not access.may_grant_roles(by, organisation):
+        raise PermissionDenied(ROLES_REFUSED)
     with _write(by):
         return _save(Contact(organisation=organisation), **fields)
 
@@ -54,24 +58,39 @@ def contact_update(*, contact: Contact, by: User, **fields) -> Contact:
     if not access.may_edit_contacts(by, contact.organisation):
         raise PermissionDenied
     fields.pop("organisation", None)  # a contact never moves to another customer
+    regranted = "roles" in fields and set(fields["roles"]) != set(contact.roles)
+    if regranted and not access.may_grant_roles(by, contact.organisation, contact):
+        raise PermissionDenied(ROLES_REFUSED)
     with _write(by):
+        if regranted and ContactRole.LEAD not in fields["roles"]:
+            _keep_a_lead(contact, "roles")
         return _save(contact, **fields)
 
 
+def _keep_a_lead(leaving: Contact, field: str | None = None) -> None:
+    """An organisation keeps at least one lead contact (S10: the lead authorises rollbacks). The
+    leads are locked first, so two leads cannot each remove the other at once."""
+    leads = Contact.objects.select_for_update().filter(organisation_id=leaving.organisation_id,
+                                                      roles__contains=[ContactRole.LEAD])
+    if [lead.pk for lead in leads] == [leaving.pk]:
+        message = f"{leaving.name} is the organisation's only lead contact: make another person lead first."
+        raise ValidationError({field: message} if field else message)
+
+
 def contact_delete(*, contact: Contact, by: User) -> None:
-    if not access.may_edit_contacts(by, contact.organisation):
-        raise PermissionDenied
-    if hasattr(contact, "user") and contact.user.pk == by.pk:
+    """Support, or the organisation's lead, removes a person. Their portal account, if they have
+    one, is disabled and kept, with all it did."""
+    account = User.objects.filter(contact=contact).first()
+    if account is not None and account.pk == by.pk:
         raise ValidationError("You cannot remove yourself: ask a colleague or support.")
-    try:
-        with _write(by):
-            contact.delete()
-    except ProtectedError:
-        # Their portal account made upgrade requests, which must keep who asked for them.
-        raise ValidationError(
-            f"{contact.name} has a portal account that made upgrade requests: it cannot be removed. "
-            "Take their roles away instead, or ask support to deactivate the account."
-        ) from None
+    if not access.may_remove_contact(by, contact):
+        raise PermissionDenied("Only support, or your organisation's lead contact, removes a person.")
+    with _write(by):
+        _keep_a_lead(contact)
+        if account is not None:
+            account.is_active, account.contact = False, None
+            account.save(update_fields=["is_active", "contact"])
+        contact.delete()
 
 
 def deployment_create(*, organisation: Organisation, by: User, **fields) -> Deployment:

@@ -87,7 +87,8 @@ def deployment_detail(request, pk: int):
 
 
 def _contact_form_page(request, *, organisation, contact=None):
-    form = ContactForm(request.POST or None, instance=contact, organisation=organisation)
+    form = ContactForm(request.POST or None, instance=contact, organisation=organisation,
+                       may_grant_roles=access.may_grant_roles(request.user, organisation, contact))
     if request.method == "POST" and form.is_valid():
         try:
             if contact is None:
@@ -103,7 +104,9 @@ def _contact_form_page(request, *, organisation, contact=None):
     status = 400 if form.errors else 200
     return render(
         request, "portal/contact_form.html",
-        {"form": form, "organisation": organisation, "contact": contact}, status=status,
+        {"form": form, "organisation": organisation, "contact": contact,
+         "may_remove": contact is not None and access.may_remove_contact(request.user, contact)},
+        status=status,
     )
 
 

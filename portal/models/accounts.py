@@ -42,8 +42,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     full_name = models.CharField(max_length=200)
     role = models.CharField(max_length=20, choices=Role.choices)
     contact = models.OneToOneField(
-        Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="user",
-        help_text="Customer users only: who they are in their organisation.",
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="user",
+        help_text="Customer users only: who they are in their organisation. A person removed from the contacts "
+                  "keeps a disabled account, and its history.",
     )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     is_active = models.BooleanField(default=True)
@@ -59,10 +60,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         ordering = ["email"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(role=Role.CUSTOMER) & Q(contact__isnull=False))
+                condition=(Q(role=Role.CUSTOMER) & (Q(contact__isnull=False) | Q(is_active=False)))
                 | (~Q(role=Role.CUSTOMER) & Q(contact__isnull=True)),
                 name="portal_user_customer_has_contact",
-                violation_error_message="A customer user is one of the organisation's contacts; vendor staff are not.",
+                violation_error_message="A customer user is one of the organisation's contacts (a person removed "
+                                        "from them keeps a disabled account); vendor staff are not.",
             ),
             models.UniqueConstraint(
                 Lower("email"), name="portal_user_unique_email_ci",
