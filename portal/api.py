@@ -5,6 +5,11 @@ never 403. Writes call the services; their domain errors become HTTP answers in 
 (`ServiceViewSet.handle_exception`).
 """
 
+import codecs
+import json
+import math
+
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,9 +19,8 @@ from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import exceptions, generics, mixins, routers, status, viewsets
+from rest_framework import exceptions, generics, mixins, parsers, routers, status, viewsets
 from rest_framework.authtoken.models import Token
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -36,6 +40,33 @@ def field_errors(error: DjangoValidationError) -> dict:
     if NON_FIELD_ERRORS in errors:
         errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop(NON_FIELD_ERRORS)
     return errors
+
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return number
+
+
+class JSONParser(parsers.JSONParser):
+    """Strict JSON: a body nested too deeply to read (Python's parser recurses), or a number
+    beyond what a float holds, is a 400 that says so, as any other malformed body."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.load(codecs.getreader(encoding)(stream), parse_float=_finite,
+                             parse_constant=_refuse_constant)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - the body is nested too deeply.") from None
+        except ValueError as error:
+            raise exceptions.ParseError(f"JSON parse error - {error}") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 class WritesAllowed(BasePermission):

@@ -1,6 +1,7 @@
 import zoneinfo
 
 from django.conf import settings
+from django.http import HttpResponseBadRequest
 from django.utils import timezone
 
 # Every asset is served from this origin (vendored under static/); nothing inline but styles
@@ -19,6 +20,20 @@ POLICY = "; ".join(
         "object-src 'none'",
     ]
 )
+
+
+class RefuseNulMiddleware:
+    """A NUL character in the address is refused with a 400 before any view (PostgreSQL stores no
+    NUL in text; forms and the API refuse it in fields themselves)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = (value for values in request.GET.lists() for value in [values[0], *values[1]])
+        if "\x00" in request.path or any("\x00" in value for value in query):
+            return HttpResponseBadRequest("A NUL character is not accepted in an address.", content_type="text/plain")
+        return self.get_response(request)
 
 
 class ContentSecurityPolicyMiddleware:

@@ -13,11 +13,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from portal.api import ID, ManagesCustomers, PartialUpdates, ServiceViewSet, field_errors, router
+from portal.api import ID, JSONParser, ManagesCustomers, PartialUpdates, ServiceViewSet, field_errors, router
 from portal.selectors import visible_to
 from upgrades import evidence, selectors
 from upgrades.booking import booking
