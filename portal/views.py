@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -135,3 +137,12 @@ def contact_delete(request, pk: int):
     carry_out(request, lambda: services.contact_delete(contact=contact, by=request.user),
               done=f"{contact.name} was removed from the contacts.")
     return redirect("organisation-detail", slug=contact.organisation.slug)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """The link in the mail starts with SITE_URL, never with the Host a request claims: a forged
+    Host must not send a person's reset link elsewhere."""
+
+    @property
+    def extra_email_context(self):
+        return {"site_url": settings.SITE_URL.rstrip("/")}

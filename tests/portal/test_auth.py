@@ -78,3 +78,15 @@ def test_a_reset_for_an_unknown_address_sends_nothing_and_reveals_nothing(client
 
     assert b"If an account uses that address" in response.content
     assert inbox == []
+
+
+def test_the_reset_link_starts_with_the_portals_address_whatever_host_the_request_claims(client, customer, inbox,
+                                                                                         settings):
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "evil.example"]
+    settings.SITE_URL = "https://upgrades.vendor.example/"
+
+    client.post(reverse("password_reset"), {"email": customer.email}, HTTP_HOST="evil.example")
+
+    (message,) = inbox
+    assert "https://upgrades.vendor.example/accounts/reset/" in message.get_payload()
+    assert "evil.example" not in message.get_payload()
