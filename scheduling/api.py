@@ -239,7 +239,8 @@ class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkflowVi
         if states := filters.get("state"):
             windows = windows.filter(state__in=sorted(states))
         if request := filters.get("request"):
-            windows = windows.filter(request_id=request)
+            # As the other filters naming a row: someone else's request is 404, not an empty list.
+            windows = windows.filter(request=upgrade_selectors.request_get(user=self.request.user, pk=request))
         if filters.get("from") or filters.get("to"):
             windows = windows.filter(period__overlap=DateTimeTZRange(filters.get("from"), filters.get("to")))
         return windows.order_by("period", "pk")
