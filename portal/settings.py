@@ -334,9 +334,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"refusals_without_traceback": {"()": "portal.logs.RefusalsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # asyncssh and httpx log every connection and request at INFO: the drivers, the checks and
-    # the prober report what matters themselves.
-    "loggers": {name: {"level": "WARNING"} for name in ("axes", "asyncssh", "httpx")},
+    "loggers": {
+        # asyncssh and httpx log every connection and request at INFO: the drivers, the checks
+        # and the prober report what matters themselves.
+        **{name: {"level": "WARNING"} for name in ("axes", "asyncssh", "httpx")},
+        "django.request": {"filters": ["refusals_without_traceback"]},
+    },
 }

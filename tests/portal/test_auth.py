@@ -90,3 +90,12 @@ def test_the_reset_link_starts_with_the_portals_address_whatever_host_the_reques
     (message,) = inbox
     assert "https://upgrades.vendor.example/accounts/reset/" in message.get_payload()
     assert "evil.example" not in message.get_payload()
+
+
+def test_a_refusal_is_a_line_in_the_log_not_a_traceback(client_for, colleague, customer, caplog):
+    with caplog.at_level("WARNING", logger="django.request"):
+        answer = client_for(colleague).post(reverse("contact-delete", args=[customer.contact_id]))
+
+    assert answer.status_code == 403
+    (refusal,) = [record for record in caplog.records if getattr(record, "status_code", None) == 403]
+    assert refusal.exc_info is None
