@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.authtoken.models import Token
 
 from portal import access, selectors, services
 from portal.forms import ContactForm
@@ -146,3 +147,13 @@ class PasswordResetView(auth_views.PasswordResetView):
     @property
     def extra_email_context(self):
         return {"site_url": settings.SITE_URL.rstrip("/")}
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """A new password ends the API tokens made with the old one: whoever reset it because the
+    old one leaked must not be left with a token that still works."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        Token.objects.filter(user=form.user).delete()
+        return response

@@ -99,3 +99,19 @@ def test_a_refusal_is_a_line_in_the_log_not_a_traceback(client_for, colleague, c
     assert answer.status_code == 403
     (refusal,) = [record for record in caplog.records if getattr(record, "status_code", None) == 403]
     assert refusal.exc_info is None
+
+
+def test_a_reset_password_ends_the_api_tokens_made_with_the_old_one(client, customer, inbox):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=customer)
+    client.post(reverse("password_reset"), {"email": customer.email})
+    (message,) = inbox
+    path = "/" + re.search(r"https?://\S+/accounts/reset/\S+/", message.get_payload()).group(0).split("/", 3)[3]
+    form = client.get(path, follow=True)
+
+    client.post(form.redirect_chain[-1][0], {"new_password1": "a-new-long-passphrase",
+                                             "new_password2": "a-new-long-passphrase"})
+
+    assert not Token.objects.filter(key=token.key).exists()
+    assert client.get("/api/v1/contacts/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code in (401, 403)
