@@ -10,7 +10,9 @@ from celery.worker import state as worker_state
 
 from portal import credentials
 from portal.celery import app as celery_app
+from portal.models import User
 from tests.conftest import QUEUES, wait_for
+from tests.factories import SupportUserFactory
 from upgrades.choices import ProbeState
 from upgrades.models import AvailabilityProbe, Release
 from upgrades.services.availability import probe_stop
@@ -144,6 +146,12 @@ def workers(transactional_db):
         for probe in AvailabilityProbe.objects.filter(state=ProbeState.RUNNING):
             probe_stop(probe=probe)
         wait_for(lambda: not worker_state.active_requests, timeout=15)
+
+
+@pytest.fixture
+def other_support(world) -> User:
+    """A second support person at the desk."""
+    return SupportUserFactory(email="kim@vendor.example", full_name="Kim Desk")
 
 
 @pytest.fixture
