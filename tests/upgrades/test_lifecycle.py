@@ -15,6 +15,7 @@ from scheduling.choices import Cover, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.services.booking import window_book
 from scheduling.services.windows import window_cancel, window_confirm, window_reschedule
+from tests.factories import MaintenanceWindowFactory
 from tests.scheduling.stories import approve
 from upgrades.choices import ReadinessKind, RequestState, RunState, StepProcedure, StepState
 from upgrades.models import Readiness, Release, Run, Step, UpgradeRequest
@@ -269,16 +270,9 @@ def test_a_cloud_customers_window_gets_its_run_once_support_confirms_the_plan(su
     from portal.models import Deployment
 
     fabrikam = Deployment.objects.get(organisation__slug="fabrikam")
-    request = UpgradeRequest.objects.create(
-        deployment=fabrikam, release=Release.objects.get(version="10.0.0"), from_version="9.4.2", kind="major",
-        state=RequestState.APPROVED, requested_by=support,
-    )
-    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-
-    start = in_a_month()
-    window = MaintenanceWindow.objects.create(
-        request=request, engineer=engineer, booked_by=support, cover=Cover.STANDARD, state=WindowState.PROPOSED,
-        period=DateTimeTZRange(start, start + timedelta(hours=1)), held=DateTimeTZRange(start, start + timedelta(hours=2)),
+    window = MaintenanceWindowFactory(
+        proposed=True, request__deployment=fabrikam, request__release=Release.objects.get(version="10.0.0"),
+        request__requested_by=support, engineer=engineer, start=in_a_month(),
     )
 
     window_confirm(window=window, by=support)
