@@ -26,7 +26,7 @@ from scheduling import demo as scheduling_demo
 from upgrades import demo as upgrades_demo
 
 from tests.dates import Day, day_named
-from tests.factories import CustomerUserFactory
+from tests.factories import CustomerUserFactory, UpgradeRequestFactory
 
 # Each test process has queues of its own on the shared Redis (the default one and the probes'),
 # so that parallel test processes (pytest-xdist), each on its own test database, never run each
@@ -194,6 +194,32 @@ def release(world):
     from upgrades.models import Release
 
     return Release.objects.get(version="10.0.0")
+
+
+# Northwind's upgrade to 10.0.0, in the states the stories start from --------------------------
+
+
+@pytest.fixture
+def draft(customer, northwind_deployment, release):
+    """As its lead contact asks for it: a draft, with the checklist the deployment's facts make."""
+    from upgrades.services import requests
+
+    return requests.request_create(deployment=northwind_deployment, release=release, by=customer)
+
+
+@pytest.fixture
+def in_review(customer, support, northwind_deployment, release):
+    """In support's review, made directly (the desk has stories of its own): its prerequisite
+    check can be booked."""
+    return UpgradeRequestFactory(in_review=True, deployment=northwind_deployment, release=release,
+                                 requested_by=customer, assignee=support)
+
+
+@pytest.fixture
+def approved(customer, northwind_deployment, release):
+    """Approved, made directly (approval has stories of its own): a window can be booked for it."""
+    return UpgradeRequestFactory(approved=True, deployment=northwind_deployment, release=release,
+                                 requested_by=customer)
 
 
 @pytest.fixture

@@ -49,11 +49,6 @@ def results(response) -> list[dict]:
     return response.json()["results"]
 
 
-@pytest.fixture
-def draft(customer, northwind_deployment, release) -> UpgradeRequest:
-    return requests.request_create(deployment=northwind_deployment, release=release, by=customer)
-
-
 def item(upgrade: UpgradeRequest, key: str) -> ChecklistItem:
     return upgrade.items.get(key=key)
 

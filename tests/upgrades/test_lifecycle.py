@@ -16,7 +16,6 @@ from scheduling.models import MaintenanceWindow
 from scheduling.services.booking import window_book
 from scheduling.services.windows import window_cancel, window_confirm, window_reschedule
 from tests.factories import MaintenanceWindowFactory
-from tests.scheduling.stories import approve
 from upgrades.choices import ReadinessKind, RequestState, RunState, StepProcedure, StepState
 from upgrades.models import Readiness, Release, Run, Step, UpgradeRequest
 from upgrades.procedure import StepKind
@@ -33,11 +32,6 @@ def in_a_month() -> datetime:
     """A window's start a month from whatever today is (window_book takes any time for a named
     engineer: finding free slots has tests of its own)."""
     return (django_now() + timedelta(days=30)).replace(hour=10, minute=0, second=0, microsecond=0)
-
-
-@pytest.fixture
-def approved(customer, northwind_deployment, release):
-    return approve(northwind_deployment, by=customer, release=release)
 
 
 def book(approved, engineer, customer, *, cover=Cover.STANDARD, later=timedelta(0)) -> MaintenanceWindow:

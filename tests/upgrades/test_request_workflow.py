@@ -16,11 +16,6 @@ from upgrades.services import checklist, requests
 from upgrades.workflow import WorkflowError
 
 
-@pytest.fixture
-def draft(customer, northwind_deployment, release):
-    return requests.request_create(deployment=northwind_deployment, release=release, by=customer)
-
-
 def _check_started(request):
     """The moment the prerequisite check has begun: its outcome can be recorded."""
     return time_machine.travel(request.check_at + timedelta(minutes=10))
