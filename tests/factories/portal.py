@@ -76,8 +76,9 @@ class CustomerUserFactory(UserFactory):
 
 
 class DeploymentFactory(DjangoModelFactory):
-    """A deployment on 9.4.2 behind a load balancer with health checks, with no servers unless
-    `server_groups=N` asks for N groups (`server_groups__servers__port=...` reaches their servers)."""
+    """A deployment on 9.4.2 behind a load balancer with health checks (`unbalanced`: with neither),
+    with no servers unless `server_groups=N` asks for N groups (`server_groups__servers__port=...`
+    reaches their servers)."""
 
     class Meta:
         model = Deployment
