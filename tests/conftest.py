@@ -1,8 +1,9 @@
-"""The world a test stands in: the demo customers and five personas.
+"""The world a test stands in: the demo customers and their personas.
 
 - `customer`: lead contact at Northwind University;
 - `colleague`: another Northwind user (the application administrator);
 - `outsider`: lead contact at Contoso College, who must never see Northwind;
+- `fabrikam_lead`: lead contact at Fabrikam Health, a cloud customer (`fabrikam`);
 - `support`, `engineer`, `admin_user`: vendor staff.
 """
 
@@ -19,13 +20,13 @@ from django.test import Client
 from playwright.sync_api import Page, expect, sync_playwright
 
 from portal import demo
-from portal.choices import Role
 from portal.models import Contact, Organisation, User
 from portal.celery import app as celery_app
 from scheduling import demo as scheduling_demo
 from upgrades import demo as upgrades_demo
 
 from tests.dates import Day, day_named
+from tests.factories import CustomerUserFactory, UpgradeRequestFactory
 
 # Each test process has queues of its own on the shared Redis (the default one and the probes'),
 # so that parallel test processes (pytest-xdist), each on its own test database, never run each
@@ -99,6 +100,17 @@ def contoso(world) -> Organisation:
 
 
 @pytest.fixture
+def fabrikam(world) -> Organisation:
+    """The cloud customer: the vendor plans its upgrades (S3)."""
+    return Organisation.objects.get(slug="fabrikam")
+
+
+@pytest.fixture
+def fabrikam_lead(world) -> User:
+    return User.objects.get(email="lead@fabrikam.example")
+
+
+@pytest.fixture
 def customer(world) -> User:
     return User.objects.get(email="lead@northwind.example")
 
@@ -106,9 +118,7 @@ def customer(world) -> User:
 @pytest.fixture
 def colleague(northwind) -> User:
     contact = Contact.objects.get(organisation=northwind, email="rahul.mehta@northwind.example")
-    return User.objects.create_user(
-        "rahul.mehta@northwind.example", demo.PASSWORD, full_name=contact.name, role=Role.CUSTOMER, contact=contact
-    )
+    return CustomerUserFactory(contact=contact, password=demo.PASSWORD)
 
 
 @pytest.fixture
@@ -184,6 +194,32 @@ def release(world):
     from upgrades.models import Release
 
     return Release.objects.get(version="10.0.0")
+
+
+# Northwind's upgrade to 10.0.0, in the states the stories start from --------------------------
+
+
+@pytest.fixture
+def draft(customer, northwind_deployment, release):
+    """As its lead contact asks for it: a draft, with the checklist the deployment's facts make."""
+    from upgrades.services import requests
+
+    return requests.request_create(deployment=northwind_deployment, release=release, by=customer)
+
+
+@pytest.fixture
+def in_review(customer, support, northwind_deployment, release):
+    """In support's review, made directly (the desk has stories of its own): its prerequisite
+    check can be booked."""
+    return UpgradeRequestFactory(in_review=True, deployment=northwind_deployment, release=release,
+                                 requested_by=customer, assignee=support)
+
+
+@pytest.fixture
+def approved(customer, northwind_deployment, release):
+    """Approved, made directly (approval has stories of its own): a window can be booked for it."""
+    return UpgradeRequestFactory(approved=True, deployment=northwind_deployment, release=release,
+                                 requested_by=customer)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from portal import credentials, demo
 from portal.choices import ContactRole, Role, ServerRole
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
+from tests.factories import ContactFactory, DeploymentFactory
 
 API = "/api/v1"
 SECRET = "correct horse battery staple"
@@ -482,21 +483,10 @@ def test_the_schema_documents_the_api_but_no_stored_secret(api_for, customer):
 
 def _grow_world_to(count: int) -> None:
     """More customers, each with a contact and a deployment of two grouped servers."""
-    for number in range(Organisation.objects.count(), count):
-        organisation = Organisation.objects.create(
-            name=f"Customer {number}", slug=f"customer-{number}", time_zone="UTC", support_region="europe"
-        )
-        Contact.objects.create(organisation=organisation, name="Lead", email="lead@example.com", time_zone="UTC")
-        deployment = Deployment.objects.create(
-            organisation=organisation, name="Production", cloudpaging_version="9.4.2",
-            openjdk_version="17.0.10", tomcat_version="9.0.85",
-        )
-        group = ServerGroup.objects.create(deployment=deployment, position=1)
-        for role in ServerRole:
-            Server.objects.create(
-                deployment=deployment, group=group, role=role, hostname=f"{role}.customer-{number}.example",
-                address="10.0.0.1", secret_token=credentials.seal("s3cret"),
-            )
+    for _ in range(Organisation.objects.count(), count):
+        deployment = DeploymentFactory(name="Production", server_groups=1,
+                                       server_groups__servers__secret_token=credentials.seal("s3cret"))
+        ContactFactory(organisation=deployment.organisation)
 
 
 LISTS = ["/organisations/", "/contacts/", "/deployments/", "/servers/", "/server-groups/"]

@@ -5,12 +5,15 @@ The matrix below must name every URL pattern; a new URL without an entry fails
 are Northwind's rows: the Northwind customer sees them, the Contoso customer gets 404.
 """
 
+from datetime import datetime, timezone
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from portal.models import Contact, Deployment, Server, ServerGroup
+from tests.factories import MaintenanceWindowFactory, RunFactory
 from upgrades.services import checklist, requests
 
 PERSONAS = ["anonymous", "customer", "outsider", "support", "engineer", "admin_user"]
@@ -25,6 +28,7 @@ def expect(anonymous, customer, outsider, staff=None, **overrides):
 
 
 LOGIN = 302  # to the log-in page
+START = datetime(2027, 3, 9, 10, tzinfo=timezone.utc)  # of Northwind's window
 
 # url name -> (how to build its arguments from Northwind's rows, status per persona)
 MATRIX = {
@@ -162,7 +166,7 @@ def test_every_url_has_an_entry():
 
 
 @pytest.fixture
-def northwind_rows(northwind, customer, release):
+def northwind_rows(northwind, customer, engineer, release):
     deployment = Deployment.objects.get(organisation=northwind)
     request = requests.request_create(deployment=deployment, release=release, by=customer)
     item = request.items.get(key="remote_access")
@@ -177,39 +181,10 @@ def northwind_rows(northwind, customer, release):
         "deployment": deployment,
         "server": Server.objects.filter(deployment=deployment).first(),
         "group": ServerGroup.objects.filter(deployment=deployment).first(),
-        "window": _window(request),
+        "window": MaintenanceWindowFactory(request=request, engineer=engineer, start=START),
     }
-    rows["run"] = _run(rows["window"])
+    rows["run"] = RunFactory(window=rows["window"])
     return rows
-
-
-def _window(request):
-    """A confirmed window of Northwind's request, written directly: booking has tests of its own."""
-    from datetime import datetime, timedelta, timezone
-
-    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-
-    from portal.models import User
-    from scheduling.models import MaintenanceWindow
-
-    start = datetime(2027, 3, 9, 10, tzinfo=timezone.utc)
-    return MaintenanceWindow.objects.create(
-        request=request, engineer=User.objects.get(email="engineer@vendor.example"), booked_by=request.requested_by,
-        period=DateTimeTZRange(start, start + timedelta(hours=1)), held=DateTimeTZRange(start, start + timedelta(hours=2)),
-        cover="standard", state="confirmed",
-    )
-
-
-def _run(window):
-    """The run of that window, written directly: the run engine has tests of its own."""
-    from upgrades.models import Run
-
-    request = window.request
-    return Run.objects.create(
-        window=window, request=request, deployment=request.deployment, kind=request.kind,
-        from_version=request.from_version, to_version=request.release.version,
-        planned_start=window.period.lower, planned_end=window.period.upper,
-    )
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

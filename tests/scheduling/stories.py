@@ -5,32 +5,19 @@ import threading
 
 from django.db import connection
 
-from portal.models import Deployment, Organisation, Server, User
-from upgrades.choices import RequestState
+from portal.models import Deployment, Organisation, User
+from tests.factories import DeploymentFactory, UpgradeRequestFactory
 from upgrades.models import Release, UpgradeRequest
 
 
 def approve(deployment: Deployment, *, by: User, release: Release) -> UpgradeRequest:
     """An approved request, made directly: the approval path has tests of its own."""
-    return UpgradeRequest.objects.create(
-        deployment=deployment, release=release, from_version=deployment.cloudpaging_version, kind=release.kind,
-        requested_by=by, state=RequestState.APPROVED,
-    )
+    return UpgradeRequestFactory(approved=True, deployment=deployment, release=release, requested_by=by)
 
 
 def more_deployments(organisation: Organisation, count: int) -> list[Deployment]:
     """Deployments of one group each (two lab servers), load-balanced with health checks."""
-    deployments = []
-    for number in range(count):
-        deployment = Deployment.objects.create(
-            organisation=organisation, name=f"Campus {number}", cloudpaging_version="9.4.2",
-            openjdk_version="17.0.10", tomcat_version="9.0.85", load_balancer_vendor="F5", health_checks=True,
-        )
-        for role in ("admin_license", "stream"):
-            Server.objects.create(deployment=deployment, role=role, hostname=f"{role}-{number}", address="127.0.0.1",
-                                  driver="lab")
-        deployments.append(deployment)
-    return deployments
+    return DeploymentFactory.create_batch(count, organisation=organisation, server_groups=1)
 
 
 def race(targets, *, timeout: float = 120) -> list:

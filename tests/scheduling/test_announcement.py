@@ -7,12 +7,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from portal.models import Deployment, Server
 from scheduling.announcement import service_notice
 from scheduling.choices import Cover
 from scheduling.services.booking import window_book
-from upgrades.choices import RequestState, UpgradeKind
-from upgrades.models import UpgradeRequest
+from tests.factories import UpgradeRequestFactory
+from upgrades.choices import UpgradeKind
 
 # A Tuesday in winter: London is on GMT, so UTC and London clocks agree.
 TUESDAY = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
@@ -24,16 +23,10 @@ def window_for(northwind, customer, engineer, release):
     risk), with or without a load balancer with health checks."""
 
     def make(*, kind: str, load_balanced: bool, start: datetime = TUESDAY):
-        deployment = Deployment.objects.create(
-            organisation=northwind, name=f"Library {kind} {'LB' if load_balanced else 'direct'} {start:%d%H}",
-            cloudpaging_version="9.4.2", openjdk_version="17.0.10", tomcat_version="9.0.85",
-            load_balancer_vendor="F5" if load_balanced else "", health_checks=load_balanced,
-        )
-        for role in ("admin_license", "stream"):
-            Server.objects.create(deployment=deployment, role=role, hostname=f"{role}-lib", address="127.0.0.1", driver="lab")
-        request = UpgradeRequest.objects.create(
-            deployment=deployment, release=release, from_version="9.4.2", kind=kind, requested_by=customer,
-            state=RequestState.APPROVED,
+        request = UpgradeRequestFactory(
+            approved=True, kind=kind, release=release, requested_by=customer, deployment__organisation=northwind,
+            deployment__name=f"Library {kind} {'LB' if load_balanced else 'direct'} {start:%d%H}",
+            deployment__unbalanced=not load_balanced, deployment__server_groups=1,
         )
         return window_book(upgrade=request, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 

@@ -17,6 +17,7 @@ from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.services import requests
 
+from tests.factories import UpgradeRequestFactory
 from tests.scheduling import stories
 from tests.scheduling.stories import more_deployments, race
 
@@ -52,12 +53,11 @@ def frozen(time_machine):
     time_machine.move_to(NOW, tick=False)
 
 
-def approve(deployment: Deployment, *, customer: User, release, link: bool = True) -> UpgradeRequest:
+def approve(deployment: Deployment, *, customer: User, release) -> UpgradeRequest:
     """An approved request, made directly (the approval path has tests of its own), with the
     scheduling link support issued (S8)."""
     upgrade = stories.approve(deployment, by=customer, release=release)
-    if link:
-        link_issue(upgrade=upgrade, by=User.objects.get(email="support@vendor.example"))
+    link_issue(upgrade=upgrade, by=User.objects.get(email="support@vendor.example"))
     return upgrade
 
 
@@ -135,9 +135,8 @@ def test_a_customer_whose_link_was_withdrawn_sees_no_slots(approved, customer, s
 
 
 def in_review(deployment: Deployment, *, customer: User, support: User, release) -> UpgradeRequest:
-    upgrade = approve(deployment, customer=customer, release=release, link=False)
-    UpgradeRequest.objects.filter(pk=upgrade.pk).update(state=RequestState.IN_REVIEW, assignee=support)
-    return upgrade
+    return UpgradeRequestFactory(in_review=True, deployment=deployment, release=release, requested_by=customer,
+                                 assignee=support)
 
 
 def test_only_vendor_staff_look_for_check_slots(customer, support, northwind_deployment, release):

@@ -18,8 +18,7 @@ from scheduling.models import MaintenanceWindow
 from scheduling.services.links import link_issue, link_token
 from tests.conftest import log_in, open_from_menu, save_screenshot
 from tests.dates import FRIDAY
-from upgrades.choices import RequestState
-from upgrades.models import UpgradeRequest
+from tests.scheduling.stories import approve
 
 pytestmark = [pytest.mark.browser, pytest.mark.day(FRIDAY)]
 
@@ -48,10 +47,8 @@ def book_path(world):
 
     customer = User.objects.get(email="lead@northwind.example")
     release = Release.objects.get(version="10.0.0")
-    upgrade = UpgradeRequest.objects.create(
-        deployment=Deployment.objects.get(organisation__slug="northwind", name="Production"), release=release,
-        from_version="9.4.2", kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
-    )
+    upgrade = approve(Deployment.objects.get(organisation__slug="northwind", name="Production"), by=customer,
+                      release=release)
     link = link_issue(upgrade=upgrade, by=User.objects.get(email="support@vendor.example"))
     return reverse("book", args=[link_token(link)])
 

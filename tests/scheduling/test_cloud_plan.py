@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.models import Deployment, Organisation, Server, User
+from portal.models import Deployment
 from scheduling.choices import Cover, WindowState
 from scheduling.cloud import Candidates, add_months, plan_cloud, plan_deadline
 from scheduling.models import MaintenanceWindow
@@ -23,6 +23,7 @@ from scheduling.services.links import link_issue
 from scheduling.services.windows import window_confirm
 from scheduling.slots import Slot
 from tests.dates import each_day
+from tests.factories import DeploymentFactory, UpgradeRequestFactory
 from upgrades.choices import RequestState, UpgradeKind
 from upgrades.models import Release, UpgradeRequest
 from upgrades.workflow import WorkflowError
@@ -159,30 +160,14 @@ def test_six_months_after_the_end_of_august_is_the_end_of_february():
 
 
 @pytest.fixture
-def fabrikam(world) -> Organisation:
-    return Organisation.objects.get(slug="fabrikam")
-
-
-@pytest.fixture
-def fabrikam_lead(world) -> User:
-    return User.objects.get(email="lead@fabrikam.example")
-
-
-@pytest.fixture
 def frozen():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
 
 
 def _second_deployment(fabrikam) -> Deployment:
-    deployment = Deployment.objects.create(
-        organisation=fabrikam, name="Research", cloudpaging_version="9.5.0", openjdk_version="17.0.12",
-        tomcat_version="9.0.91", load_balancer_vendor="F5", health_checks=True,
-    )
-    for role in ("admin_license", "stream"):
-        Server.objects.create(deployment=deployment, role=role, hostname=f"{role}.research.fabrikam.example",
-                              address="127.0.0.1", driver="lab")
-    return deployment
+    return DeploymentFactory(organisation=fabrikam, name="Research", cloudpaging_version="9.5.0",
+                             openjdk_version="17.0.12", tomcat_version="9.0.91", server_groups=1)
 
 
 def test_support_plans_each_cloud_deployment_once(frozen, support, release, fabrikam):
@@ -234,8 +219,7 @@ def test_a_deployment_already_on_the_release_is_left_alone(frozen, support, rele
 def test_a_deployment_with_another_open_request_is_reported_not_planned(frozen, support, fabrikam, world):
     older = Release.objects.get(version="9.5.0")
     deployment = Deployment.objects.get(organisation=fabrikam)
-    UpgradeRequest.objects.create(deployment=deployment, release=older, from_version="9.4.2", kind="minor",
-                                  requested_by=support, state=RequestState.SUBMITTED)
+    UpgradeRequestFactory(deployment=deployment, release=older, requested_by=support, state=RequestState.SUBMITTED)
 
     plan = cloud.cloud_plan_release(release=Release.objects.get(version="10.0.0"), by=support)
 

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from portal.choices import Role
 from portal.models import Contact, User
 from scheduling.models import Engineer, SupportRegion
+from tests.factories import EngineerUserFactory
 
 ADD = "/admin/scheduling/engineer/add/"
 
@@ -18,7 +19,7 @@ def americas(world) -> SupportRegion:
 
 @pytest.fixture
 def new_engineer(world) -> User:
-    return User.objects.create_user("sam.lee@vendor.example", None, full_name="Sam Lee", role=Role.ENGINEER)
+    return EngineerUserFactory(email="sam.lee@vendor.example", full_name="Sam Lee")
 
 
 def test_the_database_refuses_a_customer_as_an_engineer(outsider, americas):

@@ -15,8 +15,7 @@ from scheduling.services import notices
 from scheduling.services.booking import check_book, window_book
 from scheduling.services.windows import window_cancel, window_confirm, window_reschedule
 from tests.conftest import wait_for
-from upgrades.choices import RequestState
-from upgrades.models import UpgradeRequest
+from tests.factories import UpgradeRequestFactory
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)  # GMT in London
 SUMMER = datetime(2027, 7, 6, 9, 0, tzinfo=timezone.utc)  # BST in London: 10:00 on the customer's clock
@@ -157,10 +156,8 @@ def test_the_engineer_taken_off_a_window_gets_the_cancellation(customer, enginee
 
 
 def test_the_prerequisite_check_is_a_calendar_entry_of_its_own(customer, support, engineer, northwind_deployment, release):
-    request = UpgradeRequest.objects.create(
-        deployment=northwind_deployment, release=release, from_version="9.4.2", kind=release.kind,
-        requested_by=customer, state=RequestState.IN_REVIEW, assignee=support,
-    )
+    request = UpgradeRequestFactory(in_review=True, deployment=northwind_deployment, release=release,
+                                    requested_by=customer, assignee=support)
 
     check = check_book(upgrade=request, start=START, engineer_ids=[engineer.pk], by=support)
 

@@ -11,11 +11,11 @@ from django.utils import timezone
 from portal.models import User
 from scheduling.choices import Cover
 from scheduling.services.booking import window_book
+from tests.factories import RunFactory
 from tests.scheduling.stories import approve
 from tests.upgrades.runs import confirmed_window
 from upgrades.choices import ReadinessKind
 from upgrades.models import Readiness, Release
-from upgrades.services import plans
 
 
 @pytest.fixture
@@ -25,8 +25,8 @@ def other_engineer(world) -> User:
 
 def open_run(deployment, engineer, customer):
     """A window of Northwind's upgrade that opened a minute ago, and its run."""
-    window = confirmed_window(deployment, Release.objects.get(version="10.0.0"), engineer=engineer, customer=customer)
-    return plans.run_create(window=window)
+    return RunFactory(window=confirmed_window(deployment, Release.objects.get(version="10.0.0"), engineer=engineer,
+                                              customer=customer))
 
 
 def ready(run, by) -> None:

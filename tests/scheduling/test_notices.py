@@ -8,12 +8,12 @@ import pytest
 from django.urls import reverse
 from icalendar import Calendar
 
-from portal.models import Deployment, Notice, Server
+from portal.models import Notice
 from scheduling.choices import Cover
 from scheduling.services.booking import SlotTaken, check_book, window_book
 from scheduling.services.windows import window_cancel
-from upgrades.choices import RequestState
-from upgrades.models import UpgradeRequest
+from tests.factories import DeploymentFactory, ServerFactory, UpgradeRequestFactory
+from tests.scheduling.stories import approve
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 
@@ -24,16 +24,8 @@ def before_the_window(time_machine):
     time_machine.move_to(START - timedelta(days=10), tick=False)
 
 
-def _request(deployment, *, by, release, state=RequestState.APPROVED, **fields) -> UpgradeRequest:
-    return UpgradeRequest.objects.create(
-        deployment=deployment, release=release, from_version="9.4.2", kind=release.kind, requested_by=by, state=state,
-        **fields,
-    )
-
-
 @pytest.fixture
-def window(customer, engineer, northwind_deployment, release):
-    approved = _request(northwind_deployment, by=customer, release=release)
+def window(approved, customer, engineer):
     return window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
 
@@ -44,15 +36,12 @@ def test_every_notice_of_a_window_names_it_as_its_topic(window):
 
 
 def test_a_booking_that_lost_the_race_mails_nobody(window, customer, engineer, northwind, release):
-    other = Deployment.objects.create(
-        organisation=northwind, name="Campus", cloudpaging_version="9.4.2", openjdk_version="17.0.10",
-        tomcat_version="9.0.85", load_balancer_vendor="F5", health_checks=True,
-    )
-    Server.objects.create(deployment=other, role="stream", hostname="stream-campus", address="127.0.0.1", driver="lab")
+    other = DeploymentFactory(organisation=northwind, name="Campus")
+    ServerFactory(deployment=other)
     written = Notice.objects.count()
 
     with pytest.raises(SlotTaken):
-        window_book(upgrade=_request(other, by=customer, release=release), start=START + timedelta(minutes=15),
+        window_book(upgrade=approve(other, by=customer, release=release), start=START + timedelta(minutes=15),
                     engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
 
     assert Notice.objects.count() == written
@@ -85,7 +74,8 @@ def test_an_unknown_zone_is_refused_with_a_reason(client_for, customer, window):
 
 def test_a_prerequisite_check_has_no_notice_for_service_users(client_for, support, engineer, customer, northwind_deployment,
                                                                release):
-    request = _request(northwind_deployment, by=customer, release=release, state=RequestState.IN_REVIEW, assignee=support)
+    request = UpgradeRequestFactory(in_review=True, deployment=northwind_deployment, release=release,
+                                    requested_by=customer, assignee=support)
     check = check_book(upgrade=request, start=START, engineer_ids=[engineer.pk], by=support)
 
     assert client_for(customer).get(reverse("window-notice", args=[check.pk])).status_code == 404

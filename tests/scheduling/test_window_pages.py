@@ -17,7 +17,6 @@ from scheduling.models import MaintenanceWindow
 from scheduling.selectors import slots_for
 from scheduling.services.booking import window_book
 from upgrades.choices import RequestState
-from upgrades.models import UpgradeRequest
 
 from tests.dates import FRIDAY
 from tests.scheduling.stories import approve, more_deployments
@@ -238,14 +237,6 @@ def test_an_engineer_reads_but_does_not_change(client_for, engineer, window):
 
 
 # The prerequisite check, booked from the request page (S2) -------------------------------------
-
-
-@pytest.fixture
-def in_review(customer, support, northwind_deployment, release):
-    return UpgradeRequest.objects.create(
-        deployment=northwind_deployment, release=release, from_version="9.4.2", kind=release.kind,
-        requested_by=customer, state=RequestState.IN_REVIEW, assignee=support,
-    )
 
 
 def test_support_books_the_check_on_a_free_slot(client_for, support, in_review):

@@ -14,8 +14,8 @@ from scheduling.models import LowUsageHours, MaintenanceWindow
 from scheduling.selectors import slots_for
 from scheduling.services.booking import SlotTaken, check_book, window_book
 from scheduling.services.windows import customer_may_change, window_cancel, window_confirm, window_reschedule
+from tests.factories import MaintenanceWindowFactory, UpgradeRequestFactory
 from upgrades.choices import RequestState
-from upgrades.models import UpgradeRequest
 from upgrades.workflow import WorkflowError
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
@@ -84,11 +84,9 @@ def test_a_move_to_out_of_hours_needs_support_again(approved, engineer, customer
 @time_machine.travel(START - timedelta(days=10), tick=False)
 def test_a_move_onto_a_taken_slot_is_refused_and_the_window_stays(approved, engineer, customer, support, release):
     window = _book(approved, engineer, customer)
-    other = UpgradeRequest.objects.create(
-        deployment=approved.deployment.organisation.deployments.create(
-            name="Second campus", cloudpaging_version="9.4.2", openjdk_version="17.0.10", tomcat_version="9.0.85",
-        ),
-        release=release, from_version="9.4.2", kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
+    other = UpgradeRequestFactory(
+        approved=True, deployment__organisation=approved.deployment.organisation, deployment__name="Second campus",
+        deployment__unbalanced=True, release=release, requested_by=customer,
     )
     window_book(upgrade=other, start=LATER, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=support)
 
@@ -146,10 +144,7 @@ def cloud_window(approved, engineer, support) -> MaintenanceWindow:
     organisation = approved.deployment.organisation
     organisation.hosting = Hosting.CLOUD
     organisation.save()
-    return MaintenanceWindow.objects.create(
-        request=approved, engineer=engineer, booked_by=support, cover=Cover.STANDARD, state=WindowState.PROPOSED,
-        period=(START, START + timedelta(minutes=55)), held=(START, START + timedelta(minutes=85)),
-    )
+    return MaintenanceWindowFactory(proposed=True, request=approved, engineer=engineer, booked_by=support, start=START)
 
 
 def test_a_cloud_customer_cannot_book(approved, engineer, customer):
@@ -182,13 +177,6 @@ def test_a_cloud_window_with_two_weeks_notice_is_confirmed(cloud_window, support
         window_reschedule(
             window=window, start=START - timedelta(days=2), engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=support
         )
-
-
-@pytest.fixture
-def in_review(approved, support) -> UpgradeRequest:
-    UpgradeRequest.objects.filter(pk=approved.pk).update(state=RequestState.IN_REVIEW, assignee=support)
-    approved.refresh_from_db()
-    return approved
 
 
 @time_machine.travel(START - timedelta(days=5), tick=False)
@@ -282,11 +270,9 @@ def test_a_slot_looked_up_by_its_start_is_the_one_the_slot_list_offers(approved,
     from scheduling.selectors import slot_at
 
     _book(approved, engineer, customer, start=START + timedelta(days=2))  # some busy time in the way
-    other = UpgradeRequest.objects.create(
-        deployment=approved.deployment.organisation.deployments.create(
-            name="Second campus", cloudpaging_version="9.4.2", openjdk_version="17.0.10", tomcat_version="9.0.85",
-        ),
-        release=release, from_version="9.4.2", kind=release.kind, requested_by=customer, state=RequestState.APPROVED,
+    other = UpgradeRequestFactory(
+        approved=True, deployment__organisation=approved.deployment.organisation, deployment__name="Second campus",
+        deployment__unbalanced=True, release=release, requested_by=customer,
     )
     offered = {slot.start: slot for slot in slots_for(upgrade=other)}
     grid = sorted(offered)

@@ -10,7 +10,9 @@ from celery.worker import state as worker_state
 
 from portal import credentials
 from portal.celery import app as celery_app
+from portal.models import User
 from tests.conftest import QUEUES, wait_for
+from tests.factories import SupportUserFactory
 from upgrades.choices import ProbeState
 from upgrades.models import AvailabilityProbe, Release
 from upgrades.services.availability import probe_stop
@@ -111,25 +113,30 @@ def client_key():
     return asyncssh.generate_private_key("ssh-ed25519")
 
 
-@pytest.fixture
-def northwind_lab(start_lab, northwind_deployment) -> Lab:
-    """Northwind's registered fleet, simulated by a lab fleet on free ports that its server rows
+def on_the_lab(start_lab, deployment, *, op_seconds: float = 0.0) -> Lab:
+    """`deployment`'s registered fleet, simulated by a lab fleet on free ports that its server rows
     and service address now point at."""
     from portal.models import Deployment, Server
     from upgrades.fleet import lab_specs
 
     # A health check may take a second and must fail twice: a loaded test machine is not an outage.
-    [spec] = lab_specs(deployment_ids=[northwind_deployment.pk], check_interval=0.05, check_timeout=1.0,
-                       rise=1, fall=2, op_seconds=0.0)
+    [spec] = lab_specs(deployment_ids=[deployment.pk], check_interval=0.05, check_timeout=1.0, rise=1, fall=2,
+                       op_seconds=op_seconds)
     spec.lb_port = 0
     for server in spec.servers:
         server.port = 0
     lab = start_lab(spec=spec)
     for server in spec.servers:
-        Server.objects.filter(deployment=northwind_deployment, hostname=server.hostname).update(port=server.port)
-    Deployment.objects.filter(pk=northwind_deployment.pk).update(service_url=lab.url)
-    northwind_deployment.refresh_from_db()
+        Server.objects.filter(deployment=deployment, hostname=server.hostname).update(port=server.port)
+    Deployment.objects.filter(pk=deployment.pk).update(service_url=lab.url)
+    deployment.refresh_from_db()
     return lab
+
+
+@pytest.fixture
+def northwind_lab(start_lab, northwind_deployment) -> Lab:
+    """Northwind's registered fleet on a lab fleet."""
+    return on_the_lab(start_lab, northwind_deployment)
 
 
 @pytest.fixture
@@ -144,6 +151,12 @@ def workers(transactional_db):
         for probe in AvailabilityProbe.objects.filter(state=ProbeState.RUNNING):
             probe_stop(probe=probe)
         wait_for(lambda: not worker_state.active_requests, timeout=15)
+
+
+@pytest.fixture
+def other_support(world) -> User:
+    """A second support person at the desk."""
+    return SupportUserFactory(email="kim@vendor.example", full_name="Kim Desk")
 
 
 @pytest.fixture

@@ -1,16 +1,11 @@
 """What the failure and rollback stories share: Northwind's window open now on its lab fleet, the
 run started by the engineer, and the people confirming the checks as a real worker reaches them."""
 
-from datetime import timedelta
-
-from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.utils import timezone
-
 from portal.models import Deployment, Notice, User
-from scheduling.models import MaintenanceWindow
 from tests.conftest import wait_for
-from upgrades.choices import RequestState, RunState, StepState, UpgradeKind
-from upgrades.models import Release, Run, Step, UpgradeRequest
+from tests.upgrades.runs import open_run
+from upgrades.choices import RunState, StepState
+from upgrades.models import Release, Run, Step
 from upgrades.procedure import StepKind
 
 GROUP_1 = ("cpadmin01.northwind.example", "cpstream01.northwind.example")
@@ -19,27 +14,8 @@ ADMIN_1, STREAM_1 = GROUP_1
 ADMIN_2, STREAM_2 = GROUP_2
 
 
-def open_window(*, deployment: Deployment, version: str, by: User, hours: float = 3) -> MaintenanceWindow:
-    """A confirmed window of `deployment`'s upgrade to `version` that opened five minutes ago."""
-    release = Release.objects.get(version=version)
-    request = UpgradeRequest.objects.create(
-        deployment=deployment, release=release, from_version=deployment.cloudpaging_version, kind=release.kind,
-        requested_by=by, state=RequestState.APPROVED,
-    )
-    start = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
-    end = start + timedelta(hours=hours)
-    downtime = (start + timedelta(minutes=30), start + timedelta(minutes=45)) if release.kind == UpgradeKind.MAJOR else None
-    return MaintenanceWindow.objects.create(
-        request=request, engineer=User.objects.get(email="engineer@vendor.example"), booked_by=by,
-        period=DateTimeTZRange(start, end), held=DateTimeTZRange(start, end + timedelta(minutes=30)),
-        downtime=DateTimeTZRange(*downtime) if downtime else None, cover="standard", state="confirmed",
-    )
-
-
 def make_run(*, deployment: Deployment, version: str, by: User, hours: float = 3) -> Run:
-    from upgrades.services.plans import run_create
-
-    return run_create(window=open_window(deployment=deployment, version=version, by=by, hours=hours))
+    return open_run(deployment=deployment, release=Release.objects.get(version=version), by=by, hours=hours)
 
 
 def step(run: Run, key: str, procedure: str = "upgrade") -> Step:

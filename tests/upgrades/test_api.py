@@ -16,7 +16,6 @@ from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
 
 from portal.celery import app as celery_app
-from portal.choices import Role
 from portal.models import Deployment, Notice, User
 from upgrades.choices import ItemState, ReleaseState, RequestState
 from upgrades.evidence import MAX_BYTES
@@ -48,16 +47,6 @@ def api_for(user: User) -> Api:
 def results(response) -> list[dict]:
     assert response.status_code == 200, response.content
     return response.json()["results"]
-
-
-@pytest.fixture
-def other_support(world) -> User:
-    return User.objects.create_user("kim@vendor.example", None, full_name="Kim Desk", role=Role.SUPPORT)
-
-
-@pytest.fixture
-def draft(customer, northwind_deployment, release) -> UpgradeRequest:
-    return requests.request_create(deployment=northwind_deployment, release=release, by=customer)
 
 
 def item(upgrade: UpgradeRequest, key: str) -> ChecklistItem:

@@ -9,20 +9,19 @@ from django.utils import timezone
 
 from scheduling.choices import Cover
 from scheduling.services.booking import window_book
+from tests.factories import RunFactory
 from tests.scheduling.stories import approve
 from tests.upgrades.runs import confirmed_window
 from upgrades.choices import ReadinessKind, RunState
 from upgrades.models import Release, Run
-from upgrades.services import plans
 
 JSON = "application/json"
 
 
 @pytest.fixture
 def run(northwind_deployment, engineer, customer) -> Run:
-    window = confirmed_window(northwind_deployment, Release.objects.get(version="10.0.0"), engineer=engineer,
-                              customer=customer)
-    return plans.run_create(window=window)
+    return RunFactory(window=confirmed_window(northwind_deployment, Release.objects.get(version="10.0.0"),
+                                              engineer=engineer, customer=customer))
 
 
 def post(client, path: str, body: dict | None = None):

@@ -12,26 +12,19 @@ from django.utils import timezone
 from portal.models import Notice
 from scheduling.models import SchedulingLink
 from scheduling.services.links import link_issue, link_revoke
-from upgrades.choices import CheckOutcome, ItemState, RequestState
+from tests.upgrades.desk import check_booked
+from upgrades.choices import CheckOutcome, RequestState
 from upgrades.models import UpgradeRequest
-from upgrades.services import checklist, requests
+from upgrades.services import requests
 from upgrades.workflow import WorkflowError
 
 API = "/api/v1"
 
 
 @pytest.fixture
-def scheduled(customer, support, engineer, northwind_deployment, release) -> UpgradeRequest:
+def scheduled(draft, customer, support, engineer) -> UpgradeRequest:
     """Every required item accepted, the check booked two days ahead."""
-    upgrade = requests.request_create(deployment=northwind_deployment, release=release, by=customer)
-    for item in upgrade.items.filter(obsolete=False, required=True, state=ItemState.MISSING):
-        checklist.item_provide(item=item, by=customer, text="In place: see our runbook.")
-    requests.request_submit(upgrade=upgrade, by=customer)
-    requests.request_assign(upgrade=upgrade, by=support)
-    for item in upgrade.items.filter(obsolete=False, required=True, state=ItemState.PROVIDED):
-        checklist.item_accept(item=item, by=support)
-    requests.request_schedule_check(upgrade=upgrade, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
-    return upgrade
+    return check_booked(draft, customer=customer, support=support, engineer=engineer)
 
 
 @pytest.fixture

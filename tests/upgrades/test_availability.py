@@ -94,7 +94,7 @@ def test_the_sweep_hands_a_probe_whose_worker_died_to_a_live_one(worker, northwi
                                                                 customer, release):
     from django.utils import timezone
 
-    from tests.upgrades.runs import run_rows, window_for
+    from tests.upgrades.runs import open_run
     from upgrades.choices import RunState
     from upgrades.models import AvailabilityProbe, Run
 
@@ -102,7 +102,7 @@ def test_the_sweep_hands_a_probe_whose_worker_died_to_a_live_one(worker, northwi
     dead = timezone.now() - timedelta(seconds=20)
     probe = AvailabilityProbe.objects.create(deployment=northwind_deployment, url=northwind_deployment.service_url,
                                              owner="killed-worker", heartbeat_at=dead)
-    run = run_rows(window=window_for(deployment=northwind_deployment, release=release, by=customer))
+    run = open_run(deployment=northwind_deployment, release=release, by=customer)
     finished = AvailabilityProbe.objects.create(deployment=northwind_deployment, url=northwind_deployment.service_url,
                                                 owner="killed-worker", heartbeat_at=dead)
     Run.objects.filter(pk=run.pk).update(state=RunState.RUNNING, probe=probe)

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.utils import timezone
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import log_in, open_from_menu, save_screenshot, wait_for
@@ -298,24 +297,19 @@ def checked_request(world, worker, inbox):
     optional, measured item stays missing, as it does when the preflight cannot reach the
     servers. The worker and the SMTP server take the notices this causes."""
     from portal.models import Deployment, User
-    from upgrades.choices import CheckOutcome, ItemState
+    from tests.upgrades.desk import check_booked
+    from upgrades.choices import CheckOutcome
     from upgrades.models import Release
-    from upgrades.services import checklist, requests
+    from upgrades.services import requests
 
     customer = User.objects.get(email="lead@northwind.example")
-    support = User.objects.get(email="support@vendor.example")
     engineer = User.objects.get(email="engineer@vendor.example")
     request = requests.request_create(
         deployment=Deployment.objects.get(organisation__slug="northwind", name="Production"),
         release=Release.objects.get(version="10.0.0"), by=customer,
     )
-    for item in request.items.filter(required=True, state=ItemState.MISSING):
-        checklist.item_provide(item=item, by=customer, text="In place: see our runbook.")
-    requests.request_submit(upgrade=request, by=customer)
-    requests.request_assign(upgrade=request, by=support)
-    for item in request.items.filter(required=True, state=ItemState.PROVIDED):
-        checklist.item_accept(item=item, by=support)
-    requests.request_schedule_check(upgrade=request, by=support, at=timezone.now() + timedelta(days=2), engineer=engineer)
+    check_booked(request, customer=customer, support=User.objects.get(email="support@vendor.example"),
+                 engineer=engineer)
     with time_machine.travel(request.check_at + timedelta(minutes=10), tick=False):  # the check has started
         requests.request_record_check(upgrade=request, by=engineer, outcome=CheckOutcome.PASSED)
     return request

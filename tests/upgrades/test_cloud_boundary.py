@@ -9,9 +9,10 @@ import time_machine
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
-from portal.models import Deployment, Organisation, User
+from portal.models import Deployment
 from scheduling.models import MaintenanceWindow
 from scheduling.services import cloud
+from tests.factories import UpgradeRequestFactory
 from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.services import requests
@@ -23,16 +24,6 @@ NOW = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def fabrikam(world) -> Organisation:
-    return Organisation.objects.get(slug="fabrikam")
-
-
-@pytest.fixture
-def fabrikam_lead(world) -> User:
-    return User.objects.get(email="lead@fabrikam.example")
-
-
-@pytest.fixture
 def fabrikam_deployment(fabrikam) -> Deployment:
     return Deployment.objects.get(organisation=fabrikam)
 
@@ -40,10 +31,7 @@ def fabrikam_deployment(fabrikam) -> Deployment:
 @pytest.fixture
 def stranded(fabrikam_deployment, fabrikam_lead, release) -> UpgradeRequest:
     """A request Fabrikam's lead opened by URL before cloud customers were refused."""
-    return UpgradeRequest.objects.create(
-        deployment=fabrikam_deployment, release=release, from_version=fabrikam_deployment.cloudpaging_version,
-        kind=release.kind, requested_by=fabrikam_lead, state=RequestState.DRAFT,
-    )
+    return UpgradeRequestFactory(deployment=fabrikam_deployment, release=release, requested_by=fabrikam_lead)
 
 
 @pytest.fixture
@@ -158,10 +146,8 @@ def test_a_request_to_another_release_that_blocks_the_plan_is_shown_too(frozen, 
                                                                          fabrikam_deployment, fabrikam_lead):
     from upgrades.models import Release
 
-    older = UpgradeRequest.objects.create(
-        deployment=fabrikam_deployment, release=Release.objects.get(version="9.5.0"), from_version="9.4.2",
-        kind="minor", requested_by=fabrikam_lead, state=RequestState.SUBMITTED,
-    )
+    older = UpgradeRequestFactory(deployment=fabrikam_deployment, release=Release.objects.get(version="9.5.0"),
+                                  requested_by=fabrikam_lead, state=RequestState.SUBMITTED)
 
     page = client_for(support).get(reverse("cloud-plan", args=[release.version])).content.decode()
 

@@ -15,7 +15,7 @@ from scheduling.choices import Cover, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.services.booking import window_book
 from scheduling.services.windows import window_cancel, window_confirm, window_reschedule
-from tests.scheduling.stories import approve
+from tests.factories import MaintenanceWindowFactory
 from upgrades.choices import ReadinessKind, RequestState, RunState, StepProcedure, StepState
 from upgrades.models import Readiness, Release, Run, Step, UpgradeRequest
 from upgrades.procedure import StepKind
@@ -32,11 +32,6 @@ def in_a_month() -> datetime:
     """A window's start a month from whatever today is (window_book takes any time for a named
     engineer: finding free slots has tests of its own)."""
     return (django_now() + timedelta(days=30)).replace(hour=10, minute=0, second=0, microsecond=0)
-
-
-@pytest.fixture
-def approved(customer, northwind_deployment, release):
-    return approve(northwind_deployment, by=customer, release=release)
 
 
 def book(approved, engineer, customer, *, cover=Cover.STANDARD, later=timedelta(0)) -> MaintenanceWindow:
@@ -269,16 +264,9 @@ def test_a_cloud_customers_window_gets_its_run_once_support_confirms_the_plan(su
     from portal.models import Deployment
 
     fabrikam = Deployment.objects.get(organisation__slug="fabrikam")
-    request = UpgradeRequest.objects.create(
-        deployment=fabrikam, release=Release.objects.get(version="10.0.0"), from_version="9.4.2", kind="major",
-        state=RequestState.APPROVED, requested_by=support,
-    )
-    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-
-    start = in_a_month()
-    window = MaintenanceWindow.objects.create(
-        request=request, engineer=engineer, booked_by=support, cover=Cover.STANDARD, state=WindowState.PROPOSED,
-        period=DateTimeTZRange(start, start + timedelta(hours=1)), held=DateTimeTZRange(start, start + timedelta(hours=2)),
+    window = MaintenanceWindowFactory(
+        proposed=True, request__deployment=fabrikam, request__release=Release.objects.get(version="10.0.0"),
+        request__requested_by=support, engineer=engineer, start=in_a_month(),
     )
 
     window_confirm(window=window, by=support)

@@ -11,21 +11,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
 from django.db import connection
-from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.test import Client
 from django.urls import reverse
 
-from scheduling.models import MaintenanceWindow
 from tests.conftest import wait_for
+from tests.factories import RunFactory
 from upgrades.choices import RunState
 from upgrades.models import Run
-from upgrades.services import events, requests
+from upgrades.services import events
 from upgrades.services.events import event_emit
 
 # Nothing listens there: Redis "down".
@@ -116,18 +114,11 @@ def portal_without_redis(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def run(transactional_db, world, northwind_deployment, customer, release, engineer) -> Run:
-    """Northwind's confirmed window on the day and its run, written directly (the engine has tests
-    of its own): a run is all a watcher needs."""
-    request = requests.request_create(deployment=northwind_deployment, release=release, by=customer)
-    start = datetime.now(timezone.utc).replace(microsecond=0)
-    window = MaintenanceWindow.objects.create(
-        request=request, engineer=engineer, booked_by=customer, cover="standard", state="confirmed",
-        period=DateTimeTZRange(start, start + timedelta(hours=2)), held=DateTimeTZRange(start, start + timedelta(hours=3)),
-    )
-    return Run.objects.create(
-        window=window, request=request, deployment=northwind_deployment, kind=request.kind,
-        from_version=request.from_version, to_version=release.version, state=RunState.RUNNING,
-        planned_start=start, planned_end=start + timedelta(hours=2),
+    """Northwind's confirmed window on the day and its run, running (the engine has tests of its
+    own), with no event yet: a run is all a watcher needs."""
+    return RunFactory(
+        window__request__deployment=northwind_deployment, window__request__release=release,
+        window__request__requested_by=customer, window__engineer=engineer, state=RunState.RUNNING, plan_event=False,
     )
 
 

@@ -8,22 +8,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from portal import services as portal_services
-from portal.choices import ContactRole, Role
-from portal.models import Contact, Deployment, Notice, User
+from portal.choices import ContactRole
+from portal.models import Contact, Deployment, Notice
 from upgrades.choices import CheckOutcome, ItemState, RequestState, UpgradeKind
 from upgrades.models import Release, UpgradeRequest
 from upgrades.services import checklist, requests
 from upgrades.workflow import WorkflowError
-
-
-@pytest.fixture
-def other_support(world):
-    return User.objects.create_user("kim@vendor.example", "x", full_name="Kim Desk", role=Role.SUPPORT)
-
-
-@pytest.fixture
-def draft(customer, northwind_deployment, release):
-    return requests.request_create(deployment=northwind_deployment, release=release, by=customer)
 
 
 def _check_started(request):

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from portal.models import User
 from tests.dates import FRIDAY
-from tests.upgrades.runs import run_rows, window_for
+from tests.upgrades.runs import open_run
 from upgrades.choices import RollbackState, RunState, StepState
 from upgrades.models import RollbackDecision
 from upgrades.procedure import PHASE_WORDS, Phase
@@ -18,7 +18,7 @@ from upgrades.services.events import event_emit
 
 @pytest.fixture
 def run(northwind_deployment, release, customer):
-    return run_rows(window=window_for(deployment=northwind_deployment, release=release, by=customer))
+    return open_run(deployment=northwind_deployment, release=release, by=customer, plan_event=False)
 
 
 @pytest.fixture

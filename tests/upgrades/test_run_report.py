@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from tests.upgrades.runs import run_rows, window_for
+from tests.upgrades.runs import open_run
 from upgrades.choices import ProbeState, RunState, StepState
 from upgrades.models import AvailabilityProbe, AvailabilitySample, CheckResult, SignOff
 from upgrades.services.events import event_emit
@@ -16,8 +16,8 @@ from upgrades.services.events import event_emit
 def finished_run(northwind_deployment, release, customer, engineer):
     """A major run that ran its steps a minute each, with 20 s of measured downtime at the
     database step, its checks, a decision, log lines and the customer's sign-off."""
-    window = window_for(deployment=northwind_deployment, release=release, by=customer)
-    run = run_rows(window=window)
+    run = open_run(deployment=northwind_deployment, release=release, by=customer)
+    window = run.window
     began = window.start + timedelta(minutes=1)
     moment = began
     for step in run.steps.order_by("position"):

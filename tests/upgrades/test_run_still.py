@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.models import Dispatch
-from tests.upgrades.runs import run_rows, window_for
+from tests.upgrades.runs import open_run
 from upgrades.choices import RunState, StepState
 from upgrades.runflow import RunError
 from upgrades.services import engine
@@ -25,7 +25,7 @@ from upgrades.services.runs import run_continue
 @pytest.fixture
 def run(northwind_deployment, release, customer):
     """Northwind's run, started, its preparation done: the next step is pending."""
-    run = run_rows(window=window_for(deployment=northwind_deployment, release=release, by=customer))
+    run = open_run(deployment=northwind_deployment, release=release, by=customer)
     first = run.steps.order_by("position").first()
     run.steps.filter(pk=first.pk).update(state=StepState.SUCCEEDED, finished_at=timezone.now())
     run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, started_at=timezone.now())
@@ -144,7 +144,7 @@ def test_in_the_browser_the_customer_sees_the_wait_and_the_engineer_moves_the_ru
 
     from tests.conftest import log_in, save_screenshot
 
-    run = run_rows(window=window_for(deployment=northwind_deployment, release=release, by=customer))
+    run = open_run(deployment=northwind_deployment, release=release, by=customer)
     first, step = run.steps.order_by("position")[:2]
     minutes_ago = timezone.now() - timedelta(minutes=2)
     run.steps.filter(pk=first.pk).update(state=StepState.SUCCEEDED, finished_at=minutes_ago)
