@@ -290,6 +290,24 @@ def chart_points(run: Run, *, width: int = 600, height: int = 80) -> dict:
             "first": first, "last": last}
 
 
+# The board ----------------------------------------------------------------------------------
+
+
+def board_of(run: Run, now: datetime | None = None) -> dict:
+    """What the live page's board shows everybody alike: the phase and the clock, the steps, the
+    tests and who did what. What a person may press is theirs alone (views_runs._controls)."""
+    now = now or timezone.now()
+    clock = clock_of(run, now)
+    return {
+        "run": run, "clock": clock, "steps": steps_of(run, now),
+        "phase_words": phase_words(run), "phase_badge": phase_badge(run),
+        "checks": checks_of(run), "decisions": decisions_of(run),
+        "elapsed": duration_words(clock.elapsed), "remaining": duration_words(clock.remaining),
+        "overrun": duration_words(clock.overrun) if clock.overrun else "",
+        "finished": run.state in FINISHED_RUN_STATES,
+    }
+
+
 # Rollback ------------------------------------------------------------------------------------
 
 

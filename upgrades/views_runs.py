@@ -83,16 +83,7 @@ def _controls(run, user) -> dict:
 
 
 def _board(run, user) -> dict:
-    now = timezone.now()
-    clock = live.clock_of(run, now)
-    return {
-        "run": run, "now": now, "clock": clock, "steps": live.steps_of(run, now),
-        "phase_words": live.phase_words(run), "phase_badge": live.phase_badge(run),
-        "checks": live.checks_of(run), "decisions": live.decisions_of(run), "rollbacks": live.rollbacks_of(run),
-        "controls": _controls(run, user), "is_vendor": user.is_vendor,
-        "elapsed": live.duration_words(clock.elapsed), "remaining": live.duration_words(clock.remaining),
-        "overrun": live.duration_words(clock.overrun) if clock.overrun else "",
-    }
+    return {**live.board_of(run), "controls": _controls(run, user), "is_vendor": user.is_vendor}
 
 
 @require_GET
