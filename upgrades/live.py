@@ -47,6 +47,11 @@ def run_get(*, user: User, pk: int) -> Run:
     return get_object_or_404(runs_visible(user=user), pk=pk)
 
 
+def run_watched(*, pk: int) -> Run:
+    """A run whose events are rendered for its watchers: the stream checked each one's access."""
+    return Run.objects.get(pk=pk)
+
+
 def step_get(*, run: Run, pk: int) -> Step:
     return get_object_or_404(run.steps.select_related("confirmed_by_engineer", "confirmed_by_customer"), pk=pk)
 

@@ -25,9 +25,11 @@ from upgrades.report_pdf import PdfError, html_to_pdf, inline_css
 from upgrades.runflow import FINISHED_RUN_STATES, RunError
 from upgrades.services import decisions, readiness, rollback, runs
 
-# The parts of the live page that htmx re-renders when an event says something moved.
+# The parts of the live page that htmx re-renders when an event says something moved; a
+# person's own controls are asked for alone (upgrades/fragments.py).
 PARTS = {
     "board": "upgrades/run_live.html#board",
+    "controls": "upgrades/partials/run_controls.html",
     "chart": "upgrades/partials/run_chart.html",
     "log": "upgrades/partials/run_log.html",
 }
@@ -96,6 +98,8 @@ def run_live(request, pk: int):
         context = {"run": run}
         if part == "board":
             context = _board(run, request.user)
+        elif part == "controls":
+            context.update(controls=_controls(run, request.user), is_vendor=request.user.is_vendor)
         elif part == "chart":
             context["chart"] = live.chart_points(run)
             context["availability"] = live.availability_of(run)
