@@ -277,7 +277,7 @@ def availability_of(run: Run) -> Availability:
 
 def chart_points(run: Run, *, width: int = 600, height: int = 80) -> dict:
     """The availability chart as SVG coordinates: latency as a line, down samples as red bars.
-    Rendered on the server for the first load and the report; run.js redraws it live."""
+    Rendered on the server for the report and the live page, which asks for it again every 5 s."""
     samples = samples_of(run)
     if not samples:
         return {"points": "", "down": [], "width": width, "height": height}

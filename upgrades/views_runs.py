@@ -25,12 +25,12 @@ from upgrades.report_pdf import PdfError, html_to_pdf, inline_css
 from upgrades.runflow import FINISHED_RUN_STATES, RunError
 from upgrades.services import decisions, readiness, rollback, runs
 
-# The parts of the live page that htmx re-renders when an event says something moved; a
-# person's own controls are asked for alone (upgrades/fragments.py).
+# The parts of the live page htmx asks for alone: the chart every few seconds, a person's own
+# controls when an event says they may have changed (upgrades/fragments.py).
 PARTS = {
     "board": "upgrades/run_live.html#board",
     "controls": "upgrades/partials/run_controls.html",
-    "chart": "upgrades/partials/run_chart.html",
+    "chart": "upgrades/run_live.html#chart",
     "log": "upgrades/partials/run_log.html",
 }
 
@@ -101,8 +101,8 @@ def run_live(request, pk: int):
         elif part == "controls":
             context.update(controls=_controls(run, request.user), is_vendor=request.user.is_vendor)
         elif part == "chart":
-            context["chart"] = live.chart_points(run)
-            context["availability"] = live.availability_of(run)
+            context.update(chart=live.chart_points(run), availability=live.availability_of(run),
+                           finished=run.state in FINISHED_RUN_STATES)
         else:
             context["log"] = live.log_tail(run)
         return render(request, PARTS[part], context)
