@@ -6,6 +6,7 @@ out-of-band swaps.
 - An event that moves the run (a step, the phase, a check, a decision, ...) carries the parts of
   the board everybody sees alike: the phase and the clock, the steps, the tests and who did
   what, as they are when the fragment is rendered, which is never before the event's commit.
+  A phase event also says the new phase in a live region, for screen readers.
 - What a person may press depends on who they are (and carries their CSRF token), so it is
   never in a fragment: an event that may change it makes each page ask for its own controls
   (`?part=controls`).
@@ -66,7 +67,7 @@ def _render(run_id: int, messages: list[dict], zone: str) -> list[str]:
 
 def _context(run_id: int, message: dict, board: dict | None) -> dict:
     kind = message["kind"]
-    context = {"run_id": run_id, "controls": kind in CONTROLS_KINDS}
+    context = {"run_id": run_id, "controls": kind in CONTROLS_KINDS, "phase_news": kind == "phase"}
     if kind == "log":
         context["line"] = {**message, "at": datetime.fromisoformat(message["at"])}
     if kind in BOARD_KINDS:

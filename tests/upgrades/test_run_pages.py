@@ -243,6 +243,18 @@ def test_a_step_event_brings_the_board_everybody_sees_and_each_page_asks_for_its
     assert "Confirm as engineer" in controls[engineer] and "Confirm as administrator" in controls[customer]
 
 
+def test_a_new_phase_is_said_for_screen_readers(client_for, run, customer):
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, phase=Phase.DOWNTIME,
+                                                    started_at=timezone.now())
+    words = PHASE_WORDS[Phase.DOWNTIME]
+    event_emit(run=run, kind="phase", text=words, data={"phase": Phase.DOWNTIME, "words": words})
+
+    [event] = client_for(customer).get(reverse("run-events-poll", args=[run.pk]), {"after": 0}).json()["events"]
+
+    assert f'<p hx-swap-oob="innerHTML:#run-phase-news">{words}</p>' in event["html"]
+    assert 'id="run-phase-news" class="visually-hidden" aria-live="polite"' in text_of(live(client_for(customer), run))
+
+
 def test_a_log_event_brings_its_line_alone(client_for, run, engineer):
     event_emit(run=run, kind="log", text="cpadmin01: Tomcat stopped")
 
