@@ -33,8 +33,8 @@ CONTROLS_KINDS = BOARD_KINDS - {"phase", "check"}
 # Long enough for every watcher and any quick reconnection; an older event is rendered again.
 KEEP_SECONDS = 600
 
-# Held while looking in the cache and rendering what is missing: watchers asking at once for the
-# same event wait for the first one's rendering instead of repeating it.
+# Held while the board is read and rendered: watchers asking at once for the same event wait for
+# the first one's rendering instead of repeating it.
 _rendering = threading.Lock()
 
 
@@ -42,27 +42,34 @@ def _key(run_id: int, seq: int, zone: str) -> str:
     return f"upgrades:run-event-html:{run_id}:{seq}:{zone}"
 
 
+def reads_the_board(messages: list[dict]) -> bool:
+    """Whether rendering `messages` reads the database; a log line needs nothing but itself."""
+    return any(message["kind"] in BOARD_KINDS for message in messages)
+
+
 def with_html(*, run_id: int, messages: list[dict], zone: str) -> list[dict]:
     """`messages` (`events.as_message`) each with the `html` it carries to a watcher in `zone`."""
     keys = [_key(run_id, message["seq"], zone) for message in messages]
-    with _rendering:
-        found = cache.get_many(keys)
-        missing = [(key, message) for key, message in zip(keys, messages) if key not in found]
-        if missing:
-            rendered = dict(zip((key for key, _ in missing), _render(run_id, [m for _, m in missing], zone)))
-            cache.set_many(rendered, KEEP_SECONDS)
-            found.update(rendered)
+    found = cache.get_many(keys)
+    missing = {key: message for key, message in zip(keys, messages) if key not in found}
+    if reads_the_board(list(missing.values())):
+        with _rendering:
+            found |= cache.get_many(list(missing))  # rendered while this one waited
+            found |= _render(run_id, {key: m for key, m in missing.items() if key not in found}, zone)
+    elif missing:
+        found |= _render(run_id, missing, zone)
     return [{**message, "html": found[key]} for key, message in zip(keys, messages)]
 
 
-def _render(run_id: int, messages: list[dict], zone: str) -> list[str]:
+def _render(run_id: int, messages: dict[str, dict], zone: str) -> dict[str, str]:
+    """The HTML of `messages` (by cache key), kept in the cache."""
     with timezone.override(zoneinfo.ZoneInfo(zone)):
         # One look at the board serves every event of the batch that carries it.
-        board = None
-        if any(message["kind"] in BOARD_KINDS for message in messages):
-            board = live.board_of(live.run_watched(pk=run_id))
-        return [render_to_string("upgrades/partials/run_event.html", _context(run_id, message, board))
-                for message in messages]
+        board = live.board_of(live.run_watched(pk=run_id)) if reads_the_board(list(messages.values())) else None
+        rendered = {key: render_to_string("upgrades/partials/run_event.html", _context(run_id, message, board))
+                    for key, message in messages.items()}
+    cache.set_many(rendered, KEEP_SECONDS)
+    return rendered
 
 
 def _context(run_id: int, message: dict, board: dict | None) -> dict:

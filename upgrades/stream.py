@@ -46,7 +46,7 @@ from django.views.decorators.http import require_GET
 
 from portal.models import User
 from portal.selectors import visible_to
-from upgrades.fragments import with_html
+from upgrades.fragments import reads_the_board, with_html
 from upgrades.models import Run
 from upgrades.runflow import FINISHED_RUN_STATES
 from upgrades.services.events import CHANNEL_PREFIX, channel, events_after
@@ -209,7 +209,11 @@ class _Hub:
         items = {}
         for zone in set(self.queues.get(name, {}).values()):
             try:
-                [shown] = await _rendered(run_id=run_id, messages=[message], zone=zone)
+                if reads_the_board([message]):
+                    [shown] = await _rendered(run_id=run_id, messages=[message], zone=zone)
+                else:
+                    # A log line, rendered here: a thread for each would keep a busy run's lines waiting.
+                    [shown] = with_html(run_id=run_id, messages=[message], zone=zone)
             except Exception:  # noqa: BLE001 - its watchers catch up from PostgreSQL, which renders again
                 log.exception("live events: run %s, event %s not rendered", run_id, message["seq"])
                 continue
