@@ -11,9 +11,10 @@ out-of-band swaps.
   never in a fragment: an event that may change it makes each page ask for its own controls
   (`?part=controls`).
 
-Times are shown in the watcher's zone, so a fragment is rendered once per event and zone and
-kept in the cache, where the other watchers, a replay after Last-Event-ID and the polling
-answer find it: a run's 200 watchers cost one rendering of each event, not 200.
+Times are shown in the watcher's zone, so a fragment is rendered once per event and zone (in
+each web process: the cache is the process's own) and kept in the cache, where the other
+watchers, a replay after Last-Event-ID and the polling answer find it: a run's 200 watchers cost
+one rendering of each event, not 200.
 """
 
 import threading
