@@ -47,6 +47,11 @@ def run_get(*, user: User, pk: int) -> Run:
     return get_object_or_404(runs_visible(user=user), pk=pk)
 
 
+def run_watched(*, pk: int) -> Run:
+    """A run whose events are rendered for its watchers: the stream checked each one's access."""
+    return Run.objects.get(pk=pk)
+
+
 def step_get(*, run: Run, pk: int) -> Step:
     return get_object_or_404(run.steps.select_related("confirmed_by_engineer", "confirmed_by_customer"), pk=pk)
 
@@ -272,7 +277,7 @@ def availability_of(run: Run) -> Availability:
 
 def chart_points(run: Run, *, width: int = 600, height: int = 80) -> dict:
     """The availability chart as SVG coordinates: latency as a line, down samples as red bars.
-    Rendered on the server for the first load and the report; run.js redraws it live."""
+    Rendered on the server for the report and the live page, which asks for it again every 5 s."""
     samples = samples_of(run)
     if not samples:
         return {"points": "", "down": [], "width": width, "height": height}
@@ -288,6 +293,24 @@ def chart_points(run: Run, *, width: int = 600, height: int = 80) -> dict:
             down.append(x)
     return {"points": " ".join(points), "down": down, "width": width, "height": height,
             "first": first, "last": last}
+
+
+# The board ----------------------------------------------------------------------------------
+
+
+def board_of(run: Run, now: datetime | None = None) -> dict:
+    """What the live page's board shows everybody alike: the phase and the clock, the steps, the
+    tests and who did what. What a person may press is theirs alone (views_runs._controls)."""
+    now = now or timezone.now()
+    clock = clock_of(run, now)
+    return {
+        "run": run, "clock": clock, "steps": steps_of(run, now),
+        "phase_words": phase_words(run), "phase_badge": phase_badge(run),
+        "checks": checks_of(run), "decisions": decisions_of(run),
+        "elapsed": duration_words(clock.elapsed), "remaining": duration_words(clock.remaining),
+        "overrun": duration_words(clock.overrun) if clock.overrun else "",
+        "finished": run.state in FINISHED_RUN_STATES,
+    }
 
 
 # Rollback ------------------------------------------------------------------------------------

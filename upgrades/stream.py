@@ -20,7 +20,10 @@ The SSE view is async (uvicorn serves it); a watcher holds no database connectio
    `end` event once the run is finished and everything has been sent. A client that goes away
    cancels the stream (Django's ASGI handler), which leaves the hub.
 
-Each event is `id: <seq>`, `event: <kind>`, `data: <the JSON of upgrades.services.events.as_message>`.
+Each event is `id: <seq>`, `event: <kind>`, `data: <the JSON of upgrades.services.events.as_message>`,
+with `html`: what the event changes on the page, rendered once per event and time zone from the
+page's own partials (upgrades/fragments.py). The hub renders a message from Redis for the zones
+of its watchers before handing it to them; a replay and the polling answer find it in the cache.
 """
 
 import asyncio
@@ -43,9 +46,10 @@ from django.views.decorators.http import require_GET
 
 from portal.models import User
 from portal.selectors import visible_to
+from upgrades.fragments import reads_the_board, with_html
 from upgrades.models import Run
 from upgrades.runflow import FINISHED_RUN_STATES
-from upgrades.services.events import channel, events_after
+from upgrades.services.events import CHANNEL_PREFIX, channel, events_after
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +78,9 @@ def _release_connection() -> None:
         connection.close()
 
 
-def _briefly(function: Callable) -> Callable:
-    """`function` as a short query in the request's thread, its connection released after it."""
+def _briefly(function: Callable, *, thread_sensitive: bool = True) -> Callable:
+    """`function` as a short query in the request's thread (or, for the hub, which serves no one
+    request, in a thread of the pool), its connection released after it."""
 
     @wraps(function)
     def released(*args, **kwargs):
@@ -84,7 +89,7 @@ def _briefly(function: Callable) -> Callable:
         finally:
             _release_connection()
 
-    return sync_to_async(released)
+    return sync_to_async(released, thread_sensitive=thread_sensitive)
 
 
 @_briefly
@@ -96,12 +101,15 @@ def _run_shown(*, user: User, pk: int) -> int:
 
 
 @_briefly
-def _events_since(*, run_id: int, after: int) -> tuple[list[dict], bool]:
+def _events_since(*, run_id: int, after: int, zone: str) -> tuple[list[dict], bool]:
     """The next batch after `after`, and whether the run is finished with nothing after the batch.
     The state is read first: whatever finished the run was committed before the events are read."""
     state = Run.objects.filter(pk=run_id).values_list("state", flat=True).first()
-    events = events_after(run_id=run_id, seq=after, limit=REPLAY_BATCH)
+    events = with_html(run_id=run_id, messages=events_after(run_id=run_id, seq=after, limit=REPLAY_BATCH), zone=zone)
     return events, state in FINISHED_RUN_STATES and len(events) < REPLAY_BATCH
+
+
+_rendered = _briefly(with_html, thread_sensitive=False)
 
 
 def _frame(seq: int, kind: str, data: str) -> str:
@@ -114,17 +122,19 @@ def _framed(message: dict) -> str:
 
 class _Hub:
     """The Redis subscriptions of one event loop (one uvicorn process): one per run channel,
-    shared by every watcher of that run; each message is parsed once and framed once."""
+    shared by every watcher of that run; each message is parsed once, and rendered and framed
+    once per time zone of its watchers."""
 
     def __init__(self):
         self.client: redis.asyncio.Redis | None = None
         self.pubsub = None
         self.reader: asyncio.Task | None = None
-        self.queues: dict[str, set[asyncio.Queue]] = {}
+        # Per channel, each watcher's queue and the time zone it sees times in.
+        self.queues: dict[str, dict[asyncio.Queue, str]] = {}
         self.confirmed: dict[str, asyncio.Future] = {}
         self.lock = asyncio.Lock()
 
-    async def join(self, name: str, queue: asyncio.Queue) -> bool:
+    async def join(self, name: str, queue: asyncio.Queue, zone: str) -> bool:
         """Subscribe `queue` to the channel; True once Redis has confirmed the subscription,
         False when Redis cannot be reached (the watcher then polls PostgreSQL)."""
         try:
@@ -139,7 +149,7 @@ class _Hub:
                     await self.pubsub.subscribe(name)
                 if self.reader is None:
                     self.reader = asyncio.create_task(self._read(), name="live events from Redis")
-                self.queues.setdefault(name, set()).add(queue)
+                self.queues.setdefault(name, {})[queue] = zone
                 confirmed = self.confirmed[name]
             await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_SECONDS)
             return True
@@ -157,7 +167,7 @@ class _Hub:
         watchers = self.queues.get(name)
         if watchers is None:
             return
-        watchers.discard(queue)
+        watchers.pop(queue, None)
         if not watchers:
             del self.queues[name]
             asyncio.get_running_loop().create_task(self._unsubscribe(name))
@@ -185,7 +195,7 @@ class _Hub:
                     if confirmed is not None and not confirmed.done():
                         confirmed.set_result(True)
                 elif message["type"] == "message":
-                    self._deliver(name, message["data"].decode())
+                    await self._deliver(name, message["data"].decode())
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - any failure of the connection: watchers poll
@@ -193,16 +203,33 @@ class _Hub:
             self.reader = None
             await self._reset()
 
-    def _deliver(self, name: str, data: str) -> None:
+    async def _deliver(self, name: str, data: str) -> None:
         message = json.loads(data)
-        item = (message["seq"], message["kind"], _frame(message["seq"], message["kind"], data))
-        for queue in list(self.queues.get(name, ())):
+        run_id = int(name.removeprefix(CHANNEL_PREFIX))
+        items = {}
+        for zone in set(self.queues.get(name, {}).values()):
+            try:
+                if reads_the_board([message]):
+                    [shown] = await _rendered(run_id=run_id, messages=[message], zone=zone)
+                else:
+                    # A log line, rendered here: a thread for each would keep a busy run's lines waiting.
+                    [shown] = with_html(run_id=run_id, messages=[message], zone=zone)
+            except Exception:  # noqa: BLE001 - its watchers catch up from PostgreSQL, which renders again
+                log.exception("live events: run %s, event %s not rendered", run_id, message["seq"])
+                continue
+            items[zone] = (message["seq"], message["kind"], _framed(shown))
+        watchers = self.queues.get(name, {})
+        for queue, zone in list(watchers.items()):
+            if zone not in items:
+                # It came while the others' was rendered (its replay, which follows its coming,
+                # has the event), or its rendering failed (its next look in PostgreSQL has it).
+                continue
             if queue.qsize() >= BACKLOG_LIMIT:
                 # A client that does not read: let it catch up from PostgreSQL when it does.
-                self.queues[name].discard(queue)
+                watchers.pop(queue)
                 queue.put_nowait(LOST)
             else:
-                queue.put_nowait(item)
+                queue.put_nowait(items[zone])
 
     async def _reset(self) -> None:
         """Forget the connection: every watcher is told to catch up from PostgreSQL."""
@@ -235,9 +262,10 @@ def _hub() -> _Hub:
 class _Watch:
     """One watcher's stream: what it has sent (`last`) and where the next events come from."""
 
-    def __init__(self, run_id: int, last: int):
+    def __init__(self, run_id: int, last: int, zone: str):
         self.run_id = run_id
         self.last = last
+        self.zone = zone
         self.finished = False
         self.queue: asyncio.Queue = asyncio.Queue()
         self.name = channel(run_id)
@@ -245,7 +273,7 @@ class _Watch:
     async def catch_up(self) -> AsyncIterator[str]:
         """Everything in PostgreSQL after `last`, batch by batch."""
         while True:
-            events, self.finished = await _events_since(run_id=self.run_id, after=self.last)
+            events, self.finished = await _events_since(run_id=self.run_id, after=self.last, zone=self.zone)
             fresh = [message for message in events if message["seq"] > self.last]
             if fresh:
                 self.last = fresh[-1]["seq"]
@@ -272,7 +300,7 @@ class _Watch:
 
     async def frames(self) -> AsyncIterator[str]:
         hub = _hub()
-        subscribed = await hub.join(self.name, self.queue)
+        subscribed = await hub.join(self.name, self.queue, self.zone)
         tried_redis = time.monotonic()
         try:
             yield f"retry: {RETRY_MS}\n\n"
@@ -300,7 +328,7 @@ class _Watch:
                     await asyncio.sleep(POLL_SECONDS)
                     if time.monotonic() - tried_redis >= RESUBSCRIBE_SECONDS:
                         # Subscribe before reading PostgreSQL below: nothing falls in between.
-                        subscribed = await hub.join(self.name, self.queue)
+                        subscribed = await hub.join(self.name, self.queue, self.zone)
                         tried_redis = time.monotonic()
                 if ask:
                     async for text in self.catch_up():
@@ -333,7 +361,8 @@ async def run_events(request: HttpRequest, pk: int):
     after = _after(request)
     if after is None:
         return HttpResponseBadRequest("Last-Event-ID and after are event sequence numbers.")
-    response = StreamingHttpResponse(_Watch(run_id, after).frames(), content_type="text/event-stream")
+    watch = _Watch(run_id, after, user.time_zone)
+    response = StreamingHttpResponse(watch.frames(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     # A buffering proxy (nginx) would hold the events back.
     response["X-Accel-Buffering"] = "no"
@@ -348,7 +377,8 @@ def run_events_poll(request: HttpRequest, pk: int) -> JsonResponse:
     after = _after(request)
     if after is None:
         return JsonResponse({"error": "after must be an event sequence number."}, status=400)
-    events = events_after(run_id=run.pk, seq=after, limit=POLL_LIMIT)
+    events = with_html(run_id=run.pk, messages=events_after(run_id=run.pk, seq=after, limit=POLL_LIMIT),
+                       zone=request.user.time_zone)
     return JsonResponse({
         "events": events,
         "last": events[-1]["seq"] if events else after,

@@ -26,10 +26,12 @@ from upgrades.report_pdf import PdfError, html_to_pdf, inline_css
 from upgrades.runflow import FINISHED_RUN_STATES, RunError
 from upgrades.services import decisions, readiness, rollback, runs
 
-# The parts of the live page that htmx re-renders when an event says something moved.
+# The parts of the live page htmx asks for alone: the chart every few seconds, a person's own
+# controls when an event says they may have changed (upgrades/fragments.py).
 PARTS = {
     "board": "upgrades/run_live.html#board",
-    "chart": "upgrades/partials/run_chart.html",
+    "controls": "upgrades/partials/run_controls.html",
+    "chart": "upgrades/run_live.html#chart",
     "log": "upgrades/partials/run_log.html",
 }
 
@@ -84,16 +86,7 @@ def _controls(run, user) -> dict:
 
 
 def _board(run, user) -> dict:
-    now = timezone.now()
-    clock = live.clock_of(run, now)
-    return {
-        "run": run, "now": now, "clock": clock, "steps": live.steps_of(run, now),
-        "phase_words": live.phase_words(run), "phase_badge": live.phase_badge(run),
-        "checks": live.checks_of(run), "decisions": live.decisions_of(run), "rollbacks": live.rollbacks_of(run),
-        "controls": _controls(run, user), "is_vendor": user.is_vendor,
-        "elapsed": live.duration_words(clock.elapsed), "remaining": live.duration_words(clock.remaining),
-        "overrun": live.duration_words(clock.overrun) if clock.overrun else "",
-    }
+    return {**live.board_of(run), "controls": _controls(run, user), "is_vendor": user.is_vendor}
 
 
 @require_GET
@@ -106,9 +99,11 @@ def run_live(request, pk: int):
         context = {"run": run}
         if part == "board":
             context = _board(run, request.user)
+        elif part == "controls":
+            context.update(controls=_controls(run, request.user), is_vendor=request.user.is_vendor)
         elif part == "chart":
-            context["chart"] = live.chart_points(run)
-            context["availability"] = live.availability_of(run)
+            context.update(chart=live.chart_points(run), availability=live.availability_of(run),
+                           finished=run.state in FINISHED_RUN_STATES)
         else:
             context["log"] = live.log_tail(run)
         return render(request, PARTS[part], context)

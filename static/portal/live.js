@@ -1,6 +1,8 @@
-// A run's live events, for the live page: each event is dispatched on the watched element as a
-// DOM CustomEvent "run-event" (bubbling, `detail` = the event's JSON: seq, at, kind, step, actor,
-// text, data), in order and once each; "run-end" follows when the run is finished.
+// A run's live events, for the live page: each event's `html`, rendered by the server, is handed
+// to htmx, whose out-of-band swaps (hx-swap-oob) put it in place; then the event is dispatched on
+// the watched element as a DOM CustomEvent "run-event" (bubbling, `detail` = the event's JSON:
+// seq, at, kind, step, actor, text, data, html), in order and once each; "run-end" follows when
+// the run is finished.
 //
 // The page marks the element it renders (no inline script: the CSP allows none):
 //   <section data-live-events
@@ -36,6 +38,7 @@
     function deliver(message) {
       if (message.seq <= last) return; // seen already
       last = message.seq;
+      htmx.swap(root, message.html || "", { swapStyle: "none" });
       emit("run-event", message);
     }
 

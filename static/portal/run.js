@@ -1,116 +1,66 @@
-// The live upgrade page: applies the run's events that live.js dispatches as `run-event`
-// (one per event, in order, each once). Log lines are appended here; anything that moves a
-// step, the phase or a decision re-renders the board from the server's own partial, so the
-// page never computes state of its own. No inline script: the page's CSP allows none.
+// The live upgrade page between its events. What an event changes is rendered by the server and
+// swapped in by live.js; here the window's clock ticks, the log tail stays short and scrolled to
+// its end, and a person's controls, fetched again when an event may have changed them, wait
+// while they type and keep their open choices. No inline script: the page's CSP allows none.
 (function () {
   "use strict";
   const root = document.getElementById("run-live");
   if (!root) return;
-  const liveUrl = root.dataset.liveUrl;
   const logLimit = parseInt(root.dataset.logLimit || "200", 10);
-  const BOARD_KINDS = new Set(["step", "phase", "run", "decision", "rollback", "check", "confirm", "sign_off"]);
-  let lastLogSeq = parseInt(root.dataset.lastSeq || "0", 10);
-  let boardTimer = null;
-  let chartTimer = null;
+  const log = document.getElementById("run-log");
+  let logAtEnd = true;
 
-  function state() {
-    const board = document.getElementById("run-board");
-    return board ? board.dataset.state : "";
+  log.addEventListener("scroll", function () {
+    logAtEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+  });
+
+  root.addEventListener("run-event", function (message) {
+    if (message.detail.kind !== "log") return;
+    const empty = log.querySelector(".empty");
+    if (empty) empty.remove();
+    while (log.children.length > logLimit) log.firstElementChild.remove();
+    if (logAtEnd) log.scrollTop = log.scrollHeight;
+  });
+
+  function controls() {
+    return document.getElementById("run-controls");
   }
 
-  // Someone typing a reason or a comment keeps their words: the board waits until they leave
-  // the field (the server has the truth; nothing is lost by refreshing a second later).
+  // Someone typing a reason or a comment keeps their words: their controls wait until they leave
+  // the field (the server has the truth; nothing is lost by asking a second later).
   function typing() {
     const active = document.activeElement;
-    const board = document.getElementById("run-board");
-    return board && active && board.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) &&
+    return controls() && active && controls().contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) &&
       active.type !== "hidden" && active.type !== "submit";
   }
 
-  // A choice someone has opened (a rollback, a skip) stays open when the board is refreshed.
+  // A choice someone has opened (a rollback, a skip) stays open when their controls are swapped.
   function openChoices() {
-    const board = document.getElementById("run-board");
-    if (!board) return [];
-    return Array.from(board.querySelectorAll("details[open] > summary")).map(function (summary) {
+    return Array.from(controls().querySelectorAll("details[open] > summary")).map(function (summary) {
       return summary.textContent.trim();
     });
   }
 
-  function reopen(choices) {
-    const board = document.getElementById("run-board");
-    if (!board || !choices.length) return;
-    board.querySelectorAll("details > summary").forEach(function (summary) {
-      if (choices.indexOf(summary.textContent.trim()) >= 0) summary.parentElement.open = true;
-    });
-  }
+  let keepOpen = [];
 
-  let keepOpen = null;  // the choices open when the board was asked for, reopened once it is swapped in
-
-  document.body.addEventListener("htmx:afterSettle", function () {
-    if (keepOpen === null) return;
-    reopen(keepOpen);
-    keepOpen = null;
-  });
-
-  function refreshBoard() {
-    clearTimeout(boardTimer);
-    boardTimer = setTimeout(function () {
-      if (typing()) { refreshBoard(); return; }
+  document.body.addEventListener("htmx:confirm", function (event) {
+    if (event.target.id !== "run-controls-due") return;
+    event.preventDefault();
+    (function whenIdle() {
+      if (typing()) { setTimeout(whenIdle, 250); return; }
       keepOpen = openChoices();
-      htmx.ajax("GET", liveUrl + "?part=board", { target: "#run-board", swap: "outerHTML" }).then(tickClock);
-    }, 250);
-  }
-
-  function refreshChart() {
-    if (chartTimer) return;
-    chartTimer = setTimeout(function () {
-      chartTimer = null;
-      htmx.ajax("GET", liveUrl + "?part=chart", { target: "#run-chart", swap: "outerHTML" });
-    }, 1000);
-  }
-
-  function appendLog(event) {
-    if (event.seq <= lastLogSeq) return;
-    lastLogSeq = event.seq;
-    const log = document.getElementById("run-log");
-    if (!log) return;
-    const empty = log.querySelector(".empty");
-    if (empty) empty.remove();
-    const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
-    const line = document.createElement("li");
-    line.dataset.seq = event.seq;
-    const time = document.createElement("time");
-    time.textContent = new Date(event.at).toLocaleTimeString([], { hour12: false });
-    line.append(time, " ", event.text);
-    log.append(line);
-    while (log.children.length > logLimit) log.firstElementChild.remove();
-    if (stick) log.scrollTop = log.scrollHeight;
-  }
-
-  function applyPhase(event) {
-    const banner = document.getElementById("run-phase");
-    const words = event.data && (event.data.words || event.data.phase_words);
-    if (banner && event.data && event.data.phase) {
-      banner.className = banner.className.replace(/phase-[a-z_]+/, "phase-" + event.data.phase);
-      if (words) banner.querySelector(".phase-words").textContent = words;
-    }
-  }
-
-  document.addEventListener("run-end", function () {
-    refreshBoard();
-    const status = document.getElementById("live-status");
-    if (status) status.textContent = "The upgrade is over: the report keeps everything.";
+      event.detail.issueRequest();
+    })();
   });
 
-  document.addEventListener("run-event", function (message) {
-    const event = message.detail || {};
-    if (event.kind === "log") appendLog(event);
-    if (event.kind === "phase") applyPhase(event);
-    if (event.kind === "sample") refreshChart();
-    if (BOARD_KINDS.has(event.kind)) { refreshBoard(); refreshChart(); }
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target.id !== "run-controls") return;
+    event.target.querySelectorAll("details > summary").forEach(function (summary) {
+      if (keepOpen.indexOf(summary.textContent.trim()) >= 0) summary.parentElement.open = true;
+    });
   });
 
-  // The window clock ticks here between events; the server's figures replace it on refresh.
+  // The window clock ticks here between events; each event brings the server's figures.
   function words(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
     const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
@@ -121,21 +71,17 @@
   }
 
   function tickClock() {
-    const current = state();
-    if (current !== "running" && current !== "paused") return;
+    const clock = document.getElementById("run-clock");
+    if (!clock || (clock.dataset.state !== "running" && clock.dataset.state !== "paused")) return;
     const now = Date.now();
-    const board = document.getElementById("run-board");
-    const started = Date.parse(board.dataset.started);
-    const end = Date.parse(board.dataset.plannedEnd);
-    const elapsed = document.querySelector('[data-clock="elapsed"]');
-    const remaining = document.querySelector('[data-clock="remaining"]');
+    const started = Date.parse(clock.dataset.started);
+    const end = Date.parse(clock.dataset.plannedEnd);
+    const elapsed = clock.querySelector('[data-clock="elapsed"]');
+    const remaining = clock.querySelector('[data-clock="remaining"]');
     if (elapsed && started) elapsed.textContent = words((now - started) / 1000);
     if (remaining && end) remaining.textContent = now > end ? "over by " + words((now - end) / 1000) : words((end - now) / 1000);
   }
 
   setInterval(tickClock, 1000);
-  // The prober samples every 250 ms whether or not an event says so: redraw the chart now and then.
-  setInterval(function () { if (state() === "running" || state() === "paused") refreshChart(); }, 5000);
-  const log = document.getElementById("run-log");
-  if (log) log.scrollTop = log.scrollHeight;
+  log.scrollTop = log.scrollHeight;
 })();

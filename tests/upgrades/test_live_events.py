@@ -11,7 +11,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -19,9 +21,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from portal.models import User
 from tests.conftest import wait_for
 from tests.factories import RunFactory
 from upgrades.choices import RunState
+from upgrades.fragments import with_html
 from upgrades.models import Run
 from upgrades.services import events
 from upgrades.services.events import event_emit
@@ -317,6 +321,19 @@ def test_a_missing_run_is_not_found_and_a_bad_last_event_id_is_refused(run, engi
     assert bad.status_code == 400
 
 
+def test_a_replay_carries_the_html_the_live_stream_carried(run, engineer, watch):
+    watcher = watch(run, engineer)
+    log_lines(run, "Stopping Tomcat")
+    finish(run)
+    streamed = watcher.until_end()
+
+    replayed = watch(run, engineer, last_event_id=0).until_end()
+
+    assert [event["data"]["html"] for event in replayed] == [event["data"]["html"] for event in streamed]
+    assert "Stopping Tomcat</li>" in streamed[0]["data"]["html"]
+    assert "The upgrade is over: the report keeps everything." in streamed[1]["data"]["html"]
+
+
 # -- Polling, for a page without SSE --------------------------------------------------------------
 
 def test_a_page_without_sse_polls_the_events_after_the_last_it_has(run, customer, client_for):
@@ -340,3 +357,29 @@ def test_polling_refuses_outsiders_bad_numbers_and_posts(run, customer, outsider
     assert client_for(customer).get(url, {"after": "soon"}).status_code == 400
     assert client_for(customer).get(url, {"after": -1}).status_code == 400
     assert client_for(customer).post(url).status_code == 405
+
+
+# -- What an event shows --------------------------------------------------------------------------
+
+def test_each_watcher_reads_a_log_line_at_its_own_clock(run, customer, client_for, world):
+    sydney = User.objects.get(email="engineer.apac@vendor.example")
+    log_lines(run, "Stopping Tomcat")
+
+    for person in (customer, sydney):
+        [event] = client_for(person).get(reverse("run-events-poll", args=[run.pk]), {"after": 0}).json()["events"]
+        at = datetime.fromisoformat(event["at"]).astimezone(ZoneInfo(person.time_zone))
+        assert f'<li data-seq="1"><time>{at:%H:%M:%S}</time> Stopping Tomcat</li>' in event["html"]
+
+
+def test_watchers_in_one_zone_share_one_rendering_of_each_event(run, django_assert_num_queries):
+    event_emit(run=run, kind="run", text="The run resumes", data={"state": RunState.RUNNING})
+    log_lines(run, "Tomcat started")
+    stored = events.events_after(run_id=run.pk, seq=0)
+
+    first = with_html(run_id=run.pk, messages=stored, zone="Europe/London")
+    with django_assert_num_queries(0):
+        again = with_html(run_id=run.pk, messages=stored, zone="Europe/London")
+
+    assert again == first
+    assert with_html(run_id=run.pk, messages=stored, zone="Australia/Sydney") != first
+

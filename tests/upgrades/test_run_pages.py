@@ -1,6 +1,7 @@
 """The live page (S12-S17): one URL for the engineer and the customer, each with their own
 controls; its actions turn every refusal into a message and change nothing."""
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -217,6 +218,53 @@ def test_htmx_asks_for_the_board_alone(client_for, run, engineer):
     page = text_of(response)
     assert page.lstrip().startswith('<div id="run-board"')
     assert "<html" not in page
+
+
+def test_a_step_event_brings_the_board_everybody_sees_and_each_page_asks_for_its_own_controls(
+        client_for, run, engineer, customer):
+    step = run.steps.get(key="checks-before")
+    run.steps.filter(pk=step.pk).update(state=StepState.WAITING, started_at=timezone.now())
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, started_at=timezone.now())
+    event_emit(run=run, kind="step", step=step, text=f"{step.action} waits", data={"state": StepState.WAITING})
+
+    [event] = client_for(customer).get(reverse("run-events-poll", args=[run.pk]), {"after": 0}).json()["events"]
+
+    html = event["html"]
+    assert 'hx-swap-oob="innerHTML:#run-steps"' in html and f'id="step-{step.pk}" class="step step-waiting"' in html
+    assert "Waiting for the engineer and the customer's administrator" in html
+    assert 'hx-swap-oob="innerHTML:#run-now"' in html and PHASE_WORDS[Phase.PREPARATION] in html
+    # What a person may press is not in it: each page asks for its own.
+    assert "Confirm as" not in html and "csrfmiddlewaretoken" not in html
+    assert f'hx-get="{reverse("run-live", args=[run.pk])}?part=controls"' in html
+    controls = {person: text_of(client_for(person).get(reverse("run-live", args=[run.pk]), {"part": "controls"},
+                                                       HTTP_HX_REQUEST="true"))
+                for person in (engineer, customer)}
+    assert controls[engineer].lstrip().startswith('<article class="run-controls" id="run-controls">')
+    assert "Confirm as engineer" in controls[engineer] and "Confirm as administrator" in controls[customer]
+
+
+def test_a_new_phase_is_said_for_screen_readers(client_for, run, customer):
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, phase=Phase.DOWNTIME,
+                                                    started_at=timezone.now())
+    words = PHASE_WORDS[Phase.DOWNTIME]
+    event_emit(run=run, kind="phase", text=words, data={"phase": Phase.DOWNTIME, "words": words})
+
+    [event] = client_for(customer).get(reverse("run-events-poll", args=[run.pk]), {"after": 0}).json()["events"]
+
+    assert f'<p hx-swap-oob="innerHTML:#run-phase-news">{words}</p>' in event["html"]
+    assert 'id="run-phase-news" class="visually-hidden" aria-live="polite"' in text_of(live(client_for(customer), run))
+
+
+def test_a_log_event_brings_its_line_alone(client_for, run, engineer):
+    event_emit(run=run, kind="log", text="cpadmin01: Tomcat stopped")
+
+    [event] = client_for(engineer).get(reverse("run-events-poll", args=[run.pk]), {"after": 0}).json()["events"]
+
+    at = timezone.localtime(datetime.fromisoformat(event["at"]), ZoneInfo(engineer.time_zone))
+    assert event["html"].strip() == (
+        f'<ol hx-swap-oob="beforeend:#run-log"><li data-seq="1"><time>{at:%H:%M:%S}</time> '
+        "cpadmin01: Tomcat stopped</li></ol>"
+    )
 
 
 def test_the_window_clock_shows_the_planned_end_in_the_viewers_zone(client_for, run, engineer):

@@ -24,9 +24,11 @@ from upgrades.models import LiveEvent, Run, Step
 
 log = logging.getLogger(__name__)
 
+CHANNEL_PREFIX = "upgrade-portal:run:"
+
 
 def channel(run_id: int) -> str:
-    return f"upgrade-portal:run:{run_id}"
+    return f"{CHANNEL_PREFIX}{run_id}"
 
 
 @cache

@@ -1,0 +1,83 @@
+"""The HTML a run's live events carry to its page (S13-S17): rendered on the server from the
+partials of the page's first load (`upgrades/partials/run_event.html`), swapped in by htmx as
+out-of-band swaps.
+
+- A log line is appended to the log tail.
+- An event that moves the run (a step, the phase, a check, a decision, ...) carries the parts of
+  the board everybody sees alike: the phase and the clock, the steps, the tests and who did
+  what, as they are when the fragment is rendered, which is never before the event's commit.
+  A phase event also says the new phase in a live region, for screen readers.
+- What a person may press depends on who they are (and carries their CSRF token), so it is
+  never in a fragment: an event that may change it makes each page ask for its own controls
+  (`?part=controls`).
+
+Times are shown in the watcher's zone, so a fragment is rendered once per event and zone (in
+each web process: the cache is the process's own) and kept in the cache, where the other
+watchers, a replay after Last-Event-ID and the polling answer find it: a run's 200 watchers cost
+one rendering of each event, not 200.
+"""
+
+import threading
+import zoneinfo
+from datetime import datetime
+
+from django.core.cache import cache
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from upgrades import live
+
+# The kinds that change the board, and those of them that may change what a person may press (a
+# phase or a check comes with the step that caused it, and that step's event says so).
+BOARD_KINDS = frozenset({"step", "phase", "run", "decision", "rollback", "check", "confirm", "sign_off"})
+CONTROLS_KINDS = BOARD_KINDS - {"phase", "check"}
+# Long enough for every watcher and any quick reconnection; an older event is rendered again.
+KEEP_SECONDS = 600
+
+# Held while the board is read and rendered: watchers asking at once for the same event wait for
+# the first one's rendering instead of repeating it.
+_rendering = threading.Lock()
+
+
+def _key(run_id: int, seq: int, zone: str) -> str:
+    return f"upgrades:run-event-html:{run_id}:{seq}:{zone}"
+
+
+def reads_the_board(messages: list[dict]) -> bool:
+    """Whether rendering `messages` reads the database; a log line needs nothing but itself."""
+    return any(message["kind"] in BOARD_KINDS for message in messages)
+
+
+def with_html(*, run_id: int, messages: list[dict], zone: str) -> list[dict]:
+    """`messages` (`events.as_message`) each with the `html` it carries to a watcher in `zone`."""
+    keys = [_key(run_id, message["seq"], zone) for message in messages]
+    found = cache.get_many(keys)
+    missing = {key: message for key, message in zip(keys, messages) if key not in found}
+    if reads_the_board(list(missing.values())):
+        with _rendering:
+            found |= cache.get_many(list(missing))  # rendered while this one waited
+            found |= _render(run_id, {key: m for key, m in missing.items() if key not in found}, zone)
+    elif missing:
+        found |= _render(run_id, missing, zone)
+    return [{**message, "html": found[key]} for key, message in zip(keys, messages)]
+
+
+def _render(run_id: int, messages: dict[str, dict], zone: str) -> dict[str, str]:
+    """The HTML of `messages` (by cache key), kept in the cache."""
+    with timezone.override(zoneinfo.ZoneInfo(zone)):
+        # One look at the board serves every event of the batch that carries it.
+        board = live.board_of(live.run_watched(pk=run_id)) if reads_the_board(list(messages.values())) else None
+        rendered = {key: render_to_string("upgrades/partials/run_event.html", _context(run_id, message, board))
+                    for key, message in messages.items()}
+    cache.set_many(rendered, KEEP_SECONDS)
+    return rendered
+
+
+def _context(run_id: int, message: dict, board: dict | None) -> dict:
+    kind = message["kind"]
+    context = {"run_id": run_id, "controls": kind in CONTROLS_KINDS, "phase_news": kind == "phase"}
+    if kind == "log":
+        context["line"] = {**message, "at": datetime.fromisoformat(message["at"])}
+    if kind in BOARD_KINDS:
+        context.update(board, board=True)
+    return context
