@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portal.api import ID, ServiceViewSet, router
-from upgrades import live
+from upgrades import selectors_runs
 from upgrades import serializers_runs as s
 from upgrades.api import CONFLICT, Conflict
 from upgrades.choices import ReadinessKind
@@ -51,7 +51,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
         return self.inputs.get(self.action, s.RunDetailSerializer)
 
     def get_queryset(self):
-        runs_seen = live.runs_visible(user=self.request.user)
+        runs_seen = selectors_runs.runs_visible(user=self.request.user)
         filters = self.filters()
         if states := filters.get("state"):
             runs_seen = runs_seen.filter(state__in=sorted(states))
@@ -60,7 +60,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
         return runs_seen.order_by("-planned_start", "-pk")
 
     def get_object(self) -> Run:
-        return live.run_get(user=self.request.user, pk=self.kwargs["pk"])
+        return selectors_runs.run_get(user=self.request.user, pk=self.kwargs["pk"])
 
     def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
         return super().answer(instance, serializer_class=s.RunDetailSerializer, status_code=status_code)
@@ -69,7 +69,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
         return Response(s.RunDetailSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
     def _step(self, run: Run, step_id: int) -> Step:
-        return live.step_get(run=run, pk=step_id)  # a step of another run is 404
+        return selectors_runs.step_get(run=run, pk=step_id)  # a step of another run is 404
 
     # -- Before the start (S11) and the start ---------------------------------------------------
 
@@ -176,7 +176,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
     def _decide(self, request, *, authorise: bool) -> Response:
         run = self.get_object()
         reason = self.validated()["reason"]
-        decision = live.rollback_open(run)
+        decision = selectors_runs.rollback_open(run)
         if decision is None:
             raise RunError("No rollback is waiting for a decision.")
         rollback.rollback_decide(decision=decision, by=request.user, authorise=authorise, reason=reason)

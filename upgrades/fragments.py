@@ -25,11 +25,11 @@ from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from upgrades import live
+from upgrades import selectors_runs
 
 # The kinds that change the board, and those of them that may change what a person may press (a
 # phase or a check comes with the step that caused it, and that step's event says so).
-BOARD_KINDS = frozenset({"step", "phase", "run", "decision", "rollback", "check", "confirm", "sign_off"})
+BOARD_KINDS = frozenset({"step", "phase", "run", "decision", "rollback", "check"})
 CONTROLS_KINDS = BOARD_KINDS - {"phase", "check"}
 # Long enough for every watcher and any quick reconnection; an older event is rendered again.
 KEEP_SECONDS = 600
@@ -66,7 +66,7 @@ def _render(run_id: int, messages: dict[str, dict], zone: str) -> dict[str, str]
     """The HTML of `messages` (by cache key), kept in the cache."""
     with timezone.override(zoneinfo.ZoneInfo(zone)):
         # One look at the board serves every event of the batch that carries it.
-        board = live.board_of(live.run_watched(pk=run_id)) if reads_the_board(list(messages.values())) else None
+        board = selectors_runs.board_of(selectors_runs.run_watched(pk=run_id)) if reads_the_board(list(messages.values())) else None
         rendered = {key: render_to_string("upgrades/partials/run_event.html", _context(run_id, message, board))
                     for key, message in messages.items()}
     cache.set_many(rendered, KEEP_SECONDS)

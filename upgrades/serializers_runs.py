@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from upgrades.choices import ReadinessKind, RollbackMethod, RollbackState, RunState, StepState
-from upgrades.live import motion_of
+from upgrades.selectors_runs import motion_of
 from upgrades.models import RollbackDecision, Run, Step
 from upgrades.serializers import PersonSerializer
 from upgrades.services.readiness import readiness_of

@@ -1,7 +1,6 @@
 from django.urls import path
 
-from upgrades import stream, views_runs
-from upgrades.views import checklist, lab, releases, requests
+from upgrades.views import checklist, events, lab, releases, requests, runs
 
 urlpatterns = [
     path("releases/", releases.release_list, name="release-list"),
@@ -21,11 +20,11 @@ urlpatterns = [
     path("deployments/<int:pk>/lab/", lab.lab_fleet, name="lab-fleet"),
     path("deployments/<int:pk>/lab/faults/", lab.lab_fault, name="lab-fault"),
     # A run's live events: SSE (async, uvicorn) and the JSON the page polls without SSE.
-    path("runs/<int:pk>/events/", stream.run_events, name="run-events"),
-    path("runs/<int:pk>/events.json", stream.run_events_poll, name="run-events-poll"),
+    path("runs/<int:pk>/events/", events.run_events, name="run-events"),
+    path("runs/<int:pk>/events.json", events.run_events_poll, name="run-events-poll"),
     # The live upgrade: one page for the engineer and the customer, its actions, the report.
-    path("runs/<int:pk>/", views_runs.run_live, name="run-live"),
-    path("runs/<int:pk>/act/<slug:action>/", views_runs.run_action, name="run-action"),
-    path("runs/<int:pk>/report/", views_runs.run_report, name="run-report"),
-    path("runs/<int:pk>/report.pdf", views_runs.run_report_pdf, name="run-report-pdf"),
+    path("runs/<int:pk>/", runs.run_live, name="run-live"),
+    path("runs/<int:pk>/act/<slug:action>/", runs.run_action, name="run-action"),
+    path("runs/<int:pk>/report/", runs.run_report, name="run-report"),
+    path("runs/<int:pk>/report.pdf", runs.run_report_pdf, name="run-report-pdf"),
 ]

@@ -22,8 +22,7 @@
   const POLL_MS = 2000;
   const FAILURES_BEFORE_POLLING = 3;
   // The kinds the engine writes (upgrades.models.LiveEvent.kind); more in data-event-kinds="a b".
-  const KINDS = ["run", "step", "log", "check", "phase", "decision", "rollback", "sample", "sign_off", "confirm",
-    "message"];
+  const KINDS = ["run", "step", "log", "check", "phase", "decision", "rollback"];
 
   function follow(root) {
     let last = Number(root.dataset.after || 0);

@@ -15,7 +15,7 @@ from tests.upgrades.conftest import VERSION_9_5, VERSION_10
 from tests.upgrades.runs import confirmed_window, lab_deployment, make_ready, start
 from upgrades.choices import ProbeState, ReadinessKind, RequestState, RollbackState, RunState, StepProcedure, StepState
 from upgrades.drivers import Operation, operate
-from upgrades.live import availability_of
+from upgrades.selectors_runs import availability_of
 from upgrades.models import AvailabilityProbe, AvailabilitySample, RollbackDecision, Run, Step, UpgradeRequest
 from upgrades.rollback_plan import ServerNow, rollback_procedure
 from upgrades.runflow import RunError

@@ -112,7 +112,7 @@ class LiveEvent(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="live_events")
     seq = models.PositiveBigIntegerField()
     at = models.DateTimeField()
-    kind = models.CharField(max_length=20)  # run, step, log, check, phase, decision, rollback, sample
+    kind = models.CharField(max_length=20)  # run, step, log, check, phase, decision, rollback
     step = models.ForeignKey(Step, on_delete=models.CASCADE, null=True, blank=True, related_name="live_events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="+")

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal import access
 from portal import dispatch
-from upgrades import live
+from upgrades import selectors_runs
 from upgrades.choices import ReadinessKind, RollbackMethod, RunState
 from upgrades.fleet import is_lab
 from upgrades.procedure import Performer, StepKind
@@ -42,8 +42,8 @@ def _controls(run, user) -> dict:
     """What this viewer may press now. The services check again: this only hides what would be
     refused."""
     vendor, finished = user.is_vendor, run.state in FINISHED_RUN_STATES
-    waiting, failed = live.step_waiting(run), live.step_failed(run)
-    open_rollback = live.rollback_open(run)
+    waiting, failed = selectors_runs.step_waiting(run), selectors_runs.step_failed(run)
+    open_rollback = selectors_runs.rollback_open(run)
     customer_of_run = access.is_customer_of(user, run.deployment.organisation_id)
     confirm = None
     if waiting is not None and waiting.kind == StepKind.CHECKS:
@@ -57,7 +57,7 @@ def _controls(run, user) -> dict:
     owns = vendor and failed is not None and run.state == RunState.PAUSED and owner == user
     scheduled = run.state == RunState.SCHEDULED
     rows = readiness.readiness_of(run) if scheduled else []
-    motion = live.motion_of(run)
+    motion = selectors_runs.motion_of(run)
     return {
         "motion": motion,
         "may_continue": vendor and motion is not None and motion.may_continue,
@@ -86,14 +86,14 @@ def _controls(run, user) -> dict:
 
 
 def _board(run, user) -> dict:
-    return {**live.board_of(run), "controls": _controls(run, user), "is_vendor": user.is_vendor}
+    return {**selectors_runs.board_of(run), "controls": _controls(run, user), "is_vendor": user.is_vendor}
 
 
 @require_GET
 @login_required
 def run_live(request, pk: int):
     """The same URL for the engineer and the customer; htmx asks for one part at a time."""
-    run = live.run_get(user=request.user, pk=pk)
+    run = selectors_runs.run_get(user=request.user, pk=pk)
     part = request.GET.get("part", "")
     if request.htmx and part in PARTS:
         context = {"run": run}
@@ -102,15 +102,15 @@ def run_live(request, pk: int):
         elif part == "controls":
             context.update(controls=_controls(run, request.user), is_vendor=request.user.is_vendor)
         elif part == "chart":
-            context.update(chart=live.chart_points(run), availability=live.availability_of(run),
+            context.update(chart=selectors_runs.chart_points(run), availability=selectors_runs.availability_of(run),
                            finished=run.state in FINISHED_RUN_STATES)
         else:
-            context["log"] = live.log_tail(run)
+            context["log"] = selectors_runs.log_tail(run)
         return render(request, PARTS[part], context)
     context = _board(run, request.user)
     context.update({
-        "log": live.log_tail(run), "last_seq": live.last_seq(run), "chart": live.chart_points(run),
-        "availability": live.availability_of(run), "log_limit": live.LOG_TAIL,
+        "log": selectors_runs.log_tail(run), "last_seq": selectors_runs.last_seq(run), "chart": selectors_runs.chart_points(run),
+        "availability": selectors_runs.availability_of(run), "log_limit": selectors_runs.LOG_TAIL,
         "lab": request.user.is_vendor and is_lab(run.deployment),
     })
     return render(request, "upgrades/run_live.html", context)
@@ -125,7 +125,7 @@ def _reason(request, *, required: bool = True) -> str:
 
 def _step(request, run):
     try:
-        return live.step_get(run=run, pk=int(request.POST.get("step", "")))
+        return selectors_runs.step_get(run=run, pk=int(request.POST.get("step", "")))
     except ValueError:
         raise ValidationError("Choose a step.") from None
 
@@ -189,7 +189,7 @@ def _rollback(request, run):
 
 def _decide(authorise: bool):
     def decide(request, run):
-        decision = live.rollback_open(run)
+        decision = selectors_runs.rollback_open(run)
         if decision is None:
             raise RunError("No rollback is waiting for a decision.")
         rollback.rollback_decide(decision=decision, by=request.user, authorise=authorise, reason=_reason(request))
@@ -241,7 +241,7 @@ def _refusal(error: Exception) -> str:
 @require_POST
 @login_required
 def run_action(request, pk: int, action: str):
-    run = live.run_get(user=request.user, pk=pk)
+    run = selectors_runs.run_get(user=request.user, pk=pk)
     if action not in ACTIONS:
         raise Http404
     asked = timezone.now()
@@ -258,24 +258,24 @@ def run_action(request, pk: int, action: str):
 
 
 def _report(run) -> dict:
-    availability = live.availability_of(run)
-    announced = live.announced_of(run)
+    availability = selectors_runs.availability_of(run)
+    announced = selectors_runs.announced_of(run)
     announced_down = (announced.downtime[1] - announced.downtime[0]).total_seconds() if announced.downtime else 0
     return {
-        "run": run, "steps": live.steps_of(run), "phases": live.phases_of(run), "timeline": live.timeline_of(run),
-        "announced": announced, "announced_down": live.duration_words(announced_down),
-        "availability": availability, "measured_down": live.duration_words(availability.down_seconds),
-        "chart": live.chart_points(run, width=760, height=90), "checks": live.checks_of(run),
-        "decisions": live.decisions_of(run), "rollbacks": live.rollbacks_of(run), "log": live.log_all(run),
+        "run": run, "steps": selectors_runs.steps_of(run), "phases": selectors_runs.phases_of(run), "timeline": selectors_runs.timeline_of(run),
+        "announced": announced, "announced_down": selectors_runs.duration_words(announced_down),
+        "availability": availability, "measured_down": selectors_runs.duration_words(availability.down_seconds),
+        "chart": selectors_runs.chart_points(run, width=760, height=90), "checks": selectors_runs.checks_of(run),
+        "decisions": selectors_runs.decisions_of(run), "rollbacks": selectors_runs.rollbacks_of(run), "log": selectors_runs.log_all(run),
         "sign_off": getattr(run, "sign_off", None),
-        "phase_words": live.phase_words(run), "generated_at": timezone.now(),
+        "phase_words": selectors_runs.phase_words(run), "generated_at": timezone.now(),
     }
 
 
 @require_GET
 @login_required
 def run_report(request, pk: int):
-    run = live.run_get(user=request.user, pk=pk)
+    run = selectors_runs.run_get(user=request.user, pk=pk)
     return render(request, "upgrades/run_report.html", {**_report(run), "zone": request.user.time_zone})
 
 
@@ -283,7 +283,7 @@ def run_report(request, pk: int):
 @login_required
 def run_report_pdf(request, pk: int):
     """The report printed by Chromium from the same HTML, its CSS inlined: no network."""
-    run = live.run_get(user=request.user, pk=pk)
+    run = selectors_runs.run_get(user=request.user, pk=pk)
     context = {**_report(run), "printing": True, "inline_css": inline_css(), "zone": request.user.time_zone}
     html = render_to_string("upgrades/run_report.html", context, request=request)
     try:

@@ -28,7 +28,7 @@ LOG_TAIL = 200
 # The chart shows at most this many points: the samples are thinned evenly beyond it.
 CHART_POINTS = 240
 # Events that say who did what (the log lines and step changes are shown elsewhere).
-DECISION_KINDS = ("decision", "rollback", "run", "sign_off", "confirm")
+DECISION_KINDS = ("decision", "rollback", "run")
 
 PHASE_BADGES = {
     Phase.PREPARATION: "info", Phase.AT_RISK: "warn", Phase.DOWNTIME: "danger", Phase.LIMITED: "warn",
@@ -300,7 +300,7 @@ def chart_points(run: Run, *, width: int = 600, height: int = 80) -> dict:
 
 def board_of(run: Run, now: datetime | None = None) -> dict:
     """What the live page's board shows everybody alike: the phase and the clock, the steps, the
-    tests and who did what. What a person may press is theirs alone (views_runs._controls)."""
+    tests and who did what. What a person may press is theirs alone (views.runs._controls)."""
     now = now or timezone.now()
     clock = clock_of(run, now)
     return {
