@@ -274,7 +274,16 @@ def test_a_release_that_repeats_a_version_or_uses_foreign_digits_is_refused(supp
     assert Release.objects.count() == 4
 
 
-def test_a_contact_whose_account_requested_an_upgrade_cannot_be_removed(draft, customer, colleague):
-    with pytest.raises(ValidationError, match="made upgrade requests"):
+def test_a_contact_whose_account_requested_an_upgrade_is_removed_and_the_request_keeps_who_asked(
+    draft, customer, colleague, support
+):
+    with pytest.raises(PermissionDenied):  # not the lead: removes nobody
         portal_services.contact_delete(contact=customer.contact, by=colleague)
     assert Contact.objects.filter(pk=customer.contact.pk).exists()
+
+    portal_services.contact_update(contact=colleague.contact, by=support, roles=[ContactRole.LEAD])
+    portal_services.contact_delete(contact=customer.contact, by=support)
+
+    customer.refresh_from_db()
+    draft.refresh_from_db()
+    assert not customer.is_active and draft.requested_by == customer
