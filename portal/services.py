@@ -70,6 +70,8 @@ def contact_update(*, contact: Contact, by: User, **fields) -> Contact:
 def _keep_a_lead(leaving: Contact, field: str | None = None) -> None:
     """An organisation keeps at least one lead contact (S10: the lead authorises rollbacks). The
     leads are locked first, so two leads cannot each remove the other at once."""
+    if ContactRole.LEAD not in leaving.roles:
+        return  # not a lead: no lead leaves
     leads = Contact.objects.select_for_update().filter(organisation_id=leaving.organisation_id,
                                                       roles__contains=[ContactRole.LEAD])
     if [lead.pk for lead in leads] == [leaving.pk]:
