@@ -266,6 +266,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `state`, each with its own choices: each enum is named once.
+    "ENUM_NAME_OVERRIDES": {
+        "KindEnum": "upgrades.choices.UpgradeKind",
+        "WindowStateEnum": "scheduling.choices.WindowState",
+        "CoverEnum": "scheduling.choices.Cover",
+        "PurposeEnum": "scheduling.choices.Purpose",
+        "RequestStateEnum": "upgrades.choices.RequestState",
+        "RunStateEnum": "upgrades.choices.RunState",
+        "StepStateEnum": "upgrades.choices.StepState",
+        "ReadinessKindEnum": "upgrades.choices.ReadinessKind",
+        "RollbackStateEnum": "upgrades.choices.RollbackState",
+    },
 }
 
 # Celery: Redis carries messages only; PostgreSQL holds every state a user sees.

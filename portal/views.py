@@ -54,16 +54,16 @@ def my_organisation(request):
 @login_required
 def organisation_detail(request, slug: str):
     organisation = selectors.organisation_get(user=request.user, slug=slug)
+    deployments = selectors.deployment_list(user=request.user, organisation=organisation)
     return render(
         request,
         "portal/organisation_detail.html",
         {
             "organisation": organisation,
             "contacts": selectors.contact_list(user=request.user, organisation=organisation),
-            "deployments": [
-                (deployment, deployment.topology_warning(group_count=deployment.group_count))
-                for deployment in selectors.deployment_list(user=request.user, organisation=organisation)
-            ],
+            # Each with why it cannot be upgraded without interrupting service, if it cannot.
+            "deployments": [(deployment, deployment.topology_warning(group_count=deployment.group_count))
+                            for deployment in deployments],
             "may_edit_contacts": access.may_edit_contacts(request.user, organisation),
             "history": selectors.history_of(organisation),
         },
@@ -135,9 +135,10 @@ def contact_edit(request, pk: int):
 @login_required
 def contact_delete(request, pk: int):
     contact = selectors.contact_get(user=request.user, pk=pk)
+    organisation, name = contact.organisation, contact.name  # what the page says once the contact is gone
     carry_out(request, lambda: services.contact_delete(contact=contact, by=request.user),
-              done=f"{contact.name} was removed from the contacts.")
-    return redirect("organisation-detail", slug=contact.organisation.slug)
+              done=f"{name} was removed from the contacts.")
+    return redirect("organisation-detail", slug=organisation.slug)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

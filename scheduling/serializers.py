@@ -20,25 +20,6 @@ from upgrades.serializers import PersonSerializer
 MAX_WEEKS = 52
 
 
-# Several models have a `state`; naming each enum once keeps the schema free of collisions.
-@extend_schema_field(serializers.ChoiceField(choices=WindowState.choices), component_name="WindowStateEnum")
-class WindowStateField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=WindowState.choices, **kwargs)
-
-
-@extend_schema_field(serializers.ChoiceField(choices=Cover.choices), component_name="CoverEnum")
-class CoverField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=Cover.choices, **kwargs)
-
-
-@extend_schema_field(serializers.ChoiceField(choices=Purpose.choices), component_name="PurposeEnum")
-class PurposeField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=Purpose.choices, **kwargs)
-
-
 class AwareDateTimeField(serializers.DateTimeField):
     """An instant: a time without its offset names none (09:00 where?), so it is refused
     rather than read in the server's zone."""
@@ -89,7 +70,7 @@ class SlotSerializer(serializers.Serializer):
     low_usage = serializers.BooleanField(read_only=True, help_text="Inside the hours the customer uses the service least.")
     engineer_ids = serializers.SerializerMethodField(help_text="Engineers free for it (vendor staff only; else null).")
 
-    @extend_schema_field(CoverField())
+    @extend_schema_field(serializers.ChoiceField(choices=Cover.choices))
     def get_cover(self, slot: Slot) -> str:
         return Cover.STANDARD if slot.standard else Cover.OUT_OF_HOURS
 
@@ -100,7 +81,7 @@ class SlotSerializer(serializers.Serializer):
 
 class SlotListSerializer(serializers.Serializer):
     request = serializers.IntegerField(help_text="The upgrade request (its id).")
-    purpose = PurposeField()
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
     time_zone = serializers.CharField(help_text="The zone of `local_start` and `local_end`, and of the weeks.")
     length_minutes = serializers.IntegerField(help_text="How long the booking lasts (S6: servers x 10 minutes plus preparation).")
     week = serializers.IntegerField(help_text="This week: 0 is the one holding the first bookable day.")
@@ -116,8 +97,8 @@ class SlotListSerializer(serializers.Serializer):
 
 class SlotQuerySerializer(serializers.Serializer):
     tz = TimeZoneField(required=False, help_text="Show local times in this zone (default: the organisation's).")
-    purpose = PurposeField(
-        required=False, default=Purpose.UPGRADE,
+    purpose = serializers.ChoiceField(
+        choices=Purpose.choices, required=False, default=Purpose.UPGRADE,
         help_text="`upgrade`: the maintenance window; `check`: the prerequisite check (support).",
     )
     week = serializers.IntegerField(
@@ -145,9 +126,9 @@ class WindowSerializer(serializers.ModelSerializer):
     )
     deployment = serializers.IntegerField(source="request.deployment_id", read_only=True)
     deployment_name = serializers.CharField(source="request.deployment.name", read_only=True)
-    purpose = PurposeField(read_only=True)
-    state = WindowStateField(read_only=True)
-    cover = CoverField(read_only=True)
+    purpose = serializers.ChoiceField(choices=Purpose.choices, read_only=True)
+    state = serializers.ChoiceField(choices=WindowState.choices, read_only=True)
+    cover = serializers.ChoiceField(choices=Cover.choices, read_only=True)
     start = serializers.DateTimeField(read_only=True)
     end = serializers.DateTimeField(read_only=True)
     at_risk_start = serializers.SerializerMethodField(
@@ -223,8 +204,8 @@ class WindowFilterSerializer(serializers.Serializer):
 
 class BookSerializer(serializers.Serializer):
     start = AwareDateTimeField(help_text="The start of a free slot, with its offset (as `start` of a slot).")
-    purpose = PurposeField(
-        required=False, default=Purpose.UPGRADE,
+    purpose = serializers.ChoiceField(
+        choices=Purpose.choices, required=False, default=Purpose.UPGRADE,
         help_text="`upgrade`: the maintenance window (the customer or support); `check`: the prerequisite check (support).",
     )
     time_zone = TimeZoneField(

@@ -13,7 +13,7 @@ from upgrades import selectors_runs
 from upgrades import serializers_runs as s
 from upgrades.api import CONFLICT, Conflict
 from upgrades.choices import ReadinessKind
-from upgrades.models import Run, Step
+from upgrades.models import Run
 from upgrades.runflow import RunError
 from upgrades.serializers import ReasonSerializer
 from upgrades.services import decisions, readiness, rollback, runs
@@ -68,24 +68,29 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
     def retrieve(self, request, *args, **kwargs):
         return Response(s.RunDetailSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
-    def _step(self, run: Run, step_id: int) -> Step:
-        return selectors_runs.step_get(run=run, pk=step_id)  # a step of another run is 404
+    def _readiness_confirm(self, kind: str) -> Response:
+        run = self.get_object()
+        readiness.readiness_confirm(run=run, kind=kind, by=self.request.user, **self.validated())
+        return self.answer(run)
+
+    def _step_move(self, move) -> Response:
+        """A move on one step of this run, named in the body (a step of another run is 404)."""
+        run = self.get_object()
+        fields = self.validated()
+        move(step=selectors_runs.step_get(run=run, pk=fields.pop("step")), by=self.request.user, **fields)
+        return self.answer(run)
 
     # -- Before the start (S11) and the start ---------------------------------------------------
 
     @_move("The customer confirms the VM snapshots of every server are taken", body=s.NoteSerializer)
     @action(detail=True, methods=["post"])
     def snapshots(self, request, *args, **kwargs):
-        run = self.get_object()
-        readiness.readiness_confirm(run=run, kind=ReadinessKind.SNAPSHOTS, by=request.user, **self.validated())
-        return self.answer(run)
+        return self._readiness_confirm(ReadinessKind.SNAPSHOTS)
 
     @_move("The customer confirms the full StreamDB backup, or the engineer records taking it", body=s.NoteSerializer)
     @action(detail=True, methods=["post"])
     def backup(self, request, *args, **kwargs):
-        run = self.get_object()
-        readiness.readiness_confirm(run=run, kind=ReadinessKind.BACKUP, by=request.user, **self.validated())
-        return self.answer(run)
+        return self._readiness_confirm(ReadinessKind.BACKUP)
 
     @_move("Ask a worker for the preflight: every server through its driver; the result follows as an event",
            answer=status.HTTP_202_ACCEPTED)
@@ -106,18 +111,13 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
            body=s.StepNoteSerializer)
     @action(detail=True, methods=["post"])
     def confirm(self, request, *args, **kwargs):
-        run = self.get_object()
-        fields = self.validated()
-        runs.step_confirm(step=self._step(run, fields["step"]), by=request.user, passed=fields["passed"],
-                          note=fields["note"].strip())
-        return self.answer(run)
+        return self._step_move(runs.step_confirm)
 
     @_move("Sign the upgrade off (the customer, S17)", body=s.SignOffSerializer)
     @action(detail=True, methods=["post"], url_path="sign-off", url_name="sign-off")
     def sign_off(self, request, *args, **kwargs):
         run = self.get_object()
-        fields = self.validated()
-        runs.run_sign_off(run=run, by=request.user, name=fields["name"], comment=fields["comment"].strip())
+        runs.run_sign_off(run=run, by=request.user, **self.validated())
         return self.answer(run)
 
     # -- Failures (S14-S16) -----------------------------------------------------------------------
@@ -130,27 +130,18 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
     @_move("Retry the failed step (the failure's owner)", body=s.StepReasonSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request, *args, **kwargs):
-        run = self.get_object()
-        fields = self.validated()
-        decisions.step_retry(step=self._step(run, fields["step"]), by=request.user, reason=fields["reason"])
-        return self.answer(run)
+        return self._step_move(decisions.step_retry)
 
     @_move("Mark the failed step as fixed by hand, saying what was done (the failure's owner)",
            body=s.StepReasonSerializer)
     @action(detail=True, methods=["post"])
     def fixed(self, request, *args, **kwargs):
-        run = self.get_object()
-        fields = self.validated()
-        decisions.step_mark_fixed(step=self._step(run, fields["step"]), by=request.user, reason=fields["reason"])
-        return self.answer(run)
+        return self._step_move(decisions.step_mark_fixed)
 
     @_move("Skip the step, saying why (the failure's owner)", body=s.StepReasonSerializer)
     @action(detail=True, methods=["post"])
     def skip(self, request, *args, **kwargs):
-        run = self.get_object()
-        fields = self.validated()
-        decisions.step_skip(step=self._step(run, fields["step"]), by=request.user, reason=fields["reason"])
-        return self.answer(run)
+        return self._step_move(decisions.step_skip)
 
     @_move("Continue a still run: its next step, pending with nobody on it, is sent to a worker again (an engineer)")
     @action(detail=True, methods=["post"], url_path="continue", url_name="continue")

@@ -35,14 +35,6 @@ class ReleaseVersionField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
-# Several models have a `state`, each with its own choices; naming the request's once keeps the
-# list and the detail on one enum in the schema.
-@extend_schema_field(serializers.ChoiceField(choices=RequestState.choices), component_name="RequestStateEnum")
-class RequestStateField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=RequestState.choices, **kwargs)
-
-
 # The TLS choices are the deployment's too (MinTlsVersionEnum): inline here, so the schema
 # names one enum once.
 @extend_schema_field({"type": "array", "items": {"type": "string", "enum": TlsVersion.values}, "example": ["1.0", "1.1"]})
@@ -127,7 +119,7 @@ class UpgradeRequestSerializer(serializers.ModelSerializer):
     organisation = serializers.SlugRelatedField(source="deployment.organisation", slug_field="slug", read_only=True)
     deployment_name = serializers.CharField(source="deployment.name", read_only=True)
     release = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    state = RequestStateField(read_only=True)
+    state = serializers.ChoiceField(choices=RequestState.choices, read_only=True)
     assignee = PersonSerializer(read_only=True, allow_null=True, help_text="The support person working on it.")
     requested_by = PersonSerializer(read_only=True)
     progress = serializers.SerializerMethodField()

@@ -4,39 +4,14 @@ and the inputs of the moves the live page offers. Shapes only; the services chec
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from upgrades.choices import ReadinessKind, RollbackMethod, RollbackState, RunState, StepState
+from upgrades.choices import ReadinessKind, RollbackMethod, RunState
 from upgrades.selectors_runs import motion_of
 from upgrades.models import RollbackDecision, Run, Step
 from upgrades.serializers import PersonSerializer
 from upgrades.services.readiness import readiness_of
 
 
-@extend_schema_field(serializers.ChoiceField(choices=RunState.choices), component_name="RunStateEnum")
-class RunStateField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=RunState.choices, **kwargs)
-
-
-@extend_schema_field(serializers.ChoiceField(choices=StepState.choices), component_name="StepStateEnum")
-class StepStateField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=StepState.choices, **kwargs)
-
-
-@extend_schema_field(serializers.ChoiceField(choices=ReadinessKind.choices), component_name="ReadinessKindEnum")
-class ReadinessKindField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=ReadinessKind.choices, **kwargs)
-
-
-@extend_schema_field(serializers.ChoiceField(choices=RollbackState.choices), component_name="RollbackStateEnum")
-class RollbackStateField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=RollbackState.choices, **kwargs)
-
-
 class StepSerializer(serializers.ModelSerializer):
-    state = StepStateField(read_only=True)
     confirmed_by_engineer = PersonSerializer(read_only=True)
     confirmed_by_customer = PersonSerializer(read_only=True)
 
@@ -53,7 +28,7 @@ class StepSerializer(serializers.ModelSerializer):
 class ReadinessSerializer(serializers.Serializer):
     """One thing S11 asks for immediately before the upgrade, and whether it is done."""
 
-    kind = ReadinessKindField()
+    kind = serializers.ChoiceField(choices=ReadinessKind.choices)
     label = serializers.CharField()
     done = serializers.BooleanField(source="ok")
     problem = serializers.CharField(help_text="What is still needed, in words; empty when done.")
@@ -63,7 +38,6 @@ class ReadinessSerializer(serializers.Serializer):
 
 
 class RollbackDecisionSerializer(serializers.ModelSerializer):
-    state = RollbackStateField(read_only=True)
     requested_by = PersonSerializer(read_only=True)
     decided_by = PersonSerializer(read_only=True)
 
@@ -75,7 +49,7 @@ class RollbackDecisionSerializer(serializers.ModelSerializer):
 
 
 class RunSerializer(serializers.ModelSerializer):
-    state = RunStateField(read_only=True)
+    state = serializers.ChoiceField(choices=RunState.choices, read_only=True)
     organisation = serializers.CharField(source="deployment.organisation.name", read_only=True)
     deployment_name = serializers.CharField(source="deployment.name", read_only=True)
     engineer = PersonSerializer(source="window.engineer", read_only=True)

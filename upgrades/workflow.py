@@ -14,7 +14,7 @@ The last three follow the run (upgrades.services.lifecycle) and end the request:
 after them, and the deployment may be requested again.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from portal import access
 from portal.models import User
@@ -100,3 +100,9 @@ def require_desk(user: User, request, *, assigned: bool = True) -> None:
         if request.assignee_id is None:
             raise WorkflowError("Assign the request to yourself first.")
         raise WorkflowError(f"{request.assignee.full_name} is working on this request.")
+
+
+def require_reason(reason: str, why: str) -> None:
+    """A move that others read about needs its reason: `why` says what the reason is for."""
+    if not reason.strip():
+        raise ValidationError({"reason": why})

@@ -45,6 +45,9 @@ class _Span(models.Model):
 
 @pghistory.track(*audited())
 class BusinessHours(_Span):
+    """The hours a support region answers in, by its own clock: a slot inside them is standard
+    cover, any other needs an engineer who works then and support's confirmation (S7)."""
+
     region = models.ForeignKey(SupportRegion, on_delete=models.CASCADE, related_name="hours")
 
     class Meta(_Span.Meta):
@@ -71,6 +74,8 @@ class Engineer(models.Model):
 
 @pghistory.track(*audited())
 class EngineerHours(_Span):
+    """The hours an engineer works, by the engineer's clock."""
+
     engineer = models.ForeignKey(Engineer, on_delete=models.CASCADE, related_name="hours")
 
     class Meta(_Span.Meta):

@@ -15,7 +15,7 @@ from upgrades.choices import ItemSection, ItemState
 from upgrades.models import ChecklistItem, ItemAttachment, Release, UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.timeline import log
-from upgrades.workflow import EDITABLE_STATES, ITEM_MOVES, REVIEWABLE_STATES, WorkflowError, require_desk
+from upgrades.workflow import EDITABLE_STATES, ITEM_MOVES, REVIEWABLE_STATES, WorkflowError, require_desk, require_reason
 
 # Items whose evidence the portal knows itself; it follows the facts until support accepts it.
 _KNOWN = (ItemState.MISSING, ItemState.PROVIDED)
@@ -140,8 +140,7 @@ def item_accept(*, item: ChecklistItem, by: User) -> ChecklistItem:
 
 def item_send_back(*, item: ChecklistItem, by: User, reason: str) -> ChecklistItem:
     _review(item, by)
-    if not reason.strip():
-        raise ValidationError({"reason": "Say what is missing, so the customer can put it right."})
+    require_reason(reason, "Say what is missing, so the customer can put it right.")
     with transaction.atomic(), pghistory.context(user=by.pk):
         move = ITEM_MOVES["send_back"]
         updated = ChecklistItem.objects.filter(pk=item.pk, state__in=move.sources).update(

@@ -23,7 +23,7 @@ from upgrades.models import Release, RequestEvent, UpgradeRequest
 from upgrades.services import notify
 from upgrades.services.checklist import checklist_refresh
 from upgrades.services.timeline import log
-from upgrades.workflow import MOVES, WorkflowError, allowed, require_desk
+from upgrades.workflow import MOVES, WorkflowError, allowed, require_desk, require_reason
 
 
 CLOUD_REFUSAL = (
@@ -248,8 +248,7 @@ def request_approve(*, upgrade: UpgradeRequest, by: User) -> UpgradeRequest:
 def request_refuse(*, upgrade: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
     """S10: support may refuse to proceed when requirements are not met."""
     require_desk(by, upgrade)
-    if not reason.strip():
-        raise ValidationError({"reason": "Say why the request is refused."})
+    require_reason(reason, "Say why the request is refused.")
     with transaction.atomic(), pghistory.context(user=by.pk):
         event = _move(upgrade, "refuse", by=by, reason=reason, decision_reason=reason)
         notify.notify(
@@ -286,8 +285,7 @@ def request_withdraw(*, upgrade: UpgradeRequest, by: User, reason: str = "") -> 
 
 def request_reopen(*, upgrade: UpgradeRequest, by: User, reason: str) -> UpgradeRequest:
     require_desk(by, upgrade, assigned=False)
-    if not reason.strip():
-        raise ValidationError({"reason": "Say why the request is reopened."})
+    require_reason(reason, "Say why the request is reopened.")
     with transaction.atomic(), pghistory.context(user=by.pk):
         if upgrade.windows.upgrades().holding().exists():
             # A request back in review is not approved (S8): it must not keep a booked date.
