@@ -37,7 +37,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
         "take": s.TakeSerializer, "retry": s.StepReasonSerializer, "fixed": s.StepReasonSerializer,
         "skip": s.StepReasonSerializer, "abort": ReasonSerializer, "rollback": s.RollbackRequestSerializer,
         "authorise": ReasonSerializer, "refuse": ReasonSerializer, "rebuild": s.RebuildSerializer,
-        "sign_off": s.SignOffSerializer,
+        "sign_off": s.SignOffSerializer, "take_over": ReasonSerializer,
     }
 
     def handle_exception(self, exc):
@@ -126,6 +126,12 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
     @action(detail=True, methods=["post"])
     def take(self, request, *args, **kwargs):
         return self.answer(decisions.failure_take(run=self.get_object(), by=request.user, **self.validated()))
+
+    @_move("Take the run over from the engineer who drives it, saying why (another engineer; recorded)",
+           body=ReasonSerializer)
+    @action(detail=True, methods=["post"], url_path="take-over", url_name="take-over")
+    def take_over(self, request, *args, **kwargs):
+        return self.answer(decisions.run_take_over(run=self.get_object(), by=request.user, **self.validated()))
 
     @_move("Retry the failed step (the failure's owner)", body=s.StepReasonSerializer)
     @action(detail=True, methods=["post"])

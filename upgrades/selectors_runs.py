@@ -38,7 +38,8 @@ PHASE_BADGES = {
 
 def runs_visible(*, user: User) -> QuerySet[Run]:
     return visible_to(Run.objects.all(), user).select_related(
-        "deployment__organisation", "request__release", "window__engineer", "started_by", "failure_owner", "probe",
+        "deployment__organisation", "request__release", "window__engineer", "driver", "started_by", "failure_owner",
+        "probe",
     )
 
 

@@ -53,6 +53,8 @@ class RunSerializer(serializers.ModelSerializer):
     organisation = serializers.CharField(source="deployment.organisation.name", read_only=True)
     deployment_name = serializers.CharField(source="deployment.name", read_only=True)
     engineer = PersonSerializer(source="window.engineer", read_only=True)
+    driver = PersonSerializer(source="driven_by", read_only=True,
+                              help_text="Who drives the run: the window's engineer, or an engineer who took it over.")
     failure_owner = PersonSerializer(read_only=True)
 
     class Meta:
@@ -60,7 +62,7 @@ class RunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "window", "request", "deployment", "organisation", "deployment_name", "kind", "from_version",
             "to_version", "state", "phase", "planned_start", "planned_end", "started_at", "finished_at", "engineer",
-            "failure_owner",
+            "driver", "failure_owner",
         ]
         read_only_fields = fields
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from portal import access
 from portal.models import Deployment
 from portal.models.customers import audited
 from upgrades.choices import (
@@ -42,6 +43,9 @@ class Run(models.Model):
     # S14: one engineer takes a failure before acting on it, so two people cannot race.
     failure_owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                       related_name="+")
+    # Another engineer who took the run over from the window's engineer (a recorded decision).
+    driver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+", help_text="Empty: the window's engineer drives the run.")
     probe = models.ForeignKey(AvailabilityProbe, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     # The next event's sequence number: taken with UPDATE ... RETURNING, which also orders the
     # writers of one run's events.
@@ -55,6 +59,16 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment} {self.from_version} → {self.to_version}"
+
+    @property
+    def driven_by(self):
+        """Who drives the run: the engineer who took it over, else the window's engineer."""
+        return self.driver if self.driver_id else self.window.engineer
+
+    def may(self, user, move: str) -> bool:
+        """portal.access.RULES for this run: its organisation's contacts, and who drives it."""
+        return access.may(user, move, organisation_id=self.deployment.organisation_id,
+                          assignee_id=self.driver_id or self.window.engineer_id)
 
 
 # A heartbeat is not history either: it is renewed every few seconds while a step works.

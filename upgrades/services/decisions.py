@@ -41,12 +41,13 @@ def _name(user: User | None) -> str:
 
 
 def _locked(run: Run) -> Run:
-    return Run.objects.select_for_update(of=("self",)).select_related("failure_owner").get(pk=run.pk)
+    return (Run.objects.select_for_update(of=("self",)).select_related("failure_owner", "driver", "window__engineer")
+            .get(pk=run.pk))
 
 
 def require_owner(run: Run, by: User) -> Run:
     """The run, locked, if `by` owns its failure; else a RunError naming who does."""
-    if not access.is_driver(by):
+    if not run.may(by, "run.take_failure"):
         raise PermissionDenied
     locked = _locked(run)
     if locked.state != RunState.PAUSED:
@@ -109,7 +110,7 @@ def _reason_required(reason: str) -> str:
 
 def failure_take(*, run: Run, by: User, force: bool = False) -> Run:
     """'Assign to me': `by` owns the run's failure. Someone else's is taken over only with `force`."""
-    if not access.is_driver(by):
+    if not run.may(by, "run.take_failure"):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, decision="failure_take"):
         locked = _locked(run)
@@ -128,6 +129,28 @@ def failure_take(*, run: Run, by: User, force: bool = False) -> Run:
         text = f"{_name(by)} took the failure" + (f" over from {_name(previous)}" if previous else "")
         decision_event(run=locked, by=by, decision="take", text=text,
                        **({"taken_from": previous.pk} if previous else {}))
+        locked.refresh_from_db()
+        return locked
+
+
+def run_take_over(*, run: Run, by: User, reason: str) -> Run:
+    """Another engineer takes the run over from the one who drives it (away, ill, at the end of a
+    shift): from now on they drive it, and a failure their colleague had taken is theirs. Recorded
+    with the reason on the run's timeline."""
+    reason = _reason_required(reason)
+    if not run.may(by, "run.take_over"):
+        raise PermissionDenied
+    with transaction.atomic(), pghistory.context(user=by.pk, decision="take_over", reason=reason):
+        locked = _locked(run)
+        if locked.state in FINISHED_RUN_STATES:
+            raise RunError(f"The run is {locked.get_state_display().lower()}: there is nothing to take over.")
+        previous = locked.driven_by
+        if previous.pk == by.pk:
+            raise RunError("You drive this run already.")
+        owner = by if locked.failure_owner_id == previous.pk else locked.failure_owner
+        Run.objects.filter(pk=locked.pk).update(driver=by, failure_owner=owner)
+        decision_event(run=locked, by=by, decision="take_over", reason=reason, taken_from=previous.pk,
+                       text=f"{_name(by)} took the run over from {_name(previous)}: {reason}")
         locked.refresh_from_db()
         return locked
 
@@ -189,7 +212,7 @@ def run_abort(*, run: Run, by: User, reason: str) -> Run:
     may abort any run under way. A step still running ends on its own; nothing follows it. The
     request ends aborted and the window completed (lifecycle): the customer may request again."""
     reason = _reason_required(reason)
-    if not (access.is_driver(by) or access.is_desk(by)):
+    if not run.may(by, "run.abort"):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, decision="abort", reason=reason):
         locked = _locked(run)

@@ -21,7 +21,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from portal import access
 from portal.dispatch import dispatch
 from portal.models import User
 from upgrades import drivers
@@ -100,11 +99,12 @@ def readiness_confirm(*, run: Run, kind: str, by: User, note: str = "") -> Readi
     """The customer confirms the VM snapshots or the StreamDB backup; the engineer may record the
     backup they took themselves."""
     if kind == ReadinessKind.SNAPSHOTS:
-        if not access.is_customer_of(by, run.deployment.organisation_id):
-            raise PermissionDenied("The customer confirms their own VM snapshots.")
+        if not run.may(by, "run.snapshots"):
+            raise PermissionDenied("The customer's lead, application or server administrator confirms the VM snapshots.")
     elif kind == ReadinessKind.BACKUP:
-        if not (access.is_customer_of(by, run.deployment.organisation_id) or access.is_driver(by)):
-            raise PermissionDenied("The customer, or the engineer who took it, records the StreamDB backup.")
+        if not run.may(by, "run.backup"):
+            raise PermissionDenied("The customer's lead, application or database administrator, or the run's "
+                                   "engineer who took it, records the StreamDB backup.")
     else:
         raise RunError("The preflight is measured, not confirmed: run it.")
     if kind not in readiness_needed(run):
@@ -125,7 +125,7 @@ def readiness_confirm(*, run: Run, kind: str, by: User, note: str = "") -> Readi
 
 def preflight_request(*, run: Run, by: User) -> None:
     """Ask a worker for the run's preflight; the result arrives as an event on the live page."""
-    if not (by.is_vendor or access.is_customer_of(by, run.deployment.organisation_id)):
+    if not run.may(by, "run.preflight"):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, run=run.pk):
         locked = _scheduled(run)

@@ -65,13 +65,6 @@ def rollback_advised(run: Run, now: datetime | None = None) -> bool:
     return not run.rollbacks.filter(state__in=(RollbackState.REQUESTED, RollbackState.AUTHORISED)).exists()
 
 
-def is_lead_contact(user: User, run: Run) -> bool:
-    """S15: the customer's lead contact authorises a rollback."""
-    contact = user.contact if user.is_authenticated and user.is_customer and user.contact_id else None
-    return bool(contact and contact.organisation_id == run.deployment.organisation_id
-                and ContactRole.LEAD in (contact.roles or []))
-
-
 # -- Mail ---------------------------------------------------------------------------------
 
 
@@ -161,7 +154,7 @@ def rollback_decide(*, decision: RollbackDecision, by: User, authorise: bool, re
     if not reason:
         raise RunError("Give a reason: it is recorded with your decision.")
     run = decision.run
-    if not is_lead_contact(by, run):
+    if not run.may(by, "run.decide_rollback"):
         raise PermissionDenied("Only the customer's lead contact can authorise or refuse a rollback.")
     state = RollbackState.AUTHORISED if authorise else RollbackState.REFUSED
     with transaction.atomic(), pghistory.context(user=by.pk, decision=f"rollback_{state}", reason=reason):

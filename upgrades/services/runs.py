@@ -12,7 +12,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from portal import access
 from portal.models import User
 from upgrades.choices import MANUAL_CHECKS, FunctionalityCheck, RunState, StepProcedure, StepState
 from upgrades.models import CheckResult, Run, SignOff, Step
@@ -43,7 +42,7 @@ def run_start(*, run: Run, by: User) -> Run:
     """S13: the engineer starts the run in its window, once what S11 asks for immediately before
     is recorded (readiness); the prober measures the service from now. The versions the
     preflight found on the servers are what a rollback puts back."""
-    if not access.is_driver(by):
+    if not run.may(by, "run.start"):
         raise PermissionDenied
     now = timezone.now()
     window = run.window
@@ -96,8 +95,9 @@ def step_confirm(*, step: Step, by: User, passed: bool = True, note: str = "") -
     also the requirements) are recorded in the step's round. The step succeeds once everyone
     needed has confirmed; `passed=False` fails it and pauses the run."""
     run = step.run
-    as_engineer, as_customer = access.is_driver(by), access.is_customer_of(by, run.deployment.organisation_id)
-    if not (as_engineer or (as_customer and step.performer == Performer.ENGINEER_AND_ADMIN)):
+    as_engineer = run.may(by, "run.confirm_as_engineer")
+    as_customer = run.may(by, "run.confirm_as_customer") and step.performer == Performer.ENGINEER_AND_ADMIN
+    if not (as_engineer or as_customer):
         raise PermissionDenied
     if step.kind == StepKind.SIGN_OFF:
         raise RunError("The customer signs off with their name and comment (the sign-off form).")
@@ -158,7 +158,7 @@ def run_sign_off(*, run: Run, by: User, name: str, comment: str = "") -> SignOff
     """S17: the customer's verification and sign-off, with the final tests' results attached. The
     run completes and closes its request and window (lifecycle); the prober samples on until the
     service answers; the deployment records the versions its servers reported in the final tests."""
-    if not access.is_customer_of(by, run.deployment.organisation_id):
+    if not run.may(by, "run.sign_off"):
         raise PermissionDenied
     name = (name or "").strip()
     if not name:
@@ -210,7 +210,7 @@ def _final_checks(run: Run) -> list[dict]:
 def run_continue(*, run: Run, by: User) -> Step:
     """The engineer moves a still run on: what is due is sent again (the claim keeps a duplicate
     from doing anything), and the page's timeline says who did it."""
-    if not access.is_driver(by):
+    if not run.may(by, "run.continue"):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, run=run.pk):
         locked = Run.objects.select_for_update().get(pk=run.pk)

@@ -16,7 +16,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from portal import access
 from portal import dispatch
 from upgrades import selectors_runs
 from upgrades.choices import ReadinessKind, RollbackMethod, RunState
@@ -39,49 +38,52 @@ log = logging.getLogger(__name__)
 
 
 def _controls(run, user) -> dict:
-    """What this viewer may press now. The services check again: this only hides what would be
-    refused."""
+    """What this viewer may press now. The services check again (portal.access.RULES): this only
+    hides what would be refused."""
     vendor, finished = user.is_vendor, run.state in FINISHED_RUN_STATES
     waiting, failed = selectors_runs.step_waiting(run), selectors_runs.step_failed(run)
     open_rollback = selectors_runs.rollback_open(run)
-    customer_of_run = access.is_customer_of(user, run.deployment.organisation_id)
     confirm = None
     if waiting is not None and waiting.kind == StepKind.CHECKS:
-        if vendor and waiting.confirmed_by_engineer_id is None:
+        if run.may(user, "run.confirm_as_engineer") and waiting.confirmed_by_engineer_id is None:
             confirm = waiting
-        elif (customer_of_run and waiting.performer == Performer.ENGINEER_AND_ADMIN
+        elif (run.may(user, "run.confirm_as_customer") and waiting.performer == Performer.ENGINEER_AND_ADMIN
               and waiting.confirmed_by_customer_id is None):
             confirm = waiting
     owner = run.failure_owner
+    paused_on_failure = failed is not None and run.state == RunState.PAUSED
     # Rollbacks and rebuilds are decisions on a failure (S14-S16): its owner's, on a paused run.
-    owns = vendor and failed is not None and run.state == RunState.PAUSED and owner == user
+    owns = paused_on_failure and owner == user and run.may(user, "run.take_failure")
     scheduled = run.state == RunState.SCHEDULED
     rows = readiness.readiness_of(run) if scheduled else []
     motion = selectors_runs.motion_of(run)
+    driver = run.driven_by
     return {
         "motion": motion,
-        "may_continue": vendor and motion is not None and motion.may_continue,
-        "may_start": vendor and scheduled,
+        "driver": driver,
+        "may_take_over": not finished and driver != user and run.may(user, "run.take_over"),
+        "may_continue": motion is not None and motion.may_continue and run.may(user, "run.continue"),
+        "may_start": scheduled and run.may(user, "run.start"),
         "readiness": rows,
         "ready": all(row.ok for row in rows),
-        "may_confirm_snapshots": scheduled and customer_of_run,
-        "may_confirm_backup": scheduled and (customer_of_run or access.is_driver(user)),
-        "may_preflight": scheduled and (vendor or customer_of_run),
+        "may_confirm_snapshots": scheduled and run.may(user, "run.snapshots"),
+        "may_confirm_backup": scheduled and run.may(user, "run.backup"),
+        "may_preflight": scheduled and run.may(user, "run.preflight"),
         "confirm_step": confirm,
         "failed_step": failed if not finished else None,
-        "may_take": vendor and failed is not None and run.state == RunState.PAUSED and owner != user,
+        "may_take": paused_on_failure and owner != user and run.may(user, "run.take_failure"),
         "owns_failure": owns,
-        "may_abort": vendor and run.state in (RunState.RUNNING, RunState.PAUSED),
+        "may_abort": run.state in (RunState.RUNNING, RunState.PAUSED) and run.may(user, "run.abort"),
         "rollback_methods": [(method, RollbackMethod(method).label) for method in rollback.rollback_methods(run)]
         if owns and open_rollback is None else [],
         "rollback_advised": vendor and not finished and rollback.rollback_advised(run),
         "open_rollback": open_rollback,
-        "may_decide_rollback": open_rollback is not None and rollback.is_lead_contact(user, run),
+        "may_decide_rollback": open_rollback is not None and run.may(user, "run.decide_rollback"),
         "may_rebuild": owns,
         "groups": list(run.deployment.groups.order_by("position").values_list("position", flat=True))
         if vendor else [],
-        "sign_off_step": waiting if waiting is not None and waiting.kind == StepKind.SIGN_OFF and customer_of_run
-        else None,
+        "sign_off_step": waiting if waiting is not None and waiting.kind == StepKind.SIGN_OFF
+        and run.may(user, "run.sign_off") else None,
     }
 
 
@@ -159,6 +161,11 @@ def _take(request, run):
     return "The failure is yours: choose what to do next."
 
 
+def _take_over(request, run):
+    decisions.run_take_over(run=run, by=request.user, reason=_reason(request))
+    return "You drive this upgrade now."
+
+
 def _retry(request, run):
     decisions.step_retry(step=_step(request, run), by=request.user, reason=_reason(request, required=False))
     return "The step runs again."
@@ -221,7 +228,7 @@ def _sign_off(request, run):
 
 ACTIONS = {
     "snapshots": _ready(ReadinessKind.SNAPSHOTS), "backup": _ready(ReadinessKind.BACKUP), "preflight": _preflight,
-    "start": _start, "confirm": _confirm, "take": _take, "retry": _retry, "fixed": _fixed, "skip": _skip,
+    "start": _start, "confirm": _confirm, "take": _take, "take-over": _take_over, "retry": _retry, "fixed": _fixed, "skip": _skip,
     "abort": _abort, "rollback": _rollback, "authorise": _decide(True), "refuse": _decide(False),
     "rebuild": _rebuild, "sign-off": _sign_off, "continue": _continue,
 }

@@ -1,0 +1,169 @@
+"""The role rules are one table (portal.access.RULES). This walks it: for every move, every contact
+role and every staff role, the service that makes the move refuses exactly the people the table
+does not name, and lets the others through to its own checks of state."""
+
+from dataclasses import dataclass
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from portal import access
+from portal import services as portal_services
+from portal.choices import ContactRole, Role
+from portal.models import Contact
+from portal.workflow import WorkflowError
+from tests.factories import (
+    AdminUserFactory, ContactFactory, CustomerUserFactory, DeploymentFactory, EngineerUserFactory,
+    OrganisationFactory, RunFactory, SupportUserFactory,
+)
+from tests.factories.scheduling import MaintenanceWindowFactory
+from upgrades.choices import ReadinessKind, RollbackMethod, StepState
+from upgrades.models import RollbackDecision, Run, Step
+from upgrades.procedure import Performer, StepKind
+from upgrades.runflow import RunError
+from upgrades.services import decisions, readiness, rollback, runs
+
+pytestmark = pytest.mark.django_db
+
+
+class Undo(Exception):
+    """Raised to roll a move back, so that each person meets the same state."""
+
+
+@dataclass
+class Person:
+    label: str
+    user: object
+    staff_role: str = ""
+    contact_role: str = ""  # "" for staff; "other" for a lead of another organisation
+    assigned: bool = False
+
+
+@pytest.fixture
+def world():
+    organisation = OrganisationFactory()
+    deployment = DeploymentFactory(organisation=organisation, server_platform="virtual", server_groups=2)
+    engineer = EngineerUserFactory()
+    window = MaintenanceWindowFactory(request__deployment=deployment, engineer=engineer)
+    run = RunFactory(window=window)
+    # The contact the contact moves are about: someone else, not a lead (one lead stays).
+    subject = ContactFactory(organisation=organisation, roles=[ContactRole.NETWORK_ADMIN])
+    people = [
+        Person(f"customer {role}", CustomerUserFactory(contact__organisation=organisation, contact__roles=[role]),
+               contact_role=role)
+        for role in ContactRole.values
+    ]
+    people += [
+        Person("lead of another organisation", CustomerUserFactory(contact__roles=[ContactRole.LEAD]),
+               contact_role="other"),
+        Person("support", SupportUserFactory(), staff_role=Role.SUPPORT),
+        Person("administrator", AdminUserFactory(), staff_role=Role.ADMIN),
+        Person("the run's engineer", engineer, staff_role=Role.ENGINEER, assigned=True),
+        Person("another engineer", EngineerUserFactory(), staff_role=Role.ENGINEER),
+    ]
+    return run, subject, people
+
+
+def expected(rule: access.Rule, person: Person) -> bool:
+    """What the table says, read plainly."""
+    if person.contact_role == "other":
+        return False
+    if person.contact_role:
+        return person.contact_role in rule.contacts or "*" in rule.contacts
+    if person.staff_role not in rule.staff:
+        return False
+    return not (rule.assigned and person.staff_role == Role.ENGINEER and not person.assigned)
+
+
+def _waiting_checks(run):
+    """A functionality test waiting for the engineer and the customer's administrator."""
+    step = run.steps.filter(kind=StepKind.CHECKS, performer=Performer.ENGINEER_AND_ADMIN).first()
+    Step.objects.filter(pk=step.pk).update(state=StepState.WAITING)
+    step.refresh_from_db()
+    return step
+
+
+def _rollback_waiting(run):
+    return RollbackDecision.objects.create(run=run, method=RollbackMethod.values[0], reason="Tests failed",
+                                           requested_by=run.window.engineer)
+
+
+# Each move made through its service, as the page and the API make it.
+MOVES = {
+    "contact.edit": lambda run, subject, by: portal_services.contact_update(contact=subject, by=by, phone="+44 1"),
+    "contact.grant_roles": lambda run, subject, by: portal_services.contact_update(
+        contact=subject, by=by, roles=[ContactRole.NETWORK_ADMIN, ContactRole.DATABASE_ADMIN]),
+    "contact.remove": lambda run, subject, by: portal_services.contact_delete(contact=subject, by=by),
+    "run.snapshots": lambda run, subject, by: readiness.readiness_confirm(run=run, kind=ReadinessKind.SNAPSHOTS, by=by),
+    "run.backup": lambda run, subject, by: readiness.readiness_confirm(run=run, kind=ReadinessKind.BACKUP, by=by),
+    "run.preflight": lambda run, subject, by: readiness.preflight_request(run=run, by=by),
+    "run.start": lambda run, subject, by: runs.run_start(run=run, by=by),
+    "run.continue": lambda run, subject, by: runs.run_continue(run=run, by=by),
+    "run.confirm_as_engineer": lambda run, subject, by: runs.step_confirm(step=_waiting_checks(run), by=by),
+    "run.confirm_as_customer": lambda run, subject, by: runs.step_confirm(step=_waiting_checks(run), by=by),
+    "run.take_failure": lambda run, subject, by: decisions.failure_take(run=run, by=by),
+    "run.take_over": lambda run, subject, by: decisions.run_take_over(run=run, by=by, reason="End of my shift"),
+    "run.abort": lambda run, subject, by: decisions.run_abort(run=run, by=by, reason="Called off"),
+    "run.sign_off": lambda run, subject, by: runs.run_sign_off(run=run, by=by, name=by.full_name),
+    "run.decide_rollback": lambda run, subject, by: rollback.rollback_decide(
+        decision=_rollback_waiting(run), by=by, authorise=False, reason="Not now"),
+}
+
+# A step both may confirm is confirmed by whichever side the person is on.
+SIDES = {"run.confirm_as_engineer": "run.confirm_as_customer", "run.confirm_as_customer": "run.confirm_as_engineer"}
+
+
+def test_every_move_of_the_table_is_made_somewhere():
+    assert set(MOVES) == set(access.RULES)
+
+
+@pytest.mark.parametrize("move", sorted(access.RULES))
+def test_the_service_refuses_exactly_whom_the_table_does_not_name(world, move):
+    run, subject, people = world
+    run_pk, subject_pk = run.pk, subject.pk
+    wrong = []
+    for person in people:
+        # A move undone leaves the rows as they were, not the objects: each person reads them anew.
+        run, subject = Run.objects.get(pk=run_pk), Contact.objects.get(pk=subject_pk)
+        allowed = expected(access.RULES[move], person)
+        if move in SIDES:
+            allowed = allowed or expected(access.RULES[SIDES[move]], person)
+        try:
+            with transaction.atomic():
+                MOVES[move](run, subject, person.user)
+                raise Undo
+        except PermissionDenied:
+            refused = True
+        except (Undo, RunError, WorkflowError, ValidationError):  # past the role check
+            refused = False
+        if refused == allowed:
+            wrong.append(f"{person.label}: {'refused' if refused else 'let through'}")
+    assert not wrong, f"{move}: " + "; ".join(wrong)
+
+
+def test_the_side_a_confirmation_counts_for_follows_the_role(world):
+    run, subject, people = world
+    by_label = {person.label: person.user for person in people}
+    step = _waiting_checks(run)
+    runs.step_confirm(step=step, by=by_label[f"customer {ContactRole.APPLICATION_ADMIN}"])
+    runs.step_confirm(step=step, by=by_label["the run's engineer"])
+    step.refresh_from_db()
+    assert step.confirmed_by_customer == by_label[f"customer {ContactRole.APPLICATION_ADMIN}"]
+    assert step.confirmed_by_engineer == by_label["the run's engineer"]
+    assert step.state == StepState.SUCCEEDED
+
+
+def test_a_run_taken_over_is_driven_by_who_took_it(world):
+    run, subject, people = world
+    by_label = {person.label: person.user for person in people}
+    newcomer, assigned = by_label["another engineer"], by_label["the run's engineer"]
+    with pytest.raises(PermissionDenied):
+        decisions.failure_take(run=run, by=newcomer)
+    decisions.run_take_over(run=run, by=newcomer, reason="Handing over at the end of the shift")
+    run.refresh_from_db()
+    assert run.driven_by == newcomer
+    assert run.live_events.filter(kind="decision", data__decision="take_over", actor=newcomer).exists()
+    # The engineer who handed it over no longer drives it.
+    with pytest.raises(PermissionDenied):
+        runs.run_continue(run=run, by=assigned)
