@@ -280,6 +280,21 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# "default" is each process's own (rendered fragments); "shared" is Redis, for what every web
+# process must count together (rate limits).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+               "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal")},
+}
+# The largest request body taken (portal.bodylimit): ten attachments of 5 MB at most at once is
+# the largest a person sends, but together up to 20 MB; larger is refused before it is read.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_MB", 21) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's default: the form fields besides the files
+
+# What one person may ask for in a time, as (times, seconds): printing a report's PDF runs Chromium.
+REPORT_PDF_RATE = (env_int("REPORT_PDF_PER_HOUR", 12), 3600)
+
 # Celery: Redis carries messages only; PostgreSQL holds every state a user sees.
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)
 CELERY_TASK_ACKS_LATE = True

@@ -40,6 +40,10 @@ celery_app.conf.task_routes = {"upgrades.probe": {"queue": PROBE_QUEUE}}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "day(day): run on a day of tests.dates, at its fixed hour")
+    from django.conf import settings
+
+    # Each test process counts its own rate limits in the shared Redis.
+    settings.CACHES["shared"]["KEY_PREFIX"] = f"tests-{os.getpid()}"
 
 
 @pytest.fixture(scope="session", autouse=True)

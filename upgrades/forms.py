@@ -38,7 +38,7 @@ class EvidenceForm(forms.Form):
     )
     files = MultipleFileField(
         label="Attach files", required=False,
-        help_text=f"Optional. {evidence.accepted_extensions()}; up to 5 MB each.",
+        help_text=f"Optional. {evidence.accepted_extensions()}; up to 5 MB each, 20 MB at a time.",
     )
 
 

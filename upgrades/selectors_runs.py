@@ -406,3 +406,19 @@ def timeline_of(run: Run) -> dict:
     return {"rows": rows, "ticks": ticks, "width": LABEL_WIDTH + BAR_AREA + 20,
             "height": 40 + len(steps) * ROW_HEIGHT, "label_width": LABEL_WIDTH,
             "planned_end_x": x(run.planned_end)}
+
+
+def report_of(run: Run) -> dict:
+    """What the report says (upgrades/run_report.html), as a page and as a PDF."""
+    availability = availability_of(run)
+    announced = announced_of(run)
+    announced_down = (announced.downtime[1] - announced.downtime[0]).total_seconds() if announced.downtime else 0
+    return {
+        "run": run, "steps": steps_of(run), "phases": phases_of(run), "timeline": timeline_of(run),
+        "announced": announced, "announced_down": duration_words(announced_down),
+        "availability": availability, "measured_down": duration_words(availability.down_seconds),
+        "chart": chart_points(run, width=760, height=90), "checks": checks_of(run),
+        "decisions": decisions_of(run), "rollbacks": rollbacks_of(run), "log": log_all(run),
+        "sign_off": getattr(run, "sign_off", None),
+        "phase_words": phase_words(run), "generated_at": timezone.now(),
+    }

@@ -313,7 +313,7 @@ class EvidenceSerializer(serializers.Serializer):
     files = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True), required=False, default=list,
         max_length=evidence.MAX_FILES_PER_ITEM,
-        help_text=f"Optional, with multipart/form-data: {evidence.accepted_extensions()}; up to 5 MB each.",
+        help_text=f"Optional, with multipart/form-data: {evidence.accepted_extensions()}; up to 5 MB each, 20 MB at a time.",
     )
 
 

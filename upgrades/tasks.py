@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from upgrades.services import availability, engine, preflight, readiness
+from upgrades.services import availability, engine, preflight, readiness, report
 
 
 @shared_task(name="upgrades.preflight")
@@ -22,3 +22,8 @@ def probe_task(probe_id: int) -> int:
 def step_task(self, step_id: int) -> str:
     # The claim names this delivery: a redelivered or duplicated message is another claimant.
     return engine.step_execute(step_id=step_id, worker=f"{self.request.hostname or 'worker'}/{self.request.id}")
+
+
+@shared_task(name="upgrades.report_pdf")
+def report_pdf_task(pdf_id: int) -> bool:
+    return report.pdf_make(pdf_id=pdf_id)

@@ -129,7 +129,7 @@ MATRIX = {
     **{
         f"api:run-{move}": (lambda w: {"pk": w["run"].pk}, expect(403, 405, 405, 405))
         for move in ("snapshots", "backup", "preflight", "start", "confirm", "sign-off", "take", "retry", "fixed",
-                     "skip", "continue", "abort", "rollback", "authorise", "refuse", "rebuild")
+                     "skip", "continue", "abort", "rollback", "authorise", "refuse", "rebuild", "take-over")
     },
     # A run's live events: the stream and its polling answer, for staff and the run's customer.
     "run-events": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
@@ -138,7 +138,8 @@ MATRIX = {
     "run-live": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
     "run-action": (lambda w: {"pk": w["run"].pk, "action": "start"}, expect(405, 405, 405, 405)),
     "run-report": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
-    "run-report-pdf": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
+    # The PDF is printed once the run has ended (this one is scheduled: 409).
+    "run-report-pdf": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 409, 404, 409)),
 }
 
 # Django admin guards its own pages (vendor staff only, then model permissions); one entry

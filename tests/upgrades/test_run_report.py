@@ -6,9 +6,11 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
+from portal.models import Dispatch
+from tests.conftest import wait_for
 from tests.upgrades.runs import open_run
 from upgrades.choices import ProbeState, RunState, StepState
-from upgrades.models import AvailabilityProbe, AvailabilitySample, CheckResult, SignOff
+from upgrades.models import AvailabilityProbe, AvailabilitySample, CheckResult, ReportPdf, Run, SignOff
 from upgrades.services.events import event_emit
 
 
@@ -72,24 +74,64 @@ def test_the_report_draws_planned_against_actual_per_step(client_for, finished_r
     assert "Downtime: the service is unavailable" in page
 
 
-def test_the_report_is_kept_as_a_pdf(client_for, finished_run, customer):
-    response = client_for(customer).get(reverse("run-report-pdf", args=[finished_run.pk]))
+def _pdf(client, run):
+    return client.get(reverse("run-report-pdf", args=[run.pk]))
 
-    assert response.status_code == 200
+
+def test_the_report_is_printed_once_by_a_worker_and_then_served_as_stored(worker, client_for, finished_run, customer):
+    client = client_for(customer)
+    first = _pdf(client, finished_run)
+    assert first.status_code == 202 and first["Retry-After"] == "2"
+    assert "Preparing the PDF" in first.content.decode()
+    # Everyone who asks meanwhile waits for the same print.
+    assert all(_pdf(client, finished_run).status_code in (200, 202) for _ in range(11))
+
+    response = wait_for(lambda: (answer := _pdf(client, finished_run)).status_code == 200 and answer, timeout=60)
+
     assert response["Content-Type"] == "application/pdf"
-    assert response.content.startswith(b"%PDF")
-    assert len(response.content) > 10_000
+    assert response.content.startswith(b"%PDF") and len(response.content) > 10_000
+    assert ReportPdf.objects.filter(run=finished_run).count() == 1
+    assert Dispatch.objects.filter(task="upgrades.report_pdf").count() == 1
+    assert _pdf(client, finished_run).content == response.content  # the stored file, not a new print
 
 
-def test_without_chromium_the_pdf_is_refused_with_a_clear_answer(client_for, finished_run, customer, monkeypatch):
+def test_without_chromium_the_pdf_is_refused_with_a_clear_answer(worker, client_for, finished_run, customer, monkeypatch):
     from upgrades import report_pdf
 
     monkeypatch.setattr(report_pdf, "CHROMIUM", "/nonexistent/chromium")  # a server without the browser
+    client = client_for(customer)
+    assert _pdf(client, finished_run).status_code == 202
 
-    response = client_for(customer).get(reverse("run-report-pdf", args=[finished_run.pk]))
+    response = wait_for(lambda: (answer := _pdf(client, finished_run)).status_code != 202 and answer, timeout=60)
 
     assert response.status_code == 503
     assert "print it from your browser" in response.content.decode()
+    assert _pdf(client, finished_run).status_code == 202  # asking again tries again
+
+
+def test_printing_pdfs_is_limited_per_person(client_for, finished_run, customer, settings):
+    settings.REPORT_PDF_RATE = (1, 3600)
+    client = client_for(customer)
+    assert _pdf(client, finished_run).status_code == 202
+    ReportPdf.objects.filter(run=finished_run).update(error="Chromium did not print the report")
+    assert _pdf(client, finished_run).status_code == 503  # said, and forgotten
+
+    response = _pdf(client, finished_run)
+
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 3600
+    assert "Too many PDFs asked for" in response.content.decode()
+    assert not ReportPdf.objects.filter(run=finished_run).exists()
+
+
+def test_a_run_under_way_has_no_pdf_yet(client_for, finished_run, customer):
+    Run.objects.filter(pk=finished_run.pk).update(state=RunState.RUNNING)
+
+    response = _pdf(client_for(customer), finished_run)
+
+    assert response.status_code == 409
+    assert "once the upgrade has ended" in response.content.decode()
+    assert not ReportPdf.objects.exists()
 
 
 def test_an_outsider_gets_no_report(client_for, finished_run, outsider):

@@ -202,3 +202,24 @@ class SignOff(models.Model):
     checks = models.JSONField(default=list)
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     signed_at = models.DateTimeField(auto_now_add=True)
+
+
+class ReportPdf(models.Model):
+    """A finished run's report, printed by a worker once per time zone (the report's times are
+    its reader's) and then served as stored. No content and no error: being printed."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="pdfs")
+    time_zone = models.CharField(max_length=64)
+    content = models.BinaryField(null=True, editable=False)
+    error = models.TextField(blank=True)
+    asked_at = models.DateTimeField(auto_now_add=True)
+    made_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("run", "time_zone", name="upgrades_reportpdf_once_per_zone",
+                                    violation_error_message="This report is printed in this time zone already."),
+        ]
+
+    def __str__(self) -> str:
+        return f"Report of run {self.run_id} ({self.time_zone})"

@@ -7,23 +7,22 @@ on the live page and changes nothing."""
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from portal import dispatch
+from portal import dispatch, ratelimit
 from upgrades import selectors_runs
 from upgrades.choices import ReadinessKind, RollbackMethod, RunState
 from upgrades.fleet import is_lab
 from upgrades.procedure import Performer, StepKind
-from upgrades.report_pdf import PdfError, html_to_pdf, inline_css
 from upgrades.runflow import FINISHED_RUN_STATES, RunError
-from upgrades.services import decisions, readiness, rollback, runs
+from upgrades.services import decisions, readiness, report, rollback, runs
 
 # The parts of the live page htmx asks for alone: the chart every few seconds, a person's own
 # controls when an event says they may have changed (upgrades/fragments.py).
@@ -35,6 +34,9 @@ PARTS = {
 }
 
 log = logging.getLogger(__name__)
+
+# How often the page that waits for a PDF asks again.
+PDF_POLL_SECONDS = 2
 
 
 def _controls(run, user) -> dict:
@@ -264,43 +266,38 @@ def run_action(request, pk: int, action: str):
 # The report ---------------------------------------------------------------------------------
 
 
-def _report(run) -> dict:
-    availability = selectors_runs.availability_of(run)
-    announced = selectors_runs.announced_of(run)
-    announced_down = (announced.downtime[1] - announced.downtime[0]).total_seconds() if announced.downtime else 0
-    return {
-        "run": run, "steps": selectors_runs.steps_of(run), "phases": selectors_runs.phases_of(run), "timeline": selectors_runs.timeline_of(run),
-        "announced": announced, "announced_down": selectors_runs.duration_words(announced_down),
-        "availability": availability, "measured_down": selectors_runs.duration_words(availability.down_seconds),
-        "chart": selectors_runs.chart_points(run, width=760, height=90), "checks": selectors_runs.checks_of(run),
-        "decisions": selectors_runs.decisions_of(run), "rollbacks": selectors_runs.rollbacks_of(run), "log": selectors_runs.log_all(run),
-        "sign_off": getattr(run, "sign_off", None),
-        "phase_words": selectors_runs.phase_words(run), "generated_at": timezone.now(),
-    }
-
-
 @require_GET
 @login_required
 def run_report(request, pk: int):
     run = selectors_runs.run_get(user=request.user, pk=pk)
-    return render(request, "upgrades/run_report.html", {**_report(run), "zone": request.user.time_zone})
+    return render(request, "upgrades/run_report.html", {**selectors_runs.report_of(run), "zone": request.user.time_zone})
 
 
 @require_GET
 @login_required
 def run_report_pdf(request, pk: int):
-    """The report printed by Chromium from the same HTML, its CSS inlined: no network."""
+    """The report as a PDF, printed once per time zone by a worker and then served as stored: the
+    first to ask waits a few seconds on a page that reloads itself."""
     run = selectors_runs.run_get(user=request.user, pk=pk)
-    context = {**_report(run), "printing": True, "inline_css": inline_css(), "zone": request.user.time_zone}
-    html = render_to_string("upgrades/run_report.html", context, request=request)
-    try:
-        pdf = html_to_pdf(html)
-    except PdfError as error:
-        log.warning("run %s: no PDF: %s", run.pk, error)
+    if run.state not in FINISHED_RUN_STATES:
+        return HttpResponse("The report becomes a PDF once the upgrade has ended: until then the report page "
+                            "shows it as it stands.\n", status=409, content_type="text/plain; charset=utf-8")
+    zone = request.user.time_zone
+    pdf = run.pdfs.filter(time_zone=zone).first()
+    if pdf is None:
+        if wait := ratelimit.wait_for("report-pdf", str(request.user.pk), settings.REPORT_PDF_RATE):
+            return ratelimit.too_many(wait, "PDFs asked for")
+        pdf = report.pdf_ask(run=run, zone=zone)
+    if pdf.content is not None:
+        response = HttpResponse(bytes(pdf.content), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="upgrade-report-{run.pk}.pdf"'
+        return response
+    if pdf.error:
+        report.pdf_forget(pdf)
         return HttpResponse(
             "The PDF cannot be made on this server just now. The report page holds the same content: "
             "print it from your browser, or try again later.\n", status=503, content_type="text/plain; charset=utf-8",
         )
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="upgrade-report-{run.pk}.pdf"'
+    response = render(request, "upgrades/report_pdf_wait.html", {"run": run, "retry": PDF_POLL_SECONDS}, status=202)
+    response["Retry-After"] = str(PDF_POLL_SECONDS)
     return response
