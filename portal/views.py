@@ -1,3 +1,5 @@
+from math import ceil
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -9,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.authtoken.models import Token
 
-from portal import access, selectors, services
+from portal import access, ratelimit, selectors, services
 from portal.forms import ContactForm
 from portal.pages import carry_out
 
@@ -148,6 +150,18 @@ class PasswordResetView(auth_views.PasswordResetView):
     @property
     def extra_email_context(self):
         return {"site_url": settings.SITE_URL.rstrip("/")}
+
+    def form_valid(self, form):
+        """At most one mail per address in PASSWORD_RESET_ADDRESS_RATE, said as if sent (whether an
+        address has an account, or asked already, is nobody's business); a client asking for many
+        addresses is refused with 429."""
+        if wait := ratelimit.wait_for("reset-client", self.request.META.get("REMOTE_ADDR", ""),
+                                      settings.PASSWORD_RESET_CLIENT_RATE):
+            form.add_error(None, f"Too many reset requests from your address: try again in {ceil(wait / 60)} min.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        if ratelimit.wait_for("reset-address", form.cleaned_data["email"].lower(), settings.PASSWORD_RESET_ADDRESS_RATE):
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -40,10 +40,14 @@ celery_app.conf.task_routes = {"upgrades.probe": {"queue": PROBE_QUEUE}}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "day(day): run on a day of tests.dates, at its fixed hour")
-    from django.conf import settings
 
-    # Each test process counts its own rate limits in the shared Redis.
-    settings.CACHES["shared"]["KEY_PREFIX"] = f"tests-{os.getpid()}"
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(request):
+    """Each test counts its own rate limits in the shared Redis, apart from every other test."""
+    from django.core.cache import caches
+
+    caches["shared"].key_prefix = f"tests-{os.getpid()}-{request.node.nodeid}"
 
 
 @pytest.fixture(scope="session", autouse=True)
