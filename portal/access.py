@@ -34,6 +34,19 @@ DRIVING = (Role.ENGINEER, Role.ADMIN)  # who drives a live upgrade
 EVERY_CONTACT = ("*",)
 
 RULES: dict[str, Rule] = {
+    # The upgrade request (S8-S10): the customer's people ask, provide and book, and withdraw;
+    # the desk reviews, books the prerequisite check, issues links and confirms windows.
+    "request.create": _rule(DESK, EVERY_CONTACT),
+    "request.withdraw": _rule(contacts=EVERY_CONTACT),
+    "request.review": _rule(DESK),
+    "request.record_check": _rule(VENDOR),
+    "request.preflight": _rule(VENDOR, EVERY_CONTACT),
+    "checklist.provide": _rule(VENDOR, EVERY_CONTACT),
+    "link.manage": _rule(DESK),
+    "window.book": _rule(DESK, EVERY_CONTACT),
+    "window.change": _rule(DESK, EVERY_CONTACT),
+    "window.confirm": _rule(DESK),
+    "check.book": _rule(DESK),
     # The contact list (S10). Roles decide what a person may do, so nobody grants their own.
     "contact.edit": _rule(VENDOR, EVERY_CONTACT),
     "contact.grant_roles": _rule(DESK, [C.LEAD], not_self=True),

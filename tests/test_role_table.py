@@ -3,10 +3,12 @@ role and every staff role, the service that makes the move refuses exactly the p
 does not name, and lets the others through to its own checks of state."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from portal import access
 from portal import services as portal_services
@@ -15,14 +17,17 @@ from portal.models import Contact
 from portal.workflow import WorkflowError
 from tests.factories import (
     AdminUserFactory, ContactFactory, CustomerUserFactory, DeploymentFactory, EngineerUserFactory,
-    OrganisationFactory, RunFactory, SupportUserFactory,
+    OrganisationFactory, RunFactory, SupportUserFactory, UpgradeRequestFactory,
 )
 from tests.factories.scheduling import MaintenanceWindowFactory
-from upgrades.choices import ReadinessKind, RollbackMethod, StepState
-from upgrades.models import RollbackDecision, Run, Step
+from scheduling.services import booking, links, windows
+from scheduling.services.booking import SlotTaken
+from upgrades.choices import ReadinessKind, RequestState, RollbackMethod, StepState
+from upgrades.models import RollbackDecision, Run, Step, UpgradeRequest
 from upgrades.procedure import Performer, StepKind
 from upgrades.runflow import RunError
-from upgrades.services import decisions, readiness, rollback, runs
+from upgrades.services import checklist, decisions, preflight, readiness, requests, rollback, runs
+from upgrades.services.checklist import checklist_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +52,10 @@ def world():
     engineer = EngineerUserFactory()
     window = MaintenanceWindowFactory(request__deployment=deployment, engineer=engineer)
     run = RunFactory(window=window)
+    # Requests of the organisation's other deployments: one a draft, one in support's review.
+    draft = UpgradeRequestFactory(deployment=DeploymentFactory(organisation=organisation))
+    checklist_refresh(upgrade=draft)
+    UpgradeRequestFactory(in_review=True, deployment=DeploymentFactory(organisation=organisation))
     # The contact the contact moves are about: someone else, not a lead (one lead stays).
     subject = ContactFactory(organisation=organisation, roles=[ContactRole.NETWORK_ADMIN])
     people = [
@@ -89,8 +98,35 @@ def _rollback_waiting(run):
                                            requested_by=run.window.engineer)
 
 
+def _draft(run):
+    return UpgradeRequest.objects.get(deployment__organisation=run.deployment.organisation, state=RequestState.DRAFT)
+
+
+def _in_review(run):
+    return UpgradeRequest.objects.get(deployment__organisation=run.deployment.organisation, state=RequestState.IN_REVIEW)
+
+
+def _later(days: int):
+    return timezone.now().replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=days)
+
+
 # Each move made through its service, as the page and the API make it.
 MOVES = {
+    "request.create": lambda run, subject, by: requests.request_create(
+        deployment=run.deployment, release=run.request.release, by=by),
+    "request.withdraw": lambda run, subject, by: requests.request_withdraw(upgrade=_draft(run), by=by, reason="Later"),
+    "request.review": lambda run, subject, by: requests.request_assign(upgrade=_in_review(run), by=by),
+    "request.record_check": lambda run, subject, by: requests.request_record_check(
+        upgrade=_in_review(run), by=by, outcome="passed"),
+    "request.preflight": lambda run, subject, by: preflight.preflight_request(upgrade=_draft(run), by=by),
+    "checklist.provide": lambda run, subject, by: checklist.item_provide(
+        item=_draft(run).items.first(), by=by, text="Done"),
+    "link.manage": lambda run, subject, by: links.link_issue(upgrade=run.request, by=by),
+    "window.book": lambda run, subject, by: booking.slot_book(upgrade=run.request, start=_later(9), by=by),
+    "window.change": lambda run, subject, by: windows.window_cancel(window=run.window, by=by, reason="Exams"),
+    "window.confirm": lambda run, subject, by: windows.window_confirm(window=run.window, by=by),
+    "check.book": lambda run, subject, by: booking.check_book(
+        upgrade=_in_review(run), start=_later(8), engineer_ids=[run.window.engineer_id], by=by),
     "contact.edit": lambda run, subject, by: portal_services.contact_update(contact=subject, by=by, phone="+44 1"),
     "contact.grant_roles": lambda run, subject, by: portal_services.contact_update(
         contact=subject, by=by, roles=[ContactRole.NETWORK_ADMIN, ContactRole.DATABASE_ADMIN]),
@@ -135,7 +171,7 @@ def test_the_service_refuses_exactly_whom_the_table_does_not_name(world, move):
                 raise Undo
         except PermissionDenied:
             refused = True
-        except (Undo, RunError, WorkflowError, ValidationError):  # past the role check
+        except (Undo, RunError, WorkflowError, ValidationError, SlotTaken):  # past the role check
             refused = False
         if refused == allowed:
             wrong.append(f"{person.label}: {'refused' if refused else 'let through'}")

@@ -94,7 +94,7 @@ ACTION_LABELS = {
 
 def require_desk(user: User, request, *, assigned: bool = True) -> None:
     """Support acts on a request only once it is theirs, so two people never work one request."""
-    if not access.is_desk(user):
+    if not access.may(user, "request.review", organisation_id=request.deployment.organisation_id):
         raise PermissionDenied
     if assigned and request.assignee_id != user.pk:
         if request.assignee_id is None:

@@ -96,7 +96,7 @@ def place(*, window: MaintenanceWindow, plan: WindowPlan, engineer_ids: list[int
 
 
 def may_book(by: User, upgrade: UpgradeRequest) -> bool:
-    return access.is_customer_of(by, upgrade.deployment.organisation_id) or access.is_desk(by)
+    return access.may(by, "window.book", organisation_id=upgrade.deployment.organisation_id)
 
 
 def _book(*, upgrade: UpgradeRequest, by: User, purpose: str, start: datetime,
@@ -151,7 +151,7 @@ def window_book(*, upgrade: UpgradeRequest, start: datetime, engineer_ids: list[
 def check_book(*, upgrade: UpgradeRequest, start: datetime, engineer_ids: list[int], by: User) -> MaintenanceWindow:
     """Support books the prerequisite check (S2) on a free slot of the same engine; the
     request moves to "check scheduled". A check booked again replaces the earlier one."""
-    if not access.is_desk(by):
+    if not access.may(by, "check.book", organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
     if start <= timezone.now():
         raise WorkflowError("The check must be in the future.")
@@ -181,7 +181,8 @@ def slot_book(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpos
     for them) or its prerequisite check (support). Returns (window, created): the same start
     again finds the window the first booking made. SlotNotFree when no slot starts then,
     SlotTaken when its engineers were booked a moment ago; nothing is written either way."""
-    if not (access.is_desk(by) if purpose == Purpose.CHECK else may_book(by, upgrade)):
+    if not access.may(by, "check.book" if purpose == Purpose.CHECK else "window.book",
+                      organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
     with transaction.atomic():
         # Held from the lookup to the booking: a double submit waits for the first one and then

@@ -29,7 +29,7 @@ def link_token(link: SchedulingLink) -> str:
 
 
 def link_issue(*, upgrade: UpgradeRequest, by: User) -> SchedulingLink:
-    if not access.is_desk(by):
+    if not access.may(by, "link.manage", organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = UpgradeRequest.objects.select_for_update().get(pk=upgrade.pk)
@@ -57,7 +57,7 @@ def link_issue(*, upgrade: UpgradeRequest, by: User) -> SchedulingLink:
 
 
 def link_revoke(*, link: SchedulingLink, by: User) -> None:
-    if not access.is_desk(by):
+    if not access.may(by, "link.manage", organisation_id=link.request.deployment.organisation_id):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         if SchedulingLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):

@@ -48,11 +48,12 @@ def customer_may_change(window: MaintenanceWindow, *, now: datetime | None = Non
 
 def require_may_change(window: MaintenanceWindow, by: User) -> None:
     """PermissionDenied, or WorkflowError with the reason, unless `by` may move or cancel it now."""
+    if not access.may(by, "window.change", organisation_id=window.request.deployment.organisation_id):
+        raise PermissionDenied
     if access.is_desk(by):
         return
-    own = access.is_customer_of(by, window.request.deployment.organisation_id)
-    if not own or window.purpose != Purpose.UPGRADE:
-        raise PermissionDenied
+    if window.purpose != Purpose.UPGRADE:
+        raise PermissionDenied  # the prerequisite check is the desk's appointment
     if window.request.deployment.organisation.is_cloud:
         raise WorkflowError("Your upgrade is planned by the vendor's cloud team: ask support to move it.")
     if window.start - timezone.now() <= cutoff():
@@ -83,7 +84,7 @@ def _cloud_notice_ok(start: datetime) -> None:
 
 def window_confirm(*, window: MaintenanceWindow, by: User) -> MaintenanceWindow:
     """Support confirms an out-of-hours request (staff are available, S7) or a cloud proposal."""
-    if not access.is_desk(by):
+    if not access.may(by, "window.confirm", organisation_id=window.request.deployment.organisation_id):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = _lock(window, "confirm")

@@ -79,8 +79,7 @@ def _dropped_tls(upgrade: UpgradeRequest) -> frozenset[str]:
 
 def _editable(item: ChecklistItem, by: User) -> None:
     upgrade = item.request
-    customer = access.is_customer_of(by, upgrade.deployment.organisation_id)
-    if not (customer or by.is_vendor):
+    if not access.may(by, "checklist.provide", organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
     if upgrade.state not in EDITABLE_STATES:
         raise WorkflowError(f"This request is {upgrade.get_state_display().lower()}: its checklist is closed.")

@@ -18,7 +18,7 @@ from upgrades.workflow import EDITABLE_STATES, WorkflowError
 
 def preflight_request(*, upgrade: UpgradeRequest, by: User) -> None:
     """Ask a worker to run the preflight of this request's deployment."""
-    if not (by.is_vendor or access.is_customer_of(by, upgrade.deployment.organisation_id)):
+    if not access.may(by, "request.preflight", organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
     if upgrade.state not in EDITABLE_STATES:
         raise WorkflowError("The checklist of this request is closed.")

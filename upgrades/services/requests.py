@@ -65,7 +65,7 @@ def _move(upgrade: UpgradeRequest, move_name: str, *, by: User, reason: str = ""
 
 def request_create(*, deployment: Deployment, release: Release, by: User) -> UpgradeRequest:
     """A customer asks to upgrade one of their deployments to a newer published release."""
-    if not (access.is_customer_of(by, deployment.organisation_id) or access.is_desk(by)):
+    if not access.may(by, "request.create", organisation_id=deployment.organisation_id):
         raise PermissionDenied
     if by.is_customer and not customer_may_request(deployment):
         raise PermissionDenied(CLOUD_REFUSAL)
@@ -95,7 +95,7 @@ def request_create(*, deployment: Deployment, release: Release, by: User) -> Upg
 
 
 def request_submit(*, upgrade: UpgradeRequest, by: User) -> UpgradeRequest:
-    if not (access.is_customer_of(by, upgrade.deployment.organisation_id) or access.is_desk(by)):
+    if not access.may(by, "request.create", organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
     if by.is_customer and not customer_may_request(upgrade.deployment):
         raise WorkflowError("Cloud upgrades are planned by the vendor (S3): there is nothing to submit. "
@@ -174,7 +174,7 @@ def _zone(upgrade: UpgradeRequest):
 def request_record_check(*, upgrade: UpgradeRequest, by: User, outcome: str, notes: str = "") -> UpgradeRequest:
     """The engineer or support records how the check went. A failed check sends the request
     back to review."""
-    if not (access.is_desk(by) or by.role == Role.ENGINEER):
+    if not access.may(by, "request.record_check", organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
     if outcome not in CheckOutcome.values:
         raise ValidationError({"outcome": "Say whether the check passed or failed."})
@@ -259,7 +259,7 @@ def request_refuse(*, upgrade: UpgradeRequest, by: User, reason: str) -> Upgrade
 
 
 def request_withdraw(*, upgrade: UpgradeRequest, by: User, reason: str = "") -> UpgradeRequest:
-    if not access.is_customer_of(by, upgrade.deployment.organisation_id):
+    if not access.may(by, "request.withdraw", organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Held until the move: support cannot approve a cloud request between the check and it.
