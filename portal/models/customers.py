@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from portal.choices import ContactRole, Hosting, SupportRegion
+from portal.hosts import validate_mail_domain
 from portal.timezones import validate_time_zone
 
 def audited() -> tuple:
@@ -49,7 +50,7 @@ class Contact(models.Model):
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="contacts")
     name = models.CharField(max_length=200)
-    email = models.EmailField()
+    email = models.EmailField(validators=[validate_mail_domain])
     phone = models.CharField(max_length=40, blank=True)
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     roles = ArrayField(

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from portal.choices import Driver, ServerPlatform, ServerRole, TlsVersion
+from portal.hosts import validate_address, validate_host_name
 from portal.models.customers import Organisation, audited
 
 version_validator = RegexValidator(
@@ -122,8 +123,9 @@ class Server(models.Model):
         ServerGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="servers"
     )
     role = models.CharField(max_length=20, choices=ServerRole.choices)
-    hostname = models.CharField(max_length=253)
-    address = models.CharField(max_length=253, help_text="IP address or DNS name the driver connects to.")
+    hostname = models.CharField(max_length=253, validators=[validate_host_name])
+    address = models.CharField(max_length=253, validators=[validate_address],
+                               help_text="IP address or DNS name the driver connects to.")
     port = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="Agent port (lab driver) or SSH port (SSH driver, 22 when empty).",
