@@ -6,9 +6,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
-from portal import services
+from portal import security, services
 from portal.choices import VENDOR_ROLES
-from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
+from portal.models import Contact, Deployment, Organisation, SecurityEvent, Server, ServerGroup, User
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -51,6 +51,23 @@ class UserAdmin(BaseUserAdmin):
         ("Access", {"fields": ["is_active", "is_superuser", "groups", "user_permissions"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "role", "contact", "password1", "password2"]})]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "role" in form.changed_data:
+            security.record("account_role_changed", request=request, user=obj, actor=request.user,
+                            before=form.initial.get("role", ""), after=obj.role)
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    """The security log (portal.security): read here, written only by the portal."""
+
+    list_display = ["at", "kind", "email", "user", "actor", "client"]
+    list_filter = ["kind"]
+    search_fields = ["email", "client"]
+    date_hierarchy = "at"
+    list_select_related = ["user", "actor"]
 
 
 class ContactInline(admin.TabularInline):

@@ -11,7 +11,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.SUPPORT: frozenset(
         f"portal.{action}_{model}" for model in _CUSTOMER_MODELS for action in ("view", "add", "change")
     )
-    | {"portal.view_user", "upgrades.view_release", "upgrades.add_release", "upgrades.change_release",
+    | {"portal.view_user", "portal.view_securityevent", "upgrades.view_release", "upgrades.add_release", "upgrades.change_release",
        "upgrades.view_upgraderequest"}
     | {f"scheduling.{action}_{model}" for model in ("supportregion", "businesshours", "engineer", "engineerhours",
                                                     "timeoff", "blackout") for action in ("view", "add", "change", "delete")}

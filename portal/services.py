@@ -8,7 +8,7 @@ import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from portal import access, credentials
+from portal import access, credentials, security
 from portal.choices import ContactRole
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
 
@@ -51,27 +51,40 @@ def contact_create(*, organisation: Organisation, by: User, **fields) -> Contact
     if fields.get("roles") and not access.may_grant_roles(by, organisation):
         raise PermissionDenied(ROLES_REFUSED)
     with _write(by):
-        return _save(Contact(organisation=organisation), **fields)
+        contact = _save(Contact(organisation=organisation), **fields)
+        if contact.roles:
+            _roles_changed(contact, by=by, before=[])
+        return contact
 
 
 def contact_update(*, contact: Contact, by: User, **fields) -> Contact:
     if not access.may_edit_contacts(by, contact.organisation):
         raise PermissionDenied
     fields.pop("organisation", None)  # a contact never moves to another customer
-    regranted = "roles" in fields and set(fields["roles"]) != set(contact.roles)
+    # The roles as stored: a model form has already written the new ones on `contact`.
+    before = list(Contact.objects.values_list("roles", flat=True).get(pk=contact.pk))
+    regranted = "roles" in fields and set(fields["roles"]) != set(before)
     if regranted and not access.may_grant_roles(by, contact.organisation, contact):
         raise PermissionDenied(ROLES_REFUSED)
     with _write(by):
         if regranted and ContactRole.LEAD not in fields["roles"]:
             _keep_a_lead(contact, "roles")
-        return _save(contact, **fields)
+        contact = _save(contact, **fields)
+        if regranted:
+            _roles_changed(contact, by=by, before=before)
+        return contact
+
+
+def _roles_changed(contact: Contact, *, by: User, before: list[str]) -> None:
+    security.record("roles_changed", user=User.objects.filter(contact=contact).first(), email=contact.email, actor=by,
+                    contact=contact.pk, before=",".join(before), after=",".join(contact.roles))
 
 
 def _keep_a_lead(leaving: Contact, field: str | None = None) -> None:
     """An organisation keeps at least one lead contact (S10: the lead authorises rollbacks). The
     leads are locked first, so two leads cannot each remove the other at once."""
-    if ContactRole.LEAD not in leaving.roles:
-        return  # not a lead: no lead leaves
+    if not Contact.objects.filter(pk=leaving.pk, roles__contains=[ContactRole.LEAD]).exists():
+        return  # not a lead as stored: no lead leaves
     leads = Contact.objects.select_for_update().filter(organisation_id=leaving.organisation_id,
                                                       roles__contains=[ContactRole.LEAD])
     if [lead.pk for lead in leads] == [leaving.pk]:

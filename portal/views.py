@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.authtoken.models import Token
 
-from portal import access, ratelimit, selectors, services
+from portal import access, ratelimit, security, selectors, services
 from portal.forms import ContactForm
 from portal.pages import carry_out
 
@@ -159,7 +159,10 @@ class PasswordResetView(auth_views.PasswordResetView):
                                       settings.PASSWORD_RESET_CLIENT_RATE):
             form.add_error(None, f"Too many reset requests from your address: try again in {ceil(wait / 60)} min.")
             return self.render_to_response(self.get_context_data(form=form), status=429)
-        if ratelimit.wait_for("reset-address", form.cleaned_data["email"].lower(), settings.PASSWORD_RESET_ADDRESS_RATE):
+        email = form.cleaned_data["email"].lower()
+        throttled = bool(ratelimit.wait_for("reset-address", email, settings.PASSWORD_RESET_ADDRESS_RATE))
+        security.record("password_reset_asked", request=self.request, email=email, mailed=not throttled)
+        if throttled:
             return redirect(self.get_success_url())
         return super().form_valid(form)
 
@@ -171,4 +174,5 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         Token.objects.filter(user=form.user).delete()
+        security.record("password_changed", request=self.request, user=form.user, how="reset")
         return response
