@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
-from portal import security, services
+from portal import invitations, security, services
 from portal.choices import VENDOR_ROLES
 from portal.models import Contact, Deployment, Organisation, SecurityEvent, Server, ServerGroup, User
 
@@ -36,9 +36,18 @@ class UserChangeForm(BaseUserChangeForm):
         return cleaned
 
 
+class UserInvitationForm(forms.ModelForm):
+    """A new account is an invitation: the person chooses their own password from the mail."""
+
+    class Meta:
+        model = User
+        fields = ["email", "full_name", "role", "contact", "time_zone"]
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     form = UserChangeForm
+    add_form = UserInvitationForm
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "contact", "is_active", "last_login"]
     list_filter = ["role", "is_active"]
@@ -50,11 +59,18 @@ class UserAdmin(BaseUserAdmin):
         ("Who", {"fields": ["full_name", "role", "contact", "time_zone"]}),
         ("Access", {"fields": ["is_active", "is_superuser", "groups", "user_permissions"]}),
     ]
-    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "role", "contact", "password1", "password2"]})]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "role", "contact", "time_zone"],
+                             "description": "The person is mailed a link to choose their own password."})]
 
     def save_model(self, request, obj, form, change):
+        if not change:
+            obj.set_unusable_password()
+            obj.is_active = False
         super().save_model(request, obj, form, change)
-        if change and "role" in form.changed_data:
+        if not change:
+            invitations.invitation_send(user=obj, by=request.user)
+            self.message_user(request, f"{obj.email} is invited: they choose their password from the mailed link.")
+        elif "role" in form.changed_data:
             security.record("account_role_changed", request=request, user=obj, actor=request.user,
                             before=form.initial.get("role", ""), after=obj.role)
 

@@ -24,6 +24,7 @@ auth_patterns = [
         name="password_reset_confirm",
     ),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("invitation/<str:token>/", views.invitation_accept, name="invitation-accept"),
 ]
 
 urlpatterns = [
@@ -35,6 +36,7 @@ urlpatterns = [
     path("my-organisation/", views.my_organisation, name="my-organisation"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact-edit"),
     path("contacts/<int:pk>/delete/", views.contact_delete, name="contact-delete"),
+    path("contacts/<int:pk>/invite/", views.contact_invite, name="contact-invite"),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment-detail"),
     path("", include("upgrades.urls")),
     path("", include("scheduling.urls")),

@@ -2,7 +2,9 @@ from math import ceil
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -11,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.authtoken.models import Token
 
-from portal import access, ratelimit, security, selectors, services
+from portal import access, invitations, ratelimit, security, selectors, services
 from portal.forms import ContactForm
 from portal.pages import carry_out
 
@@ -67,6 +69,7 @@ def organisation_detail(request, slug: str):
             "deployments": [(deployment, deployment.topology_warning(group_count=deployment.group_count))
                             for deployment in deployments],
             "may_edit_contacts": access.may_edit_contacts(request.user, organisation),
+            "may_invite": access.may(request.user, "contact.invite", organisation_id=organisation.pk),
             "history": selectors.history_of(organisation),
         },
     )
@@ -176,3 +179,32 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         Token.objects.filter(user=form.user).delete()
         security.record("password_changed", request=self.request, user=form.user, how="reset")
         return response
+
+
+@require_POST
+@login_required
+def contact_invite(request, pk: int):
+    contact = selectors.contact_get(user=request.user, pk=pk)
+    carry_out(request, lambda: invitations.contact_invite(contact=contact, by=request.user),
+              done=f"{contact.name} is invited: they choose their password from the link mailed to {contact.email}.")
+    return redirect("organisation-detail", slug=contact.organisation.slug)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request, token: str):
+    """The invited person chooses their password; the account opens and they are signed in."""
+    try:
+        user = invitations.invitation_read(token)
+    except invitations.InvitationRefused as refusal:
+        return render(request, "registration/invitation_refused.html", {"reason": str(refusal)}, status=410)
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = invitations.invitation_accept(token=token, password=form.cleaned_data["new_password1"])
+        except invitations.InvitationRefused as refusal:
+            return render(request, "registration/invitation_refused.html", {"reason": str(refusal)}, status=410)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.get_short_name()}: your account is open.")
+        return redirect("home")
+    return render(request, "registration/invitation_accept.html", {"form": form, "invited": user},
+                  status=400 if form.errors else 200)

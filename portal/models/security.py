@@ -21,6 +21,8 @@ class SecurityKind(models.TextChoices):
     TOKEN_REVOKED = "token_revoked", "API token revoked"
     TOKEN_REFUSED = "token_refused", "API token refused"
     SESSION_REVOKED = "session_revoked", "Session ended by its owner"
+    INVITATION_SENT = "invitation_sent", "Invitation sent"
+    INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
 
 
 class SecurityEvent(models.Model):

@@ -39,12 +39,15 @@ MATRIX = {
     "password_reset_done": (None, expect(200, 200, 200)),
     "password_reset_confirm": (lambda w: {"uidb64": "MQ", "token": "bad-token"}, expect(200, 200, 200)),
     "password_reset_complete": (None, expect(200, 200, 200)),
+    # An invitation's link answers for itself: a bad one is 410 for anyone.
+    "invitation-accept": (lambda w: {"token": "bad-token"}, expect(410, 410, 410, 410)),
     "organisation-list": (None, expect(LOGIN, 404, 404)),
     "organisation-detail": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
     "contact-create": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
     "my-organisation": (None, expect(LOGIN, 302, 302, 404)),
     "contact-edit": (lambda w: {"pk": w["contact"].pk}, expect(LOGIN, 200, 404)),
     "contact-delete": (lambda w: {"pk": w["contact"].pk}, expect(405, 405, 405, 405)),
+    "contact-invite": (lambda w: {"pk": w["contact"].pk}, expect(405, 405, 405, 405)),
     "deployment-detail": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 200, 404)),
     "healthz": (None, expect(200, 200, 200)),
     # The schema and its docs describe the API, never data: public.
