@@ -6,6 +6,7 @@ import ipaddress
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 # The last label has a letter: "10.0.3" is a mistyped address, not a name.
@@ -46,6 +47,10 @@ def validate_address(value: str) -> None:
 def validate_mail_domain(value: str) -> None:
     """Beside Django's e-mail check: mail goes to a domain on the internet, not to localhost or to
     an address in brackets, which Django's check lets through."""
+    try:
+        validate_email(value)
+    except ValidationError:
+        return  # not an address at all: Django's own check says so
     domain = value.rpartition("@")[2].rstrip(".")
     if not (is_host_name(domain) and "." in domain):
         raise ValidationError("Give an address at a domain, like jane@northwind.example.", code="mail_domain")

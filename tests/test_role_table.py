@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal import access
+from portal import access, invitations
 from portal import services as portal_services
 from portal.choices import ContactRole, Role
 from portal.models import Contact
@@ -131,6 +131,7 @@ MOVES = {
     "contact.grant_roles": lambda run, subject, by: portal_services.contact_update(
         contact=subject, by=by, roles=[ContactRole.NETWORK_ADMIN, ContactRole.DATABASE_ADMIN]),
     "contact.remove": lambda run, subject, by: portal_services.contact_delete(contact=subject, by=by),
+    "contact.invite": lambda run, subject, by: invitations.contact_invite(contact=subject, by=by),
     "run.snapshots": lambda run, subject, by: readiness.readiness_confirm(run=run, kind=ReadinessKind.SNAPSHOTS, by=by),
     "run.backup": lambda run, subject, by: readiness.readiness_confirm(run=run, kind=ReadinessKind.BACKUP, by=by),
     "run.preflight": lambda run, subject, by: readiness.preflight_request(run=run, by=by),

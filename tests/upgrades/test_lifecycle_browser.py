@@ -29,6 +29,7 @@ import httpx
 import pytest
 import time_machine
 from django.db import connection
+from django.test import Client
 from playwright.sync_api import Browser, Page, expect
 
 from portal.models import Contact, Deployment, ServerGroup
@@ -121,7 +122,7 @@ def status(page: Page):
 
 def register_customer(admin: Page, *, name: str, slug: str, lead: str, lead_email: str, ports: list[int]) -> Deployment:
     """Organisation with its lead contact, deployment, two groups, four lab servers and the lead's
-    account, all through Django admin's pages."""
+    invitation, all through Django admin's pages."""
     admin.goto("/admin/portal/organisation/add/")
     admin.get_by_label("Name:").fill(name)
     admin.get_by_label("Time zone:").fill("Europe/London")
@@ -175,10 +176,8 @@ def register_customer(admin: Page, *, name: str, slug: str, lead: str, lead_emai
     admin.get_by_label("Full name:").fill(lead)
     admin.get_by_label("Role:").select_option("customer")
     admin.locator("#id_contact").fill(str(Contact.objects.get(email=lead_email).pk))
-    admin.locator("#id_password1").fill("demo-password")
-    admin.locator("#id_password2").fill("demo-password")
     admin.get_by_role("button", name="Save", exact=True).click()
-    expect(admin.locator(".messagelist")).to_contain_text("was added successfully")
+    expect(admin.locator(".messagelist")).to_contain_text("is invited")
     return deployment
 
 
@@ -313,6 +312,7 @@ def test_a_new_customer_goes_from_registration_to_a_completed_upgrade(people, la
     admin = people("admin@vendor.example")
     deployment = register_customer(admin, name="Woodgrove College", slug="woodgrove-college", lead="Nina Patel",
                                    lead_email="nina.patel@woodgrove.example", ports=ports)
+    open_the_account(inbox, "nina.patel@woodgrove.example")
     wait_for_the_lab(ports[0], lab_fleet)
 
     customer = people("nina.patel@woodgrove.example")
@@ -377,8 +377,8 @@ def api(client, method: str, path: str, body: dict | None = None) -> dict:
 
 
 def registered_through_the_api(desk, admin: Page, ports: list[int]) -> Deployment:
-    """Support registers the customer through the API; the administrator gives the lead an
-    account in Django admin."""
+    """Support registers the customer through the API; the administrator invites the lead from
+    Django admin."""
     lb_port, *server_ports = ports
     api(desk, "post", "organisations/", {"name": "Tailspin Academy", "slug": "tailspin", "hosting": "on_premises",
                                          "time_zone": "Europe/London", "support_region": "europe"})
@@ -401,11 +401,18 @@ def registered_through_the_api(desk, admin: Page, ports: list[int]) -> Deploymen
     admin.get_by_label("Full name:").fill(contact["name"])
     admin.get_by_label("Role:").select_option("customer")
     admin.locator("#id_contact").fill(str(contact["id"]))
-    admin.locator("#id_password1").fill("demo-password")
-    admin.locator("#id_password2").fill("demo-password")
     admin.get_by_role("button", name="Save", exact=True).click()
-    expect(admin.locator(".messagelist")).to_contain_text("was added successfully")
+    expect(admin.locator(".messagelist")).to_contain_text("is invited")
     return Deployment.objects.get(pk=deployment["id"])
+
+
+def open_the_account(inbox, email: str, password: str = "demo-password") -> None:
+    """The invited person chooses their password from the link in the invitation's mail."""
+    mail = wait_for(lambda: next((m for m in inbox if m["To"] == email and "invites you" in m.get_payload()), None),
+                    timeout=30)
+    link = re.search(r"https?://\S+/accounts/invitation/\S+/", mail.get_payload()).group(0)
+    answer = Client().post(urlsplit(link).path, {"new_password1": password, "new_password2": password})
+    assert answer.status_code == 302, answer.content[:400]
 
 
 def approved_and_booked_through_the_api(customer, desk, engineer_client, deployment: Deployment) -> MaintenanceWindow:
@@ -437,10 +444,11 @@ def approved_and_booked_through_the_api(customer, desk, engineer_client, deploym
 
 
 def test_a_rollback_the_lead_authorises_ends_with_the_service_back_and_the_customer_may_ask_again(
-        people, lab_fleet, workers, world, client_for, support, engineer):
+        people, lab_fleet, workers, world, client_for, support, engineer, inbox):
     ports = _free_ports(5)
     admin = people("admin@vendor.example")
     deployment = registered_through_the_api(client_for(support), admin, ports)
+    open_the_account(inbox, "omar.haddad@tailspin.example")
     wait_for_the_lab(ports[0], lab_fleet)
     lead = deployment.organisation.contacts.get().user
     window = approved_and_booked_through_the_api(client_for(lead), client_for(support), client_for(engineer),

@@ -14,11 +14,20 @@ from upgrades.choices import RunState, StepState
 from upgrades.drivers import Operation, operate
 from upgrades.models import LiveEvent, Step
 from upgrades.runflow import RunError
-from upgrades.services.decisions import failure_take, run_abort, step_mark_fixed, step_retry, step_skip
+from upgrades.services.decisions import (
+    failure_take, run_abort, run_take_over, step_mark_fixed, step_retry, step_skip,
+)
 from tests.upgrades.runs import start
 from upgrades.services.runs import run_sign_off
 
 MINOR, MAJOR = "9.5.0", "10.0.0"
+
+
+@pytest.fixture
+def administrator(world) -> User:
+    """A second person who may act on any run (an engineer other than the run's may not:
+    tests/test_role_table.py)."""
+    return User.objects.get(email="admin@vendor.example")
 
 
 @pytest.fixture
@@ -40,16 +49,18 @@ def decisions(run) -> list[LiveEvent]:
 # -- Who may act on a failure -------------------------------------------------------------
 
 
-def test_the_engineer_who_takes_the_failure_owns_it_and_a_second_engineer_is_told_who(
-        northwind_deployment, customer, engineer, other_engineer):
+def test_the_engineer_who_takes_the_failure_owns_it_and_a_second_person_is_told_who(
+        northwind_deployment, customer, engineer, administrator, other_engineer):
     run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
     run, failed = failed_at(run, "install-g1")
 
     failure_take(run=run, by=engineer)
     with pytest.raises(RunError, match="Erin Walsh has taken this failure"):
-        failure_take(run=run, by=other_engineer)
+        failure_take(run=run, by=administrator)
     with pytest.raises(RunError, match="Erin Walsh has taken this failure: only they can act"):
-        step_retry(step=failed, by=other_engineer, reason="Let me try")
+        step_retry(step=failed, by=administrator, reason="Let me try")
+    with pytest.raises(PermissionDenied):  # not this run's engineer: they would take the run over first
+        failure_take(run=run, by=other_engineer)
 
     assert fresh(run).failure_owner == engineer
     assert (step(run, "install-g1").state, fresh(run).state) == (StepState.FAILED, RunState.PAUSED)
@@ -57,15 +68,30 @@ def test_the_engineer_who_takes_the_failure_owns_it_and_a_second_engineer_is_tol
     assert (took.actor, took.data["decision"], took.text) == (engineer, "take", "Erin Walsh took the failure")
 
 
-def test_a_take_over_is_explicit_and_recorded(northwind_deployment, customer, engineer, other_engineer):
+def test_a_take_over_is_explicit_and_recorded(northwind_deployment, customer, engineer, administrator):
     run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
     run, _ = failed_at(run, "install-g1")
     failure_take(run=run, by=engineer)
 
-    failure_take(run=run, by=other_engineer, force=True)
+    failure_take(run=run, by=administrator, force=True)
 
-    assert fresh(run).failure_owner == other_engineer
-    assert decisions(run)[-1].text == "Hiro Tanaka took the failure over from Erin Walsh"
+    assert fresh(run).failure_owner == administrator
+    assert decisions(run)[-1].text == "Alex Morgan took the failure over from Erin Walsh"
+
+
+def test_another_engineer_takes_the_run_over_and_with_it_the_failure(
+        northwind_deployment, customer, engineer, other_engineer):
+    run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
+    run, failed = failed_at(run, "install-g1")
+    failure_take(run=run, by=engineer)
+
+    run_take_over(run=run, by=other_engineer, reason="Erin's shift has ended")
+    step_retry(step=failed, by=other_engineer, reason="Disk freed")
+
+    assert fresh(run).driven_by == other_engineer
+    assert decisions(run)[-2].text == "Hiro Tanaka took the run over from Erin Walsh: Erin's shift has ended"
+    with pytest.raises(PermissionDenied):
+        failure_take(run=run, by=engineer)  # handed over: no longer theirs
 
 
 def test_nobody_decides_without_taking_the_failure_first(northwind_deployment, customer, engineer):
@@ -142,13 +168,13 @@ def test_a_second_decision_on_the_same_failure_changes_nothing(northwind_deploym
 
 
 def test_an_engineer_aborts_only_the_failure_they_own_while_support_may_abort_any_run(
-        northwind_deployment, customer, engineer, other_engineer, support):
+        northwind_deployment, customer, engineer, administrator, support):
     run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
     run, _ = failed_at(run, "install-g1")
-    failure_take(run=run, by=engineer)
+    failure_take(run=run, by=administrator)
 
-    with pytest.raises(RunError, match="Erin Walsh has taken this failure"):
-        run_abort(run=run, by=other_engineer, reason="Out of time")
+    with pytest.raises(RunError, match="Alex Morgan has taken this failure"):
+        run_abort(run=run, by=engineer, reason="Out of time")
     aborted = run_abort(run=run, by=support, reason="The customer called off the upgrade")
 
     assert aborted.state == RunState.ABORTED and aborted.finished_at is not None
@@ -175,7 +201,7 @@ def test_every_decision_is_in_the_audit_trail_with_its_actor(northwind_deploymen
 
 
 def test_an_injected_failure_pauses_the_run_with_its_log_and_a_retry_completes_it(
-        workers, northwind_lab, northwind_deployment, customer, engineer, other_engineer):
+        workers, northwind_lab, northwind_deployment, customer, engineer, administrator):
     lab = northwind_lab
     run = make_run(deployment=northwind_deployment, version=MINOR, by=customer)
     lab.control.inject(ADMIN_2, "fail_next", reason="The installer cannot write to C:\\Program Files")
@@ -191,7 +217,7 @@ def test_an_injected_failure_pauses_the_run_with_its_log_and_a_retry_completes_i
 
     failure_take(run=run, by=engineer)
     with pytest.raises(RunError, match="Erin Walsh"):
-        step_retry(step=failed, by=other_engineer)
+        step_retry(step=failed, by=administrator)
     step_retry(step=failed, by=engineer, reason="Permissions corrected on the server")
     run = drive(run, engineer=engineer, customer=customer, until=waiting_for_sign_off)
     run_sign_off(run=run, by=customer, name="Olivia Bennett", comment="All good")

@@ -47,9 +47,9 @@ def _locked(run: Run) -> Run:
 
 def require_owner(run: Run, by: User) -> Run:
     """The run, locked, if `by` owns its failure; else a RunError naming who does."""
-    if not run.may(by, "run.take_failure"):
-        raise PermissionDenied
     locked = _locked(run)
+    if not locked.may(by, "run.take_failure"):  # who drives it as stored: a take-over may have just happened
+        raise PermissionDenied
     if locked.state != RunState.PAUSED:
         raise RunError(f"The run is {locked.get_state_display().lower()}: there is no failure to act on.")
     if locked.failure_owner_id is None:
@@ -110,10 +110,10 @@ def _reason_required(reason: str) -> str:
 
 def failure_take(*, run: Run, by: User, force: bool = False) -> Run:
     """'Assign to me': `by` owns the run's failure. Someone else's is taken over only with `force`."""
-    if not run.may(by, "run.take_failure"):
-        raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, decision="failure_take"):
         locked = _locked(run)
+        if not locked.may(by, "run.take_failure"):
+            raise PermissionDenied
         if locked.state != RunState.PAUSED:
             raise RunError(f"The run is {locked.get_state_display().lower()}: there is no failure to take.")
         previous = locked.failure_owner
@@ -212,10 +212,10 @@ def run_abort(*, run: Run, by: User, reason: str) -> Run:
     may abort any run under way. A step still running ends on its own; nothing follows it. The
     request ends aborted and the window completed (lifecycle): the customer may request again."""
     reason = _reason_required(reason)
-    if not run.may(by, "run.abort"):
-        raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, decision="abort", reason=reason):
         locked = _locked(run)
+        if not locked.may(by, "run.abort"):
+            raise PermissionDenied
         if locked.state in FINISHED_RUN_STATES:
             raise RunError(f"The run is {locked.get_state_display().lower()} already.")
         if locked.state == RunState.SCHEDULED:

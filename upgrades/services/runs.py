@@ -210,10 +210,10 @@ def _final_checks(run: Run) -> list[dict]:
 def run_continue(*, run: Run, by: User) -> Step:
     """The engineer moves a still run on: what is due is sent again (the claim keeps a duplicate
     from doing anything), and the page's timeline says who did it."""
-    if not run.may(by, "run.continue"):
-        raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, run=run.pk):
-        locked = Run.objects.select_for_update().get(pk=run.pk)
+        locked = Run.objects.select_for_update(of=("self",)).select_related("window", "driver").get(pk=run.pk)
+        if not locked.may(by, "run.continue"):
+            raise PermissionDenied
         if locked.state != RunState.RUNNING:
             raise RunError(f"The run is {locked.get_state_display().lower()}: there is nothing to continue.")
         following = step_next(locked)
