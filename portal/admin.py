@@ -8,6 +8,7 @@ from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
 from portal import services
 from portal.choices import VENDOR_ROLES
+from portal.forms import AdminPasswordChangeForm
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
 
 
@@ -39,6 +40,7 @@ class UserChangeForm(BaseUserChangeForm):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     form = UserChangeForm
+    change_password_form = AdminPasswordChangeForm  # ends the person's tokens and sessions
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "contact", "is_active", "last_login"]
     list_filter = ["role", "is_active"]

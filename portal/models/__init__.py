@@ -3,5 +3,6 @@ from portal.models.customers import Contact, Organisation
 from portal.models.dispatches import Dispatch
 from portal.models.fleet import Deployment, Server, ServerGroup
 from portal.models.notices import Notice, NoticeState
+from portal.models.tokens import ApiToken, UserSession
 
-__all__ = ["Contact", "Deployment", "Dispatch", "Notice", "NoticeState", "Organisation", "Server", "ServerGroup", "User"]
+__all__ = ["ApiToken", "Contact", "Deployment", "Dispatch", "Notice", "NoticeState", "Organisation", "Server", "ServerGroup", "User", "UserSession"]
