@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
-from portal import services
+from portal import services, sessions
 from portal.choices import VENDOR_ROLES
 from portal.forms import AdminPasswordChangeForm
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
@@ -53,6 +53,14 @@ class UserAdmin(BaseUserAdmin):
         ("Access", {"fields": ["is_active", "is_superuser", "groups", "user_permissions"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "role", "contact", "password1", "password2"]})]
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302 and str(request.user.pk) == str(id):
+            # Their own: the new password ended all their sessions, and Django admin kept this one
+            # signed in under a new key (update_session_auth_hash); list it again.
+            sessions.session_listed(request, request.user)
+        return response
 
 
 class ContactInline(admin.TabularInline):

@@ -37,6 +37,11 @@ def session_start(sender, request, user, **kwargs) -> None:
     now = _now()
     request.session[SIGNED_IN_AT] = now
     request.session[SEEN_AT] = now
+    session_listed(request, user)
+
+
+def session_listed(request, user) -> None:
+    """List the request's session among `user`'s (under its key now)."""
     if request.session.session_key is None:
         request.session.save()
     services.session_record(user=user, session_key=request.session.session_key,

@@ -169,3 +169,18 @@ def test_a_password_reset_ends_every_session(client, customer, inbox):
 
     assert not UserSession.objects.filter(user=customer).exists()
     assert not _is_signed_in(phone)
+
+
+def test_an_administrator_changing_their_own_password_in_django_admin_stays_signed_in_here_only(admin_user):
+    here, elsewhere = _signed_in("admin@vendor.example"), _signed_in("admin@vendor.example", user_agent=SAFARI)
+
+    answer = here.post(reverse("admin:auth_user_password_change", args=[admin_user.pk]),
+                       {"password1": "a-new-long-passphrase", "password2": "a-new-long-passphrase",
+                        "usable_password": "true"})
+
+    assert answer.status_code == 302
+    assert _is_signed_in(here)
+    assert not _is_signed_in(elsewhere)
+    assert list(UserSession.objects.filter(user=admin_user).values_list("session_id", flat=True)) == [
+        here.session.session_key
+    ]
