@@ -2,6 +2,7 @@
 PostgreSQL triggers (pghistory) with the acting user as context, whoever calls: page, API,
 admin or task."""
 
+import ipaddress
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -200,8 +201,12 @@ def token_revoke(*, token: ApiToken, by: User) -> bool:
 
 def session_record(*, user: User, session_key: str, ip: str | None, user_agent: str) -> UserSession:
     """A log-in's session in the person's list (written at log-in, by the user_logged_in signal)."""
+    try:
+        ip = str(ipaddress.ip_address(ip or ""))
+    except ValueError:
+        ip = None  # a unix socket's client has none; PostgreSQL's inet would refuse anything else
     return UserSession.objects.update_or_create(
-        session_id=session_key, defaults={"user": user, "ip": ip or None, "user_agent": user_agent[:300]},
+        session_id=session_key, defaults={"user": user, "ip": ip, "user_agent": user_agent[:300]},
     )[0]
 
 

@@ -184,3 +184,10 @@ def test_an_administrator_changing_their_own_password_in_django_admin_stays_sign
     assert list(UserSession.objects.filter(user=admin_user).values_list("session_id", flat=True)) == [
         here.session.session_key
     ]
+
+
+def test_a_log_in_without_a_client_address_is_listed_without_one(customer):
+    client = Client(REMOTE_ADDR="")  # a unix socket's client has none
+
+    assert client.post(reverse("login"), {"username": customer.email, "password": PASSWORD}).status_code == 302
+    assert UserSession.objects.get().ip is None
