@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
-from portal import invitations, security, services
+from portal import invitations, security, services, sessions
 from portal.choices import VENDOR_ROLES
+from portal.forms import AdminPasswordChangeForm
 from portal.models import Contact, Deployment, Organisation, SecurityEvent, Server, ServerGroup, User
 
 
@@ -48,6 +49,7 @@ class UserInvitationForm(forms.ModelForm):
 class UserAdmin(BaseUserAdmin):
     form = UserChangeForm
     add_form = UserInvitationForm
+    change_password_form = AdminPasswordChangeForm  # ends the person's tokens and sessions
     ordering = ["email"]
     list_display = ["email", "full_name", "role", "contact", "is_active", "last_login"]
     list_filter = ["role", "is_active"]
@@ -73,6 +75,14 @@ class UserAdmin(BaseUserAdmin):
         elif "role" in form.changed_data:
             security.record("account_role_changed", request=request, user=obj, actor=request.user,
                             before=form.initial.get("role", ""), after=obj.role)
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302 and str(request.user.pk) == str(id):
+            # Their own: the new password ended all their sessions, and Django admin kept this one
+            # signed in under a new key (update_session_auth_hash); list it again.
+            sessions.session_listed(request, request.user)
+        return response
 
 
 @admin.register(SecurityEvent)

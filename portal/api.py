@@ -20,7 +20,6 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, parsers, routers, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -318,13 +317,15 @@ class ServerGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Servi
 
 @extend_schema(
     tags=["authentication"],
-    summary="Exchange an e-mail address and password for an API token",
+    summary="Exchange an e-mail address and password for a new personal API token",
     request=serializers.LogInSerializer,
-    responses={200: serializers.TokenSerializer},
+    responses={200: serializers.NewTokenSerializer},
 )
 @method_decorator(sensitive_post_parameters("password"), name="dispatch")
 class TokenView(generics.GenericAPIView):
-    """Log-in failures count towards django-axes' lockout, as on the log-in page."""
+    """Each log-in makes a new named token (listed at /api/v1/tokens/ and on the account page),
+    its key answered this once. Log-in failures count towards django-axes' lockout, as on the
+    log-in page."""
 
     serializer_class = serializers.LogInSerializer
     parser_classes = [JSONParser]
@@ -334,18 +335,48 @@ class TokenView(generics.GenericAPIView):
     def post(self, request, *args, **kwargs):
         credentials = self.get_serializer(data=request.data)
         credentials.is_valid(raise_exception=True)
+        asked = dict(credentials.validated_data)
         # axes reads and marks the Django request: its middleware answers a lockout.
-        user = authenticate(
-            request._request,
-            username=credentials.validated_data["email"],
-            password=credentials.validated_data["password"],
-        )
+        user = authenticate(request._request, username=asked.pop("email"), password=asked.pop("password"))
         if user is None:
             raise exceptions.ValidationError(
                 {api_settings.NON_FIELD_ERRORS_KEY: ["Unable to log in with this e-mail address and password."]}
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response(serializers.TokenSerializer(token).data)
+        try:
+            token, key = services.token_create(by=user, **asked)
+        except DjangoValidationError as error:
+            raise exceptions.ValidationError(field_errors(error)) from None
+        return Response(serializers.new_token_data(token, key))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your personal API tokens (never their keys)"),
+    retrieve=extend_schema(summary="One of your personal API tokens (never its key)"),
+    create=extend_schema(summary="Make a personal API token: its key is answered this once",
+                         request=serializers.TokenRequestSerializer,
+                         responses={201: serializers.NewTokenSerializer}),
+    destroy=extend_schema(summary="Revoke one of your tokens"),
+)
+@extend_schema(tags=["tokens"])
+class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSet):
+    """Your own tokens only: someone else's is 404, staff's included."""
+
+    serializer_class = serializers.ApiTokenSerializer
+    lookup_value_regex = ID
+
+    def get_queryset(self):
+        return selectors.token_list(user=self.request.user)
+
+    def get_serializer_class(self):
+        return serializers.TokenRequestSerializer if self.action == "create" else self.serializer_class
+
+    def create(self, request, *args, **kwargs):
+        token, key = services.token_create(by=request.user, **self.validated())
+        return Response(serializers.new_token_data(token, key), status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        services.token_revoke(token=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class Router(routers.DefaultRouter):
@@ -370,3 +401,4 @@ router.register("contacts", ContactViewSet, basename="contact")
 router.register("deployments", DeploymentViewSet, basename="deployment")
 router.register("server-groups", ServerGroupViewSet, basename="servergroup")
 router.register("servers", ServerViewSet, basename="server")
+router.register("tokens", ApiTokenViewSet, basename="apitoken")

@@ -61,3 +61,14 @@ class ServerRole(models.TextChoices):
 class Driver(models.TextChoices):
     LAB = "lab", "Lab fleet agent (HTTP)"
     SSH = "ssh", "SSH"
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read only"
+    WRITE = "write", "Read and write"
+
+
+class TokenState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"

@@ -1,7 +1,11 @@
 from django import forms
+from django.conf import settings
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxValueValidator
 
-from portal.choices import ContactRole
+from portal import services
+from portal.choices import ContactRole, TokenScope
 from portal.models import Contact
 from portal.timezones import time_zone_choices
 
@@ -38,3 +42,44 @@ class ContactForm(forms.ModelForm):
             # Shown, not changed: what is posted for a disabled field is ignored.
             self.fields["roles"].disabled = True
             self.fields["roles"].help_text = "Support, or your organisation's lead contact, gives people their roles."
+
+
+class PasswordSetting:
+    """A password form that sets the password through `services.password_set`, so that the
+    person's tokens and other sessions end with the old password."""
+
+    def acting(self, user):
+        return user
+
+    def set_password_and_save(self, user, password_field_name="password1", commit=True, **kwargs):
+        usable = self.cleaned_data.get("set_usable_password", True)
+        password = self.cleaned_data[password_field_name] if usable else None
+        return services.password_set(user=user, password=password, by=self.acting(user))
+
+
+class SetPasswordForm(PasswordSetting, auth_forms.SetPasswordForm):
+    """The reset link's form: the person sets their own."""
+
+
+class AdminPasswordChangeForm(PasswordSetting, auth_forms.AdminPasswordChangeForm):
+    """Django admin's "change password" of a user: the audit names the administrator, from the
+    request (pghistory's middleware)."""
+
+    def acting(self, user):
+        return None
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, help_text="To know it again in the list, e.g. "
+                           "“Nightly inventory script”. Left empty, it is named after today's date.")
+    scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.WRITE,
+                              widget=forms.RadioSelect)
+    days = forms.IntegerField(label="Expires after (days)", min_value=1)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        days = self.fields["days"]
+        days.initial = settings.API_TOKEN_DAYS
+        days.help_text = f"At most {settings.API_TOKEN_MAX_DAYS} days."
+        days.validators.append(MaxValueValidator(settings.API_TOKEN_MAX_DAYS))
+        days.widget.attrs["max"] = settings.API_TOKEN_MAX_DAYS

@@ -1,8 +1,13 @@
 import zoneinfo
 
 from django.conf import settings
-from django.http import HttpResponseBadRequest
+from django.contrib import messages
+from django.contrib.auth import SESSION_KEY, logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils import timezone
+
+from portal import sessions
 
 # Every asset is served from this origin (vendored under static/), and nothing is inline: no
 # script, no style element or attribute.
@@ -64,3 +69,29 @@ class TimeZoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class SessionLifetimeMiddleware:
+    """A signed-in session ends SESSION_MAX_HOURS after its log-in and SESSION_IDLE_MINUTES after
+    its last request: the person is logged out and told why on the log-in page; an API call
+    gets 401 (unless it brings a token of its own), an htmx request a redirect to log in."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if SESSION_KEY not in request.session:
+            return self.get_response(request)
+        reason = sessions.why_ended(request.session)
+        if reason is None:
+            return self.get_response(request)
+        logout(request)
+        if request.path.startswith("/api/"):
+            if "HTTP_AUTHORIZATION" in request.META:
+                return self.get_response(request)
+            return JsonResponse({"detail": reason}, status=401)
+        messages.info(request, reason)
+        to_login = redirect_to_login(request.get_full_path() if request.method == "GET" else "/")
+        if request.headers.get("HX-Request"):
+            return HttpResponse(status=401, headers={"HX-Redirect": to_login.url})
+        return to_login

@@ -9,9 +9,10 @@ for every URL.
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 import pghistory.models
-from portal.models import Contact, Deployment, Notice, Organisation, Server, ServerGroup, User
+from portal.models import ApiToken, Contact, Deployment, Notice, Organisation, Server, ServerGroup, User, UserSession
 
 # How each model of this app reaches its organisation; models of the other apps say it
 # themselves with an `organisation_path` attribute.
@@ -133,3 +134,23 @@ def notices_about(topic: str) -> QuerySet[Notice]:
 def open_request_of(deployment: Deployment):
     """The deployment's open upgrade request, if any (at most one: a unique index holds it)."""
     return deployment.upgrade_requests.open().select_related("release").first()
+
+
+# A person's own tokens and sessions: nobody sees another's, staff included (404).
+
+
+def token_list(*, user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)
+
+
+def token_get(*, user: User, pk: int) -> ApiToken:
+    return get_object_or_404(token_list(user=user), pk=pk)
+
+
+def session_list(*, user: User) -> QuerySet[UserSession]:
+    # A session past its row's expiry is gone for Django already; clearsessions removes it later.
+    return UserSession.objects.filter(user=user, session__expire_date__gt=timezone.now())
+
+
+def session_get(*, user: User, pk: int) -> UserSession:
+    return get_object_or_404(session_list(user=user), pk=pk)

@@ -5,11 +5,13 @@ Multi-column constraints are left to the services' `full_clean` (`validators = [
 broken rule reads the same in the API as on the pages, in the model's own words.
 """
 
+from django.conf import settings
 from django.core.validators import slug_re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from portal.models import Contact, Deployment, Organisation, Server, ServerGroup
+from portal.choices import TokenScope, TokenState
+from portal.models import ApiToken, Contact, Deployment, Organisation, Server, ServerGroup
 from portal.selectors import visible_to
 
 
@@ -160,10 +162,44 @@ class DeploymentFilterSerializer(serializers.Serializer):
     deployment = serializers.IntegerField(required=False, min_value=1, help_text="Only this deployment's rows (its id).")
 
 
-class LogInSerializer(serializers.Serializer):
+class TokenRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                 help_text="To know it again in the list; by default, \"API log-in\" and the date.")
+    scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.WRITE,
+                                    help_text="`read`: GET, HEAD and OPTIONS only; `write`: everything you may do.")
+    days = serializers.IntegerField(required=False, min_value=1,
+                                    help_text="How many days it lasts (API_TOKEN_DAYS by default, API_TOKEN_MAX_DAYS at most).")
+
+    def validate_days(self, days: int) -> int:
+        if days > settings.API_TOKEN_MAX_DAYS:
+            raise serializers.ValidationError(f"A token lasts {settings.API_TOKEN_MAX_DAYS} days at most.")
+        return days
+
+
+class LogInSerializer(TokenRequestSerializer):
     email = serializers.EmailField()
     password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
 
 
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(source="key", read_only=True, help_text="Send it as `Authorization: Token <token>`.")
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A token as its list shows it: never its key, which nobody can read again."""
+
+    state = serializers.ChoiceField(choices=TokenState.choices, read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "scope", "state", "created_at", "expires_at", "last_used_at", "revoked_at"]
+        read_only_fields = fields
+
+
+class NewTokenSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The key, shown this once: send it as "
+                                  "`Authorization: Token <token>` (or `Bearer <token>`).")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = ["token", *ApiTokenSerializer.Meta.fields]
+        read_only_fields = fields
+
+
+def new_token_data(token: ApiToken, key: str) -> dict:
+    return {**ApiTokenSerializer(token).data, "token": key}

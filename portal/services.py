@@ -2,15 +2,20 @@
 PostgreSQL triggers (pghistory) with the acting user as context, whoever calls: page, API,
 admin or task."""
 
+import ipaddress
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pghistory
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from portal import access, credentials, security
-from portal.choices import ContactRole
-from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
+from portal import access, credentials, security, tokens
+from portal.choices import ContactRole, TokenScope
+from portal.models import ApiToken, Contact, Deployment, Organisation, Server, ServerGroup, User, UserSession
 
 ROLES_REFUSED = "Only support, or your organisation's lead contact, gives people their roles; nobody their own."
 
@@ -179,3 +184,77 @@ def credentials_rotate() -> int:
             server.save(update_fields=["secret_token"])
             rotated += 1
     return rotated
+
+
+# Personal API tokens, sessions and passwords: a person's own; nobody acts on another's.
+
+
+def token_create(*, by: User, name: str = "", scope: str = TokenScope.WRITE,
+                 days: int | None = None) -> tuple[ApiToken, str]:
+    """A new token of `by`'s and its key: the only time the key exists outside the caller."""
+    days = settings.API_TOKEN_DAYS if days is None else days
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        raise ValidationError({"days": f"A token lasts from 1 to {settings.API_TOKEN_MAX_DAYS} days."})
+    now = timezone.now()
+    name = name.strip() or f"API log-in, {timezone.localtime(now):%-d %b %Y %H:%M}"
+    key = tokens.key_new()
+    with _write(by):
+        token = _save(ApiToken(user=by, key_hash=tokens.key_hash(key), prefix=tokens.key_prefix(key), created_at=now),
+                      name=name, scope=scope, expires_at=now + timedelta(days=days))
+        security.record("token_created", user=by, token=token.prefix, scope=scope, days=days)
+    return token, key
+
+
+def token_revoke(*, token: ApiToken, by: User) -> bool:
+    """Revoke one of `by`'s tokens; False if it already was (a second press changes nothing)."""
+    if token.user_id != by.pk:
+        raise PermissionDenied
+    with _write(by):
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()) == 1
+        if revoked:
+            security.record("token_revoked", user=by, token=token.prefix)
+        return revoked
+
+
+def session_record(*, user: User, session_key: str, ip: str | None, user_agent: str) -> UserSession:
+    """A log-in's session in the person's list (written at log-in, by the user_logged_in signal)."""
+    try:
+        ip = str(ipaddress.ip_address(ip or ""))
+    except ValueError:
+        ip = None  # a unix socket's client has none; PostgreSQL's inet would refuse anything else
+    return UserSession.objects.update_or_create(
+        session_id=session_key, defaults={"user": user, "ip": ip, "user_agent": user_agent[:300]},
+    )[0]
+
+
+def session_revoke(*, session: UserSession, by: User) -> None:
+    """End one of `by`'s sessions: its row goes, so the browser's next request is anonymous."""
+    if session.user_id != by.pk:
+        raise PermissionDenied
+    Session.objects.filter(pk=session.session_id).delete()  # the UserSession row goes with it
+    security.record("session_revoked", user=by, session_client=str(session.ip or "-"), browser=session.browser)
+
+
+def sessions_revoke_others(*, by: User, keep: str | None) -> int:
+    """End every session of `by`'s but `keep` (the one asking); how many ended."""
+    others = UserSession.objects.filter(user=by).exclude(session_id=keep).values("session_id")
+    return Session.objects.filter(pk__in=others).delete()[1].get(Session._meta.label, 0)
+
+
+def password_set(*, user: User, password: str | None, by: User | None, keep_session: str | None = None) -> User:
+    """Every password change goes through here (the reset, Django admin): the new password, and
+    every API token and every other session of the person's ends, so that whoever changed it
+    because the old one leaked is not left with a way in that still works. `None` is an
+    unusable password; `keep_session` stays signed in."""
+    # Without `by`, the request's context (pghistory's middleware) names who did it.
+    with transaction.atomic(), pghistory.context(**({"user": by.pk} if by else {}), reason="password set"):
+        if password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
+        user.save()
+        revoked = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        ended = sessions_revoke_others(by=user, keep=keep_session)
+        security.record("password_changed", user=user, actor=by if by and by.pk != user.pk else None,
+                        tokens_revoked=revoked, sessions_ended=ended)
+    return user

@@ -78,7 +78,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -104,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the messages: an ended session is told why on the log-in page.
+    "portal.middleware.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "pghistory.middleware.HistoryMiddleware",
@@ -230,6 +231,15 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_ENGINE = "portal.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# A session ends SESSION_MAX_HOURS after the log-in whatever its use, and after
+# SESSION_IDLE_MINUTES without a request (portal.middleware.SessionLifetimeMiddleware).
+SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12)
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 60)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+# Personal API tokens (portal.tokens): made for API_TOKEN_DAYS unless asked otherwise, never
+# for longer than API_TOKEN_MAX_DAYS.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
 SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("SECURE_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = False
@@ -246,8 +256,10 @@ SILENCED_SYSTEM_CHECKS = [
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # A token first: its answer to a missing or bad token is 401 with WWW-Authenticate
+        # (DRF answers with the first class's header; the session's has none, hence 403).
+        "portal.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -278,6 +290,8 @@ SPECTACULAR_SETTINGS = {
         "StepStateEnum": "upgrades.choices.StepState",
         "ReadinessKindEnum": "upgrades.choices.ReadinessKind",
         "RollbackStateEnum": "upgrades.choices.RollbackState",
+        "TokenScopeEnum": "portal.choices.TokenScope",
+        "TokenStateEnum": "portal.choices.TokenState",
     },
 }
 

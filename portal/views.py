@@ -2,19 +2,17 @@ from math import ceil
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from rest_framework.authtoken.models import Token
 
 from portal import access, invitations, ratelimit, security, selectors, services
-from portal.forms import ContactForm
+from portal.forms import ContactForm, SetPasswordForm, TokenForm
 from portal.pages import carry_out
 
 ORGANISATIONS_PER_PAGE = 25
@@ -171,14 +169,35 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    """A new password ends the API tokens made with the old one: whoever reset it because the
-    old one leaked must not be left with a token that still works."""
+    """A new password ends the API tokens and the sessions of the old one (its form sets it
+    through `services.password_set`)."""
 
-    def form_valid(self, form):
-        response = super().form_valid(form)
-        Token.objects.filter(user=form.user).delete()
-        security.record("password_changed", request=self.request, user=form.user, how="reset")
-        return response
+    form_class = SetPasswordForm
+
+
+def _security_page(request, *, form=None, new_key=None, new_token=None, status=200):
+    return render(
+        request,
+        "portal/account_security.html",
+        {
+            "form": form or TokenForm(),
+            "tokens": selectors.token_list(user=request.user),
+            "sessions": selectors.session_list(user=request.user),
+            "this_session": request.session.session_key,
+            "new_key": new_key,
+            "new_token": new_token,
+            "idle_minutes": settings.SESSION_IDLE_MINUTES,
+            "max_hours": settings.SESSION_MAX_HOURS,
+        },
+        status=status,
+    )
+
+
+@require_GET
+@login_required
+def account_security(request):
+    """The person's API tokens and signed-in sessions: theirs alone, to make and to end."""
+    return _security_page(request)
 
 
 @require_POST
@@ -208,3 +227,49 @@ def invitation_accept(request, token: str):
         return redirect("home")
     return render(request, "registration/invitation_accept.html", {"form": form, "invited": user},
                   status=400 if form.errors else 200)
+
+
+@require_POST
+@login_required
+def token_create(request):
+    """The key is on this answer and nowhere else: it is rendered, not redirected to."""
+    form = TokenForm(request.POST)
+    if not form.is_valid():
+        return _security_page(request, form=form, status=400)
+    try:
+        token, key = services.token_create(by=request.user, **form.cleaned_data)
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _security_page(request, form=form, status=400)
+    return _security_page(request, new_key=key, new_token=token)
+
+
+@require_POST
+@login_required
+def token_revoke(request, pk: int):
+    token = selectors.token_get(user=request.user, pk=pk)
+    if services.token_revoke(token=token, by=request.user):
+        messages.success(request, f"The token “{token.name}” was revoked: it opens nothing any more.")
+    else:
+        messages.info(request, f"The token “{token.name}” was already revoked.")
+    return redirect("account-security")
+
+
+@require_POST
+@login_required
+def session_revoke(request, pk: int):
+    session = selectors.session_get(user=request.user, pk=pk)
+    services.session_revoke(session=session, by=request.user)
+    if session.session_id == request.session.session_key:
+        logout(request)  # they signed this very browser out
+        return redirect("login")
+    messages.success(request, f"The session of {session.browser} was signed out.")
+    return redirect("account-security")
+
+
+@require_POST
+@login_required
+def sessions_revoke_others(request):
+    ended = services.sessions_revoke_others(by=request.user, keep=request.session.session_key)
+    messages.success(request, f"Signed out everywhere else ({ended} session{'s' if ended != 1 else ''}).")
+    return redirect("account-security")

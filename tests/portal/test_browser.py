@@ -4,6 +4,7 @@ live server with the demo world. Each story leaves screenshots of the pages it v
 
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -89,3 +90,44 @@ def assert_no_secret(page: Page) -> None:
     html = page.content()
     assert "demo-ssh-secret" not in html
     assert "gAAAAA" not in html  # how every Fernet token begins
+
+
+def test_a_person_makes_a_token_uses_it_once_shown_and_revokes_it(page: Page, live_server):
+    log_in(page, email="lead@northwind.example")
+    page.get_by_role("banner").get_by_role("link", name="Olivia Bennett").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tokens and sessions")
+    expect(page.get_by_role("cell", name="Chrome on Linux this session")).to_be_visible()
+
+    # By keyboard: open the form, name the token, make it read-only, send it with Enter.
+    page.get_by_text("Make a new token").focus()
+    page.keyboard.press("Enter")
+    page.get_by_label("Name").fill("Inventory script")
+    page.get_by_label("Read only").check()
+    page.get_by_label("Expires after (days)").fill("30")
+    page.get_by_label("Expires after (days)").press("Enter")
+
+    key_field = page.get_by_label("The new token's key")
+    expect(key_field).to_be_focused()
+    key = key_field.input_value()
+    assert key.startswith("pt_")
+    screenshot(page, "token-made")
+
+    api = f"{live_server.url}/api/v1/organisations/"
+    answer = httpx.get(api, headers={"Authorization": f"Token {key}"})
+    assert answer.status_code == 200
+    assert [row["slug"] for row in answer.json()["results"]] == ["northwind"]
+
+    page.goto("/account/security/")
+    row = page.get_by_role("row", name=re.compile("Inventory script"))
+    expect(row).to_contain_text(key[:10])
+    expect(row).to_contain_text("Read only")
+    assert key not in page.content()
+
+    row.get_by_role("button", name="Revoke the token Inventory script").click()
+    expect(page.get_by_role("status")).to_contain_text("“Inventory script” was revoked")
+    expect(page.get_by_role("row", name=re.compile("Inventory script"))).to_contain_text("Revoked")
+    screenshot(page, "token-revoked")
+
+    refused = httpx.get(api, headers={"Authorization": f"Token {key}"})
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["detail"]

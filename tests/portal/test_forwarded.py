@@ -1,6 +1,7 @@
 """The web as `make run` starts it (the supervisor's own command line) believes no
 X-Forwarded-For from its clients: a header neither spreads log-in failures over made-up
-addresses nor lets a locked-out client in, and the log-in audit records the real address."""
+addresses nor lets a locked-out client in, and the log-in audit and the list of sessions record the
+real address."""
 
 import os
 import re
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from portal import demo, supervisor
+from portal.models import UserSession
 from tests.upgrades.stack import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -63,3 +65,9 @@ def test_a_forwarded_header_neither_spreads_failures_nor_unlocks(web, customer):
 
     assert (last.status_code, locked.status_code) == (429, 429)
     assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"127.0.0.1"}
+
+
+def test_a_session_is_listed_with_the_real_address(web, customer):
+    assert _log_in(web, customer.email, demo.PASSWORD, "10.9.9.9").status_code == 302
+
+    assert list(UserSession.objects.values_list("ip", flat=True)) == ["127.0.0.1"]

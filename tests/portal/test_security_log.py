@@ -1,6 +1,7 @@
 """The security log: sign-ins, failures, lock-outs, password resets and role changes, each a row of
 the audit trail and a structured log line, with the client's real address."""
 
+from django.test import Client
 from django.urls import reverse
 
 from portal.choices import ContactRole
@@ -79,3 +80,18 @@ def test_the_only_lead_cannot_drop_the_lead_role_on_the_page(client_for, support
     lead.refresh_from_db()
     assert ContactRole.LEAD in lead.roles
     assert not SecurityEvent.objects.filter(kind="roles_changed").exists()
+
+
+def test_tokens_made_revoked_and_refused_are_logged(client, customer):
+    made = client.post("/api/v1/token/", {"email": customer.email, "password": PASSWORD},
+                       content_type="application/json", REMOTE_ADDR=CLIENT).json()
+    api = Client(HTTP_AUTHORIZATION=f"Token {made['token']}", REMOTE_ADDR=CLIENT)
+    assert api.delete(f"/api/v1/tokens/{made['id']}/").status_code == 204
+
+    refused = api.get("/api/v1/organisations/")
+
+    assert refused.status_code == 401
+    assert _kinds(user=customer)[-3:] == ["token_created", "token_revoked", "token_refused"]
+    event = SecurityEvent.objects.filter(kind="token_refused").get()
+    assert event.client == CLIENT and event.details["reason"] == "This token was revoked."
+    assert made["token"] not in str(list(SecurityEvent.objects.values_list("details", flat=True)))

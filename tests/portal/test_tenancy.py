@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from portal import services as portal_services
 from portal.models import Contact, Deployment, Server, ServerGroup
 from tests.factories import MaintenanceWindowFactory, RunFactory
 from upgrades.services import checklist, requests
@@ -54,38 +55,46 @@ MATRIX = {
     "api-schema": (None, expect(200, 200, 200)),
     "api-docs": (None, expect(200, 200, 200)),
     "admin:index": (None, expect(LOGIN, LOGIN, LOGIN)),
-    # The API: tenancy by the same selectors as the pages.
-    "api:api-root": (None, expect(403, 200, 200)),
-    "api:organisation-list": (None, expect(403, 200, 200)),
-    "api:organisation-detail": (lambda w: {"slug": "northwind"}, expect(403, 200, 404)),
-    "api:contact-list": (None, expect(403, 200, 200)),
-    "api:contact-detail": (lambda w: {"pk": w["contact"].pk}, expect(403, 200, 404)),
-    "api:deployment-list": (None, expect(403, 200, 200)),
-    "api:deployment-detail": (lambda w: {"pk": w["deployment"].pk}, expect(403, 200, 404)),
-    "api:server-list": (None, expect(403, 200, 200)),
-    "api:server-detail": (lambda w: {"pk": w["server"].pk}, expect(403, 200, 404)),
-    "api:servergroup-list": (None, expect(403, 200, 200)),
-    "api:servergroup-detail": (lambda w: {"pk": w["group"].pk}, expect(403, 200, 404)),
+    # A person's own tokens and sessions: nobody else's, staff included.
+    "account-security": (None, expect(LOGIN, 200, 200)),
+    "token-create": (None, expect(405, 405, 405, 405)),
+    "token-revoke": (lambda w: {"pk": w["token"].pk}, expect(405, 405, 405, 405)),
+    "session-revoke": (lambda w: {"pk": 1}, expect(405, 405, 405, 405)),
+    "sessions-revoke-others": (None, expect(405, 405, 405, 405)),
+    # The API: tenancy by the same selectors as the pages. Without a session or a token, 401.
+    "api:apitoken-list": (None, expect(401, 200, 200)),
+    "api:apitoken-detail": (lambda w: {"pk": w["token"].pk}, expect(401, 200, 404, 404)),
+    "api:api-root": (None, expect(401, 200, 200)),
+    "api:organisation-list": (None, expect(401, 200, 200)),
+    "api:organisation-detail": (lambda w: {"slug": "northwind"}, expect(401, 200, 404)),
+    "api:contact-list": (None, expect(401, 200, 200)),
+    "api:contact-detail": (lambda w: {"pk": w["contact"].pk}, expect(401, 200, 404)),
+    "api:deployment-list": (None, expect(401, 200, 200)),
+    "api:deployment-detail": (lambda w: {"pk": w["deployment"].pk}, expect(401, 200, 404)),
+    "api:server-list": (None, expect(401, 200, 200)),
+    "api:server-detail": (lambda w: {"pk": w["server"].pk}, expect(401, 200, 404)),
+    "api:servergroup-list": (None, expect(401, 200, 200)),
+    "api:servergroup-detail": (lambda w: {"pk": w["group"].pk}, expect(401, 200, 404)),
     "api:token": (None, expect(405, 405, 405, 405)),
     # The upgrades API.
-    "api:release-list": (None, expect(403, 200, 200)),
-    "api:release-detail": (lambda w: {"version": "10.0.0"}, expect(403, 200, 200)),
-    "api:release-publish": (lambda w: {"version": "10.0.0"}, expect(403, 405, 405, 405)),
-    "api:upgraderequest-list": (None, expect(403, 200, 200)),
-    "api:upgraderequest-detail": (lambda w: {"pk": w["request"].pk}, expect(403, 200, 404)),
+    "api:release-list": (None, expect(401, 200, 200)),
+    "api:release-detail": (lambda w: {"version": "10.0.0"}, expect(401, 200, 200)),
+    "api:release-publish": (lambda w: {"version": "10.0.0"}, expect(401, 405, 405, 405)),
+    "api:upgraderequest-list": (None, expect(401, 200, 200)),
+    "api:upgraderequest-detail": (lambda w: {"pk": w["request"].pk}, expect(401, 200, 404)),
     **{
-        f"api:upgraderequest-{move}": (lambda w: {"pk": w["request"].pk}, expect(403, 405, 405, 405))
+        f"api:upgraderequest-{move}": (lambda w: {"pk": w["request"].pk}, expect(401, 405, 405, 405))
         for move in ("submit", "assign", "take-over", "schedule-check", "record-check", "approve", "refuse",
                      "withdraw", "reopen", "preflight", "issue-link")
     },
-    "api:checklistitem-list": (None, expect(403, 200, 200)),
-    "api:checklistitem-detail": (lambda w: {"pk": w["item"].pk}, expect(403, 200, 404)),
+    "api:checklistitem-list": (None, expect(401, 200, 200)),
+    "api:checklistitem-detail": (lambda w: {"pk": w["item"].pk}, expect(401, 200, 404)),
     **{
-        f"api:checklistitem-{verdict}": (lambda w: {"pk": w["item"].pk}, expect(403, 405, 405, 405))
+        f"api:checklistitem-{verdict}": (lambda w: {"pk": w["item"].pk}, expect(401, 405, 405, 405))
         for verdict in ("provide", "accept", "send-back")
     },
-    "api:attachment-detail": (lambda w: {"pk": w["attachment"].pk}, expect(403, 200, 404)),
-    "api:attachment-download": (lambda w: {"pk": w["attachment"].pk}, expect(403, 200, 404)),
+    "api:attachment-detail": (lambda w: {"pk": w["attachment"].pk}, expect(401, 200, 404)),
+    "api:attachment-download": (lambda w: {"pk": w["attachment"].pk}, expect(401, 200, 404)),
     # Releases and upgrade requests.
     "release-list": (None, expect(LOGIN, 200, 200)),
     "release-detail": (lambda w: {"version": "10.0.0"}, expect(LOGIN, 200, 200)),
@@ -118,19 +127,19 @@ MATRIX = {
     "window-ics": (lambda w: {"pk": w["window"].pk}, expect(LOGIN, 200, 404)),
     "low-usage-hours": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
     # The scheduling API: slots only for an approved request (this one is a draft: 409).
-    "api:requestbooking-slots": (lambda w: {"id": w["request"].pk}, expect(403, 409, 404, 409)),
-    "api:requestbooking-window": (lambda w: {"id": w["request"].pk}, expect(403, 405, 405, 405)),
-    "api:window-list": (None, expect(403, 200, 200)),
-    "api:window-detail": (lambda w: {"pk": w["window"].pk}, expect(403, 200, 404)),
+    "api:requestbooking-slots": (lambda w: {"id": w["request"].pk}, expect(401, 409, 404, 409)),
+    "api:requestbooking-window": (lambda w: {"id": w["request"].pk}, expect(401, 405, 405, 405)),
+    "api:window-list": (None, expect(401, 200, 200)),
+    "api:window-detail": (lambda w: {"pk": w["window"].pk}, expect(401, 200, 404)),
     **{
-        f"api:window-{move}": (lambda w: {"pk": w["window"].pk}, expect(403, 405, 405, 405))
+        f"api:window-{move}": (lambda w: {"pk": w["window"].pk}, expect(401, 405, 405, 405))
         for move in ("confirm", "reschedule", "cancel", "plan")
     },
     # The live upgrade in the API: the run's organisation and staff see it; its moves take POST only.
-    "api:run-list": (None, expect(403, 200, 200)),
-    "api:run-detail": (lambda w: {"pk": w["run"].pk}, expect(403, 200, 404)),
+    "api:run-list": (None, expect(401, 200, 200)),
+    "api:run-detail": (lambda w: {"pk": w["run"].pk}, expect(401, 200, 404)),
     **{
-        f"api:run-{move}": (lambda w: {"pk": w["run"].pk}, expect(403, 405, 405, 405))
+        f"api:run-{move}": (lambda w: {"pk": w["run"].pk}, expect(401, 405, 405, 405))
         for move in ("snapshots", "backup", "preflight", "start", "confirm", "sign-off", "take", "retry", "fixed",
                      "skip", "continue", "abort", "rollback", "authorise", "refuse", "rebuild", "take-over")
     },
@@ -188,6 +197,7 @@ def northwind_rows(northwind, customer, engineer, release):
         "window": MaintenanceWindowFactory(request=request, engineer=engineer, start=START),
     }
     rows["run"] = RunFactory(window=rows["window"])
+    rows["token"], _ = portal_services.token_create(by=customer, name="Inventory script")
     return rows
 
 
