@@ -40,7 +40,7 @@ class OrganisationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organisation
         fields = [
-            "slug", "name", "hosting", "time_zone", "support_region", "created_at",
+            "slug", "name", "hosting", "time_zone", "support_region", "requires_mfa", "created_at",
             "deployment_count", "contact_count",
         ]
 
