@@ -78,3 +78,33 @@ def test_support_sets_up_an_authenticator_app_and_cannot_log_in_without_its_code
         expect(page.get_by_role("button", name="Log out")).to_be_visible()
         expect(page.get_by_role("banner")).to_contain_text("Sam Okafor")
         screenshot(page, "signed-in")
+
+
+def test_a_customer_adds_a_security_key_and_logs_in_with_it(page: Page, settings):
+    """A full WebAuthn ceremony, with chromium's virtual authenticator standing in for the key."""
+    settings.MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True  # the live server speaks plain HTTP on localhost
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "usb", "hasResidentKey": True, "hasUserVerification": True,
+        "isUserVerified": True, "automaticPresenceSimulation": True,
+    }})
+
+    submit_log_in(page, "lead@northwind.example")
+    page.get_by_role("banner").get_by_role("link", name="Second factor").click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    screenshot(page, "customer-offered")
+    page.goto("/accounts/2fa/webauthn/add/")
+    page.get_by_label("Name").fill("Olivia's key")
+    screenshot(page, "security-key-add")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    page.get_by_role("button", name="I have saved them: continue").click()
+    page.get_by_role("button", name="Log out").click()
+
+    submit_log_in(page, "lead@northwind.example")
+    expect(page.get_by_role("heading", name="Your second factor")).to_be_visible()
+    page.get_by_role("button", name="Use a security key").click()
+
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(page.get_by_role("banner")).to_contain_text("Olivia Bennett")
