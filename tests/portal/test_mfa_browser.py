@@ -10,7 +10,7 @@ from allauth.mfa.models import Authenticator
 from playwright.sync_api import Page, expect
 
 from portal.models import User
-from tests.conftest import give_code, save_screenshot, submit_log_in, totp_code
+from tests.conftest import fresh_totp_code, give_code, save_screenshot, submit_log_in, totp_code
 
 pytestmark = pytest.mark.browser
 
@@ -108,3 +108,19 @@ def test_a_customer_adds_a_security_key_and_logs_in_with_it(page: Page, settings
 
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     expect(page.get_by_role("banner")).to_contain_text("Olivia Bennett")
+
+
+def test_staff_who_log_in_through_django_admin_give_their_code_before_going_on(page: Page):
+    support = User.objects.get(email="support@vendor.example")
+    page.goto("/admin/login/?next=/admin/")
+    page.get_by_label("Email").fill(support.email)
+    page.get_by_label("Password").fill("demo-password")
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    expect(page.get_by_role("link", name="Use your password")).to_have_count(0)
+    screenshot(page, "admin-log-in-asks-the-code")
+    page.get_by_label("Code").fill(fresh_totp_code(support))
+    page.get_by_role("button", name="Confirm").click()
+
+    expect(page).to_have_url(re.compile(r"/admin/$"))
