@@ -20,6 +20,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.flows.login import get_authentication_records, record_authentication
 from allauth.core import context
 from allauth.mfa import signals
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib import messages
@@ -127,6 +128,20 @@ class AccountAdapter(DefaultAccountAdapter):
             return
         super().add_message(request, level, message_template=message_template, message_context=message_context,
                             extra_tags=extra_tags, message=message)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    error_messages = {
+        **DefaultMFAAdapter.error_messages,
+        "cannot_delete_authenticator": "Your account must keep a second factor: add a security key (or another "
+                                       "app) before you turn this one off.",
+    }
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        """Who must have a second factor keeps their last one."""
+        user = authenticator.user
+        others = Authenticator.objects.filter(user_id=user.pk, type__in=FACTORS).exclude(pk=authenticator.pk)
+        return not is_required(user) or others.exists()
 
 
 def _signed_in_recently(request) -> bool:

@@ -199,6 +199,7 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "none"  # staff register people; their address is who they are
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+MFA_ADAPTER = "portal.second_factor.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor after the password, not instead
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Upgrade portal")

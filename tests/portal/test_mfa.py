@@ -102,6 +102,25 @@ def test_staff_set_up_an_authenticator_app_and_then_see_their_recovery_codes(cli
     assert client.get(reverse("waiting-for-me")).status_code == 200
 
 
+def test_staff_cannot_turn_off_their_only_second_factor(client, support):
+    _log_in(client, support)
+    _give(client, totp_code(DEMO_TOTP_SECRET))
+
+    response = client.post(reverse("mfa_deactivate_totp"))
+
+    assert b"must keep a second factor" in response.content
+    assert Authenticator.objects.filter(user=support, type=Authenticator.Type.TOTP).exists()
+
+
+def test_a_customer_may_turn_theirs_off(client_for, customer):
+    Authenticator.objects.create(user=customer, type=Authenticator.Type.TOTP, data={"secret": DEMO_TOTP_SECRET})
+    client = client_for(customer)
+
+    client.post(reverse("mfa_deactivate_totp"))
+
+    assert not Authenticator.objects.filter(user=customer).exists()
+
+
 # Logging in with the code --------------------------------------------------------------------
 
 def test_after_the_password_staff_are_asked_for_the_code_and_are_not_in_yet(client, support):
