@@ -108,6 +108,12 @@ def test_a_customer_adds_a_security_key_and_logs_in_with_it(page: Page, settings
 
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     expect(page.get_by_role("banner")).to_contain_text("Olivia Bennett")
+    page.get_by_role("banner").get_by_role("link", name="Second factor").click()
+    expect(page.get_by_role("heading", name="Security keys and passkeys")).to_be_visible()
+    screenshot(page, "customer-with-a-key")
+    page.get_by_role("button", name="Manage").click()
+    expect(page.get_by_role("cell", name="Olivia's key")).to_be_visible()
+    screenshot(page, "security-keys")
 
 
 def test_staff_who_log_in_through_django_admin_give_their_code_before_going_on(page: Page):
