@@ -104,8 +104,8 @@ class ContactInline(admin.TabularInline):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "hosting", "time_zone", "support_region"]
-    list_filter = ["hosting", "support_region"]
+    list_display = ["name", "slug", "hosting", "time_zone", "support_region", "requires_mfa"]
+    list_filter = ["hosting", "support_region", "requires_mfa"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ContactInline]

@@ -8,6 +8,8 @@ class PortalConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
 
-        from portal import security, sessions  # noqa: F401  (security: the security log hears the sign-in signals)
+        # Imported for their receivers: the security log hears the sign-in's and the second
+        # factor's signals.
+        from portal import second_factor, security, sessions  # noqa: F401
 
         user_logged_in.connect(sessions.session_start, dispatch_uid="portal.sessions.session_start")

@@ -4,6 +4,8 @@
 from dataclasses import dataclass
 
 import pghistory
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import encrypt
 from django.db import transaction
 
 from portal import credentials
@@ -11,6 +13,10 @@ from portal.choices import ContactRole, Driver, Hosting, Role, ServerPlatform, S
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
 
 PASSWORD = "demo-password"
+# FOR THE DEMO ONLY: the demo staff's authenticator app secret (vendor staff must have a second
+# factor). Anyone who reads the README has it; a real account's secret is made when its owner
+# sets up their app, and is never written down anywhere but there.
+DEMO_TOTP_SECRET = "DEMOPORTALDEMOPORTALDEMOPORTAL23"
 
 VENDOR_STAFF = [
     ("support@vendor.example", "Sam Okafor", Role.SUPPORT, "Europe/London"),
@@ -98,6 +104,13 @@ def _user(email: str, *, full_name: str, role: str, time_zone: str, contact: Con
     return user
 
 
+def _demo_second_factor(user: User) -> None:
+    """The demo staff's authenticator app, on DEMO_TOTP_SECRET (unless they set up their own)."""
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP,
+                                     data={"secret": encrypt(DEMO_TOTP_SECRET)})
+
+
 def _customer(spec: DemoCustomer) -> Organisation:
     organisation, _ = Organisation.objects.get_or_create(
         slug=spec.slug,
@@ -144,7 +157,7 @@ def _customer(spec: DemoCustomer) -> Organisation:
 def seed() -> None:
     with transaction.atomic(), pghistory.context(source="seed_demo"):
         for email, name, role, time_zone in VENDOR_STAFF:
-            _user(email, full_name=name, role=role, time_zone=time_zone)
+            _demo_second_factor(_user(email, full_name=name, role=role, time_zone=time_zone))
         for spec in CUSTOMERS:
             _customer(spec)
 

@@ -42,7 +42,7 @@ class OrganisationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organisation
         fields = [
-            "slug", "name", "hosting", "time_zone", "support_region", "created_at",
+            "slug", "name", "hosting", "time_zone", "support_region", "requires_mfa", "created_at",
             "deployment_count", "contact_count",
         ]
 
@@ -179,6 +179,8 @@ class TokenRequestSerializer(serializers.Serializer):
 class LogInSerializer(TokenRequestSerializer):
     email = serializers.EmailField()
     password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+    code = serializers.CharField(required=False, allow_blank=True, max_length=12, write_only=True,
+                                 help_text="The current code of your authenticator app, when your account has one.")
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.contrib.humanize",  # allauth's security key list
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -86,6 +87,9 @@ INSTALLED_APPS = [
     "pghistory",
     "pghistory.admin",
     "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "portal",
     "upgrades",
     "scheduling",
@@ -101,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "portal.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After the messages: an ended session is told why on the log-in page.
@@ -108,6 +113,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "pghistory.middleware.HistoryMiddleware",
+    # After messages, so that the way to enrolment can say why.
+    "portal.second_factor.SecondFactorMiddleware",
     # Last, so that a locked-out log-in never reaches the view.
     "axes.middleware.AxesMiddleware",
 ]
@@ -184,6 +191,25 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+
+# A second factor (django-allauth's MFA), after the password of the portal's own log-in page
+# (portal.views.LoginView hands the checked user to allauth's log-in stages). Vendor staff must
+# have one, customers may, and an organisation may require it of its users (portal.second_factor).
+ACCOUNT_ADAPTER = "portal.second_factor.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"  # staff register people; their address is who they are
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+MFA_ADAPTER = "portal.second_factor.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor after the password, not instead
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Upgrade portal")
+MFA_ALLOW_UNVERIFIED_EMAIL = True  # no address is "verified" here: accounts are made by staff
+# WebAuthn needs HTTPS except on localhost; DEBUG (make run on 127.0.0.1) may use plain HTTP.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# Wrong codes: 5 per account in 5 minutes (allauth's "login_failed" limit), then refused for a while.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

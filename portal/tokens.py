@@ -15,7 +15,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import SAFE_METHODS
 
-from portal import security
+from portal import second_factor, security
 from portal.choices import TokenScope
 from portal.models import ApiToken
 
@@ -83,6 +83,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             security.record("token_refused", request=request, user=token.user if token else None,
                             token=token.prefix if token else key[:10], reason=refusal)
             raise exceptions.AuthenticationFailed(refusal)
+        if second_factor.is_required(token.user) and not second_factor.has_second_factor(token.user):
+            raise exceptions.PermissionDenied(second_factor.ENROL_FIRST)
         if token.scope == TokenScope.READ and request.method not in SAFE_METHODS:
             raise exceptions.PermissionDenied(READ_ONLY)
         _record_use(token, now)

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from allauth.account import views as allauth_views
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -9,13 +10,17 @@ from scheduling import api as scheduling_api  # noqa: F401  (registers its endpo
 from upgrades import api as upgrades_api  # noqa: F401  (registers its endpoints on api.router)
 from upgrades import api_runs  # noqa: F401  (registers its endpoints on api.router)
 
+login_view = views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True)
+logout_view = auth_views.LogoutView.as_view()
+
 auth_patterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", login_view, name="login"),
+    path("logout/", logout_view, name="logout"),
+    # allauth's pages name the log-in and log-out by its own names: the same views.
+    path("login/", login_view, name="account_login"),
+    path("logout/", logout_view, name="account_logout"),
+    path("reauthenticate/", allauth_views.reauthenticate, name="account_reauthenticate"),
+    path("2fa/", include("allauth.mfa.urls")),
     path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(

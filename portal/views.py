@@ -1,5 +1,7 @@
 from math import ceil
 
+from allauth.account.internal.flows import login as login_flow
+from allauth.account.models import Login
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -142,6 +144,16 @@ def contact_delete(request, pk: int):
     carry_out(request, lambda: services.contact_delete(contact=contact, by=request.user),
               done=f"{name} was removed from the contacts.")
     return redirect("organisation-detail", slug=organisation.slug)
+
+
+class LoginView(auth_views.LoginView):
+    """The password is checked here (and throttled by django-axes); then allauth's log-in stages
+    take over, so that a person with a second factor gives it before the session is theirs."""
+
+    def form_valid(self, form):
+        user = form.get_user()
+        pending = Login(user=user, email=user.email, redirect_url=self.get_success_url())
+        return login_flow.perform_password_login(self.request, {"email": user.email}, pending)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

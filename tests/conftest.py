@@ -149,13 +149,33 @@ def admin_user(world) -> User:
     return User.objects.get(email="admin@vendor.example")
 
 
+def pass_second_factor(client: Client, user: User) -> None:
+    """Record in the client's session that its person gave their second factor, as allauth's
+    log-in stage records it (the demo staff have an authenticator app; see portal.demo)."""
+    from allauth.account.internal.flows.login import record_authentication
+    from allauth.mfa.models import Authenticator
+    from django.test import RequestFactory
+
+    from portal.second_factor import FACTORS
+
+    authenticator = Authenticator.objects.filter(user=user, type__in=FACTORS).first()
+    if authenticator is None:
+        return
+    request = RequestFactory().get("/")
+    request.session = client.session
+    record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
+    request.session.save()
+
+
 @pytest.fixture
 def client_for():
-    """A logged-in test client for a user."""
+    """A logged-in test client for a user: signed in with their second factor when they have one
+    (the portal sends a session without it to give it, and staff without one to set one up)."""
 
     def make(user: User) -> Client:
         client = Client()
         client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        pass_second_factor(client, user)
         return client
 
     return make
@@ -301,9 +321,42 @@ def submit_log_in(page: Page, email: str, password: str = demo.PASSWORD) -> None
     page.get_by_role("button", name="Log in").click()
 
 
+def totp_code(secret: str = demo.DEMO_TOTP_SECRET, *, at: float | None = None) -> str:
+    """The code an authenticator app on `secret` shows now (or at `at`)."""
+    import time
+
+    from allauth.mfa import app_settings as mfa_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    counter = int(time.time() if at is None else at) // mfa_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def fresh_totp_code(user: User, secret: str = demo.DEMO_TOTP_SECRET) -> str:
+    """Today's code, usable again: allauth refuses a code used once within its period, which a
+    story that logs one person in twice within 30 seconds would otherwise meet."""
+    from django.core.cache import cache
+
+    code = totp_code(secret)
+    cache.delete(f"allauth.mfa.totp.used?user={user.pk}&code={code}")
+    return code
+
+
+def give_code(page: Page, code: str) -> None:
+    page.get_by_label("Code", exact=True).fill(code)
+    page.get_by_role("button", name="Log in").click()
+
+
 def log_in(page: Page, email: str) -> None:
-    """Log in with the demo password, and wait until the portal shows the person logged in."""
+    """Log in with the demo password (and the demo staff's authenticator code when asked), and
+    wait until the portal shows the person logged in."""
+    from allauth.mfa.models import Authenticator
+
     submit_log_in(page, email)
+    user = User.objects.get(email=email)
+    if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        expect(page.get_by_role("heading", name="Your second factor")).to_be_visible()
+        give_code(page, fresh_totp_code(user))
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 

@@ -20,6 +20,10 @@ class Organisation(models.Model):
     hosting = models.CharField(max_length=20, choices=Hosting.choices, default=Hosting.ON_PREMISES)
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     support_region = models.CharField(max_length=20, choices=SupportRegion.choices)
+    requires_mfa = models.BooleanField(
+        "requires a second factor", default=False,
+        help_text="Its users must set up a second factor (an authenticator app or a security key) to sign in.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

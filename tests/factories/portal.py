@@ -2,9 +2,12 @@
 their server groups and servers."""
 
 import factory
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import encrypt
 from django.utils.text import slugify
 from factory.django import DjangoModelFactory
 
+from portal.demo import DEMO_TOTP_SECRET
 from portal.choices import Driver, Hosting, Role, ServerRole, SupportRegion
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
 
@@ -51,17 +54,28 @@ class UserFactory(DjangoModelFactory):
         return model_class.objects.create_user(*args, **fields)
 
 
-class SupportUserFactory(UserFactory):
+class VendorUserFactory(UserFactory):
+    """Vendor staff, who must have a second factor: an authenticator app on the demo's secret
+    (`second_factor=False` makes one who has not set it up yet)."""
+
+    @factory.post_generation
+    def second_factor(user, create, extracted, **kwargs):
+        if create and extracted is not False:
+            Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP,
+                                         data={"secret": encrypt(DEMO_TOTP_SECRET)})
+
+
+class SupportUserFactory(VendorUserFactory):
     role = Role.SUPPORT
 
 
-class EngineerUserFactory(UserFactory):
+class EngineerUserFactory(VendorUserFactory):
     """A vendor engineer's account (the scheduler's profile, `scheduling.Engineer`, is apart)."""
 
     role = Role.ENGINEER
 
 
-class AdminUserFactory(UserFactory):
+class AdminUserFactory(VendorUserFactory):
     role = Role.ADMIN
     is_superuser = True
 

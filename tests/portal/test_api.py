@@ -230,7 +230,8 @@ class TestSupport:
         assert organisation.status_code == 201, organisation.content
         assert organisation.json() | {"created_at": None} == {
             "slug": "acme", "name": "Acme Polytechnic", "hosting": "cloud", "time_zone": "Europe/Dublin",
-            "support_region": "europe", "created_at": None, "deployment_count": 0, "contact_count": 0,
+            "support_region": "europe", "requires_mfa": False, "created_at": None, "deployment_count": 0,
+            "contact_count": 0,
         }
 
         deployment = api.post(

@@ -17,6 +17,7 @@ from upgrades.choices import RequestState
 from upgrades.models import UpgradeRequest
 from upgrades.services import requests
 
+from tests.conftest import pass_second_factor
 from tests.factories import UpgradeRequestFactory
 from tests.scheduling import stories
 from tests.scheduling.stories import more_deployments, race
@@ -41,6 +42,7 @@ class Api(Client):
 def api_for(user: User) -> Api:
     client = Api()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    pass_second_factor(client, user)
     return client
 
 

@@ -12,6 +12,7 @@ from django.test import Client
 from portal.models import Deployment, Notice, Organisation, User
 from scheduling.models import SchedulingLink
 from scheduling.services.links import link_issue, link_revoke, link_token
+from tests.conftest import pass_second_factor
 from tests.scheduling import stories
 from upgrades.choices import RequestState
 from upgrades.models import ItemAttachment, UpgradeRequest
@@ -24,6 +25,7 @@ API = "/api/v1"
 def api_for(user: User) -> Client:
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    pass_second_factor(client, user)
     return client
 
 

@@ -21,6 +21,7 @@ from upgrades.choices import ItemState, ReleaseState, RequestState
 from upgrades.evidence import MAX_BYTES
 from upgrades.models import ChecklistItem, ItemAttachment, Release, RequestEvent, UpgradeRequest
 from upgrades.services import checklist, requests
+from tests.conftest import pass_second_factor
 
 API = "/api/v1"
 
@@ -41,6 +42,7 @@ class Api(Client):
 def api_for(user: User) -> Api:
     client = Api()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    pass_second_factor(client, user)
     return client
 
 

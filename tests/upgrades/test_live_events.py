@@ -22,7 +22,7 @@ from django.test import Client
 from django.urls import reverse
 
 from portal.models import User
-from tests.conftest import wait_for
+from tests.conftest import pass_second_factor, wait_for
 from tests.factories import RunFactory
 from upgrades.choices import RunState
 from upgrades.fragments import with_html
@@ -129,6 +129,7 @@ def run(transactional_db, world, northwind_deployment, customer, release, engine
 def cookie_of(user) -> dict:
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    pass_second_factor(client, user)
     return {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
 
 

@@ -21,3 +21,5 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data is loaded. Every demo password is " + demo.PASSWORD))
         for email, who in demo.logins():
             self.stdout.write(f"  {email:32} {who}")
+        self.stdout.write(f"Vendor staff also give a second factor: add the secret {demo.DEMO_TOTP_SECRET} (demo only) "
+                          "to an authenticator app, or see the README's demo log-ins.")
