@@ -17,6 +17,7 @@ import time_machine
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 from django.test import Client
+from django.urls import reverse
 from playwright.sync_api import Page, expect, sync_playwright
 
 from portal import demo
@@ -261,6 +262,24 @@ def worker(transactional_db):
         yield
 
 
+@pytest.fixture
+def lasting_sessions(settings):
+    """For stories whose clock jumps days ahead (to the check, to the window) with the same people
+    signed in: their sessions outlast the jump, instead of ending for idleness as they would."""
+    settings.SESSION_MAX_HOURS = 90 * 24
+    settings.SESSION_IDLE_MINUTES = settings.SESSION_MAX_HOURS * 60
+    settings.SESSION_COOKIE_AGE = settings.SESSION_MAX_HOURS * 3600
+
+
+def reset_password_by_mail(client: Client, inbox: list, email: str, password: str) -> None:
+    """Ask for a reset of `email`'s password, open the mailed link and choose `password`."""
+    client.post(reverse("password_reset"), {"email": email})
+    (message,) = inbox
+    link = next(line for line in message.get_payload().splitlines() if "/accounts/reset/" in line)
+    form = client.get("/" + link.strip().split("/", 3)[3], follow=True)
+    client.post(form.redirect_chain[-1][0], {"new_password1": password, "new_password2": password})
+
+
 def wait_for(condition, *, timeout: float = 10.0, interval: float = 0.05):
     """Poll until `condition()` is truthy; fails the test after `timeout` seconds."""
     import time
@@ -305,6 +324,16 @@ def browser(django_db_setup):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server, world) -> Page:
+    """A laptop-sized tab of the module's chromium on the live server, with the demo world."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
 
 
 def save_screenshot(page: Page, name: str) -> None:

@@ -13,15 +13,6 @@ from tests.conftest import log_in, open_from_menu, save_screenshot, submit_log_i
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def page(browser, live_server, world) -> Page:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 def screenshot(page: Page, name: str) -> None:
     save_screenshot(page, f"browser-{name}")
 

@@ -27,15 +27,6 @@ def test_the_api_and_the_admin_carry_a_policy_too(client_for, admin_user, url):
     assert "script-src 'self';" in THIRD_PARTY_POLICY and "unsafe-inline" not in POLICY
 
 
-@pytest.fixture
-def page(browser, live_server, world) -> Page:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 def _visit_all(page: Page, paths: list[str]) -> list[str]:
     broken = []
     page.on("console", lambda message: broken.append(f"{page.url}: {message.text}")

@@ -116,15 +116,6 @@ def test_an_administrator_adds_staff_by_invitation_without_typing_a_password(cli
     assert SecurityEvent.objects.filter(kind="invitation_sent", user=staff, actor=admin_user).exists()
 
 
-@pytest.fixture
-def page(browser, live_server, world):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 @pytest.mark.browser
 def test_support_invites_a_contact_who_opens_their_account_in_the_browser(page, worker, inbox, newcomer, settings,
                                                                          live_server):

@@ -15,15 +15,6 @@ from tests.conftest import fresh_totp_code, give_code, save_screenshot, submit_l
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def page(browser, live_server, world) -> Page:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 def screenshot(page: Page, name: str) -> None:
     save_screenshot(page, f"mfa-{name}")
 

@@ -46,7 +46,7 @@ OPTIONAL_ITEMS = ["Servers reachable at the expected versions"]
 # Progress counts the required items; optional ones are counted apart.
 TOTAL = len(CONTACT_ITEMS) + len(CUSTOMER_ITEMS)
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("lasting_sessions")]
 
 
 @pytest.fixture

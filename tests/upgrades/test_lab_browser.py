@@ -9,15 +9,6 @@ from tests.conftest import log_in, save_screenshot
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def page(browser, live_server, world) -> Page:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 def test_an_engineer_crashes_a_lab_server_and_sees_it_leave_the_pool(page: Page, northwind_lab, northwind_deployment):
     log_in(page, "engineer@vendor.example")
     page.goto(f"/deployments/{northwind_deployment.pk}/")

@@ -38,7 +38,7 @@ from tests.conftest import log_in, open_from_menu, save_screenshot, wait_for
 from upgrades.choices import RequestState, RunState
 from upgrades.models import Run, UpgradeRequest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("lasting_sessions")]
 
 PROJECT = Path(__file__).resolve().parents[2]
 LIVE = 45_000  # ms: the live page hears of a step at its next poll
