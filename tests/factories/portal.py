@@ -58,6 +58,9 @@ class VendorUserFactory(UserFactory):
     """Vendor staff, who must have a second factor: an authenticator app on the demo's secret
     (`second_factor=False` makes one who has not set it up yet)."""
 
+    class Meta:
+        skip_postgeneration_save = True  # the hook writes another row, not the user's
+
     @factory.post_generation
     def second_factor(user, create, extracted, **kwargs):
         if create and extracted is not False:
