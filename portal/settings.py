@@ -205,6 +205,9 @@ MFA_ADAPTER = "portal.second_factor.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor after the password, not instead
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Upgrade portal")
+# A code of the period just before or after is taken too (RFC 6238: a phone's clock drifts, and a
+# code typed as its 30 seconds end arrives in the next).
+MFA_TOTP_TOLERANCE = 1
 MFA_ALLOW_UNVERIFIED_EMAIL = True  # no address is "verified" here: accounts are made by staff
 # WebAuthn needs HTTPS except on localhost; DEBUG (make run on 127.0.0.1) may use plain HTTP.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
