@@ -61,6 +61,10 @@ class SetPasswordForm(PasswordSetting, auth_forms.SetPasswordForm):
     """The reset link's form: the person sets their own."""
 
 
+class PasswordChangeForm(PasswordSetting, auth_forms.PasswordChangeForm):
+    """A signed-in person changes their own password, giving the old one."""
+
+
 class AdminPasswordChangeForm(PasswordSetting, auth_forms.AdminPasswordChangeForm):
     """Django admin's "change password" of a user: the audit names the administrator, from the
     request (pghistory's middleware)."""

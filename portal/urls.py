@@ -44,6 +44,7 @@ urlpatterns = [
     path("contacts/<int:pk>/invite/", views.contact_invite, name="contact-invite"),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment-detail"),
     path("account/security/", views.account_security, name="account-security"),
+    path("account/password/", views.PasswordChangeView.as_view(), name="password-change"),
     path("account/tokens/", views.token_create, name="token-create"),
     path("account/tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("account/sessions/<int:pk>/revoke/", views.session_revoke, name="session-revoke"),

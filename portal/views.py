@@ -11,10 +11,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal import access, invitations, ratelimit, security, selectors, services
-from portal.forms import ContactForm, SetPasswordForm, TokenForm
+from portal import access, invitations, ratelimit, security, selectors, services, sessions
+from portal.forms import ContactForm, PasswordChangeForm, SetPasswordForm, TokenForm
 from portal.pages import carry_out
 
 ORGANISATIONS_PER_PAGE = 25
@@ -178,6 +179,24 @@ class PasswordResetView(auth_views.PasswordResetView):
         if throttled:
             return redirect(self.get_success_url())
         return super().form_valid(form)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """A signed-in person's new password: their tokens and other sessions end with the old one;
+    this session stays signed in (under a new key, listed again)."""
+
+    form_class = PasswordChangeForm
+    success_url = reverse_lazy("account-security")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        sessions.session_listed(self.request, self.request.user)
+        messages.success(self.request, "Your password is changed: your API tokens are revoked and your other "
+                                       "sessions are signed out.")
+        return response
+
+    def form_invalid(self, form):
+        return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

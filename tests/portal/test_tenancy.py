@@ -77,6 +77,7 @@ MATRIX = {
     "admin:index": (None, expect(LOGIN, LOGIN, LOGIN)),
     # A person's own tokens and sessions: nobody else's, staff included.
     "account-security": (None, expect(LOGIN, 200, 200)),
+    "password-change": (None, expect(LOGIN, 200, 200)),
     "token-create": (None, expect(405, 405, 405, 405)),
     "token-revoke": (lambda w: {"pk": w["token"].pk}, expect(405, 405, 405, 405)),
     "session-revoke": (lambda w: {"pk": 1}, expect(405, 405, 405, 405)),
