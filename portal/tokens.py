@@ -76,7 +76,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("This token is not one the portal makes.") from None
-        token = ApiToken.objects.select_related("user").filter(key_hash=key_hash(key)).first()
+        # With its account, contact and organisation: whether it must have a second factor is read below.
+        token = ApiToken.objects.select_related("user__contact__organisation").filter(key_hash=key_hash(key)).first()
         now = timezone.now()
         refusal = _refusal(token, now)
         if refusal:
