@@ -6,7 +6,6 @@ in a thread of its own for the tests and the benches, and gives the ports it bou
 
 import asyncio
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from portal.service_thread import ServiceThread
 from upgrades.lab.agent import server_app
 from upgrades.lab.balancer import balancer_app, check_health
 from upgrades.lab.model import DeploymentSpec, ServerSpec, Store, new_server
@@ -142,64 +142,15 @@ class LabFleet:
             await self.stop()
 
 
-class FleetThread:
+class FleetThread(ServiceThread):
     """A lab fleet in a thread with its own event loop."""
 
     def __init__(self, fleet: LabFleet):
-        self.fleet = fleet
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._stopped: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._main, name="lab fleet", daemon=True)
+        super().__init__(fleet, name="lab fleet")
 
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self._serve())
-        finally:
-            # As asyncio.run does: requests still being answered are cancelled, not abandoned.
-            pending = asyncio.all_tasks(self.loop)
-            for task in pending:
-                task.cancel()
-            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self.loop.close()
-
-    async def _serve(self) -> None:
-        self._stopped = asyncio.Event()
-        try:
-            await self.fleet.start()
-        except BaseException as error:  # reported to the starting thread
-            self._error = error
-            self._ready.set()
-            return
-        self._ready.set()
-        await self._stopped.wait()
-        await self.fleet.stop()
-
-    def start(self, timeout: float = 30) -> None:
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise RuntimeError("The lab fleet did not start in time")
-        if self._error is not None:
-            raise self._error
-
-    def stop(self) -> None:
-        if self._stopped is not None and self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self._stopped.set)
-        self._thread.join(timeout=30)
-
-    def run(self, coroutine):
-        """Run a coroutine in the fleet's loop (an SSH server beside a lab server, say)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
-
-    def call(self, function, *args):
-        """Run `function(*args)` in the fleet's loop and return its result (for tests that look
-        at or change the lab's state directly)."""
-        async def inside():
-            return function(*args)
-
-        return asyncio.run_coroutine_threadsafe(inside(), self.loop).result(timeout=10)
+    @property
+    def fleet(self) -> LabFleet:
+        return self.service
 
 
 @contextmanager
