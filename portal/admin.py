@@ -9,7 +9,9 @@ from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 from portal import invitations, security, services, sessions
 from portal.choices import VENDOR_ROLES
 from portal.forms import AdminPasswordChangeForm
-from portal.models import Contact, Deployment, Organisation, SecurityEvent, Server, ServerGroup, User
+from portal.models import (
+    Contact, Deployment, Organisation, SecurityEvent, Server, ServerGroup, SignOn, SignOnDomain, User,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -109,6 +111,30 @@ class OrganisationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ContactInline]
+
+
+class SignOnDomainForm(forms.ModelForm):
+    def clean_domain(self) -> str:
+        return self.cleaned_data["domain"].strip().lower().rstrip(".")
+
+
+class SignOnDomainInline(admin.TabularInline):
+    model = SignOnDomain
+    form = SignOnDomainForm
+    extra = 1
+    verbose_name = "e-mail domain sent to this provider"
+    verbose_name_plural = "e-mail domains sent to this provider"
+
+
+@admin.register(SignOn)
+class SignOnAdmin(admin.ModelAdmin):
+    """Who signs in through an identity provider. The provider itself (protocol, addresses, keys)
+    is a social application, added from here with "+" (docs/single-sign-on.md shows its settings)."""
+
+    list_display = ["app", "organisation", "passwords_allowed", "second_factor"]
+    list_select_related = ["app", "organisation"]
+    autocomplete_fields = ["organisation"]
+    inlines = [SignOnDomainInline]
 
 
 @admin.register(Deployment)

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 
-from portal import access, second_factor, security, selectors, serializers, services
+from portal import access, second_factor, security, selectors, serializers, services, sign_on
 from portal.models import Contact, Deployment, Server, ServerGroup
 from portal.selectors import visible_to
 
@@ -342,6 +342,9 @@ class TokenView(generics.GenericAPIView):
             raise exceptions.ValidationError(
                 {api_settings.NON_FIELD_ERRORS_KEY: ["Unable to log in with this e-mail address and password."]}
             )
+        if refusal := sign_on.password_refused(user):
+            raise exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [
+                f"{refusal} Then make a token on your account page."]})
         code = asked.pop("code", "")
         if second_factor.has_second_factor(user) and not second_factor.code_accepted(user, code):
             # A password alone must not open what the log-in page keeps behind the second factor.

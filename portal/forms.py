@@ -21,6 +21,10 @@ class LoginForm(AuthenticationForm):
     )
 
 
+class SignOnForm(forms.Form):
+    email = forms.EmailField(label="E-mail address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+
 class ContactForm(forms.ModelForm):
     roles = forms.MultipleChoiceField(
         choices=ContactRole.choices, widget=forms.CheckboxSelectMultiple, required=False,

@@ -54,3 +54,10 @@ def validate_mail_domain(value: str) -> None:
     domain = value.rpartition("@")[2].rstrip(".")
     if not (is_host_name(domain) and "." in domain):
         raise ValidationError("Give an address at a domain, like jane@northwind.example.", code="mail_domain")
+
+
+def validate_domain(value: str) -> None:
+    """A domain on the internet, as after the @ of an e-mail address."""
+    if not (is_host_name(value) and "." in value):
+        raise ValidationError("“%(value)s” is not a domain like northwind.example.", params={"value": value},
+                              code="domain")

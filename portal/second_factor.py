@@ -30,7 +30,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from portal import security
+from portal import security, sign_on
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,10 @@ def code_accepted(user, code: str) -> bool:
 
 
 def passed_in_session(request) -> bool:
-    """Whether this session's person gave their second factor (allauth's own record of it)."""
-    return any(record.get("method") == "mfa" for record in get_authentication_records(request, request.user))
+    """Whether this session's person gave their second factor (allauth's own record of it), to the
+    portal or to an identity provider that asks for one (portal.sign_on)."""
+    records = get_authentication_records(request, request.user)
+    return any(record.get("method") == "mfa" for record in records) or sign_on.passed_second_factor(records)
 
 
 def _client(request) -> str:

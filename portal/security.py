@@ -9,6 +9,7 @@ read in the admin) and a structured line of the log `portal.security`:
 import logging
 from contextvars import ContextVar
 
+from allauth.account.internal.flows.login import get_authentication_records
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
@@ -53,7 +54,10 @@ def record(kind: str, *, request=None, user: User | None = None, email: str = ""
 
 @receiver(user_logged_in, dispatch_uid="security-log-in")
 def _logged_in(sender, request, user, **kwargs):
-    record("log_in", request=request, user=user)
+    # A sign-in through an identity provider says which (allauth recorded it in the session).
+    records = get_authentication_records(request, user) if hasattr(request, "session") else []
+    via = [r["provider"] for r in records if r.get("method") == "socialaccount" and r.get("provider")]
+    record("log_in", request=request, user=user, **({"sign_on": via[-1]} if via else {}))
 
 
 @receiver(user_logged_out, dispatch_uid="security-log-out")

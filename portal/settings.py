@@ -90,6 +90,9 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "portal",
     "upgrades",
     "scheduling",
@@ -213,6 +216,14 @@ MFA_ALLOW_UNVERIFIED_EMAIL = True  # no address is "verified" here: accounts are
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 # Wrong codes: 5 per account in 5 minutes (allauth's "login_failed" limit), then refused for a while.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
+
+# Single sign-on per organisation through its identity provider (OpenID Connect or SAML 2.0),
+# configured in the admin (Single sign-on). A person is matched to their contact by e-mail address;
+# roles are granted in the portal, never by the provider (portal.sign_on).
+SOCIALACCOUNT_ADAPTER = "portal.sign_on.SignOnAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # matched by portal.sign_on, within the organisation
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -16,11 +16,16 @@ logout_view = auth_views.LogoutView.as_view()
 auth_patterns = [
     path("login/", login_view, name="login"),
     path("logout/", logout_view, name="logout"),
+    path("login/sign-on/", views.sign_on_start, name="sign-on"),
     # allauth's pages name the log-in and log-out by its own names: the same views.
     path("login/", login_view, name="account_login"),
     path("logout/", logout_view, name="account_logout"),
     path("reauthenticate/", allauth_views.reauthenticate, name="account_reauthenticate"),
     path("2fa/", include("allauth.mfa.urls")),
+    # The identity providers' ends of single sign-on (portal.sign_on): OpenID Connect's callback,
+    # SAML's assertion consumer service and metadata.
+    path("", include("allauth.socialaccount.providers.openid_connect.urls")),
+    path("", include("allauth.socialaccount.providers.saml.urls")),
     path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(

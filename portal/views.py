@@ -12,10 +12,11 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal import access, invitations, ratelimit, security, selectors, services, sessions
-from portal.forms import ContactForm, PasswordChangeForm, SetPasswordForm, TokenForm
+from portal import access, invitations, ratelimit, security, selectors, services, sessions, sign_on
+from portal.forms import ContactForm, LoginForm, PasswordChangeForm, SetPasswordForm, SignOnForm, TokenForm
 from portal.pages import carry_out
 
 ORGANISATIONS_PER_PAGE = 25
@@ -151,10 +152,35 @@ class LoginView(auth_views.LoginView):
     """The password is checked here (and throttled by django-axes); then allauth's log-in stages
     take over, so that a person with a second factor gives it before the session is theirs."""
 
+    def get_context_data(self, **kwargs):
+        kwargs.setdefault("sign_on_form", SignOnForm(auto_id="id_sign_on_%s"))
+        return super().get_context_data(**kwargs)
+
     def form_valid(self, form):
         user = form.get_user()
+        if refusal := sign_on.password_refused(user):
+            form.add_error(None, refusal)
+            return self.form_invalid(form)
         pending = Login(user=user, email=user.email, redirect_url=self.get_success_url())
         return login_flow.perform_password_login(self.request, {"email": user.email}, pending)
+
+
+@require_POST
+def sign_on_start(request):
+    """Log in with single sign-on: the e-mail address's domain says which identity provider."""
+    form = SignOnForm(request.POST, auto_id="id_sign_on_%s")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = ""
+    if form.is_valid():
+        if (found := sign_on.sign_on_for(form.cleaned_data["email"])) is not None:
+            return sign_on.redirect_to_provider(request, found, next_url=next_url)
+        domain = form.cleaned_data["email"].rpartition("@")[2]
+        form.add_error("email", f"No single sign-on is set up for {domain}: log in with your e-mail address and "
+                                "password.")
+    return render(request, "registration/login.html",
+                  {"form": LoginForm(request), "sign_on_form": form, "next": next_url}, status=400)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

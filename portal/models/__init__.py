@@ -4,7 +4,8 @@ from portal.models.dispatches import Dispatch
 from portal.models.fleet import Deployment, Server, ServerGroup
 from portal.models.notices import Notice, NoticeState
 from portal.models.security import SecurityEvent, SecurityKind
+from portal.models.sign_on import SignOn, SignOnDomain
 from portal.models.tokens import ApiToken, UserSession
 
 __all__ = ["ApiToken", "Contact", "Deployment", "Dispatch", "Notice", "NoticeState", "Organisation", "SecurityEvent",
-           "SecurityKind", "Server", "ServerGroup", "User", "UserSession"]
+           "SecurityKind", "Server", "ServerGroup", "SignOn", "SignOnDomain", "User", "UserSession"]

@@ -23,6 +23,8 @@ class SecurityKind(models.TextChoices):
     SESSION_REVOKED = "session_revoked", "Session ended by its owner"
     INVITATION_SENT = "invitation_sent", "Invitation sent"
     INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
+    SIGN_ON_ACCOUNT_OPENED = "sign_on_account_opened", "Account opened by single sign-on"
+    SIGN_ON_REFUSED = "sign_on_refused", "Single sign-on refused"
 
 
 class SecurityEvent(models.Model):
