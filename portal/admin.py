@@ -133,7 +133,6 @@ class SignOnAdmin(admin.ModelAdmin):
 
     list_display = ["app", "organisation", "passwords_allowed", "second_factor"]
     list_select_related = ["app", "organisation"]
-    autocomplete_fields = ["organisation"]
     inlines = [SignOnDomainInline]
 
 
@@ -143,7 +142,6 @@ class DeploymentAdmin(admin.ModelAdmin):
     list_select_related = ["organisation"]
     list_filter = ["health_checks", "server_platform"]
     search_fields = ["name", "organisation__name"]
-    autocomplete_fields = ["organisation"]
 
 
 @admin.register(ServerGroup)

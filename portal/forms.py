@@ -22,7 +22,7 @@ class LoginForm(AuthenticationForm):
 
 
 class SignOnForm(forms.Form):
-    email = forms.EmailField(label="E-mail address", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = forms.EmailField(label="Your e-mail address at work", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
 
 
 class ContactForm(forms.ModelForm):

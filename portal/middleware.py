@@ -29,6 +29,12 @@ POLICY = "; ".join(DIRECTIVES)
 THIRD_PARTY_POLICY = POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
+def policy_allowing_forms_to(origins) -> str:
+    """The policy with forms allowed to go to `origins` too (a form's redirects count): the log-in
+    page's single sign-on goes on to the identity providers."""
+    return POLICY.replace("form-action 'self'", " ".join(["form-action 'self'", *sorted(origins)]))
+
+
 class RefuseNulMiddleware:
     """A NUL character in the address is refused with a 400 before any view (PostgreSQL stores no
     NUL in text; forms and the API refuse it in fields themselves)."""

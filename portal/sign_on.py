@@ -15,10 +15,12 @@ Where the log-in page sends a person is found from their e-mail address's domain
 (`SignOnDomain`), which says no more than that the domain signs in through a provider.
 """
 
+from urllib.parse import urlsplit
+
 import requests
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.models import SocialApp, SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -55,6 +57,19 @@ def redirect_to_provider(request, sign_on: SignOn, *, next_url: str | None) -> H
         return _refusal_page(request, sign_on.app.name, (
             f"{sign_on.app.name} does not answer the portal at the moment. Try again in a few minutes"
             + (", or log in with your password." if sign_on.passwords_allowed else ".")), status=502)
+
+
+def provider_origins() -> set[str]:
+    """Where the sign-ons' providers are (OpenID Connect's issuer, SAML's sign-in and metadata
+    addresses), for the log-in page's content security policy."""
+    origins = set()
+    for config in SocialApp.objects.filter(sign_on__isnull=False).values_list("settings", flat=True):
+        idp = config.get("idp") or {}
+        for url in (config.get("server_url"), idp.get("sso_url"), idp.get("metadata_url")):
+            parts = urlsplit(url or "")
+            if parts.scheme in ("http", "https") and parts.netloc:
+                origins.add(f"{parts.scheme}://{parts.netloc}")
+    return origins
 
 
 def password_refused(user: User) -> str | None:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal import access, invitations, ratelimit, security, selectors, services, sessions, sign_on
 from portal.forms import ContactForm, LoginForm, PasswordChangeForm, SetPasswordForm, SignOnForm, TokenForm
+from portal.middleware import policy_allowing_forms_to
 from portal.pages import carry_out
 
 ORGANISATIONS_PER_PAGE = 25
@@ -152,6 +153,9 @@ class LoginView(auth_views.LoginView):
     """The password is checked here (and throttled by django-axes); then allauth's log-in stages
     take over, so that a person with a second factor gives it before the session is theirs."""
 
+    def dispatch(self, request, *args, **kwargs):
+        return _sign_on_forms_allowed(super().dispatch(request, *args, **kwargs))
+
     def get_context_data(self, **kwargs):
         kwargs.setdefault("sign_on_form", SignOnForm(auto_id="id_sign_on_%s"))
         return super().get_context_data(**kwargs)
@@ -179,8 +183,15 @@ def sign_on_start(request):
         domain = form.cleaned_data["email"].rpartition("@")[2]
         form.add_error("email", f"No single sign-on is set up for {domain}: log in with your e-mail address and "
                                 "password.")
-    return render(request, "registration/login.html",
-                  {"form": LoginForm(request), "sign_on_form": form, "next": next_url}, status=400)
+    return _sign_on_forms_allowed(render(request, "registration/login.html",
+                                         {"form": LoginForm(request), "sign_on_form": form, "next": next_url},
+                                         status=400))
+
+
+def _sign_on_forms_allowed(response):
+    """The log-in page's single sign-on form is sent on to the identity providers."""
+    response.headers["Content-Security-Policy"] = policy_allowing_forms_to(sign_on.provider_origins())
+    return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):

@@ -345,7 +345,7 @@ def save_screenshot(page: Page, name: str) -> None:
 def submit_log_in(page: Page, email: str, password: str = demo.PASSWORD) -> None:
     """Fill in the log-in form and send it, whatever the portal answers."""
     page.goto("/accounts/login/")
-    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("E-mail address", exact=True).fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
 

@@ -44,7 +44,7 @@ def test_a_wrong_password_shows_an_error_and_stays_on_the_log_in_page(page: Page
 
     expect(page.get_by_role("alert")).to_contain_text("e-mail address and password do not match")
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
-    expect(page.get_by_label("E-mail address")).to_have_value("lead@northwind.example")
+    expect(page.get_by_label("E-mail address", exact=True)).to_have_value("lead@northwind.example")
     expect(page.get_by_label("Password")).to_have_value("")
     screenshot(page, "login-wrong-password")
 

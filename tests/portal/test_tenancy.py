@@ -71,6 +71,15 @@ MATRIX = {
     "mfa_reauthenticate_webauthn": (None, expect(LOGIN, 302, 302, 302)),
     "mfa_remove_webauthn": (lambda w: {"pk": 1}, expect(LOGIN, 302, 302, 404)),
     "mfa_edit_webauthn": (lambda w: {"pk": 1}, expect(LOGIN, 302, 302, 404)),
+    # Single sign-on (portal.sign_on): the form posts only; the providers' ends are public (the
+    # provider's answer is the credential) and know no provider here.
+    "sign-on": (None, expect(405, 405, 405, 405)),
+    **{name: (lambda w: {"provider_id": "northwind-sso"}, expect(404, 404, 404, 404))
+       for name in ("openid_connect_login", "openid_connect_callback")},
+    **{name: (lambda w: {"organization_slug": "northwind"}, expect(404, 404, 404, 404))
+       for name in ("saml_login", "saml_finish_acs", "saml_sls", "saml_metadata")},
+    # The assertion consumer keeps what was posted for its second step (saml_finish_acs).
+    "saml_acs": (lambda w: {"organization_slug": "northwind"}, expect(302, 302, 302, 302)),
     # The schema and its docs describe the API, never data: public.
     "api-schema": (None, expect(200, 200, 200)),
     "api-docs": (None, expect(200, 200, 200)),
