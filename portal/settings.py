@@ -224,6 +224,8 @@ SOCIALACCOUNT_ADAPTER = "portal.sign_on.SignOnAdapter"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # matched by portal.sign_on, within the organisation
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+# `make run`'s demo identity providers (manage.py identitylab), on loopback.
+IDENTITY_LAB_PORT = env_int("IDENTITY_LAB_PORT", 8035)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

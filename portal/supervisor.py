@@ -115,6 +115,8 @@ def children(*, port: int, data: Path) -> list[Child]:
         # Operations take 2 s: a newcomer watches a whole major upgrade of the demo run in a few
         # minutes, yet sees each step run.
         Child("lab", [PYTHON, "manage.py", "labfleet", "--data-dir", str(data / "lab"), "--op-seconds", "2"]),
+        # Northwind's and Fabrikam's identity providers, for single sign-on (portal/identity_lab/).
+        Child("identity", [PYTHON, "manage.py", "identitylab"]),
     ]
 
 
@@ -318,6 +320,8 @@ def _banner(url: str, data: Path, *, mail_sink: bool) -> None:
         width = max(len(email) for email, _ in logins)
         for email, description in logins:
             say(f"  {email:<{width}}  {description}")
+    say("Or \"Log in with single sign-on\" as a Northwind (OpenID Connect) or Fabrikam (SAML) contact, such")
+    say("as rahul.mehta@northwind.example, through the demo identity providers, with the same password.")
     if mail_sink:
         say(f"E-mail it sends is kept in the Maildir {data / 'mail'}")
     say("Stop everything with Ctrl-C.")

@@ -20,6 +20,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.portal.identity import provider_form
+
 pytestmark = pytest.mark.slow
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -52,7 +54,8 @@ class Portal:
         self.url = f"http://127.0.0.1:{self.port}"
         self.mail_port = _free_port()
         env = {name: value for name, value in os.environ.items() if name not in SUPERVISOR_DECIDES}
-        env |= {"PORTAL_DATA_DIR": str(data), "PORT": str(self.port), "MAIL_SINK_PORT": str(self.mail_port)}
+        env |= {"PORTAL_DATA_DIR": str(data), "PORT": str(self.port), "MAIL_SINK_PORT": str(self.mail_port),
+                "IDENTITY_LAB_PORT": str(_free_port())}
         with log.open("w") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "portal.supervisor", "run"],
@@ -151,6 +154,15 @@ def log_in(browser: httpx.Client, email: str) -> httpx.Response:
     )
 
 
+def sign_on(browser: httpx.Client, email: str) -> httpx.Response:
+    """"Log in with single sign-on", then the demo identity provider's own sign-in page."""
+    form = browser.get("/accounts/login/")
+    provider = browser.post("/accounts/login/sign-on/", data={"csrfmiddlewaretoken": _form_token(form), "email": email})
+    assert provider.status_code == 200 and provider.url.port != browser.base_url.port, provider.text
+    action, fields = provider_form(provider.text)
+    return browser.post(provider.url.join(action or ""), data={**fields, "email": email, "password": PASSWORD})
+
+
 def ask_for_password_reset(browser: httpx.Client, email: str) -> None:
     form = browser.get("/accounts/password-reset/")
     assert form.status_code == 200
@@ -196,6 +208,12 @@ def test_it_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path):
         assert "Olivia Bennett" in landed.text
         assert "Northwind University" in browser.get("/my-organisation/").text
         session = browser.cookies["sessionid"]
+
+        # A Northwind contact without an account signs in through the demo's identity provider.
+        with portal.browser() as newcomer:
+            landed = sign_on(newcomer, "rahul.mehta@northwind.example")
+            assert landed.url.path == "/requests/" and "Rahul Mehta" in landed.text
+            assert "Northwind University" in newcomer.get("/my-organisation/").text
 
         # The worker and the mail sink die: each is restarted alone, and the web serves on.
         web = portal.child("uvicorn")

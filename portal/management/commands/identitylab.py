@@ -1,0 +1,21 @@
+"""`manage.py identitylab`: the demo organisations' identity providers on loopback (`make run`
+starts it), registered as their sign-ons in the portal (portal/identity_lab/demo.py)."""
+
+from aiohttp import web
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from portal.identity_lab.demo import SIGN_ONS, lab_application
+
+
+class Command(BaseCommand):
+    help = "Serve the demo organisations' identity providers (OpenID Connect, SAML 2.0) on loopback."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=settings.IDENTITY_LAB_PORT)
+
+    def handle(self, *, port: int, **options):
+        application = lab_application(port=port)
+        for demo in SIGN_ONS:
+            self.stdout.write(f"{demo.title} ({demo.protocol}) at http://127.0.0.1:{port}/{demo.key}")
+        web.run_app(application, host="127.0.0.1", port=port, print=None, handle_signals=True)
