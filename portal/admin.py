@@ -1,12 +1,14 @@
 """Django admin for vendor staff. Writes go through the same services as the pages, so the
 audit context and the credential encryption cannot be bypassed here."""
 
+from allauth.socialaccount.admin import SocialAppAdmin, SocialAppForm
+from allauth.socialaccount.models import SocialApp
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
-from portal import invitations, security, services, sessions
+from portal import credentials, invitations, security, services, sessions
 from portal.choices import VENDOR_ROLES
 from portal.forms import AdminPasswordChangeForm
 from portal.models import (
@@ -111,6 +113,29 @@ class OrganisationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ContactInline]
+
+
+class IdentityProviderForm(SocialAppForm):
+    """allauth's social application, its client secret sealed at rest (portal.credentials) and
+    never shown again."""
+
+    secret = forms.CharField(
+        label="Client secret", required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="From the identity provider (OpenID Connect). Leave empty to keep the stored one; it is never "
+                  "shown.",
+    )
+
+    def clean_secret(self) -> str:
+        given = self.cleaned_data["secret"]
+        return credentials.seal(given) if given else self.instance.secret
+
+
+admin.site.unregister(SocialApp)
+
+
+@admin.register(SocialApp)
+class IdentityProviderAdmin(SocialAppAdmin):
+    form = IdentityProviderForm
 
 
 class SignOnDomainForm(forms.ModelForm):

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pghistory
+from allauth.socialaccount.models import SocialApp
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -176,12 +177,17 @@ def server_delete(*, server: Server, by: User) -> None:
 
 
 def credentials_rotate() -> int:
-    """Re-encrypt every stored server credential with the newest key. Returns how many."""
+    """Re-encrypt every stored server credential and identity provider's client secret with the
+    newest key. Returns how many."""
     rotated = 0
     with transaction.atomic():
         for server in Server.objects.select_for_update().exclude(secret_token="").order_by("pk"):
             server.secret_token = credentials.rotate(server.secret_token)
             server.save(update_fields=["secret_token"])
+            rotated += 1
+        for app in SocialApp.objects.select_for_update().exclude(secret="").order_by("pk"):
+            app.secret = credentials.rotate(app.secret)
+            app.save(update_fields=["secret"])
             rotated += 1
     return rotated
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 from allauth.core.exceptions import ImmediateHttpResponse
-from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
 from allauth.socialaccount.models import SocialApp, SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
 from django.db import IntegrityError, transaction
@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from portal import security
+from portal import credentials, security
 from portal.choices import VENDOR_ROLES, Role
 from portal.models import Contact, SignOn, SignOnDomain, User
 
@@ -49,7 +49,8 @@ def sign_on_for(email: str) -> SignOn | None:
 def redirect_to_provider(request, sign_on: SignOn, *, next_url: str | None) -> HttpResponse:
     """Off to the provider's sign-in page; a provider that cannot be reached (OpenID Connect's
     discovery, a SAML metadata address) is said so, with the password as the way in meanwhile."""
-    provider = sign_on.app.get_provider(request)
+    provider = get_adapter(request).get_provider(request, sign_on.app.provider_id or sign_on.app.provider,
+                                                 client_id=sign_on.app.client_id)
     try:
         return provider.redirect(request, AuthProcess.LOGIN, next_url=next_url or None)
     except requests.RequestException as error:
@@ -184,6 +185,14 @@ class SignOnAdapter(DefaultSocialAccountAdapter):
             request, provider.app.name if provider.app else provider.name,
             "The identity provider's answer could not be used (it was cancelled, expired or not what the portal "
             "asked for). Try again; if it keeps failing, tell the vendor's support desk the time it happened."))
+
+    def list_apps(self, request, provider=None, client_id=None) -> list[SocialApp]:
+        """The providers, with their client secrets readable: stored sealed (portal.credentials),
+        as the admin saves them."""
+        apps = super().list_apps(request, provider=provider, client_id=client_id)
+        for app in apps:
+            app.secret = credentials.reveal(app.secret)
+        return apps
 
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return False  # accounts are opened by person_for, never by allauth's sign-up form

@@ -10,6 +10,7 @@ from allauth.socialaccount.models import SocialApp
 from django.conf import settings
 from django.db import transaction
 
+from portal.credentials import seal
 from portal.demo import PASSWORD
 from portal.identity_lab import Person
 from portal.identity_lab.oidc import OidcClient, OidcProvider
@@ -55,7 +56,7 @@ def lab_application(*, port: int, site: str = "") -> web.Application:
             client = OidcClient(CLIENT_ID, CLIENT_SECRET, [f"{site}/accounts/oidc/{demo.key}/login/callback/"])
             provider = OidcProvider(title=demo.title, people=people_of(organisation), clients=[client])
             provider.issuer = base
-            app_fields = {"provider": "openid_connect", "client_id": CLIENT_ID, "secret": CLIENT_SECRET,
+            app_fields = {"provider": "openid_connect", "client_id": CLIENT_ID, "secret": seal(CLIENT_SECRET),
                           "settings": {"server_url": base, "oauth_pkce_enabled": True}}
         else:
             provider = SamlIdentityProvider(title=demo.title, people=people_of(organisation))

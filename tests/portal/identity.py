@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 from allauth.socialaccount.models import SocialApp
 
+from portal.credentials import seal
 from portal.identity_lab import Person
 from portal.identity_lab.oidc import OidcClient, OidcLab, OidcProvider
 from portal.identity_lab.saml import SamlIdentityProvider, SamlLab
@@ -78,7 +79,7 @@ def oidc_sign_on(oidc: Oidc, *, key: str, organisation: Organisation | None, dom
                  site: str, **options) -> SignOn:
     """The portal's sign-on through `provider`, as an administrator sets it up (docs/single-sign-on.md)."""
     app = SocialApp.objects.create(provider="openid_connect", provider_id=key, name=oidc.title,
-                                   client_id=CLIENT_ID, secret=CLIENT_SECRET,
+                                   client_id=CLIENT_ID, secret=seal(CLIENT_SECRET),
                                    settings={"server_url": oidc.provider.issuer, "oauth_pkce_enabled": True})
     oidc.client.redirect_uris.append(f"{site}/accounts/oidc/{key}/login/callback/")
     return _sign_on(app, organisation, domains, **options)

@@ -5,7 +5,7 @@ by e-mail, and act with the roles granted in the portal, whatever the provider s
 import base64
 
 import pytest
-from allauth.socialaccount.models import SocialAccount
+from allauth.socialaccount.models import SocialAccount, SocialApp
 from django.test import Client
 from django.urls import reverse
 
@@ -283,3 +283,28 @@ def test_only_existing_vendor_staff_sign_in_through_the_vendors_provider(browser
     assert refused.status_code == 403
     assert "No vendor staff account has the address new.engineer@vendor.example" in refused.content.decode()
     assert not User.objects.filter(email="new.engineer@vendor.example").exists()
+
+
+def test_the_client_secret_is_sealed_at_rest_and_rotates_with_the_keys(browser_client, northwind_sso, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from portal import credentials
+    from tests.portal.identity import CLIENT_SECRET
+
+    stored = SocialApp.objects.values_list("secret", flat=True).get(pk=northwind_sso.app_id)
+    assert CLIENT_SECRET not in stored and credentials.reveal(stored) == CLIENT_SECRET
+    old_key, new_key = settings.FIELD_ENCRYPTION_KEYS[0], Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    credentials._fernet.cache_clear()
+    try:
+        call_command("rotate_credentials")
+        settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is retired
+        credentials._fernet.cache_clear()
+
+        # The provider checks the secret the portal sends when it exchanges the code.
+        sign_in_oidc(browser_client, "rahul.mehta@northwind.example")
+        assert signed_in_as(browser_client).email == "rahul.mehta@northwind.example"
+    finally:
+        settings.FIELD_ENCRYPTION_KEYS = [old_key]
+        credentials._fernet.cache_clear()

@@ -9,6 +9,9 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from allauth.socialaccount.models import SocialApp
+
+from portal import credentials
 from portal.choices import ContactRole
 
 from tests.conftest import log_in, save_screenshot
@@ -33,6 +36,8 @@ def test_a_colleague_signs_in_through_northwinds_provider_with_the_roles_the_lea
     page.fill("#id_settings", json.dumps({"server_url": northwind_idp.provider.issuer, "oauth_pkce_enabled": True}))
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    stored = SocialApp.objects.get(provider_id="northwind-sso").secret
+    assert CLIENT_SECRET not in stored and credentials.reveal(stored) == CLIENT_SECRET  # sealed at rest
     northwind_idp.client.redirect_uris.append(f"{live_server.url}/accounts/oidc/northwind-sso/login/callback/")
 
     page.goto("/admin/portal/signon/add/")
