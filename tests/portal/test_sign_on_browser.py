@@ -15,7 +15,7 @@ from portal import credentials
 from portal.choices import ContactRole
 
 from tests.conftest import log_in, save_screenshot
-from tests.portal.identity import CLIENT_ID, CLIENT_SECRET, IDP_PASSWORD
+from tests.portal.identity import CLIENT_ID, CLIENT_SECRET, IDP_PASSWORD, oidc_sign_on
 
 pytestmark = pytest.mark.browser
 LEAD_LABEL = ContactRole.LEAD.label
@@ -70,6 +70,7 @@ def test_a_colleague_signs_in_through_northwinds_provider_with_the_roles_the_lea
     expect(page.get_by_role("heading", name="Northwind University sign-in")).to_be_visible()
     page.get_by_label("E-mail").fill("ines.alvarez@northwind.example")
     page.get_by_label("Password").fill(IDP_PASSWORD)
+    save_screenshot(page, "sign-on-provider")
     page.get_by_role("button", name="Sign in").click()
 
     expect(page.get_by_role("banner")).to_contain_text("Ines Alvarez")
@@ -86,3 +87,21 @@ def test_a_colleague_signs_in_through_northwinds_provider_with_the_roles_the_lea
     expect(page.get_by_label(LEAD_LABEL)).not_to_be_checked()
     expect(page.get_by_label(LEAD_LABEL)).to_be_disabled()
     assert page.goto(reverse("organisation-detail", args=["contoso"])).status == 404
+
+
+def test_someone_the_provider_knows_but_the_portal_does_not_is_told_whom_to_ask(page, live_server, identity_providers,
+                                                                                 northwind):
+    oidc_sign_on(identity_providers.northwind, key="northwind-sso", organisation=northwind,
+                 domains=["northwind.example"], site=live_server.url)
+    page.goto(reverse("login"))
+    page.get_by_label("Your e-mail address at work").fill("visitor@northwind.example")
+    page.get_by_label("Your e-mail address at work").press("Enter")
+    page.get_by_label("E-mail").fill("visitor@northwind.example")
+    page.get_by_label("Password").fill(IDP_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Northwind University has no contact with the address visitor@northwind.example")
+    save_screenshot(page, "sign-on-refused")
+    page.get_by_role("link", name="Back to log in").click()
+    expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
