@@ -167,6 +167,7 @@ class DeploymentAdmin(admin.ModelAdmin):
     list_select_related = ["organisation"]
     list_filter = ["health_checks", "server_platform"]
     search_fields = ["name", "organisation__name"]
+    autocomplete_fields = ["organisation"]
 
 
 @admin.register(ServerGroup)
