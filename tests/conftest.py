@@ -150,6 +150,29 @@ def admin_user(world) -> User:
     return User.objects.get(email="admin@vendor.example")
 
 
+@pytest.fixture
+def rotated_keys(settings):
+    """A new key put in front of FIELD_ENCRYPTION_KEYS, `manage.py rotate_credentials` run, then
+    the old key retired: what is stored must open under the new key alone."""
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from portal import credentials
+
+    old_key, new_key = settings.FIELD_ENCRYPTION_KEYS[0], Fernet.generate_key().decode()
+
+    def rotate() -> None:
+        settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+        credentials._fernet.cache_clear()
+        call_command("rotate_credentials")
+        settings.FIELD_ENCRYPTION_KEYS = [new_key]
+        credentials._fernet.cache_clear()
+
+    yield rotate
+    settings.FIELD_ENCRYPTION_KEYS = [old_key]
+    credentials._fernet.cache_clear()
+
+
 def pass_second_factor(client: Client, user: User) -> None:
     """Record in the client's session that its person gave their second factor, as allauth's
     log-in stage records it (the demo staff have an authenticator app; see portal.demo)."""

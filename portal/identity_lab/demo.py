@@ -5,14 +5,13 @@ registered (again) each time the lab starts, pointing at it."""
 
 from dataclasses import dataclass
 
-from aiohttp import web
 from allauth.socialaccount.models import SocialApp
 from django.conf import settings
 from django.db import transaction
 
 from portal.credentials import seal
 from portal.demo import PASSWORD
-from portal.identity_lab import Person
+from portal.identity_lab import IdentityLab, Person
 from portal.identity_lab.oidc import OidcClient, OidcProvider
 from portal.identity_lab.saml import SamlIdentityProvider
 from portal.models import Contact, Organisation, SignOn, SignOnDomain
@@ -42,11 +41,11 @@ def people_of(organisation: Organisation) -> list[Person]:
             for contact in Contact.objects.filter(organisation=organisation)]
 
 
-def lab_application(*, port: int, site: str = "") -> web.Application:
+def demo_lab(*, port: int, site: str = "") -> IdentityLab:
     """The demo organisations' providers under http://127.0.0.1:<port>/<key>, and their sign-ons
     registered in the portal at `site` (SITE_URL)."""
     site = (site or settings.SITE_URL).rstrip("/")
-    application = web.Application()
+    providers = {}
     for demo in SIGN_ONS:
         organisation = Organisation.objects.filter(slug=demo.organisation).first()
         if organisation is None:  # the demo is not seeded
@@ -55,7 +54,7 @@ def lab_application(*, port: int, site: str = "") -> web.Application:
         if demo.protocol == "oidc":
             client = OidcClient(CLIENT_ID, CLIENT_SECRET, [f"{site}/accounts/oidc/{demo.key}/login/callback/"])
             provider = OidcProvider(title=demo.title, people=people_of(organisation), clients=[client])
-            provider.issuer = base
+            provider.base_url = base
             app_fields = {"provider": "openid_connect", "client_id": CLIENT_ID, "secret": seal(CLIENT_SECRET),
                           "settings": {"server_url": base, "oauth_pkce_enabled": True}}
         else:
@@ -69,8 +68,8 @@ def lab_application(*, port: int, site: str = "") -> web.Application:
                                        "sp": {"entity_id": sp_entity},
                                        "advanced": {"want_assertion_signed": True}}}
         register(demo, organisation, app_fields)
-        application.add_subapp(f"/{demo.key}", provider.application())
-    return application
+        providers[demo.key] = provider
+    return IdentityLab(providers, port=port)
 
 
 @transaction.atomic

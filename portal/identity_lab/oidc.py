@@ -18,7 +18,7 @@ from aiohttp import BasicAuth, web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
-from portal.identity_lab import Person
+from portal.identity_lab import Person, page
 
 CODE_SECONDS = 60
 TOKEN_SECONDS = 300
@@ -27,10 +27,6 @@ AUTHORIZE_PARAMS = (
 )
 CLAIMS = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "email", "email_verified", "name",
           "given_name", "family_name", "groups")
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{title}</title></head>
-<body><main><h1>{title}</h1>{content}</main></body></html>"""
 FORM = """{error}
 <form method="post" action="{action}">{hidden}
 <p><label for="email">E-mail</label><br>
@@ -61,18 +57,23 @@ class _Grant:
 
 
 class OidcProvider:
-    """One organisation's provider. Whoever serves `application()` sets `issuer` (no trailing slash)."""
+    """One organisation's provider. Whoever serves `application()` sets `base_url`, its issuer (no
+    trailing slash)."""
 
     def __init__(self, *, title: str, people: Iterable[Person], clients: Iterable[OidcClient]):
         self.title = title
         self.people = {person.email.casefold(): person for person in people}
         self.clients = {client.client_id: client for client in clients}
-        self.issuer = ""
+        self.base_url = ""
         self.signed_in: list[tuple[str, str]] = []  # (email, client_id) of each sign-in
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = secrets.token_urlsafe(8)
         self._codes: dict[str, _Grant] = {}
         self._tokens: dict[str, tuple[Person, float]] = {}  # access token -> person, expiry
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url
 
     def application(self) -> web.Application:
         app = web.Application()
@@ -208,42 +209,12 @@ class OidcProvider:
             invalid=' aria-invalid="true" aria-describedby="error"' if wrong else "",
         )
         return web.Response(
-            text=PAGE.format(title=escape(self.title), content=form), content_type="text/html",
+            text=page(self.title, form), content_type="text/html",
             status=400 if wrong else 200, headers={"Cache-Control": "no-store"},
         )
 
     def _refusal(self, message: str) -> web.HTTPBadRequest:
-        page = PAGE.format(title=escape(self.title), content=f"<p>{escape(message)}</p>")
-        return web.HTTPBadRequest(text=page, content_type="text/html")
-
-
-class OidcLab:
-    """Providers served on one loopback port, each under `/<name>`; `port=0` takes a free one."""
-
-    def __init__(self, providers: dict[str, OidcProvider], *, port: int = 0):
-        self.providers = providers
-        self.port = port
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        for name, provider in self.providers.items():
-            app.add_subapp(f"/{name}", provider.application())
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner, self.port = runner, runner.addresses[0][1]
-        for name, provider in self.providers.items():
-            provider.issuer = f"http://127.0.0.1:{self.port}/{name}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        return web.HTTPBadRequest(text=page(self.title, f"<p>{escape(message)}</p>"), content_type="text/html")
 
 
 def _claims(person: Person) -> dict:

@@ -25,9 +25,8 @@ from onelogin.saml2.constants import OneLogin_Saml2_Constants as SAML2
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
-from portal.identity_lab import Person
+from portal.identity_lab import Person, page
 
-HOST = "127.0.0.1"  # the lab never listens beyond loopback
 LIFETIME = timedelta(minutes=5)  # how long an assertion may be presented
 
 saml = ElementMaker(namespace=SAML2.NS_SAML, nsmap={"saml": SAML2.NS_SAML})
@@ -209,38 +208,8 @@ class SamlIdentityProvider:
         )
 
     def _page(self, body: str) -> web.Response:
-        return web.Response(text=self._html(body), content_type="text/html")
+        return web.Response(text=page(self.title, body), content_type="text/html")
 
     def _refusal(self, why: str) -> web.HTTPBadRequest:
-        return web.HTTPBadRequest(text=self._html(f"<p>{escape(why)}</p>"), content_type="text/html")
+        return web.HTTPBadRequest(text=page(self.title, f"<p>{escape(why)}</p>"), content_type="text/html")
 
-    def _html(self, body: str) -> str:
-        title = escape(self.title)
-        return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-                '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
-                f"<body><main><h1>{title}</h1>{body}</main></body></html>")
-
-
-class SamlLab:
-    """Serves each provider under `/<name>` on one loopback port (0: any free one)."""
-
-    def __init__(self, providers: dict[str, SamlIdentityProvider], *, port: int = 0):
-        self.providers = providers
-        self.port = port
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        for name, provider in self.providers.items():
-            app.add_subapp(f"/{name}", provider.application())
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, HOST, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        for name, provider in self.providers.items():
-            provider.base_url = f"http://{HOST}:{self.port}/{name}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None

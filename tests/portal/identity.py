@@ -10,9 +10,9 @@ import httpx
 from allauth.socialaccount.models import SocialApp
 
 from portal.credentials import seal
-from portal.identity_lab import Person
-from portal.identity_lab.oidc import OidcClient, OidcLab, OidcProvider
-from portal.identity_lab.saml import SamlIdentityProvider, SamlLab
+from portal.identity_lab import IdentityLab, Person
+from portal.identity_lab.oidc import OidcClient, OidcProvider
+from portal.identity_lab.saml import SamlIdentityProvider
 from portal.models import Organisation, SignOn, SignOnDomain
 from portal.service_thread import ServiceThread
 
@@ -58,16 +58,10 @@ def started_providers():
     northwind, vendor = (_oidc("Northwind University sign-in", NORTHWIND_PEOPLE),
                          _oidc("Vendor staff sign-in", VENDOR_PEOPLE))
     fabrikam = SamlIdentityProvider(title="Fabrikam Health sign-in", people=FABRIKAM_PEOPLE)
-    threads = [ServiceThread(OidcLab({"northwind": northwind.provider, "vendor": vendor.provider}), name="oidc lab"),
-               ServiceThread(SamlLab({"fabrikam": fabrikam}), name="saml lab")]
-    for thread in threads:
-        thread.start()
-
-    def stop():
-        for thread in threads:
-            thread.stop()
-
-    return Providers(northwind=northwind, vendor=vendor, fabrikam=fabrikam), stop
+    thread = ServiceThread(IdentityLab({"northwind": northwind.provider, "vendor": vendor.provider,
+                                        "fabrikam": fabrikam}), name="identity lab")
+    thread.start()
+    return Providers(northwind=northwind, vendor=vendor, fabrikam=fabrikam), thread.stop
 
 
 def _oidc(title: str, people: list[Person]) -> Oidc:

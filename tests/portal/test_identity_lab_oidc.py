@@ -12,8 +12,8 @@ import httpx
 import jwt
 import pytest
 
-from portal.identity_lab import Person
-from portal.identity_lab.oidc import OidcClient, OidcLab, OidcProvider
+from portal.identity_lab import IdentityLab, Person
+from portal.identity_lab.oidc import OidcClient, OidcProvider
 from portal.service_thread import ServiceThread
 
 CALLBACK = "http://127.0.0.1:8000/accounts/oidc/northwind/login/callback/"
@@ -27,7 +27,7 @@ PORTAL = OidcClient(client_id="upgrade-portal", secret="portal-secret", redirect
 @pytest.fixture(scope="module")
 def provider():
     provider = OidcProvider(title="Northwind University sign-in", people=[ADA], clients=[PORTAL])
-    thread = ServiceThread(OidcLab({"northwind": provider}), name="oidc lab")
+    thread = ServiceThread(IdentityLab({"northwind": provider}), name="oidc lab")
     thread.start()
     yield provider
     thread.stop()

@@ -16,8 +16,8 @@ from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
-from portal.identity_lab import Person
-from portal.identity_lab.saml import SamlIdentityProvider, SamlLab
+from portal.identity_lab import IdentityLab, Person
+from portal.identity_lab.saml import SamlIdentityProvider
 from portal.service_thread import ServiceThread
 
 SP_ENTITY_ID = "https://portal.example.test/accounts/saml/fabrikam/metadata/"
@@ -38,7 +38,7 @@ def lab():
     }
     for provider in providers.values():
         provider.service_providers[SP_ENTITY_ID] = ACS_URL
-    service = ServiceThread(SamlLab(providers), name="saml-lab")
+    service = ServiceThread(IdentityLab(providers), name="saml-lab")
     service.start()
     yield service.service
     service.stop()

@@ -9,9 +9,9 @@ from allauth.socialaccount.models import SocialAccount, SocialApp
 from django.test import Client
 from django.urls import reverse
 
-from portal import services
+from portal import credentials, services
 from portal.models import Contact, SecurityEvent, User
-from tests.portal.identity import at_the_provider, local, oidc_sign_on, provider_form, saml_sign_on
+from tests.portal.identity import CLIENT_SECRET, at_the_provider, local, oidc_sign_on, provider_form, saml_sign_on
 
 HOST = "portal.example"
 SITE = f"http://{HOST}"
@@ -67,6 +67,15 @@ def post_saml(client: Client, fields: dict):
     return client.get(posted["Location"])
 
 
+def refused(answer, client: Client, *, status: int = 403, saying: str = "") -> str:
+    """The portal's answer refuses, says `saying`, and nobody is signed in. Its page."""
+    page = answer.content.decode()
+    assert answer.status_code == status, page
+    assert saying in page
+    assert signed_in_as(client) is None
+    return page
+
+
 def signed_in_as(client: Client) -> User | None:
     page = client.get(reverse("home"))
     user_id = client.session.get("_auth_user_id")
@@ -112,10 +121,7 @@ def test_the_next_sign_in_is_the_same_account_and_a_removed_contact_is_refused(
 
     services.contact_delete(contact=Contact.objects.get(pk=first.contact_id), by=customer)
     again = Client(HTTP_HOST=HOST)
-    refused = sign_in_oidc(again, "rahul.mehta@northwind.example")
-    assert refused.status_code == 403
-    assert "closed" in refused.content.decode()
-    assert signed_in_as(again) is None
+    refused(sign_in_oidc(again, "rahul.mehta@northwind.example"), again, saying="closed")
 
 
 def test_the_lead_whose_log_in_address_differs_signs_in_as_their_own_account(
@@ -128,13 +134,10 @@ def test_the_lead_whose_log_in_address_differs_signs_in_as_their_own_account(
 
 def test_an_address_that_is_no_contact_of_the_organisation_is_refused_and_told_whom_to_ask(
         browser_client, northwind_sso):
-    refused = sign_in_oidc(browser_client, "visitor@northwind.example")
+    page = refused(sign_in_oidc(browser_client, "visitor@northwind.example"), browser_client,
+                   saying="Northwind University has no contact with the address visitor@northwind.example")
 
-    assert refused.status_code == 403
-    page = refused.content.decode()
-    assert "Northwind University has no contact with the address visitor@northwind.example" in page
     assert "lead" in page
-    assert signed_in_as(browser_client) is None
     assert not User.objects.filter(email="visitor@northwind.example").exists()
     event = SecurityEvent.objects.get(kind="sign_on_refused")
     assert event.email == "visitor@northwind.example"
@@ -143,10 +146,8 @@ def test_an_address_that_is_no_contact_of_the_organisation_is_refused_and_told_w
 def test_an_organisations_provider_cannot_sign_in_someone_of_another_organisation(
         browser_client, northwind_sso, outsider):
     # Northwind's provider vouches for Contoso's lead: the portal does not take its word for it.
-    refused = sign_in_oidc(browser_client, "lead@contoso.example", typed="anyone@northwind.example")
+    refused(sign_in_oidc(browser_client, "lead@contoso.example", typed="anyone@northwind.example"), browser_client)
 
-    assert refused.status_code == 403
-    assert signed_in_as(browser_client) is None
     assert not SocialAccount.objects.filter(user=outsider).exists()
 
 
@@ -171,11 +172,7 @@ def test_a_saml_response_changed_on_the_way_signs_nobody_in(browser_client, fabr
     forged = xml.replace("liam.murphy@fabrikam.example", "chloe.nguyen@fabrikam.example")
     fields["SAMLResponse"] = base64.b64encode(forged.encode()).decode()
 
-    refused = post_saml(browser_client, fields)
-
-    assert refused.status_code == 403
-    assert "could not be used" in refused.content.decode()
-    assert signed_in_as(browser_client) is None
+    refused(post_saml(browser_client, fields), browser_client, saying="could not be used")
     assert SecurityEvent.objects.filter(kind="sign_on_refused").exists()
 
 
@@ -184,10 +181,7 @@ def test_a_saml_response_is_taken_once(browser_client, fabrikam_sso):
     assert post_saml(browser_client, fields).status_code == 302
     browser_client.post(reverse("logout"))
 
-    replayed = post_saml(browser_client, fields)
-
-    assert replayed.status_code == 403
-    assert signed_in_as(browser_client) is None
+    refused(post_saml(browser_client, fields), browser_client)
 
 
 def test_an_organisation_that_signs_in_only_through_its_provider_refuses_passwords(
@@ -218,11 +212,9 @@ def test_other_organisations_still_log_in_with_their_password(northwind_sso, cli
 
 def test_a_domain_without_single_sign_on_is_told_to_use_the_password_and_keeps_the_address(
         browser_client, northwind_sso):
-    answer = start(browser_client, "marcus@contoso.example")
+    page = refused(start(browser_client, "marcus@contoso.example"), browser_client, status=400,
+                   saying="No single sign-on is set up for contoso.example")
 
-    assert answer.status_code == 400
-    page = answer.content.decode()
-    assert "No single sign-on is set up for contoso.example" in page
     assert 'value="marcus@contoso.example"' in page
 
 
@@ -241,10 +233,9 @@ def test_a_cancelled_sign_in_at_the_provider_signs_nobody_in(browser_client, nor
     sent = start(browser_client, "rahul.mehta@northwind.example")
     state = dict(part.split("=", 1) for part in sent["Location"].split("?", 1)[1].split("&"))["state"]
 
-    refused = browser_client.get(f"/accounts/oidc/northwind-sso/login/callback/?error=access_denied&state={state}")
+    cancelled = browser_client.get(f"/accounts/oidc/northwind-sso/login/callback/?error=access_denied&state={state}")
 
-    assert refused.status_code == 403
-    assert signed_in_as(browser_client) is None
+    refused(cancelled, browser_client)
 
 
 @pytest.fixture
@@ -278,33 +269,17 @@ def test_a_provider_that_asks_for_a_second_factor_stands_for_the_portals(
 
 
 def test_only_existing_vendor_staff_sign_in_through_the_vendors_provider(browser_client, vendor_sso):
-    refused = sign_in_oidc(browser_client, "new.engineer@vendor.example")
-
-    assert refused.status_code == 403
-    assert "No vendor staff account has the address new.engineer@vendor.example" in refused.content.decode()
+    refused(sign_in_oidc(browser_client, "new.engineer@vendor.example"), browser_client,
+            saying="No vendor staff account has the address new.engineer@vendor.example")
     assert not User.objects.filter(email="new.engineer@vendor.example").exists()
 
 
-def test_the_client_secret_is_sealed_at_rest_and_rotates_with_the_keys(browser_client, northwind_sso, settings):
-    from cryptography.fernet import Fernet
-    from django.core.management import call_command
-
-    from portal import credentials
-    from tests.portal.identity import CLIENT_SECRET
-
+def test_the_client_secret_is_sealed_at_rest_and_rotates_with_the_keys(browser_client, northwind_sso, rotated_keys):
     stored = SocialApp.objects.values_list("secret", flat=True).get(pk=northwind_sso.app_id)
     assert CLIENT_SECRET not in stored and credentials.reveal(stored) == CLIENT_SECRET
-    old_key, new_key = settings.FIELD_ENCRYPTION_KEYS[0], Fernet.generate_key().decode()
-    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
-    credentials._fernet.cache_clear()
-    try:
-        call_command("rotate_credentials")
-        settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is retired
-        credentials._fernet.cache_clear()
 
-        # The provider checks the secret the portal sends when it exchanges the code.
-        sign_in_oidc(browser_client, "rahul.mehta@northwind.example")
-        assert signed_in_as(browser_client).email == "rahul.mehta@northwind.example"
-    finally:
-        settings.FIELD_ENCRYPTION_KEYS = [old_key]
-        credentials._fernet.cache_clear()
+    rotated_keys()
+
+    # The provider checks the secret the portal sends when it exchanges the code.
+    sign_in_oidc(browser_client, "rahul.mehta@northwind.example")
+    assert signed_in_as(browser_client).email == "rahul.mehta@northwind.example"

@@ -5,7 +5,8 @@ from aiohttp import web
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from portal.identity_lab.demo import SIGN_ONS, lab_application
+from portal.identity_lab import HOST
+from portal.identity_lab.demo import SIGN_ONS, demo_lab
 
 
 class Command(BaseCommand):
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.IDENTITY_LAB_PORT)
 
     def handle(self, *, port: int, **options):
-        application = lab_application(port=port)
+        lab = demo_lab(port=port)
         for demo in SIGN_ONS:
             self.stdout.write(f"{demo.title} ({demo.protocol}) at http://127.0.0.1:{port}/{demo.key}")
-        web.run_app(application, host="127.0.0.1", port=port, print=None, handle_signals=True)
+        web.run_app(lab.application(), host=HOST, port=port, print=None, handle_signals=True)
