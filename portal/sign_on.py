@@ -42,7 +42,7 @@ class Refused(Exception):
 def sign_on_for(email: str) -> SignOn | None:
     """The sign-on whose provider signs in the people at `email`'s domain."""
     domain = email.rpartition("@")[2].strip().lower().rstrip(".")
-    found = SignOnDomain.objects.filter(domain=domain).select_related("sign_on__app").first() if domain else None
+    found = SignOnDomain.objects.filter(domain__iexact=domain).select_related("sign_on__app").first() if domain else None
     return found.sign_on if found else None
 
 
