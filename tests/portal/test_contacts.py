@@ -1,10 +1,14 @@
 """A customer keeps their organisation's contacts current (S10); nobody else's."""
 
+from zoneinfo import ZoneInfo
+
 import pytest
+from django.apps import apps
 from django.urls import reverse
 
+from portal import services
 from portal.choices import ContactRole
-from portal.models import Contact
+from portal.models import Contact, User
 
 
 def _form(**overrides):
@@ -101,3 +105,24 @@ def test_support_edits_any_customers_contacts(client_for, support, contoso):
     assert response.status_code == 302
     contact.refresh_from_db()
     assert contact.phone == "+1 212 555 0199"
+
+
+@pytest.mark.parametrize("slug, lead, zone", [
+    ("fabrikam", "lead@fabrikam.example", "Australia/Sydney"),
+    ("contoso", "lead@contoso.example", "America/New_York"),
+    ("northwind", "lead@northwind.example", "Europe/London"),
+])
+def test_the_history_says_in_which_zone_its_times_are(client_for, world, slug, lead, zone):
+    viewer = User.objects.get(email=lead)
+    contact = Contact.objects.filter(organisation__slug=slug).exclude(user=viewer).first()
+    services.contact_update(contact=contact, by=viewer, phone="+1 555 0100")
+    # The database stamps the change (its own clock): shown in the viewer's zone, and said so.
+    at = apps.get_model("portal", "ContactEvent").objects.filter(pgh_obj=contact).latest("pgh_created_at")
+    shown = at.pgh_created_at.astimezone(ZoneInfo(zone)).strftime("%-d %b %Y, %H:%M")
+
+    page = client_for(viewer).get(reverse("organisation-detail", args=[slug])).content.decode()
+
+    history = page.split("<h2>History</h2>")[1]
+    assert f"When ({zone})" in history and "When (UTC)" not in history
+    row = next(line for line in history.split("<tr>") if "+1 555 0100" in line)
+    assert shown in row
