@@ -1,7 +1,10 @@
 from django.contrib import admin
 from allauth.account import views as allauth_views
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal import api, health, views
@@ -39,6 +42,8 @@ auth_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for it on pages that name no icon (Django admin's, the API's).
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("portal/favicon.svg"), permanent=True), name="favicon"),
     path("accounts/", include(auth_patterns)),
     path("organisations/", views.organisation_list, name="organisation-list"),
     path("organisations/<slug:slug>/", views.organisation_detail, name="organisation-detail"),

@@ -122,3 +122,16 @@ def test_a_person_makes_a_token_uses_it_once_shown_and_revokes_it(page: Page, li
     refused = httpx.get(api, headers={"Authorization": f"Token {key}"})
     assert refused.status_code == 401
     assert "revoked" in refused.json()["detail"]
+
+
+def test_first_loads_ask_for_nothing_that_is_not_there(page: Page):
+    """The log-in page and Django admin's, loaded fresh: no request answers 404 (the icon, say)."""
+    missing = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+
+    page.goto("/accounts/login/")
+    page.goto("/admin/login/")
+    page.wait_for_load_state("networkidle")
+
+    assert missing == []
+    assert page.evaluate("fetch('/favicon.ico').then(answer => answer.ok && answer.url.endsWith('.svg'))")
