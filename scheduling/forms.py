@@ -5,8 +5,8 @@ from django import forms
 from scheduling.models.availability import WEEKDAYS
 
 
-def _clock() -> forms.TimeInput:
-    return forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+def _clock(attrs: dict | None = None) -> forms.TimeInput:
+    return forms.TimeInput(attrs={"type": "time", **(attrs or {})}, format="%H:%M")
 
 
 class LowUsageHoursForm(forms.Form):
@@ -15,8 +15,11 @@ class LowUsageHoursForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for weekday, name in WEEKDAYS:
-            self.fields[f"starts_{weekday}"] = forms.TimeField(label=f"{name} from", required=False, widget=_clock())
-            self.fields[f"ends_{weekday}"] = forms.TimeField(label=f"{name} to", required=False, widget=_clock())
+            # The table's headings say the day and the end; each input still names itself in full.
+            for end, word in (("starts", "from"), ("ends", "to")):
+                label = f"{name} {word}"
+                self.fields[f"{end}_{weekday}"] = forms.TimeField(label=label, required=False,
+                                                                  widget=_clock(attrs={"aria-label": label}))
 
     def days(self):
         """(name, starts field, ends field) per weekday, for the template."""
