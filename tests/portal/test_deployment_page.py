@@ -1,5 +1,7 @@
 """The deployment page: versions, load balancer, groups and the warnings a customer must see."""
 
+import re
+
 from django.urls import reverse
 
 from portal import services
@@ -56,3 +58,15 @@ def test_a_change_to_a_server_appears_in_the_deployments_history(client_for, eng
     page = _page(client_for(engineer), deployment)
     assert f"Server {server.hostname}" in page
     assert "127.0.0.2" in page and "Erin Walsh" in page
+
+
+def test_rule_codes_are_for_staff_customers_read_the_sentence(client_for, outsider, support, contoso):
+    """The vendor's process rules (S1-S17) are how staff work; a customer reads plain words."""
+    url = reverse("deployment-detail", args=[Deployment.objects.get(organisation=contoso).pk])
+
+    for_customer = client_for(outsider).get(url).content.decode()
+    for_support = client_for(support).get(url).content.decode()
+
+    assert "support must know before the upgrade." in for_customer
+    assert not re.search(r"\(S\d+\)", for_customer)
+    assert "support must know before the upgrade (S9)." in for_support
