@@ -1,6 +1,7 @@
 """Whatever the server answers an htmx interaction is seen on the page: a refusal made for the
 page (a form with its errors) is swapped in with what the person typed kept; any other error is
-said in the page's alert region; a session that ended goes to the log-in page."""
+said in the page's alert region; a session that ended goes to the log-in page; what an answer
+changes elsewhere on the page ("Next steps") follows without a reload."""
 
 import re
 
@@ -73,3 +74,18 @@ def test_a_session_that_ended_goes_to_the_log_in_page_not_into_the_item(page, dr
 
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
     expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
+
+
+def test_next_steps_count_what_is_still_missing_as_items_are_provided(page, draft):
+    log_in(page, "lead@northwind.example")
+    item = open_item(page, draft.pk)
+    next_steps = page.locator("aside").filter(has_text="Next steps")
+    before = int(re.search(r"(\d+) required items? still missing", next_steps.inner_text()).group(1))
+    page.evaluate("window.stillTheSamePage = true")
+
+    item.get_by_placeholder("Describe how this prerequisite is met").fill("Machine LAB-PC-07, user cp-test.")
+    item.get_by_role("button", name="Save").click()
+
+    expect_state(item, "Provided")
+    expect(next_steps).to_contain_text(f"{before - 1} required item")
+    assert page.evaluate("window.stillTheSamePage") is True
