@@ -71,10 +71,15 @@ def code_accepted(user, code: str) -> bool:
 
 
 def passed_in_session(request) -> bool:
-    """Whether this session's person gave their second factor (allauth's own record of it), to the
-    portal or to an identity provider that asks for one (portal.sign_on)."""
-    records = get_authentication_records(request, request.user)
-    return any(record.get("method") == "mfa" for record in records) or sign_on.passed_second_factor(records)
+    """Whether this session's person gave their second factor to the portal (allauth's own record
+    of it)."""
+    return any(record.get("method") == "mfa" for record in get_authentication_records(request, request.user))
+
+
+def passed_at_provider(request) -> bool:
+    """Whether this session signed in through an identity provider that asks for a second factor
+    itself (portal.sign_on): asked only of a session that would otherwise be sent to give one."""
+    return sign_on.passed_second_factor(get_authentication_records(request, request.user))
 
 
 def _client(request) -> str:
@@ -99,6 +104,8 @@ class SecondFactorMiddleware:
         elif is_required(user):
             refusal, page = ENROL_FIRST, "mfa_activate_totp"
         else:
+            return None
+        if passed_at_provider(request):
             return None
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": refusal}, status=403)
