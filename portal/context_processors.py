@@ -27,6 +27,6 @@ def navigation(request) -> dict:
             ("My organisation", reverse("my-organisation")),
             ("Releases", reverse("release-list")),
         ]
-    items.append(("API", reverse("api:api-root")))
+    items.append(("API", reverse("api-docs")))
     current = request.path
     return {"nav": [{"label": label, "url": url, "current": current.startswith(url)} for label, url in items]}

@@ -24,7 +24,7 @@ DIRECTIVES = [
     "object-src 'none'",
 ]
 POLICY = "; ".join(DIRECTIVES)
-# The browsable API, its Swagger UI and Django's admin come with style attributes of their own
+# The API's Swagger UI and Django's admin come with style attributes of their own
 # (their scripts are files: the Swagger UI's set-up is served apart, SpectacularSwaggerSplitView).
 THIRD_PARTY_POLICY = POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 

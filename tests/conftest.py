@@ -327,6 +327,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# What chromium asks for when it opens an address.
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 
 

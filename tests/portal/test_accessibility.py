@@ -1,13 +1,16 @@
 """Pages pass axe-core's WCAG 2.1 A and AA rules (axe-core vendored under tests/vendor/), as each
-person who uses them sees them."""
+person who uses them sees them: every page of the tenancy matrix (tests/portal/test_tenancy.py)
+as each persona it answers 200 to, and a run's pages in the states a run passes through."""
 
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
-from tests.conftest import log_in
+from tests.conftest import BROWSER_ACCEPT, log_in
 from tests.factories import RunFactory
+from tests.portal.test_tenancy import MATRIX, PERSONAS, northwind_rows  # noqa: F401 (a fixture)
 from tests.upgrades.runs import confirmed_window
 from upgrades.models import Release
 
@@ -70,4 +73,48 @@ def test_pages_pass_wcag_21_aa(axe_page, person, run):
         axe_page.goto(url)
         if problems := violations(axe_page):
             found[url] = problems
+    assert found == {}
+
+
+# Pages of the tenancy matrix that are not pages: an event stream never finishes loading.
+NOT_PAGES = {"run-events"}
+# Pages drawn by their scripts after loading: checked once this shows.
+DRAWN = {"api-docs": ".opblock"}
+
+
+def signed_in_as(context, client_for, user, base_url: str) -> None:
+    """Give the browser the session of a test client logged in as `user` (with their second
+    factor): the log-in page itself is checked above, once per kind of person."""
+    client = client_for(user)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                          "url": base_url}])
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_every_page_of_the_tenancy_matrix_passes_as_each_person_who_may_see_it(
+    browser, live_server, client_for, request, persona, northwind_rows,
+):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    if persona != "anonymous":
+        signed_in_as(context, client_for, request.getfixturevalue(persona), live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    found, checked = {}, []
+    for name, (arguments, statuses) in sorted(MATRIX.items()):
+        if statuses[persona] != 200 or name in NOT_PAGES:
+            continue
+        url = reverse(name, kwargs=arguments(northwind_rows) if arguments else None)
+        # Files (the schema, attachments, .ics, the notice) are downloads, not pages.
+        head = context.request.get(url, headers={"Accept": BROWSER_ACCEPT})
+        assert head.status == 200, f"{persona} GET {url}"
+        if not head.headers.get("content-type", "").startswith("text/html"):
+            continue
+        page.goto(url)
+        if name in DRAWN:
+            page.locator(DRAWN[name]).first.wait_for()
+        checked.append(url)
+        if problems := violations(page):
+            found[url] = problems
+    context.close()
+    assert checked, "no page checked"
     assert found == {}

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from portal import credentials, demo
 from portal.choices import ContactRole, Role, ServerRole
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
+from tests.conftest import BROWSER_ACCEPT
 from tests.factories import ContactFactory, DeploymentFactory
 
 API = "/api/v1"
@@ -324,7 +325,7 @@ class TestAnEngineer:
                 api.get(f"{API}/server-groups/{group.json()['id']}/"),
                 api.get(f"{API}/deployments/{deployment.pk}/"),
             ]
-        answers.append(api_for(engineer).get(f"{API}/servers/{server.pk}/", HTTP_ACCEPT="text/html"))
+        answers.append(api_for(engineer).get(f"{API}/servers/{server.pk}/", HTTP_ACCEPT=BROWSER_ACCEPT))
         for answer in answers:
             assert answer.status_code in (200, 201)
             assert SECRET.encode() not in answer.content
@@ -515,3 +516,15 @@ def test_a_list_costs_the_same_queries_for_3_or_30_customers(api_for, request, p
     assert with_30 == with_3
     if persona == "admin_user":
         assert len(results(api.get(f"{API}/servers/"))) == 50  # a full page: the growth is seen
+
+
+def test_a_browser_gets_json_and_the_menu_leads_to_the_api_docs(client_for, customer):
+    """The API answers JSON to a browser too; people read and try it in its Swagger UI."""
+    client = client_for(customer)
+
+    answer = client.get(f"{API}/requests/", HTTP_ACCEPT=BROWSER_ACCEPT)
+    menu = client.get("/releases/").context["nav"]
+
+    assert answer["Content-Type"] == "application/json"
+    assert answer.json()["results"] == []
+    assert {"label": "API", "url": "/api/docs/", "current": False} in menu

@@ -7,7 +7,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from portal.middleware import POLICY, THIRD_PARTY_POLICY
-from tests.conftest import log_in
+from tests.conftest import BROWSER_ACCEPT, log_in
 from tests.upgrades.runs import open_run
 
 
@@ -20,7 +20,7 @@ def test_the_portals_pages_allow_nothing_inline(client_for, support):
 
 @pytest.mark.parametrize("url", ["/api/v1/", "/api/v1/requests/", "/api/docs/", "/admin/"])
 def test_the_api_and_the_admin_carry_a_policy_too(client_for, admin_user, url):
-    response = client_for(admin_user).get(url, HTTP_ACCEPT="text/html")
+    response = client_for(admin_user).get(url, HTTP_ACCEPT=BROWSER_ACCEPT)
 
     assert response.status_code == 200
     assert response["Content-Security-Policy"] == THIRD_PARTY_POLICY
