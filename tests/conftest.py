@@ -26,6 +26,7 @@ from portal.celery import app as celery_app
 from scheduling import demo as scheduling_demo
 from upgrades import demo as upgrades_demo
 
+from tests.axe import page_violations
 from tests.dates import Day, day_named
 from tests.factories import CustomerUserFactory, UpgradeRequestFactory
 
@@ -354,12 +355,15 @@ def browser(django_db_setup):
 
 @pytest.fixture
 def page(browser, live_server, world) -> Page:
-    """A laptop-sized tab of the module's chromium on the live server, with the demo world."""
+    """A laptop-sized tab of the module's chromium on the live server, with the demo world. Where a
+    story ends, the page it shows must pass axe's WCAG 2.1 A and AA rules."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
+    problems = page_violations(page, live_server.url)
     context.close()
+    assert problems == [], f"{page.url} fails WCAG 2.1 AA"
 
 
 def save_screenshot(page: Page, name: str) -> None:

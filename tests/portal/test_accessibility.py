@@ -2,12 +2,11 @@
 person who uses them sees them: every page of the tenancy matrix (tests/portal/test_tenancy.py)
 as each persona it answers 200 to, and a run's pages in the states a run passes through."""
 
-from pathlib import Path
-
 import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from tests.axe import violations
 from tests.conftest import BROWSER_ACCEPT, log_in
 from tests.factories import RunFactory
 from tests.portal.test_tenancy import MATRIX, PERSONAS, northwind_rows  # noqa: F401 (a fixture)
@@ -15,28 +14,6 @@ from tests.upgrades.runs import confirmed_window
 from upgrades.models import Release
 
 pytestmark = pytest.mark.browser
-AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe-4.14.1.min.js"
-LEVELS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
-@pytest.fixture
-def axe_page(browser, live_server, world):
-    """A laptop-sized tab whose pages axe can be run in (the portal's policy allows no script
-    but its own: this tab does not enforce it)."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900},
-                                  bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
-def violations(page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate("levels => axe.run(document, {runOnly: {type: 'tag', values: levels}})"
-                          ".then(result => result.violations.map(v => v.id + ': ' + v.help + ' at '"
-                          " + v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')))", LEVELS)
-    return found
 
 
 @pytest.fixture
@@ -63,15 +40,15 @@ PAGES = {
 
 
 @pytest.mark.parametrize("person", list(PAGES), ids=lambda person: person or "anonymous")
-def test_pages_pass_wcag_21_aa(axe_page, person, run):
+def test_pages_pass_wcag_21_aa(page, person, run):
     if person:
-        log_in(axe_page, person)
+        log_in(page, person)
     found = {}
     for name in PAGES[person]:
         name = name(run) if callable(name) else name
         url = reverse(name) if isinstance(name, str) else reverse(name[0], args=name[1:])
-        axe_page.goto(url)
-        if problems := violations(axe_page):
+        page.goto(url)
+        if problems := violations(page):
             found[url] = problems
     assert found == {}
 
@@ -94,7 +71,7 @@ def signed_in_as(context, client_for, user, base_url: str) -> None:
 def test_every_page_of_the_tenancy_matrix_passes_as_each_person_who_may_see_it(
     browser, live_server, client_for, request, persona, northwind_rows,
 ):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     if persona != "anonymous":
         signed_in_as(context, client_for, request.getfixturevalue(persona), live_server.url)
     page = context.new_page()
