@@ -16,8 +16,8 @@ from portal import access
 from portal.choices import Hosting
 from portal.models import Deployment, Notice, NoticeState, User
 from portal.selectors import visible_to
-from upgrades.choices import OPEN_REQUEST_STATES, CheckOutcome, RequestState, RunState, StepState
-from upgrades.models import Release, Run, Step, UpgradeRequest
+from upgrades.choices import OPEN_REQUEST_STATES, CheckOutcome, ItemState, RequestState, RunState, StepState
+from upgrades.models import ChecklistItem, Release, Run, Step, UpgradeRequest
 from upgrades.runflow import FINISHED_RUN_STATES
 from upgrades.selectors import releases_newer_than, request_list
 
@@ -205,12 +205,30 @@ def desk_counts(*, user: User) -> dict[str, int]:
 def navigation_counts(*, user: User) -> dict[str, int]:
     """What waits for the person, by the URL name of the menu's entry (portal.context_processors
     reaches this through settings.NAVIGATION_COUNTS): the desk's inbox, the engineer's windows
-    from now on. One query for each count."""
+    from now on, the customer's requests waiting for them. One query for each count."""
     if access.is_desk(user):
         return {"waiting-for-me": sum(desk_counts(user=user).values())}
     if user.is_vendor:
         return {"my-windows": user.windows.holding().filter(period__endswith__gt=timezone.now()).count()}
+    if user.is_customer:
+        return {"request-list": _waiting_for_the_customer(user).count()}
     return {}
+
+
+def _waiting_for_the_customer(user: User) -> QuerySet[UpgradeRequest]:
+    """Open requests whose next move is the customer's, as `waiting_of` words them: a checklist
+    to fill in and submit, items sent back, a window to book with a live link."""
+    gaps = ChecklistItem.objects.filter(request=OuterRef("pk"), obsolete=False, required=True,
+                                        state__in=[ItemState.MISSING, ItemState.SENT_BACK])
+    now = timezone.now()
+    # Issuing a link revokes the earlier ones: an unrevoked link that has not expired is live.
+    live_link = Q(scheduling_links__revoked_at__isnull=True, scheduling_links__expires_at__gt=now)
+    return visible_to(UpgradeRequest.objects.all(), user).filter(
+        Q(state=RequestState.DRAFT)
+        | Q(Exists(gaps), state=RequestState.IN_REVIEW)
+        | (Q(live_link, state=RequestState.APPROVED) & ~Q(deployment__organisation__hosting=Hosting.CLOUD)
+           & Q(~Exists(_windows().holding().filter(request=OuterRef("pk")))))
+    ).distinct()
 
 
 def deployments_offered(*, user: User, release: Release) -> list[Deployment]:

@@ -64,20 +64,21 @@ def test_an_open_request_replaces_the_offer_and_says_what_it_waits_for(client_fo
     page = home.get(reverse("request-list")).content.decode()
     assert "Request the upgrade to 10.0.0" not in page
     assert "Waiting for you" in page and "fill in the checklist" in page
+    assert nav_count(page, "My upgrades") == "1"
 
     requests.request_withdraw(upgrade=draft, by=customer, reason="")
     upgrade = approve(northwind_deployment, by=customer, release=release)
     assert "Waiting for support" in (page := home.get(reverse("request-list")).content.decode())
-    assert "to send your scheduling link" in page
+    assert "to send your scheduling link" in page and nav_count(page, "My upgrades") is None
 
     link_issue(upgrade=upgrade, by=support)
     page = home.get(reverse("request-list")).content.decode()
-    assert "Book the maintenance window" in page
+    assert "Book the maintenance window" in page and nav_count(page, "My upgrades") == "1"
 
     window = window_book(upgrade=upgrade, start=_early_tomorrow_week(), engineer_ids=[_engineer().pk],
                          cover=Cover.OUT_OF_HOURS, by=customer)
     page = home.get(reverse("request-list")).content.decode()
-    assert "to confirm your out-of-hours window" in page
+    assert "to confirm your out-of-hours window" in page and nav_count(page, "My upgrades") is None
     assert reverse("window-detail", args=[window.pk]) in page
 
 
@@ -217,3 +218,6 @@ def test_the_menu_counts_take_one_query_each_however_much_waits(django_assert_ma
     assert counts["waiting-for-me"] == 4
     with django_assert_max_num_queries(1):
         assert navigation_counts(user=engineer) == {"my-windows": 0}
+    assert customer.contact.organisation.name  # every page's header reads it anyway
+    with django_assert_max_num_queries(1):
+        assert navigation_counts(user=customer) == {"request-list": 0}  # approved, the link not sent yet

@@ -21,7 +21,7 @@ from scheduling.services.links import link_issue
 from scheduling.services.windows import window_confirm
 from tests.conftest import log_in, save_screenshot
 from tests.dates import FRIDAY
-from tests.portal.test_accessibility import axe_page, violations  # noqa: F401 (axe_page: a fixture)
+from tests.portal.test_accessibility import violations
 from tests.scheduling.stories import approve
 from upgrades.models import Release, UpgradeRequest
 
@@ -102,6 +102,17 @@ def test_the_engineer_lands_on_their_windows_and_opens_the_run(page: Page, out_o
     row.get_by_role("link", name="Live page").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Northwind University: upgrade to 10.0.0")
+
+
+@pytest.fixture
+def axe_page(browser, live_server, world):
+    """A tab that lets axe's script in (as tests/portal/test_accessibility.py's does)."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900},
+                                  bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
 
 
 def test_the_homes_pass_wcag_21_aa(axe_page: Page, out_of_hours_window):
