@@ -60,7 +60,7 @@ def customer_home(*, user: User) -> list[DeploymentHome]:
     upgrades = (
         UpgradeRequest.objects.open().select_related("release", "check_engineer")
         .annotate(missing=Count("items", filter=Q(items__obsolete=False, items__required=True,
-                                                   items__state__in=["missing", "sent_back"])))
+                                                   items__state__in=[ItemState.MISSING, ItemState.SENT_BACK])))
         .prefetch_related(
             Prefetch("windows", queryset=_windows().upgrades().holding().order_by("period"), to_attr="holding"),
             Prefetch("runs", queryset=Run.objects.order_by("-created_at"), to_attr="newest_runs"),
