@@ -420,6 +420,8 @@ SCHEDULING_REMINDER_DAYS = [int(days) for days in env_list("SCHEDULING_REMINDER_
 SCHEDULING_CHECK_MINUTES = env_int("SCHEDULING_CHECK_MINUTES", 60)
 # Who books an upgrade request's check and issues its link (upgrades.booking): scheduling.
 UPGRADE_BOOKING = "scheduling.services.request_booking"
+# What waits for a person, counted beside their entry of the menu (portal.context_processors).
+NAVIGATION_COUNTS = "upgrades.selectors_homes.navigation_counts"
 # S3: cloud customers are upgraded within this many months of a release, with this much notice.
 CLOUD_PLAN_MONTHS = env_int("CLOUD_PLAN_MONTHS", 6)
 CLOUD_NOTICE_DAYS = env_int("CLOUD_NOTICE_DAYS", 14)

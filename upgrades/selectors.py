@@ -12,7 +12,7 @@ from portal.models import Deployment, User
 from portal.selectors import visible_to
 from upgrades import versions
 from upgrades.availability import downtime_intervals
-from upgrades.choices import ItemState, ReleaseState, RequestState
+from upgrades.choices import ItemState, ReleaseState
 from upgrades.models import (
     AvailabilityProbe, ChecklistItem, ItemAttachment, Release, RequestEvent, Run, Step, UpgradeRequest,
 )
@@ -69,21 +69,6 @@ def request_list(
             | Q(release__version__startswith=search)
         )
     return requests
-
-
-WAITING_SHOWN = 30
-
-
-def waiting_for(*, user: User) -> dict:
-    """Support's dashboard: the oldest of what is theirs to act on, and of what nobody has
-    taken yet, with how many there are in all."""
-    queue = request_list(user=user).order_by("state_changed_at")
-    mine = queue.filter(assignee=user, state__in=[RequestState.IN_REVIEW, RequestState.CHECK_SCHEDULED])
-    unassigned = queue.filter(assignee__isnull=True, state=RequestState.SUBMITTED)
-    return {
-        "mine": mine[:WAITING_SHOWN], "mine_count": mine.count(),
-        "unassigned": unassigned[:WAITING_SHOWN], "unassigned_count": unassigned.count(),
-    }
 
 
 def request_get(*, user: User, pk: int) -> UpgradeRequest:

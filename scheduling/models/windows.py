@@ -25,6 +25,11 @@ class WindowQuerySet(models.QuerySet):
     def checks(self):
         return self.filter(purpose=Purpose.CHECK)
 
+    def requested(self):
+        """Out-of-hours windows a customer asked for, waiting for support to confirm that an
+        engineer will be there (S7): the desk's inbox reads them through this."""
+        return self.filter(state=WindowState.REQUESTED)
+
 
 @pghistory.track(*audited())
 class MaintenanceWindow(models.Model):

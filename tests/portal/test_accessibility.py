@@ -33,7 +33,8 @@ PAGES = {
         "request-list", ("organisation-detail", "northwind"), ("low-usage-hours", "northwind"),
         "account-security", "release-list", ("release-detail", "10.0.0"), *NORTHWIND_RUN,
     ],
-    "support@vendor.example": ["organisation-list", "request-list", "windows", ("organisation-detail", "contoso"),
+    "support@vendor.example": ["waiting-for-me", "organisation-list", "request-list", "windows",
+                               ("organisation-detail", "contoso"),
                                *NORTHWIND_RUN],
     "engineer@vendor.example": ["my-windows", *NORTHWIND_RUN],
 }

@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.pages import carry_out
-from upgrades import selectors
+from upgrades import selectors, selectors_homes
 from upgrades.markdown import render as render_markdown
 from upgrades.services import releases
 
@@ -20,7 +20,10 @@ def release_list(request):
 @login_required
 def release_detail(request, version: str):
     release = selectors.release_get(user=request.user, version=version)
-    return render(request, "upgrades/release_detail.html", {"release": release, "notes": render_markdown(release.notes)})
+    return render(request, "upgrades/release_detail.html", {
+        "release": release, "notes": render_markdown(release.notes),
+        "offered": selectors_homes.deployments_offered(user=request.user, release=release),
+    })
 
 
 @require_POST

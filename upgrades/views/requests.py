@@ -16,7 +16,7 @@ from portal import access
 from portal.models import NoticeState, User
 from portal.pages import carry_out
 from portal.selectors import notices_about
-from upgrades import selectors
+from upgrades import selectors, selectors_homes
 from upgrades.booking import booking
 from upgrades.choices import RequestState
 from upgrades.forms import CheckOutcomeForm, QueueFilterForm, ReasonForm, RequestForm
@@ -74,8 +74,11 @@ def request_list(request):
     ).order_by("state_changed_at" if request.user.is_vendor else "-created_at")
     page = Paginator(queue, REQUESTS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "filters": filters, "query": request.GET.urlencode()}
-    template = "upgrades/request_list.html#queue" if request.htmx else "upgrades/request_list.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "upgrades/request_list.html#queue", context)
+    if request.user.is_customer:
+        context["homes"] = selectors_homes.customer_home(user=request.user)
+    return render(request, "upgrades/request_list.html", context)
 
 
 @require_GET
@@ -83,7 +86,7 @@ def request_list(request):
 def waiting_for_me(request):
     if not access.is_desk(request.user):
         raise Http404
-    return render(request, "upgrades/waiting_for_me.html", selectors.waiting_for(user=request.user))
+    return render(request, "upgrades/waiting_for_me.html", selectors_homes.desk_inbox(user=request.user))
 
 
 def _request_context(request, upgrade):
