@@ -14,6 +14,21 @@
     logAtEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
   });
 
+  // The last line shown: the page was rendered up to its cursor (data-after) and live.js drops
+  // events at or below it; a line that reaches the log twice all the same (an overlapping
+  // replay) is left out here, by its number.
+  function lastShown() {
+    const lines = log.querySelectorAll("li[data-seq]");
+    return lines.length ? Number(lines[lines.length - 1].dataset.seq) : 0;
+  }
+
+  log.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const last = lastShown();
+    event.detail.fragment.querySelectorAll("li[data-seq]").forEach(function (line) {
+      if (Number(line.dataset.seq) <= last) line.remove();
+    });
+  });
+
   root.addEventListener("run-event", function (message) {
     if (message.detail.kind !== "log") return;
     const empty = log.querySelector(".empty");
