@@ -29,7 +29,12 @@
     });
   });
 
+  // The polite news region keeps its last few sentences: enough for a screen reader to catch up.
+  const news = document.getElementById("run-news");
+  const NEWS_KEPT = 3;
+
   root.addEventListener("run-event", function (message) {
+    while (news && news.children.length > NEWS_KEPT) news.firstElementChild.remove();
     if (message.detail.kind !== "log") return;
     const empty = log.querySelector(".empty");
     if (empty) empty.remove();

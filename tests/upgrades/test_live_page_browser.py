@@ -127,3 +127,44 @@ def test_a_reload_while_a_step_prints_shows_every_log_line_once(browser, live_se
     assert [seq for seq in set(shown) if shown.count(seq) > 1] == []
     assert shown == written
     expect(erin.locator("#run-log li")).not_to_have_count(0)
+
+
+# Where a screen reader hears an element's changes: inside a live region that is not off.
+IN_A_LIVE_REGION = """element => element.closest('[aria-live]:not([aria-live="off"]), [role=status], [role=log], [role=alert]') !== null"""
+
+
+def test_step_changes_are_said_politely_and_the_log_is_not_read_out(browser, live_server, workers, start_lab, northwind,
+                                                                     minor, engineer, customer):
+    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Spoken lab", op_seconds=3)
+    run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
+    start(run, engineer=engineer, customer=customer)
+    erin = person(browser, live_server, "engineer@vendor.example")
+    erin.goto(f"/runs/{run.pk}/")
+    waiting = wait_for(lambda: run.steps.filter(state=StepState.WAITING).first(), timeout=30)
+
+    # The keyboard reaches the confirmation, and shows where it is.
+    erin.get_by_label("Note").focus()
+    erin.keyboard.press("Tab")
+    confirm = erin.get_by_role("button", name="Confirm as engineer")
+    expect(confirm).to_be_focused()
+    outline = confirm.evaluate("button => getComputedStyle(button)")
+    assert outline["outlineStyle"] != "none" and float(outline["outlineWidth"].removesuffix("px")) >= 2
+    erin.keyboard.press("Enter")
+    expect(erin.get_by_role("status").first).to_contain_text("Your confirmation is recorded")
+
+    # The customer's administrator confirms too: the next step starts, and the page says so politely.
+    step_confirm(step=waiting, by=customer)
+    following = run.steps.filter(position__gt=waiting.position).order_by("position").first()
+    news = erin.locator("#run-news")
+    expect(news).to_have_attribute("aria-live", "polite")
+    expect(news).to_contain_text(f"Step {following.number}: {following.action} started", timeout=45_000)
+
+    # The log goes on in silence: it is in no live region, and none of its lines is said.
+    wait_for(lambda: LiveEvent.objects.filter(run=run, kind="log").exists(), timeout=30)
+    expect(erin.locator("#run-log li[data-seq]").first).to_be_attached(timeout=45_000)
+    assert erin.locator("#run-log").evaluate(IN_A_LIVE_REGION) is False
+    said = news.inner_text()
+    assert not [text for text in LiveEvent.objects.filter(run=run, kind="log").values_list("text", flat=True)
+                if text in said]
+    # The phase banner, swapped whole with each step, is not a live region of its own: the news says it once.
+    assert erin.locator("#run-phase").evaluate(IN_A_LIVE_REGION) is False
