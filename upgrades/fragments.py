@@ -6,7 +6,8 @@ out-of-band swaps.
 - An event that moves the run (a step, the phase, a check, a decision, ...) carries the parts of
   the board everybody sees alike: the phase and the clock, the steps, the tests and who did
   what, as they are when the fragment is rendered, which is never before the event's commit.
-  A phase event also says the new phase in a live region, for screen readers.
+  A phase, step or run event also says what changed in the page's polite live region, for
+  screen readers (the phase's words, the step's sentence); a log line never does.
 - What a person may press depends on who they are (and carries their CSRF token), so it is
   never in a fragment: an event that may change it makes each page ask for its own controls
   (`?part=controls`).
@@ -31,6 +32,8 @@ from upgrades import selectors_runs
 # phase or a check comes with the step that caused it, and that step's event says so).
 BOARD_KINDS = frozenset({"step", "phase", "run", "decision", "rollback", "check"})
 CONTROLS_KINDS = BOARD_KINDS - {"phase", "check"}
+# The kinds said to screen readers as they come: the phase, a step's change, the run's.
+NEWS_KINDS = frozenset({"phase", "step", "run"})
 # Long enough for every watcher and any quick reconnection; an older event is rendered again.
 KEEP_SECONDS = 600
 
@@ -75,7 +78,9 @@ def _render(run_id: int, messages: dict[str, dict], zone: str) -> dict[str, str]
 
 def _context(run_id: int, message: dict, board: dict | None) -> dict:
     kind = message["kind"]
-    context = {"run_id": run_id, "controls": kind in CONTROLS_KINDS, "phase_news": kind == "phase"}
+    context = {"run_id": run_id, "controls": kind in CONTROLS_KINDS}
+    if kind in NEWS_KINDS:
+        context["news"] = (message["data"] or {}).get("words") or message["text"]
     if kind == "log":
         context["line"] = {**message, "at": datetime.fromisoformat(message["at"])}
     if kind in BOARD_KINDS:

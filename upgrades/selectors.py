@@ -7,6 +7,7 @@ from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from portal.models import Deployment, User
 from portal.selectors import visible_to
@@ -151,3 +152,15 @@ def lab_deployment_get(*, user: User, pk: int) -> Deployment:
 def step_next(run: Run) -> Step | None:
     """The run's first step not succeeded or skipped: what runs, waits, failed, or is to be sent."""
     return run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+
+
+# How long the request page waits for a preflight asked for: a worker that never answers does not
+# keep pages asking for ever.
+PREFLIGHT_AWAITED = timedelta(minutes=5)
+
+
+def preflight_pending(upgrade: UpgradeRequest) -> bool:
+    """Whether the last preflight asked for has not recorded its result yet (asked lately)."""
+    last = upgrade.timeline.filter(action__in=("preflight_requested", "preflight")).order_by("-pk").first()
+    return (last is not None and last.action == "preflight_requested"
+            and timezone.now() - last.at < PREFLIGHT_AWAITED)

@@ -195,9 +195,11 @@ def duration_words(delta: timedelta | float | None) -> str:
 # Log, checks, availability, decisions ----------------------------------------------------------
 
 
-def log_tail(run: Run, limit: int = LOG_TAIL) -> list[LiveEvent]:
-    """The last `limit` log lines, oldest first."""
-    rows = list(run.live_events.filter(kind="log").select_related("step").order_by("-seq")[:limit])
+def log_tail(run: Run, *, upto: int, limit: int = LOG_TAIL) -> list[LiveEvent]:
+    """The last `limit` log lines up to event `upto` (the page's cursor, `last_seq`), oldest
+    first. Lines written while the page is rendered come after the cursor: the page's event
+    stream brings them, once."""
+    rows = list(run.live_events.filter(kind="log", seq__lte=upto).select_related("step").order_by("-seq")[:limit])
     return rows[::-1]
 
 
@@ -206,7 +208,10 @@ def log_all(run: Run) -> QuerySet[LiveEvent]:
 
 
 def last_seq(run: Run) -> int:
-    """The sequence number of the last event the page shows: live.js asks for those after it."""
+    """The page's cursor: the number of the last event committed as `run` was read (its
+    `next_seq` is raised in the transaction that writes the event, so every event up to it is
+    committed). The page shows the log up to it (`log_tail`) and live.js asks for the events
+    after it."""
     return run.next_seq - 1
 
 

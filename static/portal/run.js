@@ -14,7 +14,27 @@
     logAtEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
   });
 
+  // The last line shown: the page was rendered up to its cursor (data-after) and live.js drops
+  // events at or below it; a line that reaches the log twice all the same (an overlapping
+  // replay) is left out here, by its number.
+  function lastShown() {
+    const lines = log.querySelectorAll("li[data-seq]");
+    return lines.length ? Number(lines[lines.length - 1].dataset.seq) : 0;
+  }
+
+  log.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const last = lastShown();
+    event.detail.fragment.querySelectorAll("li[data-seq]").forEach(function (line) {
+      if (Number(line.dataset.seq) <= last) line.remove();
+    });
+  });
+
+  // The polite news region keeps its last few sentences: enough for a screen reader to catch up.
+  const news = document.getElementById("run-news");
+  const NEWS_KEPT = 3;
+
   root.addEventListener("run-event", function (message) {
+    while (news && news.children.length > NEWS_KEPT) news.firstElementChild.remove();
     if (message.detail.kind !== "log") return;
     const empty = log.querySelector(".empty");
     if (empty) empty.remove();

@@ -251,8 +251,8 @@ def test_a_new_phase_is_said_for_screen_readers(client_for, run, customer):
 
     [event] = client_for(customer).get(reverse("run-events-poll", args=[run.pk]), {"after": 0}).json()["events"]
 
-    assert f'<p hx-swap-oob="innerHTML:#run-phase-news">{words}</p>' in event["html"]
-    assert 'id="run-phase-news" class="visually-hidden" aria-live="polite"' in text_of(live(client_for(customer), run))
+    assert f'<div hx-swap-oob="beforeend:#run-news"><p>{words}</p></div>' in event["html"]
+    assert 'id="run-news" class="visually-hidden" aria-live="polite"' in text_of(live(client_for(customer), run))
 
 
 def test_a_log_event_brings_its_line_alone(client_for, run, engineer):

@@ -104,8 +104,8 @@ def _request_context(request, upgrade):
         "impact": _impact(upgrade.deployment, upgrade.kind, server_count),
         "timeline": selectors.timeline_of(upgrade),
         "notices": notices_about(f"upgrades.upgraderequest:{upgrade.pk}") if user.is_vendor else None,
-        "can_edit": upgrade.state in EDITABLE_STATES and (user.is_vendor or user.is_customer),
-        "can_review": upgrade.state in REVIEWABLE_STATES and upgrade.assignee_id == user.pk,
+        **_item_rights(upgrade, user),
+        "preflight_pending": selectors.preflight_pending(upgrade),
         "is_desk": access.is_desk(user),
         "may": _may(upgrade, user),
         "check_days": _check_days(upgrade, user) if access.is_desk(user) and allowed("schedule_check", upgrade.state) else [],
@@ -120,6 +120,13 @@ def _request_context(request, upgrade):
         "run": upgrade.runs.select_related("window").order_by("-created_at").first(),
         "may_request_again": user.is_customer and upgrade.state in (RequestState.ROLLED_BACK, RequestState.ABORTED)
         and not upgrade.deployment.organisation.is_cloud,
+    }
+
+
+def _item_rights(upgrade, user) -> dict[str, bool]:
+    return {
+        "can_edit": upgrade.state in EDITABLE_STATES and (user.is_vendor or user.is_customer),
+        "can_review": upgrade.state in REVIEWABLE_STATES and upgrade.assignee_id == user.pk,
     }
 
 
@@ -156,7 +163,21 @@ def _by_section(items):
 @login_required
 def request_detail(request, pk: int):
     upgrade = selectors.request_get(user=request.user, pk=pk)
+    if request.htmx and request.GET.get("part") == "preflight":
+        return _preflight_part(request, upgrade)
     return render(request, "upgrades/request_detail.html", _request_context(request, upgrade))
+
+
+def _preflight_part(request, upgrade):
+    """What the page asks every few seconds while a preflight runs: still running, or its results,
+    with the items it measured and the progress swapped in (out of band)."""
+    pending = selectors.preflight_pending(upgrade)
+    items = [] if pending else selectors.checklist_of(upgrade)
+    return render(request, "upgrades/request_detail.html#preflight", {
+        "upgrade": upgrade, "preflight_pending": pending, "preflight_done": not pending,
+        "measured": [item for item in items if item.preflight], "progress": selectors.progress_of(items),
+        **_item_rights(upgrade, request.user),
+    })
 
 
 # The page's moves: each takes the person, the request and what its form said, makes the move

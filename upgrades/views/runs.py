@@ -30,7 +30,6 @@ PARTS = {
     "board": "upgrades/run_live.html#board",
     "controls": "upgrades/partials/run_controls.html",
     "chart": "upgrades/run_live.html#chart",
-    "log": "upgrades/partials/run_log.html",
 }
 
 log = logging.getLogger(__name__)
@@ -105,15 +104,16 @@ def run_live(request, pk: int):
             context = _board(run, request.user)
         elif part == "controls":
             context.update(controls=_controls(run, request.user), is_vendor=request.user.is_vendor)
-        elif part == "chart":
+        else:
             context.update(chart=selectors_runs.chart_points(run), availability=selectors_runs.availability_of(run),
                            finished=run.state in FINISHED_RUN_STATES)
-        else:
-            context["log"] = selectors_runs.log_tail(run)
         return render(request, PARTS[part], context)
+    # The cursor comes from the run as first read, and the log shown stops at it: a line written
+    # while the rest of the page is read comes through the event stream, never twice.
+    cursor = selectors_runs.last_seq(run)
     context = _board(run, request.user)
     context.update({
-        "log": selectors_runs.log_tail(run), "last_seq": selectors_runs.last_seq(run), "chart": selectors_runs.chart_points(run),
+        "log": selectors_runs.log_tail(run, upto=cursor), "last_seq": cursor, "chart": selectors_runs.chart_points(run),
         "availability": selectors_runs.availability_of(run), "log_limit": selectors_runs.LOG_TAIL,
         "lab": request.user.is_vendor and is_lab(run.deployment),
     })
