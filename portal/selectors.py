@@ -6,7 +6,7 @@ not exist for the caller (404), which the tenancy matrix in tests/portal/test_te
 for every URL.
 """
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -134,6 +134,14 @@ def notices_about(topic: str) -> QuerySet[Notice]:
 def open_request_of(deployment: Deployment):
     """The deployment's open upgrade request, if any (at most one: a unique index holds it)."""
     return deployment.upgrade_requests.open().select_related("release").first()
+
+
+def run_history(deployment: Deployment) -> QuerySet:
+    """The deployment's runs, the newest window first, with who drove each and how long it took.
+    Runs are the upgrades app's: reached through their relation, as this app imports none of it."""
+    return (deployment.runs.select_related("window__engineer", "driver")
+            .annotate(length=F("finished_at") - F("started_at"))
+            .order_by("-planned_start", "-pk"))
 
 
 # A person's own tokens and sessions: nobody sees another's, staff included (404).

@@ -21,6 +21,7 @@ from portal.middleware import policy_allowing_forms_to
 from portal.pages import carry_out
 
 ORGANISATIONS_PER_PAGE = 25
+RUNS_PER_PAGE = 10
 
 
 @require_GET
@@ -82,11 +83,15 @@ def organisation_detail(request, slug: str):
 @login_required
 def deployment_detail(request, pk: int):
     deployment = selectors.deployment_get(user=request.user, pk=pk)
+    runs = Paginator(selectors.run_history(deployment), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    if request.htmx:
+        return render(request, "portal/deployment_detail.html#runs", {"deployment": deployment, "runs": runs})
     return render(
         request,
         "portal/deployment_detail.html",
         {
             "deployment": deployment,
+            "runs": runs,
             "organisation": deployment.organisation,
             "warning": deployment.topology_warning(group_count=deployment.group_count),
             "ungrouped": [server for server in deployment.servers.all() if server.group_id is None],
