@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 import pghistory.models
+from portal.choices import ContactRole
 from portal.models import ApiToken, Contact, Deployment, Notice, Organisation, Server, ServerGroup, User, UserSession
 
 # How each model of this app reaches its organisation; models of the other apps say it
@@ -134,6 +135,21 @@ def notices_about(topic: str) -> QuerySet[Notice]:
 def open_request_of(deployment: Deployment):
     """The deployment's open upgrade request, if any (at most one: a unique index holds it)."""
     return deployment.upgrade_requests.open().select_related("release").first()
+
+
+def setup_missing(*, deployments, contacts) -> list[dict]:
+    """What a customer's set-up still lacks, step by step: a deployment, servers in each
+    deployment, contacts (a lead among them). `deployments` as `deployment_list` annotates them."""
+    missing = []
+    if not deployments:
+        missing.append({"step": "deployment", "what": "No deployment yet"})
+    missing += [{"step": "servers", "what": f"No servers in {deployment.name}", "deployment": deployment}
+                for deployment in deployments if not deployment.server_count]
+    if not contacts:
+        missing.append({"step": "contacts", "what": "No contacts yet"})
+    elif not any(ContactRole.LEAD in contact.roles for contact in contacts):
+        missing.append({"step": "contacts", "what": "No lead contact yet"})
+    return missing
 
 
 def run_history(deployment: Deployment) -> QuerySet:
