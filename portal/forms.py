@@ -105,6 +105,7 @@ class OrganisationForm(forms.ModelForm):
     class Meta:
         model = Organisation
         fields = ["name", "slug", "hosting", "time_zone", "support_region", "requires_mfa"]
+        labels = {"slug": "Short name"}
         help_texts = {"slug": "Its short name in addresses, e.g. northwind. Left empty, it is made from the name."}
 
     def __init__(self, *args, **kwargs):
@@ -146,6 +147,7 @@ class ServerForm(forms.ModelForm):
     class Meta:
         model = Server
         fields = ["group", "role", "hostname", "address", "port", "driver", "username", "secret", "host_key"]
+        labels = {"hostname": "Host name", "username": "User name", "host_key": "SSH host key"}
         widgets = {"host_key": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, deployment, **kwargs):
