@@ -2,11 +2,13 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
+from django.utils.text import slugify
 
 from portal import services
-from portal.choices import ContactRole, TokenScope
-from portal.models import Contact
+from portal.choices import ContactRole, ServerRole, TokenScope
+from portal.models import Contact, Deployment, Organisation, Server
 from portal.timezones import time_zone_choices
 
 
@@ -91,3 +93,80 @@ class TokenForm(forms.Form):
         days.help_text = f"At most {settings.API_TOKEN_MAX_DAYS} days."
         days.validators.append(MaxValueValidator(settings.API_TOKEN_MAX_DAYS))
         days.widget.attrs["max"] = settings.API_TOKEN_MAX_DAYS
+
+
+# Setting up a customer, step by step (portal/onboarding.py): organisation, deployment, servers,
+# contacts. Each form checks what the model checks, so what was typed comes back with the reason.
+
+
+class OrganisationForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(choices=time_zone_choices, help_text="Where the customer's users are.")
+
+    class Meta:
+        model = Organisation
+        fields = ["name", "slug", "hosting", "time_zone", "support_region", "requires_mfa"]
+        labels = {"slug": "Short name"}
+        help_texts = {"slug": "Its short name in addresses, e.g. northwind. Left empty, it is made from the name."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+
+    def clean_slug(self):
+        slug = self.cleaned_data.get("slug") or slugify(self.data.get("name", ""))[:80]
+        if slug == "new":  # organisations/new/ is the page that makes one
+            raise ValidationError("“new” is taken by the portal: choose another short name.")
+        return slug
+
+
+class DeploymentForm(forms.ModelForm):
+    class Meta:
+        model = Deployment
+        fields = ["name", "cloudpaging_version", "openjdk_version", "tomcat_version", "server_platform",
+                  "load_balancer_vendor", "load_balancer_model", "health_checks", "min_tls_version", "service_url"]
+
+    def __init__(self, *args, organisation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.organisation = organisation  # its unique name is checked within the organisation
+
+
+NEW_GROUP = "new"
+
+
+class ServerForm(forms.ModelForm):
+    """A server, into one of the deployment's groups or a new one. The credential is sealed as it
+    is saved and never shown again, not even when the form comes back with an error."""
+
+    group = forms.ChoiceField(label="Server group")
+    secret = forms.CharField(
+        label="Password or key passphrase", required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted; never shown again. Type it again if the form comes back with an error.",
+    )
+
+    class Meta:
+        model = Server
+        fields = ["group", "role", "hostname", "address", "port", "driver", "username", "secret", "host_key"]
+        labels = {"hostname": "Host name", "username": "User name", "host_key": "SSH host key"}
+        widgets = {"host_key": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, deployment, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.deployment = deployment
+        groups = list(deployment.groups.all())
+        self.fields["group"].choices = [(str(group.pk), f"Group {group.position}") for group in groups] + [
+            (NEW_GROUP, f"New group ({len(groups) + 1})")]
+        # What the next server most likely is: the missing half of the first group not complete.
+        for group in groups:
+            roles = {server.role for server in group.servers.all()}
+            if len(roles) < 2:
+                self.initial.setdefault("group", str(group.pk))
+                self.initial.setdefault("role", next(role for role in ServerRole.values if role not in roles))
+                break
+        self.initial.setdefault("group", NEW_GROUP)
+        self.initial.setdefault("role", ServerRole.ADMIN_LICENSE)
+        self._groups = {str(group.pk): group for group in groups}
+
+    def clean_group(self):
+        chosen = self.cleaned_data["group"]
+        return None if chosen == NEW_GROUP else self._groups[chosen]

@@ -14,9 +14,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from portal import access, security
+from portal import access, security, services
 from portal.choices import Role
-from portal.models import Contact, User
+from portal.models import Contact, Organisation, User
 from portal.notices import notice_enqueue
 from portal.workflow import WorkflowError
 
@@ -77,6 +77,14 @@ def contact_invite(*, contact: Contact, by: User) -> User:
         except IntegrityError:
             raise WorkflowError("This contact was just invited by someone else.") from None
     return invitation_send(user=user, by=by)
+
+
+def contact_add_invited(*, organisation: Organisation, by: User, **fields) -> Contact:
+    """A new contact, invited at once: both, or neither when either is refused."""
+    with transaction.atomic():
+        contact = services.contact_create(organisation=organisation, by=by, **fields)
+        contact_invite(contact=contact, by=by)
+    return contact
 
 
 def invitation_read(token: str) -> User:

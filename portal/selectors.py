@@ -6,12 +6,13 @@ not exist for the caller (404), which the tenancy matrix in tests/portal/test_te
 for every URL.
 """
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 import pghistory.models
+from portal.choices import ContactRole
 from portal.models import ApiToken, Contact, Deployment, Notice, Organisation, Server, ServerGroup, User, UserSession
 
 # How each model of this app reaches its organisation; models of the other apps say it
@@ -134,6 +135,29 @@ def notices_about(topic: str) -> QuerySet[Notice]:
 def open_request_of(deployment: Deployment):
     """The deployment's open upgrade request, if any (at most one: a unique index holds it)."""
     return deployment.upgrade_requests.open().select_related("release").first()
+
+
+def setup_missing(*, deployments, contacts) -> list[dict]:
+    """What a customer's set-up still lacks, step by step: a deployment, servers in each
+    deployment, contacts (a lead among them). `deployments` as `deployment_list` annotates them."""
+    missing = []
+    if not deployments:
+        missing.append({"step": "deployment", "what": "No deployment yet"})
+    missing += [{"step": "servers", "what": f"No servers in {deployment.name}", "deployment": deployment}
+                for deployment in deployments if not deployment.server_count]
+    if not contacts:
+        missing.append({"step": "contacts", "what": "No contacts yet"})
+    elif not any(ContactRole.LEAD in contact.roles for contact in contacts):
+        missing.append({"step": "contacts", "what": "No lead contact yet"})
+    return missing
+
+
+def run_history(deployment: Deployment) -> QuerySet:
+    """The deployment's runs, the newest window first, with who drove each and how long it took.
+    Runs are the upgrades app's: reached through their relation, as this app imports none of it."""
+    return (deployment.runs.select_related("window__engineer", "driver")
+            .annotate(length=F("finished_at") - F("started_at"))
+            .order_by("-planned_start", "-pk"))
 
 
 # A person's own tokens and sessions: nobody sees another's, staff included (404).

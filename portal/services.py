@@ -155,6 +155,16 @@ def server_create(*, deployment: Deployment, by: User, secret: str = "", **field
         return _save(server)
 
 
+def server_register(*, deployment: Deployment, by: User, group: ServerGroup | None, secret: str = "",
+                    **fields) -> Server:
+    """A server into one of the deployment's groups or, with `group=None`, into a new group after
+    the last; a refused server leaves no empty group behind."""
+    with transaction.atomic():
+        if group is None:
+            group = group_create(deployment=deployment, by=by)
+        return server_create(deployment=deployment, by=by, group=group, secret=secret, **fields)
+
+
 def server_update(*, server: Server, by: User, secret: str | None = None, **fields) -> Server:
     """`secret=None` keeps the stored credential; "" removes it; anything else replaces it."""
     if not access.may_register_servers(by):

@@ -7,7 +7,7 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import api, health, views
+from portal import api, health, onboarding, views
 from portal.forms import LoginForm
 from scheduling import api as scheduling_api  # noqa: F401  (registers its endpoints on api.router)
 from upgrades import api as upgrades_api  # noqa: F401  (registers its endpoints on api.router)
@@ -46,7 +46,12 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("portal/favicon.svg"), permanent=True), name="favicon"),
     path("accounts/", include(auth_patterns)),
     path("organisations/", views.organisation_list, name="organisation-list"),
+    # Setting up a customer (portal.onboarding): before the slug, which "new" is refused as.
+    path("organisations/new/", onboarding.organisation_create, name="organisation-create"),
     path("organisations/<slug:slug>/", views.organisation_detail, name="organisation-detail"),
+    path("organisations/<slug:slug>/deployments/new/", onboarding.deployment_create, name="deployment-create"),
+    path("organisations/<slug:slug>/setup/contacts/", onboarding.setup_contacts, name="setup-contacts"),
+    path("deployments/<int:pk>/servers/", onboarding.deployment_servers, name="deployment-servers"),
     path("organisations/<slug:slug>/contacts/new/", views.contact_create, name="contact-create"),
     path("my-organisation/", views.my_organisation, name="my-organisation"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact-edit"),

@@ -21,6 +21,7 @@ from portal.middleware import policy_allowing_forms_to
 from portal.pages import carry_out
 
 ORGANISATIONS_PER_PAGE = 25
+RUNS_PER_PAGE = 10
 
 
 @require_GET
@@ -43,7 +44,7 @@ def organisation_list(request):
     page = Paginator(selectors.organisation_list(user=request.user, search=search), ORGANISATIONS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    context = {"page": page, "search": search}
+    context = {"page": page, "search": search, "may_create": access.may_manage_customers(request.user)}
     template = "portal/organisation_list.html#results" if request.htmx else "portal/organisation_list.html"
     return render(request, template, context)
 
@@ -62,12 +63,17 @@ def my_organisation(request):
 def organisation_detail(request, slug: str):
     organisation = selectors.organisation_get(user=request.user, slug=slug)
     deployments = selectors.deployment_list(user=request.user, organisation=organisation)
+    contacts = selectors.contact_list(user=request.user, organisation=organisation)
     return render(
         request,
         "portal/organisation_detail.html",
         {
             "organisation": organisation,
-            "contacts": selectors.contact_list(user=request.user, organisation=organisation),
+            "contacts": contacts,
+            # What its set-up still lacks, for the staff who set customers up.
+            "missing": selectors.setup_missing(deployments=deployments, contacts=contacts) if request.user.is_vendor
+            else [],
+            "may_manage": access.may_manage_customers(request.user),
             # Each with why it cannot be upgraded without interrupting service, if it cannot.
             "deployments": [(deployment, deployment.topology_warning(group_count=deployment.group_count))
                             for deployment in deployments],
@@ -82,16 +88,21 @@ def organisation_detail(request, slug: str):
 @login_required
 def deployment_detail(request, pk: int):
     deployment = selectors.deployment_get(user=request.user, pk=pk)
+    runs = Paginator(selectors.run_history(deployment), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    if request.htmx:
+        return render(request, "portal/deployment_detail.html#runs", {"deployment": deployment, "runs": runs})
     return render(
         request,
         "portal/deployment_detail.html",
         {
             "deployment": deployment,
+            "runs": runs,
             "organisation": deployment.organisation,
             "warning": deployment.topology_warning(group_count=deployment.group_count),
             "ungrouped": [server for server in deployment.servers.all() if server.group_id is None],
             "open_request": selectors.open_request_of(deployment),
             "may_request": request.user.is_customer and not deployment.organisation.is_cloud,
+            "may_register_servers": access.may_register_servers(request.user),
             "history": selectors.history_of(deployment),
         },
     )

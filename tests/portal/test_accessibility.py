@@ -27,6 +27,11 @@ NORTHWIND_RUN = [
     lambda run: ("run-live", run.pk), lambda run: ("run-report", run.pk),
     lambda run: ("window-detail", run.window_id), lambda run: ("request-detail", run.request_id),
 ]
+# Setting up a customer, and a deployment's page with its runs.
+SETTING_UP = [
+    "organisation-create", ("deployment-create", "northwind"), lambda run: ("deployment-servers", run.deployment_id),
+    ("setup-contacts", "northwind"), lambda run: ("deployment-detail", run.deployment_id),
+]
 PAGES = {
     None: ["login", "password_reset"],
     "lead@northwind.example": [
@@ -34,8 +39,7 @@ PAGES = {
         "account-security", "release-list", ("release-detail", "10.0.0"), *NORTHWIND_RUN,
     ],
     "support@vendor.example": ["waiting-for-me", "organisation-list", "request-list", "windows",
-                               ("organisation-detail", "contoso"),
-                               *NORTHWIND_RUN],
+                               ("organisation-detail", "contoso"), *NORTHWIND_RUN, *SETTING_UP],
     "engineer@vendor.example": ["my-windows", *NORTHWIND_RUN],
 }
 

@@ -47,6 +47,12 @@ MATRIX = {
     "organisation-list": (None, expect(LOGIN, 404, 404)),
     "organisation-detail": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
     "contact-create": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
+    # Setting up a customer: the desk registers organisations and deployments; every vendor role
+    # registers servers; the desk and the organisation's lead invite its contacts.
+    "organisation-create": (None, expect(LOGIN, 404, 404, engineer=403)),
+    "deployment-create": (lambda w: {"slug": "northwind"}, expect(LOGIN, 403, 404, engineer=403)),
+    "deployment-servers": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 403, 404)),
+    "setup-contacts": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404, engineer=403)),
     "my-organisation": (None, expect(LOGIN, 302, 302, 404)),
     "contact-edit": (lambda w: {"pk": w["contact"].pk}, expect(LOGIN, 200, 404)),
     "contact-delete": (lambda w: {"pk": w["contact"].pk}, expect(405, 405, 405, 405)),
