@@ -56,6 +56,7 @@ PAGES = {
     "support@vendor.example": ["organisation-list", "request-list", "windows", ("organisation-detail", "contoso"),
                                *NORTHWIND_RUN],
     "engineer@vendor.example": ["my-windows", *NORTHWIND_RUN],
+    "admin@vendor.example": ["demo-rearm"],
 }
 
 

@@ -202,3 +202,15 @@ def test_a_reset_puts_every_server_back_to_a_fresh_install_of_the_versions_given
     assert lab.control.member(STREAM_2)["faults"] == {}
     assert lab.control.journal() == []
     wait_for(lambda: all(member["in_pool"] for member in lab.control.status()["members"]))
+
+
+def test_a_reset_meant_for_another_deployment_is_refused(lab):
+    import pytest
+
+    from upgrades.lab.control import LabError
+
+    lab.control.inject(STREAM_2, "fail_next")
+
+    with pytest.raises(LabError, match="409"):
+        lab.control.reset(lab.state(ADMIN_2).versions, deployment="deployment-999")
+    assert lab.control.member(STREAM_2)["faults"] != {}

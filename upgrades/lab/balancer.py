@@ -141,7 +141,8 @@ async def change_settings(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    """Body: {"versions": {"cloudpaging": ..., "openjdk": ..., "tomcat": ...}}. Every server a fresh
+    """Body: {"versions": {"cloudpaging": ..., "openjdk": ..., "tomcat": ...}, "deployment": its key
+    (optional)}. Every server a fresh
     install of those versions, running, without faults, log or journal, on their schema; the
     operation time is kept. Refused (409) while an operation runs."""
     lab = request.app[LAB]
@@ -150,6 +151,9 @@ async def reset(request: web.Request) -> web.Response:
     if not isinstance(versions, dict) or set(versions) != set(COMPONENTS) or not all(
             isinstance(value, str) and value for value in versions.values()):
         raise web.HTTPBadRequest(text=f"Give versions of {', '.join(COMPONENTS)}")
+    if body.get("deployment", lab.spec.key) != lab.spec.key:
+        # Another portal's lab on these ports (two `make run`s on one machine): not ours to reset.
+        raise web.HTTPConflict(text=f"This is the lab of {lab.spec.key}, not of {body['deployment']}")
     if lab.busy:
         raise web.HTTPConflict(text=f"Operations are under way on {', '.join(sorted(lab.busy))}")
     op_seconds = lab.state.op_seconds
