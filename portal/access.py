@@ -129,6 +129,11 @@ def may_manage_customers(user: User) -> bool:
     return is_desk(user)
 
 
+def may_rearm_demo(user: User) -> bool:
+    """`make run`'s live upgrade demo is put back at its start by administrators only."""
+    return user.is_authenticated and user.is_active and user.role == Role.ADMIN
+
+
 def may_register_servers(user: User) -> bool:
     """Engineers register and correct the servers they will drive."""
     return user.is_authenticated and user.is_vendor

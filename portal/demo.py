@@ -1,5 +1,5 @@
 """The demo world: three customers with their fleets, and vendor staff. Used by `make run`
-(through `manage.py seed_demo`) and by the tests' fixtures. Loading it twice changes nothing."""
+(through `manage.py demo`) and by the tests' fixtures. Loading it twice changes nothing."""
 
 from dataclasses import dataclass
 
@@ -160,6 +160,11 @@ def seed() -> None:
             _demo_second_factor(_user(email, full_name=name, role=role, time_zone=time_zone))
         for spec in CUSTOMERS:
             _customer(spec)
+
+
+def loaded() -> bool:
+    """Whether the demo was loaded (`manage.py demo` loads it whole or not at all)."""
+    return User.objects.filter(email=VENDOR_STAFF[0][0]).exists()
 
 
 def logins() -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ have no default: without DEBUG, a missing SECRET_KEY or FIELD_ENCRYPTION_KEYS st
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -397,6 +398,18 @@ DISPATCHER_SWEEPS = {
     "upgrades.services.availability.probes_sweep": RUN_SWEEP_SECONDS,
     "portal.dispatch.prune": 3600,
 }
+# The file the dispatcher touches every round; `manage.py dispatcher --check` and /healthz's
+# "dispatcher" part read its age.
+DISPATCHER_ALIVE_FILE = Path(env_str("DISPATCHER_ALIVE_FILE", str(Path(tempfile.gettempdir()) / "portal-dispatcher.alive")))
+# What /healthz waits for besides the database and Redis (portal/health.py's PARTS): `make run`
+# names every part it starts, so that ready means all of them are; the Celery workers that must
+# answer a ping for the "workers" part are HEALTH_WORKERS.
+HEALTH_PARTS = env_list("HEALTH_PARTS")
+HEALTH_KNOWN_PARTS = {"mail", "identity", "lab", "workers", "dispatcher"}
+if set(HEALTH_PARTS) - HEALTH_KNOWN_PARTS:
+    raise ImproperlyConfigured(f"HEALTH_PARTS names parts /healthz does not know: "
+                               f"{', '.join(sorted(set(HEALTH_PARTS) - HEALTH_KNOWN_PARTS))}")
+HEALTH_WORKERS = env_list("HEALTH_WORKERS")
 RUN_OPERATION_TIMEOUT_SECONDS = env_int("RUN_OPERATION_TIMEOUT_SECONDS", 1800)
 # S11 "immediately before": a preflight older than this no longer lets a run start.
 RUN_PREFLIGHT_FRESH_MINUTES = env_int("RUN_PREFLIGHT_FRESH_MINUTES", 60)

@@ -4,9 +4,15 @@
 1. Uses DATABASE_URL and REDIS_URL when they are set, else starts the embedded PostgreSQL and
    Redis under the data folder (`portal.embedded`).
 2. Without EMAIL_HOST, starts the SMTP sink (`portal.mailsink`) and points e-mail at it.
-3. Migrates and loads the demo data.
-4. Starts the children listed by `children()`, prefixes each line they print with their name,
-   and prints where to log in once /healthz answers.
+3. `manage.py prepare`, meanwhile: the migrations not yet applied (none: no `migrate`), and the
+   demo data when the database has none; skipped when the migration files and the database are
+   those it last prepared (`.data/prepared`). Data already there is left as it was: re-arming the
+   live upgrade demo is an administrator's choice (`manage.py demo --rearm`), never a start's.
+4. Starts the children listed by `children()` all at once, prefixes each line they print with
+   their name, and prints where to log in once /healthz answers 200: it names every part
+   started here (HEALTH_PARTS, HEALTH_WORKERS), so ready means the lab fleet listens, the
+   identity providers and the mail sink answer, the workers answer a ping and the dispatcher
+   goes round.
 5. Keeps them alive (`keep_alive`): a child that dies (the mail sink too) is said to have died,
    whatever it left in its process group is killed (the worker's pool processes), and it alone
    is started again after a delay; the others keep running untouched. The delay is
@@ -26,6 +32,7 @@ Runs before settings are usable, and never imports Django itself.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -54,6 +61,18 @@ RESTART_LONGEST_DELAY_SECONDS = 30
 RESTART_STEADY_SECONDS = 60
 RESTART_LIMIT = 5
 RESTART_WINDOW_SECONDS = 300
+
+
+# The Celery workers of `make run`, by name: /healthz waits for both to answer a ping.
+WORKER = f"make-run-worker@{socket.gethostname()}"
+PROBER = f"make-run-prober@{socket.gethostname()}"
+# The only workers of this portal: nobody to synchronise with at start (mingle waits a second
+# for answers) or to gossip with.
+ALONE = ["--without-mingle", "--without-gossip"]
+DISPATCHER_ALIVE = "dispatcher.alive"
+# Written once `manage.py prepare` has succeeded: the fingerprint of what it brought up to date.
+PREPARED = "prepared"
+HEALTH_PARTS = "mail,identity,lab,workers,dispatcher"
 
 
 @dataclass(frozen=True)
@@ -88,7 +107,7 @@ def children(*, port: int, data: Path) -> list[Child]:
             "worker",
             [
                 PYTHON, "-m", "celery", "-A", "portal", "worker", "--queues", "celery",
-                "--concurrency", "2", "--hostname", "make-run-worker@%h", "--loglevel", "INFO",
+                "--concurrency", "2", "--hostname", WORKER, "--loglevel", "INFO", *ALONE,
             ],
         ),
         # Availability probes in a worker of their own, so that a step's worker dying does not
@@ -97,8 +116,8 @@ def children(*, port: int, data: Path) -> list[Child]:
             "prober",
             [
                 PYTHON, "-m", "celery", "-A", "portal", "worker", "--queues", "probes",
-                "--pool", "threads", "--concurrency", "8", "--hostname", "make-run-prober@%h",
-                "--loglevel", "INFO",
+                "--pool", "threads", "--concurrency", "8", "--hostname", PROBER,
+                "--loglevel", "INFO", *ALONE,
             ],
         ),
         Child(
@@ -109,7 +128,7 @@ def children(*, port: int, data: Path) -> list[Child]:
             ],
         ),
         # Hands recorded tasks to Celery and sweeps stale steps and probes.
-        Child("dispatcher", [PYTHON, "manage.py", "dispatcher"]),
+        Child("dispatcher", [PYTHON, "manage.py", "dispatcher", "--alive-file", str(data / DISPATCHER_ALIVE)]),
         # The demo deployments' simulated servers and load balancers (upgrades/lab/), state
         # kept in the data folder's lab/.
         # Operations take 2 s: a newcomer watches a whole major upgrade of the demo run in a few
@@ -336,6 +355,7 @@ def run() -> int:
     try:
         with ExitStack() as services:
             try:
+                fingerprint = _schema_fingerprint(database=os.environ.get("DATABASE_URL") or str(data / "postgres"))
                 _prepare_services(services, data)
                 os.environ.setdefault("DEBUG", "1")
                 os.environ["DATABASE_POOL"] = "1"
@@ -343,11 +363,12 @@ def run() -> int:
                 os.environ.setdefault("PYTHONUNBUFFERED", "1")
                 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
                 _prepare_secrets(data)
+                _prepare_health(data)
                 mail_sink = "EMAIL_HOST" not in os.environ
-                if mail_sink:
-                    _start_mail_sink(running)
-                _manage(running, "migrate", "--noinput")
-                _manage(running, "seed_demo")
+                sink = _start_mail_sink(running) if mail_sink else None
+                _prepare_database(running, data, fingerprint=fingerprint)
+                if sink is not None:
+                    _wait_for_port(int(os.environ["EMAIL_PORT"]), name="The SMTP sink", process=sink.process)
                 # One by one: a Ctrl-C half-way must still find those already started.
                 for child in children(port=port, data=data):
                     running.append(Running(child))
@@ -363,13 +384,46 @@ def run() -> int:
         say("Stopped.")
 
 
-def _start_mail_sink(running: list[Running]) -> None:
+def _schema_fingerprint(*, database: str) -> str:
+    """What `manage.py prepare` found in order, as far as the files tell: the project's migrations
+    (by name), the packages' (through uv.lock) and which database."""
+    digest = hashlib.sha256(database.encode())
+    for path in sorted(PROJECT_DIR.glob("*/migrations/*.py")):
+        digest.update(str(path.relative_to(PROJECT_DIR)).encode())
+    digest.update((PROJECT_DIR / "uv.lock").read_bytes())
+    return digest.hexdigest()
+
+
+def _prepare_database(running: list[Running], data: Path, *, fingerprint: str) -> None:
+    """Step 3. After a start that prepared the same database with the same migrations, nothing is
+    left to do: `manage.py prepare` (a second or more of Django setting itself up) is skipped."""
+    stamp = data / PREPARED
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        say("Same migrations as at the last start, demo data there: nothing to prepare.")
+        return
+    stamp.unlink(missing_ok=True)
+    _manage(running, "prepare")
+    stamp.write_text(fingerprint)
+
+
+def _prepare_health(data: Path) -> None:
+    """/healthz waits for every part started here; the dispatcher's alive file of an earlier
+    start must not stand for this one's."""
+    (data / DISPATCHER_ALIVE).unlink(missing_ok=True)
+    os.environ["DISPATCHER_ALIVE_FILE"] = str(data / DISPATCHER_ALIVE)
+    os.environ.setdefault("HEALTH_PARTS", HEALTH_PARTS if "EMAIL_HOST" not in os.environ else
+                          HEALTH_PARTS.replace("mail,", ""))
+    os.environ.setdefault("HEALTH_WORKERS", f"{WORKER},{PROBER}")
+
+
+def _start_mail_sink(running: list[Running]) -> Running:
+    """Started, not waited for: it gets ready while `prepare` runs."""
     port = int(os.environ.setdefault("MAIL_SINK_PORT", "8025"))
     sink = Running(Child("mail", [PYTHON, "-m", "portal.mailsink"]))
     running.append(sink)
-    _wait_for_port(port, name="The SMTP sink", process=sink.process)
     os.environ["EMAIL_HOST"] = "127.0.0.1"
     os.environ["EMAIL_PORT"] = str(port)
+    return sink
 
 
 def _announce_when_healthy(url: str, data: Path, *, mail_sink: bool) -> Callable[[], int | None]:

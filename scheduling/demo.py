@@ -13,12 +13,16 @@ from django.utils import timezone
 from portal.choices import Driver, ServerPlatform, ServerRole
 from portal.choices import SupportRegion as RegionCode
 from portal.models import Deployment, Organisation, Server, ServerGroup, User
+from portal.workflow import WorkflowError
 from scheduling.choices import HOLDING_STATES, Cover, WindowState
 from scheduling.models import BusinessHours, Engineer, EngineerHours, LowUsageHours, MaintenanceWindow, SupportRegion
 from scheduling.plan import plan_window
+from scheduling.services.lifecycle import window_released
 from upgrades.choices import OPEN_REQUEST_STATES, RequestState
+from upgrades.demo import LIVE_DEMO_NAME, LIVE_DEMO_ORGANISATION
 from upgrades.fleet import lab_key
-from upgrades.models import Release, UpgradeRequest
+from upgrades.models import Release, Run, UpgradeRequest
+from upgrades.services.lifecycle import UNDER_WAY
 from upgrades.services.plans import run_create
 
 REGIONS = [
@@ -67,17 +71,17 @@ def seed() -> None:
 
 # Today's live upgrade, for `make run` only (the tests' world has no such window) ----------------
 
-LIVE_DEMO_NAME = "Upgrade demo (lab)"
 LIVE_DEMO_FIRST_PORT = 9111  # its load balancer answers on 9110; Northwind's production on 9100-9104
 LIVE_DEMO_RELEASE = "10.0.0"
+LIVE_DEMO_VERSIONS = {"cloudpaging": "9.4.2", "openjdk": "17.0.10", "tomcat": "9.0.85"}  # where it starts
 
 
-def _live_demo_deployment():
-    organisation = Organisation.objects.get(slug="northwind")
+def live_demo_deployment():
+    organisation = Organisation.objects.get(slug=LIVE_DEMO_ORGANISATION)
     deployment, _ = Deployment.objects.get_or_create(
         organisation=organisation, name=LIVE_DEMO_NAME,
         defaults={
-            "cloudpaging_version": "9.4.2", "openjdk_version": "17.0.10", "tomcat_version": "9.0.85",
+            **{f"{name}_version": version for name, version in LIVE_DEMO_VERSIONS.items()},
             "load_balancer_vendor": "F5", "load_balancer_model": "BIG-IP i4600", "health_checks": True,
             "server_platform": ServerPlatform.VIRTUAL, "service_url": f"http://127.0.0.1:{LIVE_DEMO_FIRST_PORT - 1}",
         },
@@ -93,9 +97,9 @@ def _live_demo_deployment():
     return deployment
 
 
-def _forget_lab_state(deployment, lab_dir) -> None:
-    """A new day's demo starts from 9.4.2 on every simulated server too: the lab fleet (not yet
-    started when the demo is seeded) would otherwise resume yesterday's upgraded servers."""
+def forget_lab_state(deployment, lab_dir) -> None:
+    """The lab fleet, when it is not running, starts the deployment's servers afresh (from the
+    deployment's versions) rather than resuming what they ran before."""
     if lab_dir is None:
         return
     key = lab_key(deployment)
@@ -104,49 +108,65 @@ def _forget_lab_state(deployment, lab_dir) -> None:
 
 
 def seed_live_upgrade(*, lab_dir=None, now=None):
-    """A confirmed window for today on Northwind's lab deployment, opened five minutes ago, with
-    its run ready for the engineer to start. Loading it again the same day changes nothing; on a
-    later day the finished demo is put aside and a fresh one made."""
-    now = now or timezone.now()
+    """Today's live upgrade, made with the demo's first load: a confirmed window on Northwind's
+    lab deployment, opened five minutes ago, with its run ready for the engineer to start.
+    Loading the demo again changes nothing (the demo stays as people left it: its run finished,
+    its deployment upgraded) and answers the demo's latest run; `rearm_live_upgrade` puts it
+    back at its start."""
     with transaction.atomic(), pghistory.context(source="seed_demo"):
-        deployment = _live_demo_deployment()
-        window = (MaintenanceWindow.objects.filter(request__deployment=deployment, state__in=HOLDING_STATES)
-                  .select_related("request").first())
-        if window is not None and window.start.date() == now.date():
-            return run_create(window=window)
-        if window is not None:  # yesterday's demo: put it aside
-            MaintenanceWindow.objects.filter(pk=window.pk).update(
-                state=WindowState.CANCELLED, cancelled_at=now, cancel_reason="A new day's demo")
-        UpgradeRequest.objects.filter(deployment=deployment, state__in=OPEN_REQUEST_STATES).update(
-            state=RequestState.WITHDRAWN, decision_reason="A new day's demo")
-        deployment.__class__.objects.filter(pk=deployment.pk).update(
-            cloudpaging_version="9.4.2", openjdk_version="17.0.10", tomcat_version="9.0.85")
-        deployment.refresh_from_db()  # what the new day's request and run start from
-        _forget_lab_state(deployment, lab_dir)
+        deployment = live_demo_deployment()
+        if UpgradeRequest.objects.filter(deployment=deployment).exists():
+            return Run.objects.filter(deployment=deployment).order_by("-pk").first()
+        forget_lab_state(deployment, lab_dir)
+        return _arm(deployment, now=now or timezone.now())
 
-        release = Release.objects.get(version=LIVE_DEMO_RELEASE)
-        lead = User.objects.get(email="lead@northwind.example")
-        request = UpgradeRequest.objects.create(
-            deployment=deployment, release=release, from_version="9.4.2", kind=release.kind,
-            state=RequestState.APPROVED, requested_by=lead, assignee=User.objects.get(email="support@vendor.example"),
-        )
-        plan = plan_window(start=(now - timedelta(minutes=5)).replace(second=0, microsecond=0), kind=release.kind,
-                           servers=deployment.servers.count(),
-                           preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES))
-        # Erin Walsh first, as the README says; the next engineer if she is booked already.
-        for engineer in [User.objects.get(email=email) for email, *_ in ENGINEERS]:
-            try:
-                # The engineer may be booked already today (a window booked in an earlier demo):
-                # the exclusion constraint says so, and the next engineer takes it.
-                with transaction.atomic():
-                    window = MaintenanceWindow.objects.create(
-                        request=request, engineer=engineer, booked_by=lead, cover=Cover.STANDARD,
-                        state=WindowState.CONFIRMED, period=DateTimeTZRange(plan.start, plan.end),
-                        held=DateTimeTZRange(plan.start, plan.end + timedelta(minutes=settings.SCHEDULING_BUFFER_MINUTES)),
-                        downtime=DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None,
-                        confirmed_by=engineer, confirmed_at=now,
-                    )
-                return run_create(window=window)
-            except IntegrityError:
-                continue
-        return None
+
+def rearm_live_upgrade(*, now=None):
+    """The demo back at its start: its windows still held are cancelled (their runs, never
+    started, go with them), its open requests withdrawn, its deployment back on 9.4.2, and a new
+    approved request with today's window and run made. WorkflowError while its run is under
+    way. The caller holds the transaction and the audit context, and resets the lab fleet."""
+    now = now or timezone.now()
+    deployment = live_demo_deployment()
+    Deployment.objects.select_for_update().get(pk=deployment.pk)  # one re-arm at a time
+    if Run.objects.filter(deployment=deployment, state__in=UNDER_WAY).exists():
+        raise WorkflowError("The demo's upgrade is under way: abort its run (on its live page) first, then re-arm.")
+    for window in MaintenanceWindow.objects.filter(request__deployment=deployment, state__in=HOLDING_STATES):
+        MaintenanceWindow.objects.filter(pk=window.pk).update(
+            state=WindowState.CANCELLED, cancelled_at=now, cancel_reason="The demo was re-armed")
+        window_released(window=window)
+    UpgradeRequest.objects.filter(deployment=deployment, state__in=OPEN_REQUEST_STATES).update(
+        state=RequestState.WITHDRAWN, decision_reason="The demo was re-armed")
+    Deployment.objects.filter(pk=deployment.pk).update(**{f"{name}_version": version
+                                                          for name, version in LIVE_DEMO_VERSIONS.items()})
+    deployment.refresh_from_db()  # what the new request and run start from
+    return _arm(deployment, now=now)
+
+
+def _arm(deployment, *, now):
+    release = Release.objects.get(version=LIVE_DEMO_RELEASE)
+    lead = User.objects.get(email="lead@northwind.example")
+    request = UpgradeRequest.objects.create(
+        deployment=deployment, release=release, from_version=deployment.cloudpaging_version, kind=release.kind,
+        state=RequestState.APPROVED, requested_by=lead, assignee=User.objects.get(email="support@vendor.example"),
+    )
+    plan = plan_window(start=(now - timedelta(minutes=5)).replace(second=0, microsecond=0), kind=release.kind,
+                       servers=deployment.servers.count(),
+                       preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES))
+    # Erin Walsh first, as the README says; the next engineer if she is booked already.
+    for engineer in [User.objects.get(email=email) for email, *_ in ENGINEERS]:
+        try:
+            # The engineer may be booked already today (a window booked in an earlier demo):
+            # the exclusion constraint says so, and the next engineer takes it.
+            with transaction.atomic():
+                window = MaintenanceWindow.objects.create(
+                    request=request, engineer=engineer, booked_by=lead, cover=Cover.STANDARD,
+                    state=WindowState.CONFIRMED, period=DateTimeTZRange(plan.start, plan.end),
+                    held=DateTimeTZRange(plan.start, plan.end + timedelta(minutes=settings.SCHEDULING_BUFFER_MINUTES)),
+                    downtime=DateTimeTZRange(plan.downtime_start, plan.downtime_end) if plan.downtime_start else None,
+                    confirmed_by=engineer, confirmed_at=now,
+                )
+            return run_create(window=window)
+        except IntegrityError:
+            continue
+    return None

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from portal.choices import Role
-from portal.models import User
+from portal.models import Deployment, User
 from portal.selectors import visible_to
 from scheduling.calendars import Interval, WeeklyHours
 from scheduling.choices import HOLDING_STATES, Purpose, WindowState
@@ -23,7 +23,8 @@ from scheduling.models import (
 )
 from scheduling.plan import window_length
 from scheduling.slots import EngineerCalendar, Slot, SlotQuery, free_slots
-from upgrades.models import UpgradeRequest
+from upgrades.demo import LIVE_DEMO_NAME, LIVE_DEMO_ORGANISATION
+from upgrades.models import Run, UpgradeRequest
 
 
 # Windows people look back on as well as forward to: the booked ones and those done.
@@ -206,3 +207,13 @@ def windows_list(*, user: User, engineer_id: int | None = None, state: str = "",
         windows = windows.filter(state=state)
     waiting = Case(When(state="requested", then=Value(0)), default=Value(1), output_field=IntegerField())
     return windows.annotate(waiting=waiting).order_by("waiting", "period")
+
+
+def live_demo_get() -> tuple[Deployment | None, Run | None]:
+    """`make run`'s live upgrade demo as it stands: its deployment and latest run (None for those
+    not made yet)."""
+    deployment = (Deployment.objects.filter(organisation__slug=LIVE_DEMO_ORGANISATION, name=LIVE_DEMO_NAME)
+                  .select_related("organisation").first())
+    if deployment is None:
+        return None, None
+    return deployment, Run.objects.filter(deployment=deployment).select_related("window").order_by("-pk").first()

@@ -84,7 +84,7 @@ def test_the_check_finds_a_circle_hidden_in_a_function():
 # settings.UPGRADE_BOOKING, and what they announce to it through upgrades.signals.
 LAYERS = ("portal", "upgrades", "scheduling")
 # The modules that put the apps together: the URLs and the demo's loader.
-COMPOSITION = {"portal.urls", "portal.management.commands.seed_demo"}
+COMPOSITION = {"portal.urls", "portal.management.commands.demo"}
 
 
 def back_references(graph: dict[str, set[str]]) -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 and Redis, the web, worker, prober, beat, dispatcher, lab fleet and the mail sink; a customer logs
 in; the worker and the mail sink are killed and restarted alone while the web serves on; the
 customer asks for a password reset; SIGTERM stops everything; a second start finds the same
-data."""
+data, the live upgrade demo as it was left (not re-armed)."""
 
 import json
 import mailbox
@@ -20,6 +20,7 @@ import httpx
 import psutil
 import pytest
 
+from portal import embedded
 from tests.portal.identity import provider_form
 
 pytestmark = pytest.mark.slow
@@ -70,7 +71,9 @@ class Portal:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"the supervisor exited early:\n{self.output()}"
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2, trust_env=False).status_code == 200:
+                answer = httpx.get(f"{self.url}/healthz", timeout=5, trust_env=False)
+                if answer.status_code == 200:
+                    self.health = answer.json()
                     return
             except httpx.HTTPError:
                 pass
@@ -130,6 +133,43 @@ def running_portal(data: Path, log: Path):
             except subprocess.TimeoutExpired:
                 portal.process.kill()
                 portal.process.wait()
+
+
+READY = {"status": "ok", "database": "ok", "redis": "ok", "mail": "ok", "identity": "ok", "lab": "ok",
+         "workers": "ok", "dispatcher": "ok"}
+
+
+@contextmanager
+def database(data: Path):
+    """The running portal's own database, through the socket its embedded PostgreSQL names."""
+    import psycopg
+
+    # postmaster.pid: pid, data folder, start time, port, socket folder, ...
+    lines = (data / "postgres" / "postmaster.pid").read_text().splitlines()
+    with psycopg.connect(host=lines[4], port=lines[3], user="postgres", dbname=embedded.DATABASE_NAME) as connection:
+        yield connection
+
+
+LIVE_DEMO = "(SELECT id FROM portal_deployment WHERE name = 'Upgrade demo (lab)')"
+
+
+def demo_finished(data: Path) -> None:
+    """The live upgrade demo as a presentation leaves it: its run completed, its deployment on 10.0.0."""
+    with database(data) as connection:
+        connection.execute(f"UPDATE upgrades_run SET state = 'completed' WHERE deployment_id = {LIVE_DEMO}")
+        connection.execute("UPDATE scheduling_maintenancewindow SET state = 'completed' WHERE request_id IN "
+                           f"(SELECT id FROM upgrades_upgraderequest WHERE deployment_id = {LIVE_DEMO})")
+        connection.execute(f"UPDATE upgrades_upgraderequest SET state = 'completed' WHERE deployment_id = {LIVE_DEMO}")
+        connection.execute(f"UPDATE portal_deployment SET cloudpaging_version = '10.0.0' WHERE id = {LIVE_DEMO}")
+
+
+def demo_state(data: Path) -> tuple:
+    with database(data) as connection:
+        return connection.execute(
+            f"SELECT (SELECT cloudpaging_version FROM portal_deployment WHERE id = {LIVE_DEMO}), "
+            f"(SELECT count(*) FROM upgrades_upgraderequest WHERE deployment_id = {LIVE_DEMO}), "
+            f"(SELECT array_agg(state ORDER BY id) FROM upgrades_run WHERE deployment_id = {LIVE_DEMO})"
+        ).fetchone()
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -203,6 +243,8 @@ def test_it_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path):
     data = tmp_path / "data"
 
     with running_portal(data, tmp_path / "first.log") as portal, portal.browser() as browser:
+        # Ready means every part it started is: the lab fleet listens, the workers answer...
+        assert portal.health == READY
         landed = log_in(browser, CUSTOMER)
         assert landed.url.path == "/requests/"  # a customer starts at "My upgrades"
         assert "Olivia Bennett" in landed.text
@@ -230,7 +272,14 @@ def test_it_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path):
         message = wait_for_mail(data / "mail", CUSTOMER)
         assert "/accounts/reset/" in _text(message)
 
+        demo_finished(data)
+        finished = demo_state(data)
+        assert finished == ("10.0.0", 1, ["completed"])
+
     with running_portal(data, tmp_path / "second.log") as portal:
+        assert portal.health == READY
+        # Starting again re-arms nothing: the demo is as it was left.
+        assert demo_state(data) == finished
         # The session made before the restart is still valid: same database, same SECRET_KEY.
         with portal.browser() as browser:
             browser.cookies.set("sessionid", session)

@@ -10,6 +10,10 @@ from upgrades.choices import ReleaseState
 from upgrades.models import Release
 from upgrades.services.releases import kind_of_new_version
 
+# `make run`'s live upgrade demo is Northwind's deployment of this name (scheduling/demo.py).
+LIVE_DEMO_NAME = "Upgrade demo (lab)"
+LIVE_DEMO_ORGANISATION = "northwind"
+
 # What each demo release no longer offers, as its notes say.
 DROPS_TLS = {"10.0.0": ["1.0", "1.1"]}
 

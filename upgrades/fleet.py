@@ -4,6 +4,7 @@ portal reaches a deployment's lab (its load balancer's port, where the lab's API
 from urllib.parse import urlsplit
 
 from portal.choices import Driver
+from portal.health import listening
 from portal.models import Deployment
 from upgrades.lab.control import LabControl
 from upgrades.lab.model import COMPONENTS, DeploymentSpec, ServerSpec
@@ -51,3 +52,15 @@ def lab_specs(*, deployment_ids: list[int] | None = None, **timing) -> list[Depl
 
 def lab_control_of(deployment: Deployment) -> LabControl | None:
     return LabControl(deployment.service_url) if is_lab(deployment) else None
+
+
+def lab_listening() -> str:
+    """/healthz's "lab" part: "ok" once the lab fleet listens on every port of every lab deployment
+    (its load balancer and its servers), else which do not yet."""
+    silent = []
+    for spec in lab_specs():
+        ports = [spec.lb_port, *(server.port for server in spec.servers)]
+        closed = [str(port) for port in ports if not listening(port)]
+        if closed:
+            silent.append(f"{spec.key} (ports {', '.join(closed)})")
+    return "ok" if not silent else f"the lab fleet does not listen yet for {'; '.join(silent)}"

@@ -41,6 +41,7 @@ PAGES = {
     "support@vendor.example": ["waiting-for-me", "organisation-list", "request-list", "windows",
                                ("organisation-detail", "contoso"), *NORTHWIND_RUN, *SETTING_UP],
     "engineer@vendor.example": ["my-windows", *NORTHWIND_RUN],
+    "admin@vendor.example": ["demo-rearm"],
 }
 
 

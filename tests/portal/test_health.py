@@ -1,5 +1,9 @@
-"""GET /healthz tells a load balancer or docker-compose whether the database and Redis answer."""
+"""GET /healthz tells a load balancer or docker-compose whether the database and Redis answer,
+and `make run` whether every part it started is ready."""
 
+import socket
+
+import pytest
 from django.urls import reverse
 
 
@@ -22,3 +26,65 @@ def test_it_answers_503_when_redis_is_unreachable(client, db, settings):
 
 def test_it_only_answers_get(client, db):
     assert client.post(reverse("healthz")).status_code == 405
+
+
+# -- `make run` names every part it starts: ready means all of them are ---------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def listener():
+    """A port something listens on, as a started part would."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+def test_it_answers_503_naming_the_identity_lab_until_it_listens(client, db, settings, listener):
+    settings.HEALTH_PARTS = ["identity"]
+    settings.IDENTITY_LAB_PORT = _free_port()
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 503
+    assert response.json()["identity"] == f"the demo identity providers do not listen on 127.0.0.1:{settings.IDENTITY_LAB_PORT} yet"
+
+    settings.IDENTITY_LAB_PORT = listener
+    assert client.get(reverse("healthz")).json() == {"status": "ok", "database": "ok", "redis": "ok", "identity": "ok"}
+
+
+def test_it_answers_503_naming_the_mail_sink_until_it_listens(client, db, settings, listener):
+    settings.HEALTH_PARTS = ["mail"]
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()
+
+    assert client.get(reverse("healthz")).status_code == 503
+
+    settings.EMAIL_PORT = listener
+    assert client.get(reverse("healthz")).status_code == 200
+
+
+def test_it_answers_503_until_the_dispatcher_goes_round(client, db, settings, tmp_path):
+    settings.HEALTH_PARTS = ["dispatcher"]
+    settings.DISPATCHER_ALIVE_FILE = tmp_path / "dispatcher.alive"
+
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503 and response.json()["dispatcher"] == "not started yet"
+
+    settings.DISPATCHER_ALIVE_FILE.touch()
+    assert client.get(reverse("healthz")).status_code == 200
+
+
+def test_it_answers_503_naming_the_worker_that_does_not_answer_a_ping(client, db, settings):
+    settings.HEALTH_PARTS = ["workers"]
+    settings.HEALTH_WORKERS = ["make-run-worker@nowhere.example"]
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 503
+    assert response.json()["workers"] == "no answer yet from make-run-worker@nowhere.example"

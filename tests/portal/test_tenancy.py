@@ -155,6 +155,8 @@ MATRIX = {
     "book": (lambda w: {"token": "not-a-token"}, expect(LOGIN, 403, 403, 403)),
     # The cloud plan of a release is the vendor's own page (S3).
     "cloud-plan": (lambda w: {"version": "10.0.0"}, expect(LOGIN, 404, 404)),
+    # Re-arming `make run`'s live upgrade demo: administrators only.
+    "demo-rearm": (None, expect(LOGIN, 404, 404, 404, admin_user=200)),
     # Windows: the calendar is the vendor's; a window's page is for staff and its customer.
     "windows": (None, expect(LOGIN, 404, 404)),
     "my-windows": (None, expect(LOGIN, 404, 404)),

@@ -188,3 +188,29 @@ def test_a_running_fleet_takes_on_a_deployment_registered_meanwhile_and_the_serv
              and all(member["healthy"] for member in control.status()["members"]))
     assert get(f"http://127.0.0.1:{first.lb_port}/admin/version").json()["version"] == "9.4.2"
     assert lab.thread.run(fleet.sync([grown])) == {}  # served already: nothing more
+
+
+def test_a_reset_puts_every_server_back_to_a_fresh_install_of_the_versions_given(lab):
+    upgrade(lab, lab.group(1), VERSION_10)
+    lab.control.inject(STREAM_2, "fail_next")
+    versions = lab.state(ADMIN_2).versions
+
+    lab.control.reset(versions)
+
+    assert all(lab.state(hostname).versions == versions for hostname in (ADMIN_1, STREAM_1, ADMIN_2, STREAM_2))
+    assert lab.control.status()["schema"] == versions["cloudpaging"].split(".")[0]
+    assert lab.control.member(STREAM_2)["faults"] == {}
+    assert lab.control.journal() == []
+    wait_for(lambda: all(member["in_pool"] for member in lab.control.status()["members"]))
+
+
+def test_a_reset_meant_for_another_deployment_is_refused(lab):
+    import pytest
+
+    from upgrades.lab.control import LabError
+
+    lab.control.inject(STREAM_2, "fail_next")
+
+    with pytest.raises(LabError, match="409"):
+        lab.control.reset(lab.state(ADMIN_2).versions, deployment="deployment-999")
+    assert lab.control.member(STREAM_2)["faults"] != {}

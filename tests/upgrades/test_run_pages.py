@@ -290,20 +290,21 @@ def test_make_run_has_todays_window_on_the_lab_with_a_run_ready_to_start(client_
     assert "Start the upgrade" in page and "Lab fleet (inject a fault)" in page
 
 
-def test_a_new_days_demo_run_puts_back_the_versions_its_servers_ran_not_yesterdays_upgrade(world, tmp_path):
-    """Yesterday's demo ended with the deployment on 10.0.0; the new day's seed resets it to
-    9.4.2, and the new run must remember 9.4.2 as what a rollback puts back."""
+def test_a_rearmed_demo_run_puts_back_the_versions_its_servers_ran_not_the_last_upgrade(world, tmp_path):
+    """The last demo ended with the deployment on 10.0.0; re-arming resets it to 9.4.2, and the
+    new run must remember 9.4.2 as what a rollback puts back."""
     from datetime import timedelta
 
     from portal.models import Deployment
-    from scheduling.demo import seed_live_upgrade
+    from scheduling.demo import rearm_live_upgrade, seed_live_upgrade
 
     yesterday = timezone.now() - timedelta(days=1)
     first = seed_live_upgrade(lab_dir=tmp_path, now=yesterday)
     Deployment.objects.filter(pk=first.deployment_id).update(
         cloudpaging_version="10.0.0", openjdk_version="21.0.5", tomcat_version="10.1.31")
+    assert seed_live_upgrade(lab_dir=tmp_path) == first  # loading the demo again re-arms nothing
 
-    run = seed_live_upgrade(lab_dir=tmp_path)
+    run = rearm_live_upgrade()
 
     assert run.pk != first.pk and run.from_version == "9.4.2"
     assert run.previous_versions == {"cloudpaging": "9.4.2", "openjdk": "17.0.10", "tomcat": "9.0.85"}

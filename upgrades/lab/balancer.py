@@ -8,7 +8,8 @@
   checks every member stays in the pool, so requests fail while a server is down (S6's
   "intermittent").
 - `/_lb/status` is the load balancer's view of its members; `/_lab/...` injects faults, changes
-  the operation time and reads the journal of operations received.
+  the operation time, reads the journal of operations received and resets every server to a
+  fresh install (the demo re-armed).
 """
 
 import asyncio
@@ -18,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from upgrades.lab.control import FAULTS
-from upgrades.lab.model import ADMIN, PUBLISHED, STREAM, now_iso
+from upgrades.lab.model import ADMIN, COMPONENTS, PUBLISHED, STREAM, new_state, now_iso
 from upgrades.lab.runtime import LabDeployment, Member
 
 LAB = web.AppKey("lab", LabDeployment)
@@ -38,6 +39,7 @@ def balancer_app(lab: LabDeployment) -> web.Application:
         web.get("/_lb/status", lb_status),
         web.get("/_lab/journal", journal),
         web.post("/_lab/settings", change_settings),
+        web.post("/_lab/reset", reset),
         web.post("/_lab/servers/{hostname}/faults", inject_fault),
         web.delete("/_lab/servers/{hostname}/faults", clear_faults),
         web.route("*", "/{path:.*}", forward),
@@ -136,6 +138,34 @@ async def change_settings(request: web.Request) -> web.Response:
     lab.state.op_seconds = seconds
     lab.save()
     return web.json_response({"op_seconds": seconds})
+
+
+async def reset(request: web.Request) -> web.Response:
+    """Body: {"versions": {"cloudpaging": ..., "openjdk": ..., "tomcat": ...}, "deployment": its key
+    (optional)}. Every server a fresh
+    install of those versions, running, without faults, log or journal, on their schema; the
+    operation time is kept. Refused (409) while an operation runs."""
+    lab = request.app[LAB]
+    body = await _json(request)
+    versions = body.get("versions")
+    if not isinstance(versions, dict) or set(versions) != set(COMPONENTS) or not all(
+            isinstance(value, str) and value for value in versions.values()):
+        raise web.HTTPBadRequest(text=f"Give versions of {', '.join(COMPONENTS)}")
+    if body.get("deployment", lab.spec.key) != lab.spec.key:
+        # Another portal's lab on these ports (two `make run`s on one machine): not ours to reset.
+        raise web.HTTPConflict(text=f"This is the lab of {lab.spec.key}, not of {body['deployment']}")
+    if lab.busy:
+        raise web.HTTPConflict(text=f"Operations are under way on {', '.join(sorted(lab.busy))}")
+    op_seconds = lab.state.op_seconds
+    lab.spec.versions = dict(versions)
+    lab.state = new_state(lab.spec)
+    lab.state.op_seconds = op_seconds
+    for hostname in lab.state.servers:
+        lab.release(hostname).set()  # nothing waits on a fault that is gone
+        lab.releases.pop(hostname, None)
+    lab.store.forget_logs(lab.state.key)
+    lab.save_now()
+    return web.json_response({"deployment": lab.spec.key, "versions": lab.spec.versions})
 
 
 async def inject_fault(request: web.Request) -> web.Response:

@@ -40,5 +40,10 @@ class LabControl:
     def set_op_seconds(self, seconds: float) -> dict:
         return self._call("POST", "/_lab/settings", {"op_seconds": seconds})
 
+    def reset(self, versions: dict[str, str], *, deployment: str | None = None) -> dict:
+        """Every server back to a fresh install of `versions` (the demo re-armed); refused when
+        the lab on this port is not `deployment`'s (its key)."""
+        return self._call("POST", "/_lab/reset", {"versions": versions} | ({"deployment": deployment} if deployment else {}))
+
     def journal(self) -> list[dict]:
         return self._call("GET", "/_lab/journal")["journal"]

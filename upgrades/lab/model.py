@@ -3,6 +3,7 @@ each of its servers has installed and runs (its state, kept as JSON so a restart
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,6 +153,9 @@ class Store:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps({**vars(state), "servers": servers}))
         os.replace(temporary, path)
+
+    def forget_logs(self, key: str) -> None:
+        shutil.rmtree(self.folder / f"{key}.logs", ignore_errors=True)
 
     def append_log(self, key: str, hostname: str, line: str) -> None:
         path = self._log_path(key, hostname)

@@ -5,7 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from upgrades import selectors
+from portal import access
+from upgrades import demo, selectors
 from upgrades.fleet import lab_control_of
 from upgrades.lab.control import LabError
 from upgrades.services import lab
@@ -31,7 +32,10 @@ def lab_fleet(request, pk: int):
             status = control.status()
         except LabError as error:
             problem = f"{error}. Is `manage.py labfleet` running?"
-    context = {"deployment": deployment, "status": status, "problem": problem, "faults": LAB_FAULTS}
+    # `make run`'s live upgrade demo: administrators may put it back at its start (scheduling's page).
+    rearm = (access.may_rearm_demo(request.user) and deployment.name == demo.LIVE_DEMO_NAME
+             and deployment.organisation.slug == demo.LIVE_DEMO_ORGANISATION)
+    context = {"deployment": deployment, "status": status, "problem": problem, "faults": LAB_FAULTS, "rearm": rearm}
     template = "upgrades/lab_fleet.html#members" if request.htmx else "upgrades/lab_fleet.html"
     return render(request, template, context)
 

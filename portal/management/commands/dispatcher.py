@@ -9,7 +9,6 @@ file. Several dispatchers may run at once: every send and every sweep is a guard
 import logging
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,6 @@ from django.utils.module_loading import import_string
 from portal import dispatch
 
 log = logging.getLogger("portal.dispatcher")
-ALIVE_FILE = Path(tempfile.gettempdir()) / "portal-dispatcher.alive"
 ALIVE_WITHIN_SECONDS = 30
 
 
@@ -31,7 +29,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--every", type=float, default=1.0, help="Seconds between two relays (1).")
-        parser.add_argument("--alive-file", type=Path, default=ALIVE_FILE)
+        parser.add_argument("--alive-file", type=Path, default=settings.DISPATCHER_ALIVE_FILE)
         parser.add_argument("--check", action="store_true", help="Exit 0 if a dispatcher is alive here.")
 
     def handle(self, *args, every: float, alive_file: Path, check: bool, **options):
