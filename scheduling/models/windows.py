@@ -54,6 +54,8 @@ class MaintenanceWindow(models.Model):
     )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.TextField(blank=True)
+    # What the person who booked it told support and the engineer (optional, at the booking).
+    note = models.TextField(blank=True, max_length=1000)
 
     organisation_path = "request__deployment__organisation"
 

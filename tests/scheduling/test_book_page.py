@@ -227,7 +227,7 @@ def test_a_slot_taken_by_another_upgrade_is_refused_with_fresh_slots(client_for,
 
 def test_the_customer_moves_the_window_in_the_same_calendar(client_for, customer, book_url, approved, booked):
     page = client_for(customer).get(book_url, {"reschedule": "1"}).content.decode()
-    assert "Moving your window" in page and 'name="action" value="reschedule"' in page
+    assert "Moving your window" in page and 'name="reschedule" value="1"' in page
     later = next(slot for slot in slots_for(upgrade=approved, exclude_window=booked) if slot.standard and slot.start > booked.start)
 
     response = client_for(customer).post(book_url, {"action": "reschedule", "start": later.start.isoformat()}, follow=True)

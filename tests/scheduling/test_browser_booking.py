@@ -81,7 +81,26 @@ def test_the_customer_books_a_window_and_support_sees_it(open_page, book_path):
     expect(customer.locator("#booking")).to_contain_text("Times are in America/New_York")
     save_screenshot(customer, "booking-2-free-slots-new-york")
 
+    # Two steps: the slot clicked is summed up to confirm, and nothing is booked yet.
     customer.locator(f'button.slot[value="{start}"]').click()
+    confirm = customer.locator(".slot-confirm")
+    expect(confirm.get_by_role("heading")).to_have_text("Book this time?")
+    expect(confirm.get_by_role("heading")).to_be_focused()
+    expect(confirm).to_contain_text(new_york)
+    expect(confirm).to_contain_text("Europe/London")  # the organisation's clock too
+    expect(confirm).to_contain_text("Olivia Bennett")
+    save_screenshot(customer, "booking-2b-confirm-the-choice")
+    assert not MaintenanceWindow.objects.exists()
+    customer.get_by_role("button", name="Choose another").click()
+    expect(customer.locator(f'button.slot[value="{start}"]')).to_be_visible()
+    assert not MaintenanceWindow.objects.exists()
+
+    # By keyboard this time: the slots are buttons.
+    customer.locator(f'button.slot[value="{start}"]').focus()
+    customer.keyboard.press("Enter")
+    expect(confirm.get_by_role("heading")).to_be_focused()
+    customer.get_by_label("Note for support and the engineer").fill("Call Rahul on the day.")
+    customer.get_by_role("button", name="Confirm booking").click()
     expect(customer.get_by_role("status")).to_contain_text("Your window is booked")
     summary = customer.locator(".window-summary")
     expect(summary).to_contain_text("Booked and confirmed")
@@ -95,7 +114,7 @@ def test_the_customer_books_a_window_and_support_sees_it(open_page, book_path):
     save_screenshot(customer, "booking-3-booked-with-the-notice")
 
     window = MaintenanceWindow.objects.get()
-    assert window.start.isoformat() == start
+    assert window.start.isoformat() == start and window.note == "Call Rahul on the day."
 
     desk = open_page()
     log_in(desk, "support@vendor.example")
