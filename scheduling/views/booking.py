@@ -24,6 +24,8 @@ from scheduling.services.windows import customer_may_change, cutoff, slot_move, 
 from scheduling.slots import Slot
 from upgrades.impact import impact_of
 
+MOVE_ASKED = ("The new time is out of hours: support confirms that staff are available. "
+              "Until then your window stays booked at its current time.")
 NOT_FREE = "This slot was just taken, or is no longer free. Choose one of the free slots below."
 
 
@@ -174,9 +176,10 @@ def book(request, token: str):
                 messages.success(request, "Your window is booked." if window.state == WindowState.CONFIRMED
                                  else "Your window is requested: support confirms it soon.")
             elif window is not None and action == "reschedule":
-                window = slot_move(window=window, start=start_asked(request), by=request.user,
-                                   reason="Moved by the customer" + (f": {note}" if note else ""))
-                messages.success(request, "Your window is moved. Calendar invites follow the change.")
+                moved = slot_move(window=window, start=start_asked(request), by=request.user,
+                                  reason="Moved by the customer" + (f": {note}" if note else ""))
+                messages.success(request, MOVE_ASKED if moved.move_of_id else
+                                 "Your window is moved. Calendar invites follow the change.")
             elif window is not None and action == "cancel":
                 reason = request.POST.get("reason", "").strip()
                 if not reason:

@@ -28,7 +28,7 @@ from scheduling.models import MaintenanceWindow
 from scheduling.services import lifecycle
 from scheduling.services.booking import SlotNotFree, SlotTaken
 from scheduling.services.windows import customer_may_change, cutoff, slot_move, window_cancel, window_confirm
-from scheduling.views.booking import NOT_FREE, slot_chosen, start_asked, week_calendar, window_facts, zone_of
+from scheduling.views.booking import MOVE_ASKED, NOT_FREE, slot_chosen, start_asked, week_calendar, window_facts, zone_of
 from scheduling.workflow import allowed
 from upgrades.choices import RunState, StepProcedure
 from upgrades.services import plans
@@ -220,7 +220,7 @@ def window_detail(request, pk: int):
         "viewer_zone": viewer_zone, "zones": time_zone_choices(),
     }
     status = 200
-    if may_change and (request.GET.get("move") == "1" or "start" in request.GET):
+    if may_change and window.move_of_id is None and (request.GET.get("move") == "1" or "start" in request.GET):
         move, status = _move_context(request, window, viewer_zone)
         context |= move
     return render(request, "scheduling/window_detail.html", context, status=status)
@@ -253,20 +253,27 @@ def window_action(request, pk: int, action: str):
     if action not in DONE:
         raise Http404
     window = selectors.window_get(user=request.user, pk=pk)
+    done = DONE[action]
     try:
         if action == "plan":
             lifecycle.window_plan(window=window, by=request.user)
         elif action == "confirm":
-            window_confirm(window=window, by=request.user)
+            confirmed = window_confirm(window=window, by=request.user)
+            if window.move_of_id:
+                done, window = "The move is confirmed: the window is at the new time, calendar invites follow.", confirmed
         elif action == "reschedule":
             start = start_asked(request, "Choose one of the free slots in the list.")
-            slot_move(window=window, start=start, by=request.user, reason=request.POST.get("reason", "").strip())
+            moved = slot_move(window=window, start=start, by=request.user, reason=request.POST.get("reason", "").strip())
+            if moved.move_of_id:
+                done = MOVE_ASKED
         else:
             window_cancel(window=window, by=request.user, reason=request.POST.get("reason", ""))
+            if window.move_of_id:
+                done, window = "The move is declined: the window stays where it was, and the customer is told.", window.move_of
     except SlotNotFree:
         messages.error(request, NOT_FREE)
     except (WorkflowError, SlotTaken) as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, DONE[action])
+        messages.success(request, done)
     return redirect("window-detail", pk=window.pk)
