@@ -47,6 +47,16 @@ def _link(window: MaintenanceWindow) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("request-detail", args=[window.request_id])
 
 
+def _change_line(window: MaintenanceWindow) -> list[str]:
+    """Where the customer's people move or cancel their upgrade window: its page (after logging
+    in), up to the cut-off."""
+    if window.purpose != Purpose.UPGRADE or window.request.deployment.organisation.is_cloud:
+        return []
+    url = settings.SITE_URL.rstrip("/") + reverse("window-detail", args=[window.move_of_id or window.pk])
+    hours = settings.SCHEDULING_CUSTOMER_CUTOFF_HOURS
+    return [f"To move or cancel it (up to {hours} hours before it starts), log in to the portal: {url}"]
+
+
 def people_of(window: MaintenanceWindow) -> dict[str, str]:
     """Who is told about the window, each with the zone their times are written in: every
     contact of the organisation (all roles, S10), the organisation's portal users (whose log-in
@@ -124,6 +134,7 @@ def window_confirmed(*, window: MaintenanceWindow) -> None:
             f"Engineer: {window.engineer.full_name}.",
             "The attached calendar entry" + (" replaces the earlier one." if moved else " adds it to your calendar."),
             *(_forwardable(window, zone) if customer else []),
+            *(_change_line(window) if customer else []),
             f"Details: {_link(window)}",
         ]
         return "\n\n".join(lines) + "\n"
@@ -176,7 +187,7 @@ def window_requested(*, window: MaintenanceWindow) -> None:
                 "It is outside support hours, so it waits for support to confirm that staff are available. "
                 "You will receive the calendar invite once it is confirmed.",
             ]
-        return "\n\n".join([*lines, f"Details: {_link(window)}"]) + "\n"
+        return "\n\n".join([*lines, *_change_line(window), f"Details: {_link(window)}"]) + "\n"
 
     _enqueue_by_zone(
         window=window, key=_key(window, "awaiting"), people=contacts,
