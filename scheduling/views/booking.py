@@ -12,7 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
-from portal.timezones import time_zone_choices, time_zone_names
+from portal.timezones import time_zone_names
 from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.announcement import service_notice
@@ -31,8 +31,18 @@ NOT_FREE = "This slot was just taken, or is no longer free. Choose one of the fr
 
 def zone_of(request, fallback: str) -> str:
     """The zone the viewer asked for (?tz=), if it is a real one; else `fallback`."""
-    wanted = request.POST.get("tz") or request.GET.get("tz") or fallback
-    return wanted if wanted in time_zone_names() else fallback
+    return zone_asked(request, fallback)[0]
+
+
+def zone_asked(request, fallback: str) -> tuple[str, str]:
+    """(zone, problem): the zone the viewer asked for (?tz=), or `fallback` with what was wrong
+    with the name asked for ("" when nothing was asked or it is a real zone)."""
+    wanted = (request.POST.get("tz") or request.GET.get("tz") or "").strip()
+    if not wanted:
+        return fallback, ""
+    if wanted in time_zone_names():
+        return wanted, ""
+    return fallback, f"“{wanted[:64]}” is not a known time zone: type a name such as Europe/London or America/New_York."
 
 
 def _page_asked(request) -> int:
@@ -162,14 +172,14 @@ def book(request, token: str):
     except LinkRefused as refusal:
         return render(request, "scheduling/link_refused.html", {"reason": str(refusal)}, status=403)
     upgrade = link.request
-    zone = zone_of(request, upgrade.deployment.organisation.time_zone)
+    zone, zone_problem = zone_asked(request, upgrade.deployment.organisation.time_zone)
     window = upgrade.windows.upgrades().holding().select_related(
         "request__deployment__organisation", "request__release", "engineer"
     ).first()
     action = request.POST.get("action", "book")
     note = request.POST.get("note", "").strip()
-    error, status = "", 200
-    if request.method == "POST":
+    error, status = (zone_problem, 400) if zone_problem else ("", 200)
+    if request.method == "POST" and not zone_problem:
         try:
             if window is None and action == "book":
                 window, _ = slot_book(upgrade=upgrade, start=start_asked(request), by=request.user, note=note)
@@ -199,7 +209,8 @@ def book(request, token: str):
 
     rescheduling = window is not None and (action == "reschedule" or request.GET.get("reschedule") == "1")
     context = {
-        "link": link, "upgrade": upgrade, "zone": zone, "zones": time_zone_choices(), "error": error,
+        "link": link, "upgrade": upgrade, "zone": zone, "zone_chosen": bool(request.GET.get("tz") or request.POST.get("tz")),
+        "error": error,
         "window": window, "token": token, "rescheduling": rescheduling,
         "length_minutes": int(selectors.length_of(upgrade=upgrade).total_seconds() // 60),
         "cutoff_hours": int(cutoff().total_seconds() // 3600),

@@ -20,7 +20,6 @@ from portal import access
 from portal.choices import Role
 from portal.models import Contact, User
 from portal.selectors import notices_about
-from portal.timezones import time_zone_choices
 from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.choices import Purpose, WindowState
@@ -28,7 +27,7 @@ from scheduling.models import MaintenanceWindow
 from scheduling.services import lifecycle
 from scheduling.services.booking import SlotNotFree, SlotTaken
 from scheduling.services.windows import customer_may_change, cutoff, slot_move, window_cancel, window_confirm
-from scheduling.views.booking import MOVE_ASKED, NOT_FREE, slot_chosen, start_asked, week_calendar, window_facts, zone_of
+from scheduling.views.booking import MOVE_ASKED, NOT_FREE, slot_chosen, start_asked, week_calendar, window_facts, zone_asked
 from scheduling.workflow import allowed
 from upgrades.choices import RunState, StepProcedure
 from upgrades.services import plans
@@ -194,6 +193,7 @@ def window_detail(request, pk: int):
     organisation = window.request.deployment.organisation
     viewer_zone, home_zone = user.time_zone, organisation.time_zone
     desk = access.is_desk(user)
+    zone, zone_problem = zone_asked(request, home_zone)
     run = plans.run_for_window(window)
     under_way = run is not None and run.state in lifecycle.UNDER_WAY
     may_change = window.is_holding and not under_way and (desk or (user.is_customer and customer_may_change(window)))
@@ -205,7 +205,8 @@ def window_detail(request, pk: int):
         "may_plan": user.is_vendor and run is None and window.purpose == Purpose.UPGRADE
         and window.state == WindowState.CONFIRMED,
         "window": window, "upgrade": window.request, "organisation": organisation,
-        "facts": window_facts(window, zone_of(request, home_zone)),
+        "facts": window_facts(window, zone),
+        "zone_problem": zone_problem, "zone_chosen": bool(request.GET.get("tz")),
         "clocks": [
             (label, zone, window.start.astimezone(ZoneInfo(zone)), window.end.astimezone(ZoneInfo(zone)))
             for label, zone in _clocks(user, viewer_zone, home_zone, window)
@@ -217,9 +218,9 @@ def window_detail(request, pk: int):
         "late_for_customer": user.is_customer and window.is_holding and not under_way
         and window.purpose == Purpose.UPGRADE and not organisation.is_cloud and not customer_may_change(window),
         "cutoff_hours": int(cutoff().total_seconds() // 3600),
-        "viewer_zone": viewer_zone, "zones": time_zone_choices(),
+        "viewer_zone": viewer_zone,
     }
-    status = 200
+    status = 400 if zone_problem else 200
     if may_change and window.move_of_id is None and (request.GET.get("move") == "1" or "start" in request.GET):
         move, status = _move_context(request, window, viewer_zone)
         context |= move

@@ -27,8 +27,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.day(FRIDAY)]
 def open_page(browser: Browser, live_server, world):
     contexts = []
 
-    def make() -> Page:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    def make(zone: str = "Europe/London") -> Page:
+        # The browser's own clock: the booking page starts from it until the person chooses one.
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900},
+                                      timezone_id=zone)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -76,7 +78,9 @@ def test_the_customer_books_a_window_and_support_sees_it(open_page, book_path):
     save_screenshot(customer, "booking-1-free-slots-london")
 
     # The zone changes in place (htmx): the same instant, another clock.
-    customer.get_by_label("Times shown in").select_option("America/New_York")
+    zone = customer.get_by_label("Times shown in")
+    zone.fill("America/New_York")
+    zone.press("Enter")
     expect(customer.locator(f'button.slot[value="{start}"]')).to_have_text(new_york)
     expect(customer.locator("#booking")).to_contain_text("Times are in America/New_York")
     save_screenshot(customer, "booking-2-free-slots-new-york")
@@ -147,3 +151,26 @@ def test_a_link_of_another_organisation_opens_a_clear_page(open_page, book_path)
 
     expect(outsider.get_by_text("This link cannot be used")).to_be_visible()
     expect(outsider.locator("button.slot")).to_have_count(0)
+
+
+def test_the_page_starts_on_the_browsers_clock_and_takes_a_typed_zone(open_page, book_path):
+    customer = open_page("Asia/Tokyo")
+    log_in(customer, "lead@northwind.example")
+    customer.goto(book_path)
+
+    zone = customer.get_by_label("Times shown in")
+    expect(zone).to_have_value("Asia/Tokyo")
+    expect(customer.locator("#booking")).to_contain_text("Times are in Asia/Tokyo")
+    slot = customer.locator("table.slot-grid.standard button.slot").first
+    start = datetime.fromisoformat(slot.get_attribute("value"))
+    expect(slot).to_have_text(start.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M"))
+    assert customer.locator("#time-zones option").count() > 300  # the browser's own list, searchable
+    save_screenshot(customer, "booking-0-browser-zone")
+
+    zone.fill("Nowhere/Land")
+    zone.press("Enter")
+    expect(customer.get_by_role("alert")).to_contain_text("“Nowhere/Land” is not a known time zone")
+
+    zone.fill("America/Chicago")
+    zone.press("Enter")
+    expect(customer.locator("#booking")).to_contain_text("Times are in America/Chicago")
