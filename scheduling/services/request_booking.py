@@ -20,8 +20,9 @@ def check_slots(*, upgrade: UpgradeRequest, within: timedelta) -> list[Slot]:
 
 def check_calendar(*, upgrade: UpgradeRequest, within: timedelta, zone: str, week: int) -> dict:
     """The free check slots as a week grid (the customer's booking page's, seven days a page
-    from the first free slot), hours by `zone` (the support person's), each slot with its time
-    on the customer's clock and the engineers free for it. Plain data: upgrades renders it."""
+    from the first free slot), hours by `zone` (the support person's), the first free start of
+    each hour with its time on the customer's clock, and the engineers free in these days.
+    Plain data: upgrades renders it."""
     slots = check_slots(upgrade=upgrade, within=within)
     customer_zone = upgrade.deployment.organisation.time_zone
     tz, customer_tz = ZoneInfo(zone), ZoneInfo(customer_zone)
@@ -38,9 +39,11 @@ def check_calendar(*, upgrade: UpgradeRequest, within: timedelta, zone: str, wee
     cells: dict[tuple[int, date], list] = {}
     for slot, start in local:
         if days[0] <= start.date() <= days[-1]:
-            cells.setdefault((start.hour, start.date()), []).append({
+            # The first free start of each hour: a check is an appointment, and a side column
+            # has room for one time a cell.
+            cells.setdefault((start.hour, start.date()), [{
                 "slot": slot, "start": start, "customer_start": slot.start.astimezone(customer_tz),
-            })
+            }])
     hours = sorted({hour for hour, _ in cells})
     return grid | {
         "week": week, "weeks": weeks, "days": days, "engineers": ", ".join(sorted(names.values())),

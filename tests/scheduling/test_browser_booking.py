@@ -174,3 +174,22 @@ def test_the_page_starts_on_the_browsers_clock_and_takes_a_typed_zone(open_page,
     zone.fill("America/Chicago")
     zone.press("Enter")
     expect(customer.locator("#booking")).to_contain_text("Times are in America/Chicago")
+
+
+def test_support_books_the_check_on_the_week_grid_in_both_clocks(open_page, in_review, northwind):
+    northwind.time_zone = "America/New_York"
+    northwind.save()
+    desk = open_page()
+    log_in(desk, "support@vendor.example")
+    desk.goto(f"/requests/{in_review.pk}/")
+
+    desk.locator("summary", has_text="Schedule the prerequisite check").click()
+    slot = desk.locator("form.check-grid button.slot").first
+    start = datetime.fromisoformat(slot.get_attribute("value"))
+    expect(slot).to_contain_text(start.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M"))
+    expect(slot.locator("small")).to_have_text(start.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M"))
+    save_screenshot(desk, "booking-7-support-books-the-check")
+    slot.click()
+
+    expect(desk.get_by_role("status")).to_contain_text("The prerequisite check is scheduled")
+    assert in_review.windows.get().start == start

@@ -33,7 +33,7 @@ def test_the_check_slots_are_a_week_grid_in_both_clocks(client_for, support, in_
     assert f"{mine:%H:%M}<small>{theirs:%H:%M}</small>" in page
     assert f"Times are yours (<strong>{support.time_zone}</strong>), with the customer's (<strong>America/New_York</strong>)" in page
     assert "Erin Walsh" in page  # who is free these days
-    assert len(page) < 65_000, len(page)  # the page with the old list of every slot weighed 78 KB
+    assert len(page) < 50_000, len(page)  # the page with the old list of every slot weighed 78 KB
 
 
 def test_support_pages_through_the_two_weeks(client_for, support, in_review):
