@@ -193,3 +193,46 @@ def test_support_books_the_check_on_the_week_grid_in_both_clocks(open_page, in_r
 
     expect(desk.get_by_role("status")).to_contain_text("The prerequisite check is scheduled")
     assert in_review.windows.get().start == start
+
+
+def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, book_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduling.selectors import slots_for
+    from scheduling.services.booking import window_book
+    from upgrades.models import UpgradeRequest
+
+    upgrade = UpgradeRequest.objects.get(deployment__organisation__slug="northwind", deployment__name="Production",
+                                         state="approved")
+    slot = next(slot for slot in slots_for(upgrade=upgrade)
+                if slot.standard and slot.start > timezone.now() + timedelta(days=7))
+    window = window_book(upgrade=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard",
+                         by=User.objects.get(email="lead@northwind.example"))
+    customer = open_page()
+    log_in(customer, "lead@northwind.example")
+    customer.goto(f"/windows/{window.pk}/")
+
+    customer.get_by_role("button", name="Move to another time").click()
+    current = customer.locator(".slot.current")
+    for _ in range(6):
+        if current.count():
+            break
+        customer.get_by_role("link", name="Next 7 days →").click()
+    expect(current).to_contain_text(slot.start.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M") + " current")
+    save_screenshot(customer, "booking-8-move-from-the-window-page")
+
+    other = customer.locator("form.slot-calendar-form button.slot.standard").first
+    other_start = other.get_attribute("value")
+    other.click()
+    expect(customer.get_by_role("heading", name="Move the window to this time?")).to_be_focused()
+    customer.get_by_role("button", name="Choose another").click()
+    expect(customer.locator(".slot.current")).to_be_visible()
+    assert MaintenanceWindow.objects.get().start == slot.start
+
+    customer.locator(f'button.slot[value="{other_start}"]').click()
+    customer.get_by_label("Note for support and the engineer").fill("Exams that week")
+    customer.get_by_role("button", name="Confirm the move").click()
+    expect(customer.get_by_role("status")).to_contain_text("The window is moved")
+    assert MaintenanceWindow.objects.get().start.isoformat() == other_start
