@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from portal.choices import Role
-from portal.models import Deployment, User
+from portal.models import Contact, Deployment, User
 from portal.selectors import visible_to
 from scheduling.calendars import Interval, WeeklyHours
 from scheduling.choices import HOLDING_STATES, Purpose, WindowState
@@ -156,6 +156,16 @@ def slot_at(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpose.
     near = slots_for(upgrade=upgrade, purpose=purpose, exclude_window=exclude_window, now=now, earliest=start,
                      within=length + timedelta(hours=1))
     return next((slot for slot in near if slot.start == start), None)
+
+
+def support_zone_of(*, organisation) -> str:
+    """The clock of the support desk that serves `organisation` ("" if it has none)."""
+    return SupportRegion.objects.filter(code=organisation.support_region).values_list("time_zone", flat=True).first() or ""
+
+
+def contacts_told(*, organisation) -> list[Contact]:
+    """The contacts a window's notices go to, as a booking names them before it is made."""
+    return list(Contact.objects.filter(organisation=organisation).order_by("name"))
 
 
 # Windows as people see them: pages and the API read them here, through the tenancy rule.

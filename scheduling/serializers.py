@@ -149,8 +149,11 @@ class WindowSerializer(serializers.ModelSerializer):
             "id", "request", "organisation", "deployment", "deployment_name", "purpose", "state", "cover", "start",
             "end", "at_risk_start", "downtime_start", "downtime_end", "engineer", "booked_by", "created_at",
             "confirmed_at", "cancelled_at", "cancel_reason", "uid", "sequence", "customer_may_change", "run",
+            "note", "move_of",
         ]
         read_only_fields = fields
+        extra_kwargs = {"move_of": {"help_text": "For a confirmed window's move out of hours that waits for support "
+                                                 "(S7): the window it would move; that window keeps its time until then."}}
 
     def get_run(self, window: MaintenanceWindow) -> int | None:
         run = getattr(window, "run", None)

@@ -6,6 +6,8 @@ it (tests/test_layering.py). `settings.UPGRADE_BOOKING` names the module that an
 `EMAIL_BACKEND` names the mail's; it has:
 
     check_slots(*, upgrade, within: timedelta) -> list[Slot]   (start, engineer_ids)
+    check_calendar(*, upgrade, within: timedelta, zone: str, week: int) -> dict
+        the same slots as a week grid by `zone`, each with the customer's time and engineers.
     check_book(*, upgrade, start: datetime, by: User, not_free: str) -> None
         WorkflowError(not_free) when no check slot starts then, WorkflowError when taken.
     link_issue(*, upgrade, by: User) -> None

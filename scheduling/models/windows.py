@@ -16,8 +16,10 @@ from upgrades.models import UpgradeRequest
 
 class WindowQuerySet(models.QuerySet):
     def holding(self):
-        """The windows that hold their engineer's time (booked, not cancelled nor completed)."""
-        return self.filter(state__in=HOLDING_STATES)
+        """A request's windows that hold their engineer's time (booked, not cancelled nor
+        completed); a move waiting for support's confirmation holds time too, but is not the
+        request's window until confirmed (`MaintenanceWindow.pending_move`)."""
+        return self.filter(state__in=HOLDING_STATES, move_of__isnull=True)
 
     def upgrades(self):
         return self.filter(purpose=Purpose.UPGRADE)
@@ -59,6 +61,12 @@ class MaintenanceWindow(models.Model):
     )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.TextField(blank=True)
+    # What the person who booked it told support and the engineer (optional, at the booking).
+    note = models.TextField(blank=True, max_length=1000)
+    # S7 for a confirmed window moved out of hours: the new time is a window of its own,
+    # requested, holding its engineer, while the confirmed one keeps its time and engineer until
+    # support confirms the move (then the confirmed window takes the new time) or declines it.
+    move_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="moves")
 
     organisation_path = "request__deployment__organisation"
 
@@ -74,9 +82,14 @@ class MaintenanceWindow(models.Model):
                 violation_error_message="This engineer is already booked at that time.",
             ),
             models.UniqueConstraint(
-                "request", "purpose", condition=Q(state__in=HOLDING_STATES),
+                "request", "purpose", condition=Q(state__in=HOLDING_STATES, move_of__isnull=True),
                 name="scheduling_maintenancewindow_one_per_request",
                 violation_error_message="This upgrade already has a maintenance window.",
+            ),
+            models.UniqueConstraint(
+                "move_of", condition=Q(state__in=HOLDING_STATES),
+                name="scheduling_maintenancewindow_one_move_pending",
+                violation_error_message="This window already has a move waiting for support.",
             ),
             models.CheckConstraint(
                 condition=~Q(state=WindowState.CANCELLED) | Q(cancelled_at__isnull=False),
@@ -104,6 +117,12 @@ class MaintenanceWindow(models.Model):
     @property
     def is_holding(self) -> bool:
         return self.state in HOLDING_STATES
+
+    @property
+    def pending_move(self) -> "MaintenanceWindow | None":
+        """The out-of-hours time this confirmed window waits to move to, if support has not
+        confirmed nor declined it yet."""
+        return self.moves.filter(state__in=HOLDING_STATES).first()
 
     @property
     def is_confirmed(self) -> bool:

@@ -41,6 +41,10 @@ from upgrades.models import UpgradeRequest
 from upgrades.services.requests import log, request_schedule_check
 
 
+# The longest note a booking or a move carries (the model's too).
+NOTE_LENGTH = 1000
+
+
 class SlotTaken(Exception):
     """Somebody else booked this time first; nothing was written."""
 
@@ -102,7 +106,7 @@ def may_book(by: User, upgrade: UpgradeRequest) -> bool:
 def _book(*, upgrade: UpgradeRequest, by: User, purpose: str, start: datetime,
           allowed_states: tuple[str, ...], refusal: str,
           plan_of: Callable[[UpgradeRequest], WindowPlan], engineer_ids: list[int], cover: str,
-          state: str) -> tuple[UpgradeRequest, MaintenanceWindow, bool]:
+          state: str, note: str = "") -> tuple[UpgradeRequest, MaintenanceWindow, bool]:
     """The common part of booking a window or a check; returns (request, window, created)."""
     locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=upgrade.pk)
     if locked.state not in allowed_states:
@@ -112,20 +116,22 @@ def _book(*, upgrade: UpgradeRequest, by: User, purpose: str, start: datetime,
         if existing.start == start:
             return locked, existing, False  # the same booking again (a double click)
         raise WorkflowError("This upgrade already has a maintenance window: reschedule it instead.")
-    window = MaintenanceWindow(request=locked, purpose=purpose, booked_by=by, cover=cover, state=state)
+    window = MaintenanceWindow(request=locked, purpose=purpose, booked_by=by, cover=cover, state=state, note=note)
     if state == WindowState.CONFIRMED:
         window.confirmed_by, window.confirmed_at = by, timezone.now()
     return locked, place(window=window, plan=plan_of(locked), engineer_ids=engineer_ids), True
 
 
 def window_book(*, upgrade: UpgradeRequest, start: datetime, engineer_ids: list[int], cover: str,
-                by: User) -> MaintenanceWindow:
-    """The customer (or support for them) books the upgrade's window on a free slot."""
+                by: User, note: str = "") -> MaintenanceWindow:
+    """The customer (or support for them) books the upgrade's window on a free slot, with a note
+    for support and the engineer if they wrote one."""
     if not may_book(by, upgrade):
         raise PermissionDenied
     if upgrade.deployment.organisation.is_cloud:
         # S3: the vendor plans a cloud customer's window; the customer is told, not asked.
         raise WorkflowError("Cloud-hosted upgrades are planned by the vendor: see your upgrade plan instead.")
+    note = note.strip()[:NOTE_LENGTH]
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked, window, created = _book(
             upgrade=upgrade, by=by, purpose=Purpose.UPGRADE, start=start,
@@ -137,9 +143,11 @@ def window_book(*, upgrade: UpgradeRequest, start: datetime, engineer_ids: list[
             ),
             engineer_ids=engineer_ids, cover=cover,
             state=WindowState.CONFIRMED if cover == Cover.STANDARD else WindowState.REQUESTED,
+            note=note,
         )
         if created:
-            log(upgrade=locked, by=by, action="window_booked", reason=f"{window.start:%Y-%m-%d %H:%M} UTC")
+            log(upgrade=locked, by=by, action="window_booked",
+                reason=f"{window.start:%Y-%m-%d %H:%M} UTC" + (f": {note}" if note else ""))
             if window.state == WindowState.CONFIRMED:
                 notices.window_confirmed(window=window)
             else:
@@ -176,7 +184,7 @@ def check_book(*, upgrade: UpgradeRequest, start: datetime, engineer_ids: list[i
 
 
 def slot_book(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpose.UPGRADE,
-              by: User) -> tuple[MaintenanceWindow, bool]:
+              by: User, note: str = "") -> tuple[MaintenanceWindow, bool]:
     """Book the free slot that starts at `start`: the upgrade's window (the customer, or support
     for them) or its prerequisite check (support). Returns (window, created): the same start
     again finds the window the first booking made. SlotNotFree when no slot starts then,
@@ -200,7 +208,8 @@ def slot_book(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpos
         if purpose == Purpose.CHECK:
             return check_book(upgrade=locked, start=slot.start, engineer_ids=engineer_ids, by=by), True
         cover = Cover.STANDARD if slot.standard else Cover.OUT_OF_HOURS
-        return window_book(upgrade=locked, start=slot.start, engineer_ids=engineer_ids, cover=cover, by=by), True
+        return window_book(upgrade=locked, start=slot.start, engineer_ids=engineer_ids, cover=cover, by=by,
+                           note=note), True
 
 
 def cancel_row(*, window: MaintenanceWindow, by: User, reason: str) -> None:

@@ -9,6 +9,7 @@ version of the window:
     window:<pk>:cancel:<sequence>        its removal (METHOD:CANCEL)
     window:<pk>:requested:<sequence>     support is asked to confirm out-of-hours cover (S7)
     window:<pk>:awaiting:<sequence>      the customer is told it waits for that
+    window:<pk>:declined:<sequence>      a requested move is declined: the window stays
     window:<pk>:reminder:<days>d:<start> the reminder <days> before that start
 
 so a re-trigger of the same change never mails twice, while a reschedule (a new SEQUENCE, a
@@ -44,6 +45,16 @@ def _key(window: MaintenanceWindow, kind: str) -> str:
 
 def _link(window: MaintenanceWindow) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("request-detail", args=[window.request_id])
+
+
+def _change_line(window: MaintenanceWindow) -> list[str]:
+    """Where the customer's people move or cancel their upgrade window: its page (after logging
+    in), up to the cut-off."""
+    if window.purpose != Purpose.UPGRADE or window.request.deployment.organisation.is_cloud:
+        return []
+    url = settings.SITE_URL.rstrip("/") + reverse("window-detail", args=[window.move_of_id or window.pk])
+    hours = settings.SCHEDULING_CUSTOMER_CUTOFF_HOURS
+    return [f"To move or cancel it (up to {hours} hours before it starts), log in to the portal: {url}"]
 
 
 def people_of(window: MaintenanceWindow) -> dict[str, str]:
@@ -123,6 +134,7 @@ def window_confirmed(*, window: MaintenanceWindow) -> None:
             f"Engineer: {window.engineer.full_name}.",
             "The attached calendar entry" + (" replaces the earlier one." if moved else " adds it to your calendar."),
             *(_forwardable(window, zone) if customer else []),
+            *(_change_line(window) if customer else []),
             f"Details: {_link(window)}",
         ]
         return "\n\n".join(lines) + "\n"
@@ -159,15 +171,47 @@ def window_requested(*, window: MaintenanceWindow) -> None:
         ]) + "\n",
     )
     contacts = {email: zone for email, zone in people_of(window).items() if email != window.engineer.email.lower()}
+    moved = window.move_of
+
+    def awaiting(zone: str, _customer: bool) -> str:
+        if moved is not None:
+            lines = [
+                f"Your maintenance window of {window.request.deployment.name} is asked to move to {_span(window, zone)}.",
+                "That time is outside support hours, so it waits for support to confirm that staff are available. "
+                f"Until then your window stays booked as confirmed: {_span(moved, zone)}. "
+                "You will receive the updated calendar invite if the move is confirmed.",
+            ]
+        else:
+            lines = [
+                f"Your maintenance window of {window.request.deployment.name} is requested for {_span(window, zone)}.",
+                "It is outside support hours, so it waits for support to confirm that staff are available. "
+                "You will receive the calendar invite once it is confirmed.",
+            ]
+        return "\n\n".join([*lines, *_change_line(window), f"Details: {_link(window)}"]) + "\n"
+
     _enqueue_by_zone(
         window=window, key=_key(window, "awaiting"), people=contacts,
-        subject=f"[{organisation.name}] Out-of-hours window requested: {window.request.deployment.name}",
+        subject=f"[{organisation.name}] Out-of-hours {'move' if moved else 'window'} requested: "
+                f"{window.request.deployment.name}",
+        body_in=awaiting,
+    )
+
+
+def window_move_declined(*, window: MaintenanceWindow) -> None:
+    """A requested move out of hours is declined (or withdrawn): the customer's contacts are
+    told that their window stays where it was confirmed."""
+    moved = window.move_of
+    contacts = {email: zone for email, zone in people_of(moved).items() if email != moved.engineer.email.lower()}
+    _enqueue_by_zone(
+        window=window, key=_key(window, "declined"), people=contacts,
+        subject=f"[{_organisation(window)}] Move not confirmed: {window.request.deployment.name}",
         body_in=lambda zone, _customer: "\n\n".join([
-            f"Your maintenance window of {window.request.deployment.name} is requested for {_span(window, zone)}.",
-            "It is outside support hours, so it waits for support to confirm that staff are available. "
-            "You will receive the calendar invite once it is confirmed.",
-            f"Details: {_link(window)}",
-        ]) + "\n",
+            f"The move of your maintenance window of {window.request.deployment.name} to {_span(window, zone)} "
+            "was not confirmed.",
+            f"Reason: {window.cancel_reason}" if window.cancel_reason else "",
+            f"Your window stays as confirmed: {_span(moved, zone)}.",
+            f"Details: {_link(moved)}",
+        ]).replace("\n\n\n\n", "\n\n") + "\n",
     )
 
 

@@ -28,7 +28,7 @@ from scheduling.choices import Cover, Purpose, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.plan import plan_check, plan_window
 from scheduling.services import lifecycle, notices
-from scheduling.services.booking import SlotNotFree, cancel_row, place, preparation
+from scheduling.services.booking import NOTE_LENGTH, SlotNotFree, cancel_row, place, preparation
 from scheduling.workflow import MOVES, allowed
 from upgrades.services.requests import log, request_schedule_check
 
@@ -87,7 +87,10 @@ def window_confirm(*, window: MaintenanceWindow, by: User) -> MaintenanceWindow:
     if not access.may(by, "window.confirm", organisation_id=window.request.deployment.organisation_id):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk):
+        _lock_moved_first(window)
         locked = _lock(window, "confirm")
+        if locked.move_of_id is not None:
+            return _move_confirm(proposal=locked, by=by)
         if locked.request.deployment.organisation.is_cloud:
             _cloud_notice_ok(locked.start)
         MaintenanceWindow.objects.filter(pk=locked.pk).update(
@@ -110,6 +113,8 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
     with transaction.atomic(), pghistory.context(user=by.pk):
         locked = _lock(window, "reschedule")
         require_may_change(locked, by)
+        if locked.move_of_id is not None:
+            raise WorkflowError("This is a move waiting for support: confirm or decline it, or move the window itself.")
         lifecycle.require_window_free(locked)
         if start == locked.start:
             return locked  # the same time again (a double click)
@@ -125,6 +130,9 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
                 start=start, kind=locked.request.kind, servers=locked.request.deployment.servers.count(),
                 preparation=preparation(),
             )
+        _withdraw_moves(locked, by=by, reason="The window was moved again before support confirmed this time.")
+        if was_confirmed and not cloud and locked.purpose == Purpose.UPGRADE and cover == Cover.OUT_OF_HOURS:
+            return _move_request(window=locked, plan=plan, engineer_ids=engineer_ids, by=by, reason=reason)
         locked.cover = cover
         locked.sequence += 1
         if cloud or locked.purpose == Purpose.CHECK:
@@ -174,13 +182,84 @@ def window_cancel(*, window: MaintenanceWindow, by: User, reason: str) -> Mainte
     if not reason:
         raise WorkflowError("Say why the window is cancelled: everybody who is told reads it.")
     with transaction.atomic(), pghistory.context(user=by.pk):
+        _lock_moved_first(window)
         locked = _lock(window, "cancel")
         require_may_change(locked, by)
+        if locked.move_of_id is not None:
+            return _move_decline(proposal=locked, by=by, reason=reason)
         lifecycle.require_window_free(locked)
         was_confirmed = locked.state == WindowState.CONFIRMED
+        _withdraw_moves(locked, by=by, reason="The window was cancelled.")
         cancel_row(window=locked, by=by, reason=reason)
         lifecycle.window_released(window=locked)
         log(upgrade=locked.request, by=by, action="window_cancelled", reason=reason)
         if was_confirmed:
             notices.window_cancelled(window=locked)
         return locked
+
+
+# A confirmed window moved out of hours (S7): the confirmed time stays until support says yes. --
+
+
+def _lock_moved_first(window: MaintenanceWindow) -> None:
+    """A move's own window is locked before the move, in the order its reschedule and
+    cancellation lock them, so that the two never wait on each other."""
+    if window.move_of_id is not None:
+        list(MaintenanceWindow.objects.select_for_update().filter(pk=window.move_of_id).values_list("pk"))
+
+
+def _withdraw_moves(window: MaintenanceWindow, *, by: User, reason: str) -> None:
+    """The window moves again or is cancelled: a move still waiting for support is void."""
+    for pending in MaintenanceWindow.objects.select_for_update().filter(move_of=window, state=WindowState.REQUESTED):
+        cancel_row(window=pending, by=by, reason=reason)
+
+
+def _move_request(*, window: MaintenanceWindow, plan, engineer_ids: list[int], by: User,
+                  reason: str) -> MaintenanceWindow:
+    """A confirmed window asked to move out of hours: the new time becomes a requested window
+    of its own (holding its engineer), the confirmed one keeps its time, engineer, run and
+    calendar entry. Support confirms the move (`_move_confirm`) or declines it (`_move_decline`)."""
+    proposal = MaintenanceWindow(
+        request=window.request, purpose=window.purpose, booked_by=by, cover=Cover.OUT_OF_HOURS,
+        state=WindowState.REQUESTED, move_of=window, note=reason[:NOTE_LENGTH],
+    )
+    place(window=proposal, plan=plan, engineer_ids=engineer_ids)
+    log(
+        upgrade=window.request, by=by, action="window_move_requested",
+        reason=f"{window.start:%Y-%m-%d %H:%M} → {proposal.start:%Y-%m-%d %H:%M} UTC, out of hours: "
+        "the confirmed time stays until support confirms" + (f": {reason}" if reason else ""),
+    )
+    notices.window_requested(window=proposal)
+    return proposal
+
+
+def _move_confirm(*, proposal: MaintenanceWindow, by: User) -> MaintenanceWindow:
+    """Support confirms a requested move: the confirmed window takes the new time (the same row,
+    so the calendar entry moves) with the engineer held for it; the request is done with."""
+    window = _lock(proposal.move_of, "reschedule")
+    lifecycle.require_window_free(window)
+    old_start = window.start
+    plan = plan_window(
+        start=proposal.start, kind=window.request.kind, servers=window.request.deployment.servers.count(),
+        preparation=preparation(),
+    )
+    # Its engineer's time passes from the request to the window in this one transaction.
+    cancel_row(window=proposal, by=by, reason="Confirmed: the window moved to this time.")
+    window.cover, window.sequence = Cover.OUT_OF_HOURS, window.sequence + 1
+    window.confirmed_by, window.confirmed_at = by, timezone.now()
+    place(window=window, plan=plan, engineer_ids=[proposal.engineer_id])
+    log(upgrade=window.request, by=by, action="window_rescheduled",
+        reason=f"{old_start:%Y-%m-%d %H:%M} → {window.start:%Y-%m-%d %H:%M} UTC: out of hours, confirmed by support")
+    lifecycle.window_planned(window=window, moved=True)
+    notices.window_confirmed(window=window)  # a new SEQUENCE: the calendar entry moves
+    return window
+
+
+def _move_decline(*, proposal: MaintenanceWindow, by: User, reason: str) -> MaintenanceWindow:
+    """Support declines a requested move (or its asker withdraws it): the window stays where it
+    was confirmed, and the customer's contacts are told so."""
+    cancel_row(window=proposal, by=by, reason=reason)
+    log(upgrade=proposal.request, by=by, action="window_move_declined",
+        reason=f"{proposal.start:%Y-%m-%d %H:%M} UTC: {reason}")
+    notices.window_move_declined(window=proposal)
+    return proposal

@@ -12,7 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
-from portal.timezones import time_zone_choices, time_zone_names
+from portal.timezones import time_zone_names
 from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.announcement import service_notice
@@ -24,13 +24,25 @@ from scheduling.services.windows import customer_may_change, cutoff, slot_move, 
 from scheduling.slots import Slot
 from upgrades.impact import impact_of
 
+MOVE_ASKED = ("The new time is out of hours: support confirms that staff are available. "
+              "Until then your window stays booked at its current time.")
 NOT_FREE = "This slot was just taken, or is no longer free. Choose one of the free slots below."
 
 
 def zone_of(request, fallback: str) -> str:
     """The zone the viewer asked for (?tz=), if it is a real one; else `fallback`."""
-    wanted = request.POST.get("tz") or request.GET.get("tz") or fallback
-    return wanted if wanted in time_zone_names() else fallback
+    return zone_asked(request, fallback)[0]
+
+
+def zone_asked(request, fallback: str) -> tuple[str, str]:
+    """(zone, problem): the zone the viewer asked for (?tz=), or `fallback` with what was wrong
+    with the name asked for ("" when nothing was asked or it is a real zone)."""
+    wanted = (request.POST.get("tz") or request.GET.get("tz") or "").strip()
+    if not wanted:
+        return fallback, ""
+    if wanted in time_zone_names():
+        return wanted, ""
+    return fallback, f"“{wanted[:64]}” is not a known time zone: type a name such as Europe/London or America/New_York."
 
 
 def _page_asked(request) -> int:
@@ -49,10 +61,11 @@ def _hour_rows(entries: list[tuple[Slot, datetime]], days: list[date]) -> list[t
     return [(f"{hour:02d}:00", [cells.get((hour, day), []) for day in days]) for hour in hours]
 
 
-def week_calendar(slots: list[Slot], zone: str, week: int) -> dict:
+def week_calendar(slots: list[Slot], zone: str, week: int, current: datetime | None = None) -> dict:
     """Page `week` of the free slots in `zone`: seven days from the local date of the first
     free slot (page 0), each later page the next seven, with standard and out-of-hours slots in
-    two grids apart. The first free slot is named on every page, whichever grid holds it."""
+    two grids apart. The first free slot is named on every page, whichever grid holds it.
+    `current` is the start of the window being moved: its slot is marked, not offered."""
     tz = ZoneInfo(zone)
     local = [(slot, slot.start.astimezone(tz)) for slot in slots]
     if not local:
@@ -70,6 +83,8 @@ def week_calendar(slots: list[Slot], zone: str, week: int) -> dict:
         "out_of_hours": _hour_rows([entry for entry in shown if not entry[0].standard], days),
         "out_of_hours_count": sum(1 for slot, _ in shown if not slot.standard),
         "any_low_usage": any(slot.low_usage for slot in slots),
+        "current": current,
+        "current_shown": current is not None and any(slot.start == current for slot, _ in shown),
     }
 
 
@@ -105,6 +120,36 @@ def window_facts(window: MaintenanceWindow, zone: str) -> dict:
     return facts
 
 
+def slot_chosen(*, upgrade, start: str, zone: str, purpose: str = Purpose.UPGRADE,
+                moving: MaintenanceWindow | None = None) -> dict | None:
+    """What the person is about to book (or move to), for them to confirm: the slot at `start`
+    if it is still free, its times by their clock and the support desk's and the customer's,
+    how long it lasts, its cover and who is told. None when no free slot starts then."""
+    try:
+        moment = datetime.fromisoformat(start)
+    except ValueError:
+        return None
+    slot = selectors.slot_at(upgrade=upgrade, start=moment, purpose=purpose, exclude_window=moving)
+    if slot is None:
+        return None
+    organisation = upgrade.deployment.organisation
+    length = selectors.length_of(upgrade=upgrade, purpose=purpose)
+    zones = [("Your choice", zone), (organisation.name, organisation.time_zone),
+             ("Support", selectors.support_zone_of(organisation=organisation))]
+    clocks, seen = [], set()
+    for label, name in zones:
+        if name and name not in seen:
+            seen.add(name)
+            tz = ZoneInfo(name)
+            clocks.append((label, name, slot.start.astimezone(tz), (slot.start + length).astimezone(tz)))
+    return {
+        "slot": slot, "start": slot.start.astimezone(ZoneInfo(zone)), "clocks": clocks,
+        "minutes": int(length.total_seconds() // 60),
+        "standard": slot.standard or purpose == Purpose.CHECK,
+        "contacts": selectors.contacts_told(organisation=organisation),
+    }
+
+
 def start_asked(request, refusal: str = NOT_FREE) -> datetime:
     """The start a booking form posted (one of the free slots'), else WorkflowError(refusal)."""
     try:
@@ -127,22 +172,24 @@ def book(request, token: str):
     except LinkRefused as refusal:
         return render(request, "scheduling/link_refused.html", {"reason": str(refusal)}, status=403)
     upgrade = link.request
-    zone = zone_of(request, upgrade.deployment.organisation.time_zone)
+    zone, zone_problem = zone_asked(request, upgrade.deployment.organisation.time_zone)
     window = upgrade.windows.upgrades().holding().select_related(
         "request__deployment__organisation", "request__release", "engineer"
     ).first()
     action = request.POST.get("action", "book")
-    error, status = "", 200
-    if request.method == "POST":
+    note = request.POST.get("note", "").strip()
+    error, status = (zone_problem, 400) if zone_problem else ("", 200)
+    if request.method == "POST" and not zone_problem:
         try:
             if window is None and action == "book":
-                window, _ = slot_book(upgrade=upgrade, start=start_asked(request), by=request.user)
+                window, _ = slot_book(upgrade=upgrade, start=start_asked(request), by=request.user, note=note)
                 messages.success(request, "Your window is booked." if window.state == WindowState.CONFIRMED
                                  else "Your window is requested: support confirms it soon.")
             elif window is not None and action == "reschedule":
-                window = slot_move(window=window, start=start_asked(request), by=request.user,
-                                   reason="Moved by the customer")
-                messages.success(request, "Your window is moved. Calendar invites follow the change.")
+                moved = slot_move(window=window, start=start_asked(request), by=request.user,
+                                  reason="Moved by the customer" + (f": {note}" if note else ""))
+                messages.success(request, MOVE_ASKED if moved.move_of_id else
+                                 "Your window is moved. Calendar invites follow the change.")
             elif window is not None and action == "cancel":
                 reason = request.POST.get("reason", "").strip()
                 if not reason:
@@ -162,7 +209,8 @@ def book(request, token: str):
 
     rescheduling = window is not None and (action == "reschedule" or request.GET.get("reschedule") == "1")
     context = {
-        "link": link, "upgrade": upgrade, "zone": zone, "zones": time_zone_choices(), "error": error,
+        "link": link, "upgrade": upgrade, "zone": zone, "zone_chosen": bool(request.GET.get("tz") or request.POST.get("tz")),
+        "error": error,
         "window": window, "token": token, "rescheduling": rescheduling,
         "length_minutes": int(selectors.length_of(upgrade=upgrade).total_seconds() // 60),
         "cutoff_hours": int(cutoff().total_seconds() // 3600),
@@ -174,7 +222,17 @@ def book(request, token: str):
             error = error or "The window can no longer be moved here: call support."
             context |= {"error": error, "rescheduling": False}
     if (window is None or context["rescheduling"]) and not context["cloud"]:
-        slots = selectors.slots_for(upgrade=upgrade, exclude_window=window)
-        context["calendar"] = week_calendar(slots, zone, _page_asked(request))
+        # Two steps: a slot clicked (?start=) is shown to confirm; only the confirmation books.
+        asked = request.GET.get("start", "") if request.method == "GET" else ""
+        chosen = slot_chosen(upgrade=upgrade, start=asked, zone=zone, moving=window) if asked else None
+        if asked and chosen is None:
+            context["error"], status = NOT_FREE, 409
+        if chosen is not None:
+            back = {"tz": zone, "week": _page_asked(request)} | ({"reschedule": 1} if context["rescheduling"] else {})
+            context |= {"chosen": chosen, "back_url": f"{request.path}?{urlencode(back)}"}
+        else:
+            slots = selectors.slots_for(upgrade=upgrade, exclude_window=window)
+            context["calendar"] = week_calendar(slots, zone, _page_asked(request),
+                                                current=window.start if window is not None else None)
     template = "scheduling/book.html#booking" if request.htmx and not request.htmx.boosted else "scheduling/book.html"
     return render(request, template, context, status=status)

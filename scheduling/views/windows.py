@@ -4,7 +4,6 @@ cut-off) reschedules or cancels."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from itertools import groupby
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -12,14 +11,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from portal import access
 from portal.choices import Role
 from portal.models import Contact, User
 from portal.selectors import notices_about
-from portal.timezones import time_zone_choices
 from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling.choices import Purpose, WindowState
@@ -27,15 +27,13 @@ from scheduling.models import MaintenanceWindow
 from scheduling.services import lifecycle
 from scheduling.services.booking import SlotNotFree, SlotTaken
 from scheduling.services.windows import customer_may_change, cutoff, slot_move, window_cancel, window_confirm
-from scheduling.views.booking import NOT_FREE, start_asked, window_facts, zone_of
+from scheduling.views.booking import MOVE_ASKED, NOT_FREE, slot_chosen, start_asked, week_calendar, window_facts, zone_asked
 from scheduling.workflow import allowed
 from upgrades.choices import RunState, StepProcedure
 from upgrades.services import plans
 from upgrades.services.readiness import readiness_of
 
 WINDOWS_PER_PAGE = 50
-# How far ahead the reschedule choice looks from its first day (the page can move it on).
-RESCHEDULE_DAYS = 21
 
 
 # The staff calendar -------------------------------------------------------------------------
@@ -157,20 +155,25 @@ def my_windows(request):
 # One window -----------------------------------------------------------------------------------
 
 
-def _reschedule_days(request, window: MaintenanceWindow, zone: str) -> tuple[list, str]:
-    """The free slots the window can move to, by local day, from ?from= (default: now)."""
-    tz = ZoneInfo(zone)
-    asked, earliest = request.GET.get("from", ""), None
+def _move_context(request, window: MaintenanceWindow, zone: str) -> tuple[dict, int]:
+    """Moving the window in two steps, as booking it: the free slots as weeks of seven days with
+    the current time marked (?move=1&week=), then the slot chosen (?start=) to confirm."""
     try:
-        if asked:
-            earliest = datetime.combine(date.fromisoformat(asked), time(0), tzinfo=tz)
+        week = max(int(request.GET.get("week", 0)), 0)
     except ValueError:
-        asked = ""
-    slots = selectors.slots_for(upgrade=window.request, purpose=window.purpose, exclude_window=window,
-                                earliest=earliest, within=timedelta(days=RESCHEDULE_DAYS))
-    local = [(slot, slot.start.astimezone(tz)) for slot in slots]
-    days = [(day, list(entries)) for day, entries in groupby(local, key=lambda entry: entry[1].date())]
-    return days, asked
+        week = 0
+    asked = request.GET.get("start", "")
+    if asked:
+        chosen = slot_chosen(upgrade=window.request, start=asked, zone=zone, purpose=window.purpose, moving=window)
+        if chosen is not None:
+            back = urlencode({"move": 1, "week": week})
+            return {"moving": True, "chosen": chosen, "back_url": f"{request.path}?{back}#move",
+                    "move_url": reverse("window-action", args=[window.pk, "reschedule"])}, 200
+    slots = selectors.slots_for(upgrade=window.request, purpose=window.purpose, exclude_window=window)
+    context = {"moving": True, "calendar": week_calendar(slots, zone, week, current=window.start)}
+    if asked:
+        return context | {"move_error": NOT_FREE}, 409
+    return context, 200
 
 
 def _notices(window: MaintenanceWindow, user: User):
@@ -190,6 +193,7 @@ def window_detail(request, pk: int):
     organisation = window.request.deployment.organisation
     viewer_zone, home_zone = user.time_zone, organisation.time_zone
     desk = access.is_desk(user)
+    zone, zone_problem = zone_asked(request, home_zone)
     run = plans.run_for_window(window)
     under_way = run is not None and run.state in lifecycle.UNDER_WAY
     may_change = window.is_holding and not under_way and (desk or (user.is_customer and customer_may_change(window)))
@@ -201,7 +205,8 @@ def window_detail(request, pk: int):
         "may_plan": user.is_vendor and run is None and window.purpose == Purpose.UPGRADE
         and window.state == WindowState.CONFIRMED,
         "window": window, "upgrade": window.request, "organisation": organisation,
-        "facts": window_facts(window, zone_of(request, home_zone)),
+        "facts": window_facts(window, zone),
+        "zone_problem": zone_problem, "zone_chosen": bool(request.GET.get("tz")),
         "clocks": [
             (label, zone, window.start.astimezone(ZoneInfo(zone)), window.end.astimezone(ZoneInfo(zone)))
             for label, zone in _clocks(user, viewer_zone, home_zone, window)
@@ -213,11 +218,13 @@ def window_detail(request, pk: int):
         "late_for_customer": user.is_customer and window.is_holding and not under_way
         and window.purpose == Purpose.UPGRADE and not organisation.is_cloud and not customer_may_change(window),
         "cutoff_hours": int(cutoff().total_seconds() // 3600),
-        "viewer_zone": viewer_zone, "zones": time_zone_choices(),
+        "viewer_zone": viewer_zone,
     }
-    if may_change:
-        context["reschedule_days"], context["reschedule_from"] = _reschedule_days(request, window, viewer_zone)
-    return render(request, "scheduling/window_detail.html", context)
+    status = 400 if zone_problem else 200
+    if may_change and window.move_of_id is None and (request.GET.get("move") == "1" or "start" in request.GET):
+        move, status = _move_context(request, window, viewer_zone)
+        context |= move
+    return render(request, "scheduling/window_detail.html", context, status=status)
 
 
 def _clocks(user: User, viewer_zone: str, home_zone: str, window: MaintenanceWindow) -> list[tuple[str, str]]:
@@ -247,20 +254,27 @@ def window_action(request, pk: int, action: str):
     if action not in DONE:
         raise Http404
     window = selectors.window_get(user=request.user, pk=pk)
+    done = DONE[action]
     try:
         if action == "plan":
             lifecycle.window_plan(window=window, by=request.user)
         elif action == "confirm":
-            window_confirm(window=window, by=request.user)
+            confirmed = window_confirm(window=window, by=request.user)
+            if window.move_of_id:
+                done, window = "The move is confirmed: the window is at the new time, calendar invites follow.", confirmed
         elif action == "reschedule":
             start = start_asked(request, "Choose one of the free slots in the list.")
-            slot_move(window=window, start=start, by=request.user, reason=request.POST.get("reason", "").strip())
+            moved = slot_move(window=window, start=start, by=request.user, reason=request.POST.get("reason", "").strip())
+            if moved.move_of_id:
+                done = MOVE_ASKED
         else:
             window_cancel(window=window, by=request.user, reason=request.POST.get("reason", ""))
+            if window.move_of_id:
+                done, window = "The move is declined: the window stays where it was, and the customer is told.", window.move_of
     except SlotNotFree:
         messages.error(request, NOT_FREE)
     except (WorkflowError, SlotTaken) as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, DONE[action])
+        messages.success(request, done)
     return redirect("window-detail", pk=window.pk)

@@ -27,8 +27,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.day(FRIDAY)]
 def open_page(browser: Browser, live_server, world):
     contexts = []
 
-    def make() -> Page:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    def make(zone: str = "Europe/London") -> Page:
+        # The browser's own clock: the booking page starts from it until the person chooses one.
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900},
+                                      timezone_id=zone)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -76,12 +78,33 @@ def test_the_customer_books_a_window_and_support_sees_it(open_page, book_path):
     save_screenshot(customer, "booking-1-free-slots-london")
 
     # The zone changes in place (htmx): the same instant, another clock.
-    customer.get_by_label("Times shown in").select_option("America/New_York")
+    zone = customer.get_by_label("Times shown in")
+    zone.fill("America/New_York")
+    zone.press("Enter")
     expect(customer.locator(f'button.slot[value="{start}"]')).to_have_text(new_york)
     expect(customer.locator("#booking")).to_contain_text("Times are in America/New_York")
     save_screenshot(customer, "booking-2-free-slots-new-york")
 
+    # Two steps: the slot clicked is summed up to confirm, and nothing is booked yet.
     customer.locator(f'button.slot[value="{start}"]').click()
+    confirm = customer.locator(".slot-confirm")
+    expect(confirm.get_by_role("heading")).to_have_text("Book this time?")
+    expect(confirm.get_by_role("heading")).to_be_focused()
+    expect(confirm).to_contain_text(new_york)
+    expect(confirm).to_contain_text("Europe/London")  # the organisation's clock too
+    expect(confirm).to_contain_text("Olivia Bennett")
+    save_screenshot(customer, "booking-2b-confirm-the-choice")
+    assert not MaintenanceWindow.objects.exists()
+    customer.get_by_role("button", name="Choose another").click()
+    expect(customer.locator(f'button.slot[value="{start}"]')).to_be_visible()
+    assert not MaintenanceWindow.objects.exists()
+
+    # By keyboard this time: the slots are buttons.
+    customer.locator(f'button.slot[value="{start}"]').focus()
+    customer.keyboard.press("Enter")
+    expect(confirm.get_by_role("heading")).to_be_focused()
+    customer.get_by_label("Note for support and the engineer").fill("Call Rahul on the day.")
+    customer.get_by_role("button", name="Confirm booking").click()
     expect(customer.get_by_role("status")).to_contain_text("Your window is booked")
     summary = customer.locator(".window-summary")
     expect(summary).to_contain_text("Booked and confirmed")
@@ -95,7 +118,7 @@ def test_the_customer_books_a_window_and_support_sees_it(open_page, book_path):
     save_screenshot(customer, "booking-3-booked-with-the-notice")
 
     window = MaintenanceWindow.objects.get()
-    assert window.start.isoformat() == start
+    assert window.start.isoformat() == start and window.note == "Call Rahul on the day."
 
     desk = open_page()
     log_in(desk, "support@vendor.example")
@@ -128,3 +151,88 @@ def test_a_link_of_another_organisation_opens_a_clear_page(open_page, book_path)
 
     expect(outsider.get_by_text("This link cannot be used")).to_be_visible()
     expect(outsider.locator("button.slot")).to_have_count(0)
+
+
+def test_the_page_starts_on_the_browsers_clock_and_takes_a_typed_zone(open_page, book_path):
+    customer = open_page("Asia/Tokyo")
+    log_in(customer, "lead@northwind.example")
+    customer.goto(book_path)
+
+    zone = customer.get_by_label("Times shown in")
+    expect(zone).to_have_value("Asia/Tokyo")
+    expect(customer.locator("#booking")).to_contain_text("Times are in Asia/Tokyo")
+    slot = customer.locator("table.slot-grid.standard button.slot").first
+    start = datetime.fromisoformat(slot.get_attribute("value"))
+    expect(slot).to_have_text(start.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M"))
+    assert customer.locator("#time-zones option").count() > 300  # the browser's own list, searchable
+    save_screenshot(customer, "booking-0-browser-zone")
+
+    zone.fill("Nowhere/Land")
+    zone.press("Enter")
+    expect(customer.get_by_role("alert")).to_contain_text("“Nowhere/Land” is not a known time zone")
+
+    zone.fill("America/Chicago")
+    zone.press("Enter")
+    expect(customer.locator("#booking")).to_contain_text("Times are in America/Chicago")
+
+
+def test_support_books_the_check_on_the_week_grid_in_both_clocks(open_page, in_review, northwind):
+    northwind.time_zone = "America/New_York"
+    northwind.save()
+    desk = open_page()
+    log_in(desk, "support@vendor.example")
+    desk.goto(f"/requests/{in_review.pk}/")
+
+    desk.locator("summary", has_text="Schedule the prerequisite check").click()
+    slot = desk.locator("form.check-grid button.slot").first
+    start = datetime.fromisoformat(slot.get_attribute("value"))
+    expect(slot).to_contain_text(start.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M"))
+    expect(slot.locator("small")).to_have_text(start.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M"))
+    save_screenshot(desk, "booking-7-support-books-the-check")
+    slot.click()
+
+    expect(desk.get_by_role("status")).to_contain_text("The prerequisite check is scheduled")
+    assert in_review.windows.get().start == start
+
+
+def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, book_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduling.selectors import slots_for
+    from scheduling.services.booking import window_book
+    from upgrades.models import UpgradeRequest
+
+    upgrade = UpgradeRequest.objects.get(deployment__organisation__slug="northwind", deployment__name="Production",
+                                         state="approved")
+    slot = next(slot for slot in slots_for(upgrade=upgrade)
+                if slot.standard and slot.start > timezone.now() + timedelta(days=7))
+    window = window_book(upgrade=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard",
+                         by=User.objects.get(email="lead@northwind.example"))
+    customer = open_page()
+    log_in(customer, "lead@northwind.example")
+    customer.goto(f"/windows/{window.pk}/")
+
+    customer.get_by_role("button", name="Move to another time").click()
+    current = customer.locator(".slot.current")
+    for _ in range(6):
+        if current.count():
+            break
+        customer.get_by_role("link", name="Next 7 days →").click()
+    expect(current).to_contain_text(slot.start.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M") + " current")
+    save_screenshot(customer, "booking-8-move-from-the-window-page")
+
+    other = customer.locator("form.slot-calendar-form button.slot.standard").first
+    other_start = other.get_attribute("value")
+    other.click()
+    expect(customer.get_by_role("heading", name="Move the window to this time?")).to_be_focused()
+    customer.get_by_role("button", name="Choose another").click()
+    expect(customer.locator(".slot.current")).to_be_visible()
+    assert MaintenanceWindow.objects.get().start == slot.start
+
+    customer.locator(f'button.slot[value="{other_start}"]').click()
+    customer.get_by_label("Note for support and the engineer").fill("Exams that week")
+    customer.get_by_role("button", name="Confirm the move").click()
+    expect(customer.get_by_role("status")).to_contain_text("The window is moved")
+    assert MaintenanceWindow.objects.get().start.isoformat() == other_start

@@ -126,23 +126,6 @@ def test_an_out_of_hours_request_asks_support_and_is_invited_once_confirmed(cust
     assert _event(Calendar.from_ical(invite.attachments[0]["content"]))["STATUS"] == "CONFIRMED"
 
 
-def test_a_window_moved_out_of_hours_leaves_the_calendars_until_support_confirms(customer, support, engineer, approved):
-    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
-
-    window_reschedule(window=window, start=START + timedelta(hours=9), engineer_ids=[engineer.pk],
-                      cover=Cover.OUT_OF_HOURS, by=customer)
-
-    cancel = Notice.objects.get(key=f"window:{window.pk}:cancel:1", recipient=LEAD)
-    assert Calendar.from_ical(cancel.attachments[0]["content"])["METHOD"] == "CANCEL"
-    assert "waits for support to confirm" in cancel.body
-    assert Notice.objects.filter(key=f"window:{window.pk}:requested:1", recipient=support.email).exists()
-
-    # Support confirms: the entry comes back with a SEQUENCE above the cancellation's.
-    window_confirm(window=window, by=support)
-    invite = Notice.objects.get(key=f"window:{window.pk}:invite:2", recipient=LEAD)
-    assert _event(Calendar.from_ical(invite.attachments[0]["content"]))["SEQUENCE"] == 2
-
-
 def test_the_engineer_taken_off_a_window_gets_the_cancellation(customer, engineer, approved):
     other = User.objects.get(email="engineer.apac@vendor.example")
     window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)

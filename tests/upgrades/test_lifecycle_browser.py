@@ -249,8 +249,7 @@ def review_and_approve(desk: Page, request: UpgradeRequest, customer: Page) -> N
         accept.first.click()
         expect(accept).to_have_count(left - 1)
     desk.locator("summary", has_text="Schedule the prerequisite check").click()
-    desk.get_by_label(re.compile("Free check slot")).select_option(index=0)
-    desk.get_by_role("button", name="Schedule", exact=True).click()
+    desk.locator("form.check-grid button.slot").first.click()
     expect(status(desk)).to_contain_text("The prerequisite check is scheduled")
     request.refresh_from_db()
 
@@ -272,6 +271,7 @@ def book_the_window(customer: Page, request: UpgradeRequest) -> MaintenanceWindo
     customer.goto(f"/requests/{request.pk}/")
     customer.get_by_role("button", name="Book the maintenance window").first.click()
     customer.locator("button.slot.standard").first.click()
+    customer.get_by_role("button", name="Confirm booking").click()
     expect(status(customer)).to_contain_text("Your window is booked")
     shot(customer, "03-customer-booked")
     return MaintenanceWindow.objects.get(request=request, purpose="upgrade")

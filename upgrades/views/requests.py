@@ -1,8 +1,6 @@
 """Upgrade requests: asking, the support queue, the request page and its moves."""
 
 from datetime import datetime, timedelta
-from itertools import groupby
-from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal import access
-from portal.models import NoticeState, User
+from portal.models import NoticeState
 from portal.pages import carry_out
 from portal.selectors import notices_about
 from upgrades import selectors, selectors_homes
@@ -108,7 +106,8 @@ def _request_context(request, upgrade):
         "preflight_pending": selectors.preflight_pending(upgrade),
         "is_desk": access.is_desk(user),
         "may": _may(upgrade, user),
-        "check_days": _check_days(upgrade, user) if access.is_desk(user) and allowed("schedule_check", upgrade.state) else [],
+        "check_days": _check_days(upgrade, user, request.GET.get("check_week", ""))
+        if access.is_desk(user) and allowed("schedule_check", upgrade.state) else {},
         "outcome_form": CheckOutcomeForm(),
         "reason_form": ReasonForm(),
         "notice_failed": NoticeState.FAILED,
@@ -143,13 +142,11 @@ def _may(upgrade, user) -> dict[str, bool]:
 CHECK_DAYS = 14
 
 
-def _check_days(upgrade, user):
-    """Free check slots over the coming two weeks, by day in the support user's zone (S2)."""
-    zone = ZoneInfo(user.time_zone)
-    slots = booking().check_slots(upgrade=upgrade, within=timedelta(days=CHECK_DAYS))
-    names = dict(User.objects.filter(pk__in={pk for slot in slots for pk in slot.engineer_ids}).values_list("pk", "full_name"))
-    local = [(slot, slot.start.astimezone(zone), ", ".join(names[pk] for pk in slot.engineer_ids)) for slot in slots]
-    return [(day, list(entries)) for day, entries in groupby(local, key=lambda entry: entry[1].date())]
+def _check_days(upgrade, user, week: str = ""):
+    """Free check slots over the coming two weeks as a week grid, by the support user's clock
+    and the customer's (S2)."""
+    return booking().check_calendar(upgrade=upgrade, within=timedelta(days=CHECK_DAYS), zone=user.time_zone,
+                                    week=int(week) if week.isdigit() else 0)
 
 
 def _by_section(items):
