@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from portal import dispatch
 from portal.models import User
@@ -64,6 +65,8 @@ def step_get(*, run: Run, pk: int) -> Step:
 class StepRow:
     step: Step
     late: bool  # finished (or still running) after its planned end
+    attempts: list = field(default_factory=list)  # the report's: every Attempt, when more than one
+    projected: tuple[datetime, datetime] | None = None  # the report's, while the run is under way
 
     @property
     def actual_seconds(self) -> float | None:
@@ -73,19 +76,25 @@ class StepRow:
         return ((step.finished_at or timezone.now()) - step.started_at).total_seconds()
 
 
-def _row(step: Step, now: datetime) -> StepRow:
+def _row(step: Step, now: datetime, **report) -> StepRow:
     moment = step.finished_at or (now if step.state == StepState.RUNNING else None)
-    return StepRow(step=step, late=bool(moment and step.planned_end and moment > step.planned_end))
+    return StepRow(step=step, late=bool(moment and step.planned_end and moment > step.planned_end), **report)
 
 
-def steps_of(run: Run, now: datetime | None = None) -> dict[str, list[StepRow]]:
+def steps_of(run: Run, now: datetime | None = None, *, attempts: dict[int, list["Attempt"]] | None = None,
+             projection: "Projection | None" = None) -> dict[str, list[StepRow]]:
     """The steps by procedure: the upgrade (preparation first, numbered as the seed), then any
-    rollback or rebuild steps under their own heading."""
+    rollback or rebuild steps under their own heading. The report adds each step's attempts
+    (when it took more than one) and, during the run, when each step to come is projected."""
     now = now or timezone.now()
     steps = run.steps.select_related("confirmed_by_engineer", "confirmed_by_customer").order_by("position")
     grouped: dict[str, list[StepRow]] = {procedure: [] for procedure in StepProcedure.values}
     for step in steps:
-        grouped[step.procedure].append(_row(step, now))
+        tried = (attempts or {}).get(step.pk, [])
+        grouped[step.procedure].append(_row(
+            step, now, attempts=tried if len(tried) > 1 else [],
+            projected=projection.steps.get(step.pk) if projection else None,
+        ))
     return grouped
 
 
@@ -215,9 +224,29 @@ def last_seq(run: Run) -> int:
     return run.next_seq - 1
 
 
-def decisions_of(run: Run) -> list[LiveEvent]:
+@dataclass(frozen=True)
+class Decision:
+    """One line of "who did what". The services write most texts with the person's name and the
+    reason in them ("Erin Walsh skipped “Stop group 2”: done by hand"): the name and the reason
+    are said apart only where the text does not say them already."""
+
+    at: datetime
+    text: str
+    who: str = ""
+    reason: str = ""
+
+
+def _decision(event: LiveEvent) -> Decision:
+    name = event.actor.full_name if event.actor else ""
+    reason = event.data.get("reason") or ""
+    return Decision(at=event.at, text=event.text, who="" if name in event.text else name,
+                    reason="" if reason in event.text else reason)
+
+
+def decisions_of(run: Run) -> list[Decision]:
     """Who did what: starts, confirmations, decisions, rollbacks, sign-off."""
-    return list(run.live_events.filter(kind__in=DECISION_KINDS).select_related("actor", "step").order_by("seq"))
+    events = run.live_events.filter(kind__in=DECISION_KINDS).select_related("actor").order_by("seq")
+    return [_decision(event) for event in events]
 
 
 @dataclass
@@ -326,11 +355,101 @@ def rollback_open(run: Run) -> RollbackDecision | None:
     return run.rollbacks.filter(state=RollbackState.REQUESTED).select_related("requested_by").first()
 
 
-def rollbacks_of(run: Run) -> list[RollbackDecision]:
-    return list(run.rollbacks.select_related("requested_by", "decided_by").order_by("requested_at"))
-
-
 # The report ------------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """One attempt of a step, as its events tell it: a retried step keeps the failure and the time
+    it cost, which the step's row (the last attempt) no longer shows."""
+
+    number: int
+    started_at: datetime
+    seq: int = 0  # the event that began it: the step's log lines from there on are this attempt's
+    finished_at: datetime | None = None
+    state: str = StepState.RUNNING
+    error: str = ""
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+    @property
+    def state_words(self) -> str:
+        return StepState(self.state).label
+
+
+ENDED_STEP_STATES = frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.INTERRUPTED, StepState.SKIPPED})
+
+
+def attempts_of(run: Run) -> dict[int, list[Attempt]]:
+    """Every attempt of every step that ran, by step, oldest first. The step's row has the last
+    word on its last attempt (a step marked as fixed or skipped by a person moves without an event
+    of its own); a step retried and not yet begun keeps its attempts as they ended."""
+    attempts: dict[int, list[Attempt]] = {}
+    for event in run.live_events.filter(kind="step").exclude(step=None).order_by("seq"):
+        tried = attempts.setdefault(event.step_id, [])
+        state, number = event.data.get("state"), event.data.get("attempt")
+        if state == StepState.RUNNING and (not tried or tried[-1].number != number):
+            tried.append(Attempt(number=number or len(tried) + 1, started_at=event.at, seq=event.seq))
+        elif tried and state in ENDED_STEP_STATES:
+            tried[-1].finished_at, tried[-1].state, tried[-1].error = event.at, state, event.data.get("error", "")
+    for step in run.steps.exclude(started_at=None).exclude(state=StepState.PENDING):
+        tried = attempts.setdefault(step.pk, [])
+        if not tried or tried[-1].started_at < step.started_at - timedelta(seconds=1):
+            tried.append(Attempt(number=step.attempts or len(tried) + 1, started_at=step.started_at))
+        last = tried[-1]
+        last.state, last.finished_at, last.error = step.state, step.finished_at, step.error
+    return attempts
+
+
+@dataclass
+class LogSection:
+    """Log lines in a row that one attempt of one step printed (or the run itself: no step)."""
+
+    step: Step | None
+    attempt: Attempt | None
+    tries: int
+    lines: list[LiveEvent] = field(default_factory=list)
+
+
+def log_sections(run: Run, attempts: dict[int, list[Attempt]]) -> list[LogSection]:
+    """The whole log in order, cut where the step or the attempt that printed it changes."""
+    sections: list[LogSection] = []
+    for line in log_all(run):
+        tried = attempts.get(line.step_id, [])
+        attempt = next((attempt for attempt in reversed(tried) if attempt.seq <= line.seq), None)
+        if not sections or sections[-1].step != line.step or sections[-1].attempt is not attempt:
+            sections.append(LogSection(step=line.step, attempt=attempt, tries=len(tried)))
+        sections[-1].lines.append(line)
+    return sections
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The run stood still from `start` until `end` (None: it still does), for `why`."""
+
+    start: datetime
+    end: datetime | None
+    why: str
+
+    def seconds(self, now: datetime) -> float:
+        return ((self.end or now) - self.start).total_seconds()
+
+
+def pauses_of(run: Run) -> list[Pause]:
+    """The run's paused stretches, from its state events (paused, then resumed or ended)."""
+    pauses, since, why = [], None, ""
+    for event in run.live_events.filter(kind="run", data__has_key="state").order_by("seq"):
+        state = event.data["state"]
+        if state == RunState.PAUSED and since is None:
+            since, why = event.at, event.text
+        elif state != RunState.PAUSED and since is not None:
+            pauses.append(Pause(since, event.at, why))
+            since = None
+    if since is not None:
+        pauses.append(Pause(since, run.finished_at, why))
+    return pauses
 
 
 @dataclass(frozen=True)
@@ -341,22 +460,85 @@ class PhaseSpan:
     planned_end: datetime | None
     actual_start: datetime | None
     actual_end: datetime | None
+    paused_seconds: float = 0.0  # of the paused time that fell inside this phase
+
+    @property
+    def paused(self) -> bool:
+        return self.phase == RunState.PAUSED
+
+    @property
+    def took(self) -> str:
+        if not (self.actual_start and self.actual_end):
+            return ""
+        return duration_words(self.actual_end - self.actual_start)
+
+    @property
+    def paused_words(self) -> str:
+        return duration_words(self.paused_seconds) if self.paused_seconds >= 1 else ""
 
 
-def phases_of(run: Run) -> list[PhaseSpan]:
-    """Planned against actual time per phase, from the upgrade steps in their order."""
+def _overlap(start: datetime, end: datetime, pause: Pause, now: datetime) -> float:
+    return max(0.0, (min(end, pause.end or now) - max(start, pause.start)).total_seconds())
+
+
+def phases_of(run: Run, attempts: dict[int, list[Attempt]] | None = None,
+              now: datetime | None = None) -> list[PhaseSpan]:
+    """Planned against actual time per phase, from the upgrade steps in their order; a phase
+    starts with the first attempt of its first step. The run's paused stretches are rows of their
+    own, in time order, and each phase says how much of its span the run stood still."""
+    now = now or timezone.now()
+    attempts = attempts_of(run) if attempts is None else attempts
+    pauses = pauses_of(run)
     steps = list(run.steps.filter(procedure=StepProcedure.UPGRADE).order_by("position"))
     spans = []
     for phase, rows in groupby(steps, key=lambda step: step.phase):
         rows = list(rows)
-        starts = [step.started_at for step in rows if step.started_at]
+        starts = [attempt.started_at for step in rows for attempt in attempts.get(step.pk, [])]
         ends = [step.finished_at for step in rows if step.finished_at]
+        start, end = (min(starts) if starts else None), (max(ends) if ends else None)
+        paused = sum(_overlap(start, end or now, pause, now) for pause in pauses) if start else 0.0
         spans.append(PhaseSpan(
             phase=phase, words=PHASE_WORDS.get(phase, phase),
             planned_start=rows[0].planned_start, planned_end=rows[-1].planned_end,
-            actual_start=min(starts) if starts else None, actual_end=max(ends) if ends else None,
+            actual_start=start, actual_end=end, paused_seconds=paused,
         ))
-    return spans
+    spans += [PhaseSpan(phase=RunState.PAUSED, words=pause.why, planned_start=None, planned_end=None,
+                        actual_start=pause.start, actual_end=pause.end) for pause in pauses]
+    never = now + timedelta(days=3650)  # phases not reached keep their place at the end
+    return sorted(spans, key=lambda span: span.actual_start or never)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Where a run under way will end if every step left takes as long as planned, from now."""
+
+    steps: dict[int, tuple[datetime, datetime]]  # step -> projected start and end, for steps to come
+    end: datetime
+
+    def late_by(self, run: Run) -> timedelta:
+        return self.end - run.planned_end
+
+
+def projection_of(run: Run, now: datetime | None = None) -> Projection | None:
+    """None before the start and after the end. A running step ends at its planned length from
+    its start, or now if it is over it; a paused run projects from now; each step to come then
+    takes its planned length."""
+    if run.state not in (RunState.RUNNING, RunState.PAUSED):
+        return None
+    now = now or timezone.now()
+    moment, projected = now, {}
+    for step in run.steps.filter(procedure=StepProcedure.UPGRADE).order_by("position"):
+        if step.state in DONE_STEP_STATES:
+            continue
+        length = (step.planned_end - step.planned_start) if step.planned_start and step.planned_end else timedelta(0)
+        if step.state == StepState.RUNNING and step.started_at:
+            start, end = step.started_at, max(now, step.started_at + length)
+        else:
+            start = moment
+            end = start + length
+        projected[step.pk] = (start, end)
+        moment = max(moment, end)
+    return Projection(steps=projected, end=moment)
 
 
 @dataclass(frozen=True)
@@ -374,18 +556,24 @@ def announced_of(run: Run) -> Announced:
     return Announced(at_risk=at_risk, downtime=(downtime.lower, downtime.upper) if downtime else None)
 
 
-# A timeline chart, laid out here and drawn by the report's template as SVG.
-LABEL_WIDTH = 260
-BAR_AREA = 560
-ROW_HEIGHT = 22
+# A timeline chart, laid out here and drawn by the report's template as SVG. Its text is 14
+# units high (run.css): printed on A4, the chart's 840 units are about 18 cm wide, so labels
+# print at about 8.5 pt.
+LABEL_WIDTH = 300
+BAR_AREA = 520
+ROW_HEIGHT = 24
+LABEL_CHARACTERS = 38
 
 
-def timeline_of(run: Run) -> dict:
-    """Rows of planned and actual bars per step, x in pixels from the window's start."""
+def timeline_of(run: Run, attempts: dict[int, list[Attempt]], now: datetime | None = None) -> dict:
+    """Rows of planned and actual bars per step, one actual bar per attempt (a failed one in red
+    before its retry), x in pixels from the window's start."""
+    now = now or timezone.now()
     steps = list(run.steps.order_by("position"))
+    tried = [attempt for step in steps for attempt in attempts.get(step.pk, [])]
     moments = [run.planned_start, run.planned_end] + [
-        moment for step in steps for moment in (step.started_at, step.finished_at, step.planned_end) if moment
-    ]
+        moment for step in steps for moment in (step.planned_start, step.planned_end) if moment
+    ] + [moment for attempt in tried for moment in (attempt.started_at, attempt.finished_at or now)]
     begin, end = min(moments), max(moments)
     span = max((end - begin).total_seconds(), 1.0)
 
@@ -394,16 +582,14 @@ def timeline_of(run: Run) -> dict:
 
     rows = []
     for index, step in enumerate(steps):
-        y = 24 + index * ROW_HEIGHT
+        y = 28 + index * ROW_HEIGHT
         planned = (x(step.planned_start), max(x(step.planned_end) - x(step.planned_start), 1)) \
             if step.planned_start and step.planned_end else None
-        actual = None
-        if step.started_at:
-            finish = step.finished_at or (timezone.now() if step.state == StepState.RUNNING else step.started_at)
-            actual = (x(step.started_at), max(x(finish) - x(step.started_at), 2))
+        actual = [(x(attempt.started_at), max(x(attempt.finished_at or now) - x(attempt.started_at), 2), attempt.state)
+                  for attempt in attempts.get(step.pk, [])]
         label = f"{step.number}. " if step.number else ("" if step.procedure == StepProcedure.UPGRADE else "↺ ")
-        rows.append({"y": y, "label": (label + step.action)[:44], "planned": planned, "actual": actual,
-                     "state": step.state, "kind": step.kind})
+        rows.append({"y": y, "label": Truncator(label + step.action).chars(LABEL_CHARACTERS), "planned": planned,
+                     "actual": actual, "state": step.state, "kind": step.kind})
     ticks = []
     for quarter in range(5):
         moment = begin + timedelta(seconds=span * quarter / 4)
@@ -413,17 +599,22 @@ def timeline_of(run: Run) -> dict:
             "planned_end_x": x(run.planned_end)}
 
 
-def report_of(run: Run) -> dict:
+def report_of(run: Run, now: datetime | None = None) -> dict:
     """What the report says (upgrades/run_report.html), as a page and as a PDF."""
+    now = now or timezone.now()
     availability = availability_of(run)
     announced = announced_of(run)
     announced_down = (announced.downtime[1] - announced.downtime[0]).total_seconds() if announced.downtime else 0
+    attempts = attempts_of(run)
+    projection = projection_of(run, now)
     return {
-        "run": run, "steps": steps_of(run), "phases": phases_of(run), "timeline": timeline_of(run),
+        "run": run, "steps": steps_of(run, now, attempts=attempts, projection=projection),
+        "phases": phases_of(run, attempts, now), "timeline": timeline_of(run, attempts, now),
+        "projection": projection, "late_by": duration_words(projection.late_by(run)) if projection else "",
         "announced": announced, "announced_down": duration_words(announced_down),
         "availability": availability, "measured_down": duration_words(availability.down_seconds),
         "chart": chart_points(run, width=760, height=90), "checks": checks_of(run),
-        "decisions": decisions_of(run), "rollbacks": rollbacks_of(run), "log": log_all(run),
+        "decisions": decisions_of(run), "log": log_sections(run, attempts),
         "sign_off": getattr(run, "sign_off", None),
-        "phase_words": phase_words(run), "generated_at": timezone.now(),
+        "phase_words": phase_words(run), "generated_at": now,
     }

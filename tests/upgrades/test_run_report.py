@@ -1,16 +1,23 @@
 """The report both sides keep (S17): planned against actual per step and phase, announced
 against measured downtime, every log line, decision and check; as a page and as a PDF."""
 
+import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.timezone import localtime
 
 from portal.models import Dispatch
 from tests.conftest import wait_for
 from tests.upgrades.runs import open_run
 from upgrades.choices import ProbeState, RunState, StepState
-from upgrades.models import AvailabilityProbe, AvailabilitySample, CheckResult, ReportPdf, Run, SignOff
+from upgrades.models import AvailabilityProbe, AvailabilitySample, CheckResult, ReportPdf, Run, SignOff, Step
+from upgrades.report_pdf import inline_css
+from upgrades.selectors_runs import LABEL_WIDTH, report_of
 from upgrades.services.events import event_emit
 
 
@@ -138,3 +145,65 @@ def test_an_outsider_gets_no_report(client_for, finished_run, outsider):
     assert client_for(outsider).get(reverse("run-report", args=[finished_run.pk])).status_code == 404
     assert client_for(outsider).get(reverse("run-report-pdf", args=[finished_run.pk])).status_code == 404
     assert client_for(outsider).post(reverse("run-report", args=[finished_run.pk])).status_code == 405
+
+
+def test_a_run_under_way_projects_its_end_from_how_late_it_is(client_for, northwind_deployment, release, customer, engineer):
+    """Every step so far on time, then the database step began 20 minutes late: the steps to come
+    and the run's end move 20 minutes on, past the window."""
+    run = open_run(deployment=northwind_deployment, release=release, by=customer)
+    steps = list(run.steps.filter(procedure="upgrade").order_by("position"))
+    running = next(index for index, step in enumerate(steps) if step.key == "database")
+    late = timedelta(minutes=20)
+    for step in steps[:running]:
+        Step.objects.filter(pk=step.pk).update(state=StepState.SUCCEEDED, started_at=step.planned_start,
+                                               finished_at=step.planned_end, attempts=1)
+    database, following = steps[running], steps[running + 1]
+    Step.objects.filter(pk=database.pk).update(state=StepState.RUNNING, started_at=database.planned_start + late,
+                                               attempts=1)
+    Run.objects.filter(pk=run.pk).update(state=RunState.RUNNING, started_at=steps[0].planned_start)
+    zone = ZoneInfo(engineer.time_zone)
+
+    with time_machine.travel(database.planned_start + late + timedelta(minutes=1), tick=False):
+        page = client_for(engineer).get(reverse("run-report", args=[run.pk])).content.decode()
+
+    projected_end = localtime(run.planned_end + late, zone)
+    assert re.search(rf"Projected end</dt><dd>{projected_end:%H:%M} <span[^>]*>20 min 00 s past the window", page)
+    row = re.search(rf"<td>{re.escape(following.action)}.*?</tr>", page, re.S).group(0)
+    begins, ends = localtime(following.planned_start + late, zone), localtime(following.planned_end + late, zone)
+    assert f"{begins:%H:%M}–{ends:%H:%M}" in row  # the projected column, beside the planned one
+
+
+def test_a_finished_run_projects_nothing(client_for, finished_run, engineer):
+    page = client_for(engineer).get(reverse("run-report", args=[finished_run.pk])).content.decode()
+
+    assert "Projected" not in page
+
+
+# Printing on A4: the width of the page less the PDF's margins (210 mm - 2 x 12 mm), in CSS pixels
+# of 96 to the inch. (The browser's test comes last: its module-wide browser starts with it.)
+PRINTED_WIDTH = round(186 / 25.4 * 96)
+SMALLEST_LEGIBLE_PT = 8
+
+
+def test_the_printed_timeline_labels_are_legible_and_clear_of_the_bars(browser, finished_run):
+    html = render_to_string("upgrades/run_report.html", {
+        **report_of(finished_run), "printing": True, "inline_css": inline_css(), "zone": "Europe/London",
+    })
+    page = browser.new_page(viewport={"width": PRINTED_WIDTH, "height": 1100})
+    page.emulate_media(media="print")
+    page.set_content(html)
+
+    labels = page.evaluate("""() => {
+        const chart = document.querySelector('.timeline-chart');
+        const scale = chart.getBoundingClientRect().width / chart.viewBox.baseVal.width;
+        return [...chart.querySelectorAll('text[x="4"]')].map(label => ({
+            text: label.textContent,
+            points: parseFloat(getComputedStyle(label).fontSize) * scale * 0.75,
+            right: label.getBBox().x + label.getBBox().width,
+        }));
+    }""")
+    page.close()
+
+    assert len(labels) == finished_run.steps.count()
+    assert min(label["points"] for label in labels) >= SMALLEST_LEGIBLE_PT
+    assert max(label["right"] for label in labels) < LABEL_WIDTH, "a label runs into the bars"

@@ -91,11 +91,11 @@ def _end_if_rolled_back(run: Run) -> None:
         reported = (verified.result.get("reported") if verified else None) or run.previous_versions
         record_versions(run, reported)
         stop_probe(run)
-        lifecycle.run_closed(run=run, by=None, reason="every server reports "
-                             f"{reported.get('cloudpaging', run.from_version)} and the service passes its tests")
+        lifecycle.run_closed(run=run, by=None, reason="every server reported "
+                             f"{reported.get('cloudpaging', run.from_version)} and the service passed its tests")
         event_emit(run=run, kind="phase", text=PHASE_WORDS[Phase.FULL], data={"phase": Phase.FULL, "words": PHASE_WORDS[Phase.FULL]})
-        event_emit(run=run, kind="run", text=f"Rolled back: every server reports {reported.get('cloudpaging')} "
-                   "again and the service passes the functionality tests", data={"state": move.target})
+        event_emit(run=run, kind="run", text=f"Rolled back: every server reported {reported.get('cloudpaging')} "
+                   "again and the service passed the functionality tests", data={"state": move.target})
 
 
 def record_versions(run: Run, versions: dict[str, str]) -> None:

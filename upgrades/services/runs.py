@@ -189,7 +189,7 @@ def run_sign_off(*, run: Run, by: User, name: str, comment: str = "") -> SignOff
         step_event(step, f"{name} signed off" + (f": {comment}" if comment else ""), actor=by)
         event_emit(run=run, kind="phase", actor=by, text=PHASE_WORDS[Phase.FULL],
                    data={"phase": Phase.FULL, "words": PHASE_WORDS[Phase.FULL]})
-        event_emit(run=run, kind="run", actor=by, text=f"Completed: {run.deployment} runs {run.to_version}",
+        event_emit(run=run, kind="run", actor=by, text=f"Completed: {run.deployment} upgraded to {run.to_version}",
                    data={"state": complete.target})
     run.refresh_from_db()
     return sign_off
