@@ -136,7 +136,15 @@ class ServiceViewSet(viewsets.GenericViewSet):
 
 
 class PartialUpdates:
-    """PATCH is PUT with the fields left out kept; `update` takes `partial`."""
+    """PUT reads the row, checks the body and answers the row as `change` (the viewset's call of
+    its service) leaves it; PATCH is PUT with the fields left out kept."""
+
+    def change(self, row, **fields):
+        raise NotImplementedError
+
+    def update(self, request, *args, partial=False, **kwargs):
+        row = self.get_object()
+        return self.answer(self.change(row, **self.validated(row, partial=partial)))
 
     def partial_update(self, request, *args, **kwargs):
         return self.update(request, *args, partial=True, **kwargs)
@@ -161,10 +169,8 @@ class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Part
         organisation = services.organisation_create(by=request.user, **self.validated())
         return self.answer(organisation, status_code=status.HTTP_201_CREATED)
 
-    def update(self, request, *args, partial=False, **kwargs):
-        organisation = self.get_object()
-        fields = self.validated(organisation, partial=partial)
-        return self.answer(services.organisation_update(organisation=organisation, by=request.user, **fields))
+    def change(self, organisation, **fields):
+        return services.organisation_update(organisation=organisation, by=self.request.user, **fields)
 
 
 @extend_schema_view(list=extend_schema(parameters=[serializers.OrganisationFilterSerializer]))
@@ -188,10 +194,8 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUp
         contact = services.contact_create(organisation=fields.pop("organisation"), by=request.user, **fields)
         return self.answer(contact, status_code=status.HTTP_201_CREATED)
 
-    def update(self, request, *args, partial=False, **kwargs):
-        contact = self.get_object()
-        fields = self.validated(contact, partial=partial)
-        return self.answer(services.contact_update(contact=contact, by=request.user, **fields))
+    def change(self, contact, **fields):
+        return services.contact_update(contact=contact, by=self.request.user, **fields)
 
     def destroy(self, request, *args, **kwargs):
         services.contact_delete(contact=self.get_object(), by=request.user)
@@ -237,18 +241,19 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Partia
     def read_back(self, instance):
         return selectors.deployment_get(user=self.request.user, pk=instance.pk)
 
+    def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
+        """A write answers the detail, groups and all, as a GET of the deployment would."""
+        return super().answer(
+            instance, serializer_class=serializers.DeploymentDetailSerializer, status_code=status_code
+        )
+
     def create(self, request, *args, **kwargs):
         fields = self.validated()
         deployment = services.deployment_create(organisation=fields.pop("organisation"), by=request.user, **fields)
-        return self.answer(
-            deployment, serializer_class=serializers.DeploymentDetailSerializer, status_code=status.HTTP_201_CREATED
-        )
+        return self.answer(deployment, status_code=status.HTTP_201_CREATED)
 
-    def update(self, request, *args, partial=False, **kwargs):
-        deployment = self.get_object()
-        fields = self.validated(deployment, partial=partial)
-        deployment = services.deployment_update(deployment=deployment, by=request.user, **fields)
-        return self.answer(deployment, serializer_class=serializers.DeploymentDetailSerializer)
+    def change(self, deployment, **fields):
+        return services.deployment_update(deployment=deployment, by=self.request.user, **fields)
 
 
 def _deployment_filter(view: ServiceViewSet) -> dict:
@@ -282,11 +287,8 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpd
         )
         return self.answer(server, status_code=status.HTTP_201_CREATED)
 
-    def update(self, request, *args, partial=False, **kwargs):
-        server = self.get_object()
-        fields = self.validated(server, partial=partial)
-        server = services.server_update(server=server, secret=fields.pop("secret", None), by=request.user, **fields)
-        return self.answer(server)
+    def change(self, server, **fields):
+        return services.server_update(server=server, secret=fields.pop("secret", None), by=self.request.user, **fields)
 
     def destroy(self, request, *args, **kwargs):
         services.server_delete(server=self.get_object(), by=request.user)

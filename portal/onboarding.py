@@ -2,6 +2,8 @@
 servers, then the contacts, each invited to choose their own password. Every step can be left
 and taken up again: the organisation's page says what is still missing and links to its step."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from portal import access, invitations, selectors, services
 from portal.forms import ContactForm, DeploymentForm, OrganisationForm, ServerForm
+from portal.pages import REFUSALS
 from portal.workflow import WorkflowError
 
 
@@ -21,6 +24,18 @@ def _refused(form, error: ValidationError | WorkflowError) -> None:
             form.add_error(field if field in form.fields else None, problems)
     else:
         form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
+
+
+def _saved(request, form, service: Callable, **scope) -> object | None:
+    """What `service` made of the posted form, or None: nothing was posted, the form is
+    invalid, or the service refused (the form then says why)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return service(by=request.user, **scope, **form.cleaned_data)
+    except REFUSALS as error:
+        _refused(form, error)
+        return None
 
 
 def _page(request, template: str, context: dict, form) -> object:
@@ -36,14 +51,9 @@ def organisation_create(request):
     if not access.may_manage_customers(request.user):
         raise PermissionDenied
     form = OrganisationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            organisation = services.organisation_create(by=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            _refused(form, error)
-        else:
-            messages.success(request, f"{organisation.name} is registered. Next, its deployment.")
-            return redirect("deployment-create", slug=organisation.slug)
+    if organisation := _saved(request, form, services.organisation_create):
+        messages.success(request, f"{organisation.name} is registered. Next, its deployment.")
+        return redirect("deployment-create", slug=organisation.slug)
     return _page(request, "portal/setup_organisation.html", {"step": 1}, form)
 
 
@@ -55,14 +65,9 @@ def deployment_create(request, slug: str):
     if not access.may_manage_customers(request.user):
         raise PermissionDenied
     form = DeploymentForm(request.POST or None, organisation=organisation)
-    if request.method == "POST" and form.is_valid():
-        try:
-            deployment = services.deployment_create(organisation=organisation, by=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            _refused(form, error)
-        else:
-            messages.success(request, f"{deployment.name} is registered. Next, its servers.")
-            return redirect("deployment-servers", pk=deployment.pk)
+    if deployment := _saved(request, form, services.deployment_create, organisation=organisation):
+        messages.success(request, f"{deployment.name} is registered. Next, its servers.")
+        return redirect("deployment-servers", pk=deployment.pk)
     return _page(request, "portal/setup_deployment.html", {"step": 2, "organisation": organisation}, form)
 
 
@@ -74,14 +79,9 @@ def deployment_servers(request, pk: int):
     if not access.may_register_servers(request.user):
         raise PermissionDenied
     form = ServerForm(request.POST or None, deployment=deployment)
-    if request.method == "POST" and form.is_valid():
-        try:
-            server = services.server_register(deployment=deployment, by=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            _refused(form, error)
-        else:
-            messages.success(request, f"{server.hostname} is registered in group {server.group.position}.")
-            return redirect("deployment-servers", pk=deployment.pk)
+    if server := _saved(request, form, services.server_register, deployment=deployment):
+        messages.success(request, f"{server.hostname} is registered in group {server.group.position}.")
+        return redirect("deployment-servers", pk=deployment.pk)
     context = {"step": 3, "organisation": deployment.organisation, "deployment": deployment,
                "may_manage": access.may_manage_customers(request.user)}
     return _page(request, "portal/setup_servers.html", context, form)
@@ -97,15 +97,10 @@ def setup_contacts(request, slug: str):
         raise PermissionDenied
     form = ContactForm(request.POST or None, organisation=organisation,
                        may_grant_roles=access.may_grant_roles(request.user, organisation))
-    if request.method == "POST" and form.is_valid():
-        try:
-            contact = invitations.contact_add_invited(organisation=organisation, by=request.user, **form.cleaned_data)
-        except (ValidationError, WorkflowError) as error:
-            _refused(form, error)
-        else:
-            messages.success(request, f"{contact.name} is added and invited: they choose their password from the "
-                                      f"link mailed to {contact.email}.")
-            return redirect("setup-contacts", slug=organisation.slug)
+    if contact := _saved(request, form, invitations.contact_add_invited, organisation=organisation):
+        messages.success(request, f"{contact.name} is added and invited: they choose their password from the "
+                                  f"link mailed to {contact.email}.")
+        return redirect("setup-contacts", slug=organisation.slug)
     context = {"step": 4, "organisation": organisation,
                "contacts": selectors.contact_list(user=request.user, organisation=organisation)}
     return _page(request, "portal/setup_contacts.html", context, form)

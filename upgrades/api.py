@@ -73,10 +73,8 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUp
         release = releases.release_create(by=request.user, **self.validated())
         return self.answer(release, status_code=status.HTTP_201_CREATED)
 
-    def update(self, request, *args, partial=False, **kwargs):
-        release = self.get_object()
-        fields = self.validated(release, partial=partial)
-        return self.answer(releases.release_update(release=release, by=request.user, **fields))
+    def change(self, release, **fields):
+        return releases.release_update(release=release, by=self.request.user, **fields)
 
     @action(detail=True, methods=["post"])
     def publish(self, request, *args, **kwargs):
