@@ -338,8 +338,10 @@ def board_of(run: Run, now: datetime | None = None) -> dict:
     tests and who did what. What a person may press is theirs alone (views.runs._controls)."""
     now = now or timezone.now()
     clock = clock_of(run, now)
+    projection = projection_of(run, now)
     return {
-        "run": run, "clock": clock, "steps": steps_of(run, now),
+        "run": run, "clock": clock, "steps": steps_of(run, now), "projection": projection,
+        "late_by": duration_words(projection.late_by(run)) if projection else "",
         "phase_words": phase_words(run), "phase_badge": phase_badge(run),
         "checks": checks_of(run), "decisions": decisions_of(run),
         "elapsed": duration_words(clock.elapsed), "remaining": duration_words(clock.remaining),

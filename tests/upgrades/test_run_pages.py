@@ -1,10 +1,12 @@
 """The live page (S12-S17): one URL for the engineer and the customer, each with their own
 controls; its actions turn every refusal into a message and change nothing."""
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,6 +16,7 @@ from tests.upgrades.runs import open_run
 from upgrades.choices import RollbackState, RunState, StepState
 from upgrades.models import RollbackDecision
 from upgrades.procedure import PHASE_WORDS, Phase
+from upgrades.selectors_runs import duration_words
 from upgrades.services.events import event_emit
 
 
@@ -272,6 +275,23 @@ def test_the_window_clock_shows_the_planned_end_in_the_viewers_zone(client_for, 
     local_end = timezone.localtime(run.planned_end, timezone=ZoneInfo(engineer.time_zone))
     assert f"{local_end:%H:%M}" in page
     assert "Remaining in the window" in page and "Elapsed" in page
+
+
+def test_a_paused_run_projects_its_end_from_now_past_the_window(client_for, run, engineer):
+    """Paused at the last group's start with half the window gone: what is left, as planned,
+    ends past the window; the clock says by how much."""
+    failed = pause_on(run, "stop-g2")
+    rest = run.steps.filter(procedure="upgrade", position__gte=failed.position)
+    left = sum(((step.planned_end - step.planned_start) for step in rest), timedelta(0))
+    now = run.planned_end - timedelta(minutes=30)
+
+    with time_machine.travel(now, tick=False):
+        page = text_of(live(client_for(engineer), run))
+
+    end = timezone.localtime(now + left, timezone=ZoneInfo(engineer.time_zone))
+    late = now + left - run.planned_end
+    assert re.search(rf'data-clock="projected">{end:%H:%M} <span class="badge warn">'
+                     rf'{duration_words(late)} past the window', page)
 
 
 @pytest.mark.day(FRIDAY)  # at 00:30, a window opened five minutes before is on the same day
