@@ -69,6 +69,9 @@ RULES: dict[str, Rule] = {
     "run.confirm_as_customer": _rule(contacts=[C.LEAD, C.APPLICATION_ADMIN]),
     "run.sign_off": _rule(contacts=[C.LEAD, C.APPLICATION_ADMIN]),
     "run.decide_rollback": _rule(contacts=[C.LEAD]),
+    # The conversation on an upgrade: both sides write; internal notes are the vendor's own.
+    "conversation.write": _rule(VENDOR, EVERY_CONTACT),
+    "conversation.note_internal": _rule(VENDOR),
 }
 
 

@@ -26,7 +26,7 @@ from upgrades.choices import ReadinessKind, RequestState, RollbackMethod, StepSt
 from upgrades.models import RollbackDecision, Run, Step, UpgradeRequest
 from upgrades.procedure import Performer, StepKind
 from upgrades.runflow import RunError
-from upgrades.services import checklist, decisions, preflight, readiness, requests, rollback, runs
+from upgrades.services import checklist, conversation, decisions, preflight, readiness, requests, rollback, runs
 from upgrades.services.checklist import checklist_refresh
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +145,10 @@ MOVES = {
     "run.sign_off": lambda run, subject, by: runs.run_sign_off(run=run, by=by, name=by.full_name),
     "run.decide_rollback": lambda run, subject, by: rollback.rollback_decide(
         decision=_rollback_waiting(run), by=by, authorise=False, reason="Not now"),
+    "conversation.write": lambda run, subject, by: conversation.message_post(
+        upgrade=run.request, run=run, by=by, body="Starting group 2 now"),
+    "conversation.note_internal": lambda run, subject, by: conversation.message_post(
+        upgrade=run.request, by=by, body="The LB admin is slow to answer", internal=True),
 }
 
 # A step both may confirm is confirmed by whichever side the person is on.

@@ -130,3 +130,10 @@ class RollbackState(models.TextChoices):
     REQUESTED = "requested", "Waiting for the customer's authorisation"
     AUTHORISED = "authorised", "Authorised"
     REFUSED = "refused", "Refused"
+
+
+class MessageVia(models.TextChoices):
+    """How a message on an upgrade's conversation was written."""
+
+    PAGE = "page", "the portal"
+    MAIL = "mail", "e-mail"

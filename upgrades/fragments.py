@@ -2,7 +2,8 @@
 partials of the page's first load (`upgrades/partials/run_event.html`), swapped in by htmx as
 out-of-band swaps.
 
-- A log line is appended to the log tail.
+- A log line is appended to the log tail; a message to the conversation (never an internal
+  note: upgrades/services/conversation.py does not make one an event), and said politely.
 - An event that moves the run (a step, the phase, a check, a decision, ...) carries the parts of
   the board everybody sees alike: the phase and the clock, the steps, the tests and who did
   what, as they are when the fragment is rendered, which is never before the event's commit.
@@ -83,6 +84,11 @@ def _context(run_id: int, message: dict, board: dict | None) -> dict:
         context["news"] = (message["data"] or {}).get("words") or message["text"]
     if kind == "log":
         context["line"] = {**message, "at": datetime.fromisoformat(message["at"])}
+    if kind == "message":
+        data = message["data"] or {}
+        context["message"] = {"pk": data.get("message"), "author_name": message["actor"], "body": message["text"],
+                              "from_vendor": data.get("from_vendor"), "written_at": datetime.fromisoformat(message["at"])}
+        context["news"] = f"{message['actor']} wrote: {message['text']}"
     if kind in BOARD_KINDS:
         context.update(board, board=True)
     return context

@@ -15,7 +15,7 @@ from upgrades import versions
 from upgrades.availability import downtime_intervals
 from upgrades.choices import ItemState, ReleaseState
 from upgrades.models import (
-    AvailabilityProbe, ChecklistItem, ItemAttachment, Release, RequestEvent, Run, Step, UpgradeRequest,
+    AvailabilityProbe, ChecklistItem, ItemAttachment, Message, Release, RequestEvent, Run, Step, UpgradeRequest,
 )
 from upgrades.runflow import DONE_STEP_STATES
 
@@ -119,6 +119,12 @@ def progress_of(items: list[ChecklistItem]) -> Progress:
 
 def timeline_of(upgrade: UpgradeRequest) -> QuerySet[RequestEvent]:
     return upgrade.timeline.select_related("actor", "item").order_by("at", "pk")
+
+
+def conversation_of(upgrade: UpgradeRequest, *, vendor: bool) -> QuerySet[Message]:
+    """The messages on an upgrade, oldest first; internal notes for the vendor's people alone."""
+    messages = upgrade.messages.all()
+    return messages if vendor else messages.filter(internal=False)
 
 
 def item_get(*, user: User, pk: int) -> ChecklistItem:

@@ -23,7 +23,7 @@ from upgrades.choices import RollbackState, RunState, StepProcedure, StepState
 from upgrades.models import AvailabilitySample, CheckResult, LiveEvent, RollbackDecision, Run, Step
 from upgrades.procedure import PHASE_WORDS, Phase
 from upgrades.runflow import DONE_STEP_STATES, FINISHED_RUN_STATES
-from upgrades.selectors import downtime_of, step_next
+from upgrades.selectors import conversation_of, downtime_of, step_next
 
 LOG_TAIL = 200
 # The chart shows at most this many points: the samples are thinned evenly beyond it.
@@ -135,6 +135,17 @@ def motion_of(run: Run, now: datetime | None = None) -> Motion | None:
     if now - since < timedelta(seconds=settings.RUN_STILL_AFTER_SECONDS):
         return None
     return Motion("worker", since, following, may_continue=True)
+
+
+def progress_notes(run: Run) -> list[str]:
+    """What the engineer may post with one click while the run is under way ("starting group 2"):
+    words for the step at hand, then the waits every upgrade knows."""
+    if run.state not in (RunState.RUNNING, RunState.PAUSED):
+        return []
+    at_hand = run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+    notes = [f"Starting: {at_hand.action}"] if at_hand else []
+    return notes + ["Going to plan so far.", "Waiting for your load balancer administrator.",
+                    "Looking into a problem: more in a few minutes."]
 
 
 # The phase and the clock -------------------------------------------------------------------
@@ -601,8 +612,9 @@ def timeline_of(run: Run, attempts: dict[int, list[Attempt]], now: datetime | No
             "planned_end_x": x(run.planned_end)}
 
 
-def report_of(run: Run, now: datetime | None = None) -> dict:
-    """What the report says (upgrades/run_report.html), as a page and as a PDF."""
+def report_of(run: Run, now: datetime | None = None, *, vendor: bool = False) -> dict:
+    """What the report says (upgrades/run_report.html), as a page and as a PDF. The PDF is one
+    for everybody: only a vendor's page shows the internal notes."""
     now = now or timezone.now()
     availability = availability_of(run)
     announced = announced_of(run)
@@ -617,6 +629,7 @@ def report_of(run: Run, now: datetime | None = None) -> dict:
         "availability": availability, "measured_down": duration_words(availability.down_seconds),
         "chart": chart_points(run, width=760, height=90), "checks": checks_of(run),
         "decisions": decisions_of(run), "log": log_sections(run, attempts),
+        "conversation": conversation_of(run.request, vendor=vendor),
         "sign_off": getattr(run, "sign_off", None),
         "phase_words": phase_words(run), "generated_at": now,
     }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from upgrades.views import checklist, events, lab, releases, requests, runs
+from upgrades.views import checklist, conversation, events, lab, releases, requests, runs
 
 urlpatterns = [
     path("releases/", releases.release_list, name="release-list"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("deployments/<int:pk>/upgrade/", requests.request_create, name="request-create"),
     path("requests/", requests.request_list, name="request-list"),
     path("requests/<int:pk>/", requests.request_detail, name="request-detail"),
+    path("requests/<int:pk>/messages/", conversation.conversation_post, name="conversation-post"),
     path("requests/<int:pk>/<slug:action>/", requests.request_action, name="request-action"),
     path("support/waiting/", requests.waiting_for_me, name="waiting-for-me"),
     path("items/<int:pk>/", checklist.item_detail, name="item-detail"),

@@ -22,7 +22,7 @@
   const POLL_MS = 2000;
   const FAILURES_BEFORE_POLLING = 3;
   // The kinds the engine writes (upgrades.models.LiveEvent.kind); more in data-event-kinds="a b".
-  const KINDS = ["run", "step", "log", "check", "phase", "decision", "rollback"];
+  const KINDS = ["run", "step", "log", "check", "phase", "decision", "rollback", "message"];
 
   function follow(root) {
     let last = Number(root.dataset.after || 0);

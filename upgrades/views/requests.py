@@ -20,6 +20,7 @@ from upgrades.choices import RequestState
 from upgrades.forms import CheckOutcomeForm, QueueFilterForm, ReasonForm, RequestForm
 from upgrades.impact import impact_of
 from upgrades.services import preflight, requests
+from upgrades.views.conversation import conversation_context
 from upgrades.versions import kind_between
 from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError, allowed
 
@@ -119,6 +120,7 @@ def _request_context(request, upgrade):
         "run": upgrade.runs.select_related("window").order_by("-created_at").first(),
         "may_request_again": user.is_customer and upgrade.state in (RequestState.ROLLED_BACK, RequestState.ABORTED)
         and not upgrade.deployment.organisation.is_cloud,
+        **conversation_context(upgrade, user),
     }
 
 

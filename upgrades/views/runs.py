@@ -23,6 +23,7 @@ from upgrades.fleet import is_lab
 from upgrades.procedure import Performer, StepKind
 from upgrades.runflow import FINISHED_RUN_STATES, RunError
 from upgrades.services import decisions, readiness, report, rollback, runs
+from upgrades.views.conversation import conversation_context
 
 # The parts of the live page htmx asks for alone: the chart every few seconds, a person's own
 # controls when an event says they may have changed (upgrades/fragments.py).
@@ -116,6 +117,7 @@ def run_live(request, pk: int):
         "log": selectors_runs.log_tail(run, upto=cursor), "last_seq": cursor, "chart": selectors_runs.chart_points(run),
         "availability": selectors_runs.availability_of(run), "log_limit": selectors_runs.LOG_TAIL,
         "lab": request.user.is_vendor and is_lab(run.deployment),
+        **conversation_context(run.request, request.user, run=run),
     })
     return render(request, "upgrades/run_live.html", context)
 
@@ -270,7 +272,7 @@ def run_action(request, pk: int, action: str):
 @login_required
 def run_report(request, pk: int):
     run = selectors_runs.run_get(user=request.user, pk=pk)
-    return render(request, "upgrades/run_report.html", {**selectors_runs.report_of(run), "zone": request.user.time_zone})
+    return render(request, "upgrades/run_report.html", {**selectors_runs.report_of(run, vendor=request.user.is_vendor), "zone": request.user.time_zone})
 
 
 @require_GET
