@@ -264,6 +264,11 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Upgrade portal <upgrades@vendor.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Replies to the mails about an upgrade's conversation go to reply+<signed upgrade>@this domain;
+# whatever receives that domain's mail posts each message whole to /mail/inbound/ with this
+# secret as its bearer token (docs/architecture.md, "The conversation on an upgrade").
+REPLY_MAIL_DOMAIN = env_str("REPLY_MAIL_DOMAIN", "replies.vendor.example")
+INBOUND_MAIL_SECRET = env_str("INBOUND_MAIL_SECRET", "")
 
 # Security headers. Cookies are Secure and HSTS is on whenever DEBUG is off; a deployment
 # behind a TLS-terminating proxy sets SECURE_PROXY_SSL_HEADER through the environment.

@@ -11,6 +11,7 @@ urlpatterns = [
     path("requests/", requests.request_list, name="request-list"),
     path("requests/<int:pk>/", requests.request_detail, name="request-detail"),
     path("requests/<int:pk>/messages/", conversation.conversation_post, name="conversation-post"),
+    path("mail/inbound/", conversation.mail_inbound, name="mail-inbound"),
     path("requests/<int:pk>/<slug:action>/", requests.request_action, name="request-action"),
     path("support/waiting/", requests.waiting_for_me, name="waiting-for-me"),
     path("items/<int:pk>/", checklist.item_detail, name="item-detail"),

@@ -142,6 +142,7 @@ MATRIX = {
     "request-detail": (lambda w: {"pk": w["request"].pk}, expect(LOGIN, 200, 404)),
     "request-action": (lambda w: {"pk": w["request"].pk, "action": "submit"}, expect(405, 405, 405, 405)),
     "conversation-post": (lambda w: {"pk": w["request"].pk}, expect(405, 405, 405, 405)),
+    "mail-inbound": (None, expect(405, 405, 405, 405)),
     "waiting-for-me": (None, expect(LOGIN, 404, 404, engineer=404)),
     # Without htmx, an item is shown in its request's page.
     "item-detail": (lambda w: {"pk": w["item"].pk}, expect(LOGIN, 302, 404, 302)),

@@ -3,14 +3,21 @@ sides write on the request and on the run; a message on a run reaches its watche
 event; an internal note is the vendor's alone, wherever messages are shown; the report keeps the
 conversation; bad input is refused with a message and saves nothing."""
 
+import smtplib
+import socket
+from email.message import EmailMessage
+
 import pytest
+from aiosmtpd.controller import Controller
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.mailsink import KeepAndForwardReplies
+from tests.conftest import wait_for
 from tests.upgrades.runs import open_run
 from upgrades.choices import RunState
 from upgrades.models import LiveEvent, Message, Run
-from upgrades.services.conversation import message_post
+from upgrades.services.conversation import message_post, reply_address
 
 HTMX = {"HX-Request": "true"}
 
@@ -120,3 +127,71 @@ def test_the_report_keeps_the_conversation(client_for, run, engineer, customer):
     conversation = report[report.index(">Conversation</h2>"):]
     assert conversation.index("Please start with group 2") < conversation.index("Starting group 2 now")
     assert "Olivia Bennett" in conversation and "Erin Walsh" in conversation
+
+
+# -- Replies by e-mail, through a real SMTP server on loopback --------------------------------
+
+SECRET = "inbound-secret-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def reply_sink(settings, live_server, tmp_path):
+    """`make run`'s mail sink, forwarding replies to the live server's inbound endpoint."""
+    settings.INBOUND_MAIL_SECRET = SECRET
+    settings.REPLY_MAIL_DOMAIN = "replies.vendor.example"
+    forwarding = KeepAndForwardReplies(tmp_path / "mail", reply_domain="replies.vendor.example",
+                                       inbound_url=live_server.url + reverse("mail-inbound"), secret=SECRET)
+    controller = Controller(forwarding, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+def reply(sink, *, sender: str, to: str, text: str) -> None:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = sender, to, "Re: Your upgrade to 10.0.0"
+    mail.set_content(text)
+    with smtplib.SMTP(sink.hostname, sink.port) as client:
+        client.send_message(mail)
+
+
+def test_a_reply_by_mail_joins_the_conversation_without_its_quoted_mail(
+        transactional_db, reply_sink, run, customer, client_for):
+    address = reply_address(run.request)
+    contact_address = customer.contact.email  # the lead's contact address, not her log-in
+    reply(reply_sink, sender=f"Olivia Bennett <{contact_address}>", to=address,
+          text="Fine by us, go ahead at 10:00.\n\nOn Tue, 1 Dec 2026, Erin Walsh wrote:\n> Shall we start?\n")
+
+    message = wait_for(lambda: Message.objects.filter(upgrade=run.request).first(), timeout=10)
+    assert (message.author, message.via, message.body) == (customer, "mail", "Fine by us, go ahead at 10:00.")
+    assert message.run == run  # the run under way: its watchers see it live
+    assert LiveEvent.objects.filter(run=run, kind="message", text="Fine by us, go ahead at 10:00.").exists()
+    assert "by e-mail" in page(client_for(customer), "run-live", run.pk)
+
+
+def test_a_reply_from_a_stranger_or_to_a_made_up_address_is_refused(transactional_db, reply_sink, run, customer):
+    with pytest.raises(smtplib.SMTPDataError, match="not someone of this upgrade"):
+        reply(reply_sink, sender="someone@elsewhere.example", to=reply_address(run.request), text="Hello")
+    made_up = reply_address(run.request).replace(f"reply+{run.request_id}.", f"reply+{run.request_id + 1}.")
+    with pytest.raises(smtplib.SMTPDataError, match="not the reply address of any upgrade"):
+        reply(reply_sink, sender=customer.email, to=made_up, text="Hello")
+    assert not Message.objects.exists()
+
+
+def test_the_inbound_endpoint_wants_its_secret(client, settings, run, customer):
+    settings.INBOUND_MAIL_SECRET = SECRET
+    mail = EmailMessage()
+    mail["From"], mail["To"] = customer.email, reply_address(run.request)
+    mail.set_content("Hello")
+
+    answer = client.post(reverse("mail-inbound"), mail.as_bytes(), content_type="message/rfc822",
+                         headers={"Authorization": "Bearer wrong"})
+
+    assert answer.status_code == 403
+    assert not Message.objects.exists()

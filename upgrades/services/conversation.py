@@ -7,14 +7,20 @@ events, the customer's people too) and is shown to the vendor's people alone.
 """
 
 import re
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from portal import access
 from portal.models import User
-from upgrades.choices import MessageVia
+from upgrades.choices import MessageVia, RunState
 from upgrades.models import Message, Run, UpgradeRequest
+from upgrades.runflow import FINISHED_RUN_STATES
 from upgrades.services.events import event_emit
 
 LONGEST = 4000
@@ -51,3 +57,76 @@ def message_post(*, upgrade: UpgradeRequest, by: User, body: str, internal: bool
         if run is not None and not internal:
             event_emit(run=run, kind="message", actor=by, text=body, data={"message": message.pk, "from_vendor": message.from_vendor})
     return message
+
+
+# -- Replies by e-mail -------------------------------------------------------------------------
+
+REPLY_SALT = "upgrades.conversation.reply"
+# Where a reply's quoted history begins: "On Tue, 1 Dec 2026, Erin Walsh wrote:", Outlook's
+# "-----Original Message-----" and "From: ..." header block, or a line of "> " quoting.
+_QUOTE_START = re.compile(r"^(On .+ wrote:|-{2,}\s*Original Message\s*-{2,}|From: .+|>.*)$", re.IGNORECASE)
+
+
+def _seal(pk: int) -> str:
+    return salted_hmac(REPLY_SALT, str(pk)).hexdigest()[:24]
+
+
+def reply_address(upgrade: UpgradeRequest) -> str:
+    """The address that brings an e-mail reply into `upgrade`'s conversation: sealed with the
+    portal's secret, so it cannot be made up for another upgrade; lower-case letters and digits
+    only, which every mail system carries as they are."""
+    return f"reply+{upgrade.pk}.{_seal(upgrade.pk)}@{settings.REPLY_MAIL_DOMAIN}"
+
+
+def _upgrade_addressed(recipients: list[str]) -> UpgradeRequest:
+    for recipient in recipients:
+        local, _, domain = recipient.strip().lower().rpartition("@")
+        if domain != settings.REPLY_MAIL_DOMAIN.lower() or not local.startswith("reply+"):
+            continue
+        pk, _, seal = local.removeprefix("reply+").partition(".")
+        upgrade = UpgradeRequest.objects.select_related("deployment").filter(pk=int(pk)).first() \
+            if pk.isdigit() and constant_time_compare(seal, _seal(int(pk))) else None
+        if upgrade is None:
+            raise ValidationError(f"{recipient} is not the reply address of any upgrade.")
+        return upgrade
+    raise ValidationError("The message is not addressed to an upgrade's reply address.")
+
+
+def _writer(address: str, upgrade: UpgradeRequest) -> User:
+    """The person who sent it: a user by their log-in address, or a contact of the upgrade's
+    organisation by the contact's own address."""
+    users = User.objects.filter(is_active=True)
+    found = (users.filter(email__iexact=address).first()
+             or users.filter(contact__organisation_id=upgrade.deployment.organisation_id,
+                             contact__email__iexact=address).first())
+    if found is None:
+        raise ValidationError(f"{address} is not someone of this upgrade: the reply is not added.")
+    return found
+
+
+def _reply_text(mail: EmailMessage) -> str:
+    part = mail.get_body(preferencelist=("plain",))
+    if part is None:
+        raise ValidationError("The reply has no plain text to add.")
+    kept = []
+    for line in part.get_content().splitlines():
+        if _QUOTE_START.match(line.strip()):
+            break
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def message_from_mail(raw: bytes, *, recipients: list[str] | None = None) -> Message:
+    """A reply by e-mail, added to the conversation it answers as its sender's message: the
+    upgrade from the reply address (the envelope's recipients, else the To and Cc headers), the
+    writer from the From address, the text without the quoted mail below it."""
+    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    addressed = recipients or [address.addr_spec for header in ("to", "cc") for address in
+                               getattr(mail.get(header), "addresses", ())]
+    upgrade = _upgrade_addressed(addressed)
+    sender = mail.get("from")
+    if sender is None or not sender.addresses:
+        raise ValidationError("The reply says nobody as its sender.")
+    writer = _writer(sender.addresses[0].addr_spec, upgrade)
+    run = upgrade.runs.exclude(state__in=FINISHED_RUN_STATES).exclude(state=RunState.SCHEDULED).first()
+    return message_post(upgrade=upgrade, by=writer, body=_reply_text(mail), run=run, via=MessageVia.MAIL)

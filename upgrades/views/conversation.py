@@ -4,11 +4,15 @@ The answer to htmx is the form again (emptied, or with the refusal and the words
 no live event brings it, the new message appended to the list: on the request's page, and for an
 internal note, which is never a live event."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from portal import access
@@ -58,3 +62,22 @@ def conversation_post(request, pk: int):
     context = {**conversation_context(upgrade, request.user, run=run),
                "appended": posted if run is None or posted.internal else None}
     return render(request, "upgrades/partials/conversation_posted.html", context)
+
+
+@csrf_exempt
+@require_POST
+def mail_inbound(request):
+    """A reply by e-mail, posted whole (RFC 5322) by whatever receives the reply domain's mail:
+    `make run`'s mail sink, or a mail server's pipe to curl. It carries INBOUND_MAIL_SECRET as
+    its bearer token and may name the envelope's recipients in X-Envelope-To."""
+    secret = settings.INBOUND_MAIL_SECRET
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not secret or not constant_time_compare(given, secret):
+        return HttpResponse("Give the inbound mail secret as the bearer token.", status=403, content_type="text/plain")
+    recipients = [address.strip() for address in request.headers.get("X-Envelope-To", "").split(",") if address.strip()]
+    try:
+        message = conversation.message_from_mail(request.body, recipients=recipients or None)
+    except (ValidationError, PermissionDenied) as error:
+        return HttpResponse(refusal(error), status=422, content_type="text/plain")
+    return HttpResponse(f"Added to the conversation of upgrade {message.upgrade_id}.", status=201,
+                        content_type="text/plain")
