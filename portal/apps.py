@@ -8,6 +8,10 @@ class PortalConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
 
+        # The Celery app tasks are sent with, in every process Django runs in; not imported by
+        # the package itself, which the supervisor and the mail sink import without Celery.
+        from portal import celery  # noqa: F401
+
         # Imported for their receivers: the security log hears the sign-in's and the second
         # factor's signals.
         from portal import second_factor, security, sessions  # noqa: F401
