@@ -3,6 +3,7 @@ delay that grows while it keeps dying; past the limit it gives up and stops ever
 processes under the real watch loop (`tests/portal/supervised.py`), with quick delays."""
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -31,6 +32,14 @@ WITH_POOL = [
     "print('pid', os.getpid(), 'pool', pool.pid, flush=True); time.sleep(600)",
 ]
 CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
+# Forked from the fork server, it finds Django set up before its first line, as `make run`'s
+# children do.
+DJANGO_READY = [
+    sys.executable,
+    "-c",
+    "import os, time; from django.apps import apps; "
+    "print('pid', os.getpid(), flush=True); print('django set up:', apps.ready, flush=True); time.sleep(600)",
+]
 # Up for at least half a second each time, then gone.
 SHORT_LIVED = [sys.executable, "-c", "import os, time; print('pid', os.getpid(), flush=True); time.sleep(0.5)"]
 
@@ -40,8 +49,8 @@ QUICK = {"first_delay": 0.1, "longest_delay": 0.4, "steady_after": 60, "limit": 
 class Supervised:
     """The supervisor in a process of its own, its terminal read line by line."""
 
-    def __init__(self, children: dict[str, list[str]], policy: dict):
-        spec = json.dumps({"children": children, "policy": policy})
+    def __init__(self, children: dict[str, list[str]], policy: dict, preloaded: list[str]):
+        spec = json.dumps({"children": children, "preloaded": preloaded, "policy": policy})
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.portal.supervised", spec],
             cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -97,8 +106,8 @@ class Supervised:
 def supervise():
     started: list[Supervised] = []
 
-    def start(children: dict[str, list[str]], **policy) -> Supervised:
-        started.append(Supervised(children, QUICK | policy))
+    def start(children: dict[str, list[str]], preloaded: tuple[str, ...] = (), **policy) -> Supervised:
+        started.append(Supervised(children, QUICK | policy, list(preloaded)))
         return started[-1]
 
     yield start
@@ -193,6 +202,35 @@ def test_sigterm_during_a_back_off_stops_everything_cleanly(supervise):
     assert "worker restarted" not in said
     assert said.endswith("portal | Stopped.")
     assert not any(alive(pid) for pid in (web, worker, pool))
+
+
+def test_a_preloaded_child_starts_with_django_set_up_and_is_restarted_alone(supervise):
+    portal = supervise({"web": SLEEPER, "dispatcher": DJANGO_READY}, preloaded=("dispatcher",))
+    (web,) = portal.started("web")
+    (dispatcher,) = portal.started("dispatcher")
+    assert portal.said("django set up:") == "dispatcher | django set up: True"
+    assert os.getpgid(dispatcher) == dispatcher  # a group of its own, as for any child
+    everything = psutil.Process(portal.process.pid).children(recursive=True)
+
+    psutil.Process(dispatcher).send_signal(signal.SIGKILL)
+
+    portal.said("dispatcher was killed by SIGKILL: restarting it in 0.1 s (death 1 of 3 allowed in 10 min)")
+    (again,) = portal.started("dispatcher", times=2)
+    assert again != dispatcher and alive(again)
+    assert portal.pids("web") == [(web,)]
+
+    assert portal.stop() == 0
+    # The fork server too: nothing of the portal outlives its stop.
+    assert not any(alive(pid) for pid in [each.pid for each in everything] + [again]), portal.terminal()
+
+
+def test_a_preloaded_child_says_how_it_ended(supervise):
+    portal = supervise({"dispatcher": CRASHER}, preloaded=("dispatcher",), limit=1)
+
+    assert portal.exit_status() == 1
+    said = portal.terminal()
+    assert "dispatcher exited with status 3: restarting it in 0.1 s (death 1 of 1 allowed in 10 min)" in said
+    assert "dispatcher exited with status 3: 2 deaths within 10 min, more than the 1 allowed" in said
 
 
 def test_deaths_outside_the_window_are_forgiven():
