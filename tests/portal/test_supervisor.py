@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from portal import supervisor
 from portal.supervisor import Deaths, RestartPolicy
 from tests.conftest import wait_for
 
@@ -233,6 +234,17 @@ def test_a_preloaded_child_says_how_it_ended(supervise):
     assert "dispatcher exited with status 3: 2 deaths within 10 min, more than the 1 allowed" in said
 
 
+def test_a_start_with_the_migrations_of_the_last_one_starts_no_prepare(tmp_path, capsys):
+    fingerprint = supervisor._schema_fingerprint(database=str(tmp_path / "postgres"))
+    (tmp_path / supervisor.PREPARED).write_text(fingerprint)
+
+    supervisor._prepare_database([], tmp_path, fingerprint=fingerprint)
+
+    said = capsys.readouterr().out
+    assert "Same migrations as at the last start, demo data there: nothing to prepare." in said
+    assert "prepare started" not in said
+
+
 def test_deaths_outside_the_window_are_forgiven():
     policy = RestartPolicy(first_delay=1, longest_delay=30, steady_after=60, limit=2, window=300)
     deaths = Deaths()
@@ -253,8 +265,6 @@ def test_the_delay_doubles_up_to_the_longest():
 
 
 def test_the_module_constants_are_what_the_docstring_says():
-    from portal import supervisor
-
     policy = RestartPolicy()
     assert (policy.first_delay, policy.longest_delay, policy.steady_after) == (1, 30, 60)
     assert (policy.limit, policy.window) == (5, 300)
