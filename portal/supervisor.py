@@ -436,6 +436,9 @@ def run() -> int:
                 os.environ.setdefault("SITE_URL", url.rstrip("/"))
                 os.environ.setdefault("PYTHONUNBUFFERED", "1")
                 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+                # Celery runs Django's system checks at each worker's and beat's start and drops
+                # what they find; the management commands among the children report them.
+                os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
                 _prepare_secrets(data)
                 _prepare_health(data)
                 mail_sink = "EMAIL_HOST" not in os.environ
