@@ -16,6 +16,7 @@ import gc
 import multiprocessing
 import os
 import runpy
+import signal
 import socket
 import sys
 from importlib import import_module
@@ -44,6 +45,8 @@ def run(argv: list[str], *, output: socket.socket, directory: str) -> None:
     CODE` or `python SCRIPT ...`) as a new interpreter would, its output going to `output`, in a
     process group of its own (the supervisor kills the group: the worker's pool processes too)."""
     os.setpgid(0, 0)
+    # The server ignores SIGINT (the supervisor's to handle); a command may want it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(directory)
     # The main process of its command, as in an interpreter of its own (Celery's log lines say so).
     multiprocessing.current_process().name = "MainProcess"

@@ -234,10 +234,19 @@ FORK_SERVER = multiprocessing.get_context("forkserver")
 
 
 def _start_fork_server() -> None:
-    """Started once the environment is complete: a forked child has the server's, not ours. It
-    sets Django up while the mail sink gets ready."""
+    """Started once the environment is complete: a forked child has the server's, not ours.
+    Returns once the server has set Django up (the mail sink gets ready meanwhile) and forked a
+    process that does nothing: a Ctrl-C during that wait leaves no child half-started, which
+    would run on unwatched and keep the server from stopping."""
     FORK_SERVER.set_forkserver_preload(["portal.preload"])
-    multiprocessing.forkserver.ensure_running()
+    # It shares the terminal's process group; spawned ignoring SIGINT, it goes on ignoring it:
+    # a Ctrl-C is ours to handle, by stopping the children, then it.
+    ours = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, ours)
+    Forked([PYTHON, "-c", ""]).wait()
 
 
 def _stop_fork_server() -> None:

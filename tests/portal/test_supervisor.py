@@ -55,6 +55,8 @@ class Supervised:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.portal.supervised", spec],
             cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            # As `make run` in a terminal: the leader of its process group, which a Ctrl-C reaches.
+            process_group=0,
         )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -232,6 +234,21 @@ def test_a_preloaded_child_says_how_it_ended(supervise):
     said = portal.terminal()
     assert "dispatcher exited with status 3: restarting it in 0.1 s (death 1 of 1 allowed in 10 min)" in said
     assert "dispatcher exited with status 3: 2 deaths within 10 min, more than the 1 allowed" in said
+
+
+def test_ctrl_c_while_django_is_being_set_up_stops_everything_quietly(supervise):
+    portal = supervise({"web": DJANGO_READY}, preloaded=("web",))
+    server = wait_for(lambda: next((each for each in psutil.Process(portal.process.pid).children()
+                                    if "forkserver" in " ".join(each.cmdline())), None), timeout=TIMEOUT)
+    everything = psutil.Process(portal.process.pid).children(recursive=True)
+
+    os.killpg(portal.process.pid, signal.SIGINT)  # what a Ctrl-C in the terminal does
+
+    assert portal.exit_status() == 0
+    said = portal.terminal()
+    assert "SIGINT: stopping" in said and said.endswith("portal | Stopped.")
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said
+    assert not any(alive(pid) for pid in [server.pid, *(each.pid for each in everything)]), said
 
 
 def test_a_start_with_the_migrations_of_the_last_one_starts_no_prepare(tmp_path, capsys):
