@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -10,7 +12,7 @@ class PortalConfig(AppConfig):
 
         # The Celery app tasks are sent with, in every process Django runs in; not imported by
         # the package itself, which the supervisor and the mail sink import without Celery.
-        from portal import celery  # noqa: F401
+        import_module("portal.celery")
 
         # Imported for their receivers: the security log hears the sign-in's and the second
         # factor's signals.
