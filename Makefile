@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 # uv itself lives in a small virtualenv of its own, made with nothing but Python and pip.
 UV_VENV := .data/uv
 UV := $(UV_VENV)/bin/uv
-# Written after each successful sync: `make venv` does nothing until uv.lock changes.
+# Written after each successful sync: `make venv` does nothing until uv.lock (or how the venv is
+# made, here) changes.
 SYNCED := $(VENV)/.synced-uv.lock
 # Two test processes: the machines have two cores.
 PYTEST_ARGS ?= -n 2
@@ -35,8 +36,10 @@ $(UV):
 	$(PYTHON) -m venv $(UV_VENV)
 	$(UV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
 
-$(SYNCED): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+# Compiled once here: where PYTHONDONTWRITEBYTECODE is set (containers, CI), every process
+# would otherwise compile each module it imports again, seconds of CPU per Django process.
+$(SYNCED): uv.lock pyproject.toml Makefile | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 bench: venv

@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -7,6 +9,10 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
+
+        # The Celery app tasks are sent with, in every process Django runs in; not imported by
+        # the package itself, which the supervisor and the mail sink import without Celery.
+        import_module("portal.celery")
 
         # Imported for their receivers: the security log hears the sign-in's and the second
         # factor's signals.

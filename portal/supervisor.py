@@ -8,11 +8,13 @@
    demo data when the database has none; skipped when the migration files and the database are
    those it last prepared (`.data/prepared`). Data already there is left as it was: re-arming the
    live upgrade demo is an administrator's choice (`manage.py demo --rearm`), never a start's.
-4. Starts the children listed by `children()` all at once, prefixes each line they print with
-   their name, and prints where to log in once /healthz answers 200: it names every part
-   started here (HEALTH_PARTS, HEALTH_WORKERS), so ready means the lab fleet listens, the
-   identity providers and the mail sink answer, the workers answer a ping and the dispatcher
-   goes round.
+   Django is set up once meanwhile, in a fork server (`portal.preload`): each child but the
+   mail sink is forked from it ready, instead of setting Django up again for seconds of CPU.
+4. Starts the children listed by `children()` all at once, says each one's pid, prefixes each
+   line they print with their name, and prints where to log in once /healthz answers 200: it
+   names every part started here (HEALTH_PARTS, HEALTH_WORKERS), so ready means the lab fleet
+   listens, the identity providers and the mail sink answer, the workers answer a ping and the
+   dispatcher goes round.
 5. Keeps them alive (`keep_alive`): a child that dies (the mail sink too) is said to have died,
    whatever it left in its process group is killed (the worker's pool processes), and it alone
    is started again after a delay; the others keep running untouched. The delay is
@@ -22,7 +24,7 @@
    RESTART_WINDOW_SECONDS (5 min) is a fault a restart will not mend: the supervisor says so
    and stops everything as in step 6, with exit status 1.
 6. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL after a grace period), then the
-   embedded servers; the exit status is 0, also while a restart waits for its delay.
+   fork server and the embedded servers; the exit status is 0, also while a restart waits for its delay.
 
 `test -- ARGS` (what `make test` does): step 1 and the secrets, DEBUG=0, then pytest with ARGS;
 its exit status is ours. `exec -- COMMAND` does the same for any command, leaving DEBUG alone
@@ -34,6 +36,9 @@ Runs before settings are usable, and never imports Django itself.
 import argparse
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import signal
 import socket
@@ -79,6 +84,8 @@ HEALTH_PARTS = "mail,identity,lab,workers,dispatcher"
 class Child:
     name: str
     argv: list[str]
+    # Forked from the fork server, where Django is set up already (portal.preload).
+    preloaded: bool = False
 
 
 def proxy_arguments() -> list[str]:
@@ -102,6 +109,7 @@ def children(*, port: int, data: Path) -> list[Child]:
                 # Live pages keep connections open: do not wait for them for ever on stop.
                 "--timeout-graceful-shutdown", "5",
             ],
+            preloaded=True,
         ),
         Child(
             "worker",
@@ -109,6 +117,7 @@ def children(*, port: int, data: Path) -> list[Child]:
                 PYTHON, "-m", "celery", "-A", "portal", "worker", "--queues", "celery",
                 "--concurrency", "2", "--hostname", WORKER, "--loglevel", "INFO", *ALONE,
             ],
+            preloaded=True,
         ),
         # Availability probes in a worker of their own, so that a step's worker dying does not
         # stop the measuring.
@@ -119,6 +128,7 @@ def children(*, port: int, data: Path) -> list[Child]:
                 "--pool", "threads", "--concurrency", "8", "--hostname", PROBER,
                 "--loglevel", "INFO", *ALONE,
             ],
+            preloaded=True,
         ),
         Child(
             "beat",
@@ -126,16 +136,23 @@ def children(*, port: int, data: Path) -> list[Child]:
                 PYTHON, "-m", "celery", "-A", "portal", "beat",
                 "--schedule", str(data / "celerybeat-schedule"), "--loglevel", "INFO",
             ],
+            preloaded=True,
         ),
         # Hands recorded tasks to Celery and sweeps stale steps and probes.
-        Child("dispatcher", [PYTHON, "manage.py", "dispatcher", "--alive-file", str(data / DISPATCHER_ALIVE)]),
+        Child(
+            "dispatcher", [PYTHON, "manage.py", "dispatcher", "--alive-file", str(data / DISPATCHER_ALIVE)],
+            preloaded=True,
+        ),
         # The demo deployments' simulated servers and load balancers (upgrades/lab/), state
         # kept in the data folder's lab/.
         # Operations take 2 s: a newcomer watches a whole major upgrade of the demo run in a few
         # minutes, yet sees each step run.
-        Child("lab", [PYTHON, "manage.py", "labfleet", "--data-dir", str(data / "lab"), "--op-seconds", "2"]),
+        Child(
+            "lab", [PYTHON, "manage.py", "labfleet", "--data-dir", str(data / "lab"), "--op-seconds", "2"],
+            preloaded=True,
+        ),
         # Northwind's and Fabrikam's identity providers, for single sign-on (portal/identity_lab/).
-        Child("identity", [PYTHON, "manage.py", "identitylab"]),
+        Child("identity", [PYTHON, "manage.py", "identitylab"], preloaded=True),
     ]
 
 
@@ -212,6 +229,67 @@ class Deaths:
         return delay
 
 
+# Django set up once, for every child that needs it (portal.preload).
+FORK_SERVER = multiprocessing.get_context("forkserver")
+
+
+def _start_fork_server() -> None:
+    """Started once the environment is complete: a forked child has the server's, not ours.
+    Returns once the server has set Django up (the mail sink gets ready meanwhile) and forked a
+    process that does nothing: a Ctrl-C during that wait leaves no child half-started, which
+    would run on unwatched and keep the server from stopping."""
+    FORK_SERVER.set_forkserver_preload(["portal.preload"])
+    # It shares the terminal's process group; spawned ignoring SIGINT, it goes on ignoring it:
+    # a Ctrl-C is ours to handle, by stopping the children, then it.
+    ours = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, ours)
+    Forked([PYTHON, "-c", ""]).wait()
+
+
+def _stop_fork_server() -> None:
+    """Once every child has stopped: waits for the server and its resource tracker, so that
+    nothing outlives the stop and the CPU time of the server and its children counts as ours.
+    multiprocessing leaves them to end by themselves after we do; its own tests stop them so."""
+    multiprocessing.forkserver._forkserver._stop()
+    multiprocessing.resource_tracker._resource_tracker._stop()
+
+
+def _run_preloaded(argv: list[str], output: socket.socket) -> None:
+    from portal import preload
+
+    preload.run(argv, output=output, directory=str(PROJECT_DIR))
+
+
+class Forked:
+    """A child forked from the fork server, with as much of Popen as the watch uses."""
+
+    def __init__(self, argv: list[str]):
+        self.args = argv
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self.forked = FORK_SERVER.Process(target=_run_preloaded, args=(argv, theirs))
+            self.forked.start()
+        self.pid = self.forked.pid
+        self.stdout = ours.makefile("r", errors="replace")
+        ours.close()  # the reader above keeps it open
+
+    def poll(self) -> int | None:
+        return self.forked.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.forked.join(timeout)
+        if self.forked.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.forked.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+
 class Running:
     """A started child: its process (leader of a process group of its own), its output, its
     deaths and, after one, when it is due to start again."""
@@ -221,21 +299,25 @@ class Running:
         self.deaths = Deaths()
         self.restart_at: float | None = None
         self.start()
+        say(f"{child.name} started (pid {self.process.pid})")
 
     def start(self) -> None:
         # A group of its own, so that a Ctrl-C in the terminal reaches only the supervisor,
         # which then stops the children in order; killing the group also takes the worker's
-        # pool processes.
-        self.process = subprocess.Popen(
-            self.child.argv,
-            cwd=PROJECT_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            process_group=0,
-        )
+        # pool processes. A forked child makes its group itself (portal.preload).
+        if self.child.preloaded:
+            self.process = Forked(self.child.argv)
+        else:
+            self.process = subprocess.Popen(
+                self.child.argv,
+                cwd=PROJECT_DIR,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                process_group=0,
+            )
         self.started_at = time.monotonic()
         self.restart_at = None
         self.output = terminal.pump(self.child.name, self.process.stdout)
@@ -282,7 +364,7 @@ def _prepare_secrets(data: Path) -> None:
 
 def _manage(running: list[Running], *args: str) -> None:
     """Run one management command to its end, watched like a child while it runs."""
-    step = Running(Child(args[0], [PYTHON, "manage.py", *args]))
+    step = Running(Child(args[0], [PYTHON, "manage.py", *args], preloaded=True))
     running.append(step)
     status = step.process.wait()
     step.output.join(timeout=2)
@@ -293,12 +375,13 @@ def _manage(running: list[Running], *args: str) -> None:
 
 def _demo_logins() -> tuple[str, list[tuple[str, str]]]:
     # In a process of its own: Django set up here would also take over this process's logging.
-    code = (
-        "import json, django; django.setup(); from portal import demo; "
-        "print(json.dumps([demo.PASSWORD, demo.logins()]))"
-    )
-    result = subprocess.run([PYTHON, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
-    password, logins = json.loads(result.stdout)
+    code = "import json; from portal import demo; print(json.dumps([demo.PASSWORD, demo.logins()]))"
+    lister = Forked([PYTHON, "-c", code])
+    said = lister.stdout.read()
+    status = lister.wait()
+    if status != 0:
+        raise subprocess.CalledProcessError(status, lister.args, stderr=said)
+    password, logins = json.loads(said.splitlines()[-1])
     return password, [tuple(login) for login in logins]
 
 
@@ -362,10 +445,14 @@ def run() -> int:
                 os.environ.setdefault("SITE_URL", url.rstrip("/"))
                 os.environ.setdefault("PYTHONUNBUFFERED", "1")
                 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+                # Celery runs Django's system checks at each worker's and beat's start and drops
+                # what they find; the management commands among the children report them.
+                os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
                 _prepare_secrets(data)
                 _prepare_health(data)
                 mail_sink = "EMAIL_HOST" not in os.environ
                 sink = _start_mail_sink(running) if mail_sink else None
+                _start_fork_server()
                 _prepare_database(running, data, fingerprint=fingerprint)
                 if sink is not None:
                     _wait_for_port(int(os.environ["EMAIL_PORT"]), name="The SMTP sink", process=sink.process)
@@ -380,6 +467,7 @@ def run() -> int:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
                 stop_all(running)
+                _stop_fork_server()
     finally:
         say("Stopped.")
 

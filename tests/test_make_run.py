@@ -88,12 +88,12 @@ class Portal:
             time.sleep(0.2)
         pytest.fail(f"no line with {text!r} within {timeout} s:\n{self.output()}")
 
-    def child(self, marker: str) -> psutil.Process:
-        """The supervisor's child whose command line holds `marker`."""
-        for each in psutil.Process(self.process.pid).children():
-            if marker in " ".join(each.cmdline()):
-                return each
-        pytest.fail(f"no child of the supervisor runs {marker!r}:\n{self.output()}")
+    def child(self, name: str) -> psutil.Process:
+        """The child `name`, as the supervisor last said it (re)started it."""
+        started = re.findall(rf"portal \| {name} (?:re)?started \(pid (\d+)\)", self.log.read_text(errors="replace"))
+        if not started:
+            pytest.fail(f"the supervisor did not say it started {name}:\n{self.output()}")
+        return psutil.Process(int(started[-1]))
 
     def processes(self) -> list[psutil.Process]:
         """Everything `make run` started: its children and theirs, and the two servers."""
@@ -258,12 +258,12 @@ def test_it_runs_everything_stops_cleanly_and_keeps_the_data(tmp_path):
             assert "Northwind University" in newcomer.get("/my-organisation/").text
 
         # The worker and the mail sink die: each is restarted alone, and the web serves on.
-        web = portal.child("uvicorn")
-        for name, marker in (("worker", "make-run-worker@"), ("mail", "portal.mailsink")):
-            portal.child(marker).send_signal(signal.SIGKILL)
+        web = portal.child("web")
+        for name in ("worker", "mail"):
+            portal.child(name).send_signal(signal.SIGKILL)
             portal.wait_for_line(f"{name} was killed by SIGKILL: restarting it in 1 s")
             portal.wait_for_line(f"{name} restarted (pid")
-        assert portal.child("uvicorn").pid == web.pid
+        assert portal.child("web").pid == web.pid
         assert "Northwind University" in browser.get("/my-organisation/").text
         wait_for_port(portal.mail_port)
 

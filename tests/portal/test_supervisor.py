@@ -3,6 +3,7 @@ delay that grows while it keeps dying; past the limit it gives up and stops ever
 processes under the real watch loop (`tests/portal/supervised.py`), with quick delays."""
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from portal import supervisor
 from portal.supervisor import Deaths, RestartPolicy
 from tests.conftest import wait_for
 
@@ -31,6 +33,14 @@ WITH_POOL = [
     "print('pid', os.getpid(), 'pool', pool.pid, flush=True); time.sleep(600)",
 ]
 CRASHER = [sys.executable, "-c", "raise SystemExit(3)"]
+# Forked from the fork server, it finds Django set up before its first line, as `make run`'s
+# children do.
+DJANGO_READY = [
+    sys.executable,
+    "-c",
+    "import os, time; from django.apps import apps; "
+    "print('pid', os.getpid(), flush=True); print('django set up:', apps.ready, flush=True); time.sleep(600)",
+]
 # Up for at least half a second each time, then gone.
 SHORT_LIVED = [sys.executable, "-c", "import os, time; print('pid', os.getpid(), flush=True); time.sleep(0.5)"]
 
@@ -40,11 +50,13 @@ QUICK = {"first_delay": 0.1, "longest_delay": 0.4, "steady_after": 60, "limit": 
 class Supervised:
     """The supervisor in a process of its own, its terminal read line by line."""
 
-    def __init__(self, children: dict[str, list[str]], policy: dict):
-        spec = json.dumps({"children": children, "policy": policy})
+    def __init__(self, children: dict[str, list[str]], policy: dict, preloaded: list[str]):
+        spec = json.dumps({"children": children, "preloaded": preloaded, "policy": policy})
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.portal.supervised", spec],
             cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            # As `make run` in a terminal: the leader of its process group, which a Ctrl-C reaches.
+            process_group=0,
         )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -97,8 +109,8 @@ class Supervised:
 def supervise():
     started: list[Supervised] = []
 
-    def start(children: dict[str, list[str]], **policy) -> Supervised:
-        started.append(Supervised(children, QUICK | policy))
+    def start(children: dict[str, list[str]], preloaded: tuple[str, ...] = (), **policy) -> Supervised:
+        started.append(Supervised(children, QUICK | policy, list(preloaded)))
         return started[-1]
 
     yield start
@@ -195,6 +207,61 @@ def test_sigterm_during_a_back_off_stops_everything_cleanly(supervise):
     assert not any(alive(pid) for pid in (web, worker, pool))
 
 
+def test_a_preloaded_child_starts_with_django_set_up_and_is_restarted_alone(supervise):
+    portal = supervise({"web": SLEEPER, "dispatcher": DJANGO_READY}, preloaded=("dispatcher",))
+    (web,) = portal.started("web")
+    (dispatcher,) = portal.started("dispatcher")
+    assert portal.said("django set up:") == "dispatcher | django set up: True"
+    assert os.getpgid(dispatcher) == dispatcher  # a group of its own, as for any child
+    everything = psutil.Process(portal.process.pid).children(recursive=True)
+
+    psutil.Process(dispatcher).send_signal(signal.SIGKILL)
+
+    portal.said("dispatcher was killed by SIGKILL: restarting it in 0.1 s (death 1 of 3 allowed in 10 min)")
+    (again,) = portal.started("dispatcher", times=2)
+    assert again != dispatcher and alive(again)
+    assert portal.pids("web") == [(web,)]
+
+    assert portal.stop() == 0
+    # The fork server too: nothing of the portal outlives its stop.
+    assert not any(alive(pid) for pid in [each.pid for each in everything] + [again]), portal.terminal()
+
+
+def test_a_preloaded_child_says_how_it_ended(supervise):
+    portal = supervise({"dispatcher": CRASHER}, preloaded=("dispatcher",), limit=1)
+
+    assert portal.exit_status() == 1
+    said = portal.terminal()
+    assert "dispatcher exited with status 3: restarting it in 0.1 s (death 1 of 1 allowed in 10 min)" in said
+    assert "dispatcher exited with status 3: 2 deaths within 10 min, more than the 1 allowed" in said
+
+
+def test_ctrl_c_while_django_is_being_set_up_stops_everything_quietly(supervise):
+    portal = supervise({"web": DJANGO_READY}, preloaded=("web",))
+    server = wait_for(lambda: next((each for each in psutil.Process(portal.process.pid).children()
+                                    if "forkserver" in " ".join(each.cmdline())), None), timeout=TIMEOUT)
+    everything = psutil.Process(portal.process.pid).children(recursive=True)
+
+    os.killpg(portal.process.pid, signal.SIGINT)  # what a Ctrl-C in the terminal does
+
+    assert portal.exit_status() == 0
+    said = portal.terminal()
+    assert "SIGINT: stopping" in said and said.endswith("portal | Stopped.")
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said
+    assert not any(alive(pid) for pid in [server.pid, *(each.pid for each in everything)]), said
+
+
+def test_a_start_with_the_migrations_of_the_last_one_starts_no_prepare(tmp_path, capsys):
+    fingerprint = supervisor._schema_fingerprint(database=str(tmp_path / "postgres"))
+    (tmp_path / supervisor.PREPARED).write_text(fingerprint)
+
+    supervisor._prepare_database([], tmp_path, fingerprint=fingerprint)
+
+    said = capsys.readouterr().out
+    assert "Same migrations as at the last start, demo data there: nothing to prepare." in said
+    assert "prepare started" not in said
+
+
 def test_deaths_outside_the_window_are_forgiven():
     policy = RestartPolicy(first_delay=1, longest_delay=30, steady_after=60, limit=2, window=300)
     deaths = Deaths()
@@ -215,8 +282,6 @@ def test_the_delay_doubles_up_to_the_longest():
 
 
 def test_the_module_constants_are_what_the_docstring_says():
-    from portal import supervisor
-
     policy = RestartPolicy()
     assert (policy.first_delay, policy.longest_delay, policy.steady_after) == (1, 30, 60)
     assert (policy.limit, policy.window) == (5, 300)
