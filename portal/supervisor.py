@@ -3,7 +3,8 @@
 `run` (what `make run` does):
 1. Uses DATABASE_URL and REDIS_URL when they are set, else starts the embedded PostgreSQL and
    Redis under the data folder (`portal.embedded`).
-2. Without EMAIL_HOST, starts the SMTP sink (`portal.mailsink`) and points e-mail at it.
+2. Without EMAIL_HOST, starts the SMTP sink (`portal.mailsink`) and points e-mail at it; the
+   sink posts replies to the conversation mails to the web's /mail/inbound/.
 3. `manage.py prepare`, meanwhile: the migrations not yet applied (none: no `migrate`), and the
    demo data when the database has none; skipped when the migration files and the database are
    those it last prepared (`.data/prepared`). Data already there is left as it was: re-arming the
@@ -40,6 +41,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -511,6 +513,10 @@ def _start_mail_sink(running: list[Running]) -> Running:
     running.append(sink)
     os.environ["EMAIL_HOST"] = "127.0.0.1"
     os.environ["EMAIL_PORT"] = str(port)
+    # Replies to the conversation mails come back through the sink to the web (/mail/inbound/),
+    # with a secret of this start's; set before the fork server loads the settings.
+    os.environ.setdefault("INBOUND_MAIL_URL", os.environ["SITE_URL"] + "/mail/inbound/")
+    os.environ.setdefault("INBOUND_MAIL_SECRET", secrets.token_urlsafe(32))
     return sink
 
 
