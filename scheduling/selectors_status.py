@@ -57,6 +57,15 @@ class Maintenance:
     def cancelled(self) -> bool:
         return self.state == WindowState.CANCELLED
 
+    @property
+    def measured(self) -> str:
+        """The downtime measured through the load balancer, in words ("" when not measured)."""
+        if self.measured_downtime is None:
+            return ""
+        if not self.measured_downtime:
+            return "Measured downtime: none, the service stayed available throughout."
+        return f"Measured downtime: {duration_words(self.measured_downtime)}."
+
 
 @dataclass(frozen=True)
 class Status:
@@ -68,6 +77,13 @@ class Status:
     @property
     def under_way(self) -> Maintenance | None:
         return next((maintenance for maintenance in self.upcoming if maintenance.live), None)
+
+
+def duration_words(length: timedelta) -> str:
+    minutes, seconds = divmod(int(length.total_seconds()), 60)
+    if not minutes:
+        return f"{seconds} seconds"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}" + (f" {seconds} seconds" if seconds else "")
 
 
 def clock(moment: datetime, zone: str) -> str:

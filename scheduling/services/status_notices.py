@@ -13,7 +13,7 @@ List-Unsubscribe-Post (RFC 8058). The keys say what happened to which version of
     status:<page>:run:<pk>:ended                 it ended, with the downtime measured
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -58,13 +58,6 @@ def _day(moment: datetime, zone: str) -> str:
 def _span(window: MaintenanceWindow, zone: str) -> str:
     start, end = (moment.astimezone(ZoneInfo(zone)) for moment in (window.start, window.end))
     return f"{_day(window.start, zone)}, {start:%H:%M} to {end:%H:%M} {end.tzname()} ({zone})"
-
-
-def _duration(length: timedelta) -> str:
-    minutes, seconds = divmod(int(length.total_seconds()), 60)
-    if not minutes:
-        return f"{seconds} seconds"
-    return f"{minutes} minute{'s' if minutes != 1 else ''}" + (f" {seconds} seconds" if seconds else "")
 
 
 def confirmation_send(*, subscriber: StatusSubscriber) -> None:
@@ -149,11 +142,7 @@ def run_finished(*, run: Run, **_signal) -> None:
     # Read afresh: the run's state just changed in this transaction.
     window = MaintenanceWindow.objects.select_related("run", "request__deployment").get(pk=run.window_id)
     maintenance = maintenance_of(window, page.deployment.organisation.time_zone)
-    lines = [f"Maintenance of {page.service_name}: {maintenance.outcome.lower()}."]
-    if maintenance.measured_downtime is not None:
-        lines.append(
-            f"Measured downtime: {_duration(maintenance.measured_downtime)}." if maintenance.measured_downtime
-            else "Measured downtime: none, the service stayed available throughout."
-        )
     _tell(page=page, key=f"status:{page.pk}:run:{run.pk}:ended",
-          subject=f"Maintenance of {page.service_name} is over", lines=lines)
+          subject=f"Maintenance of {page.service_name} is over",
+          lines=[f"Maintenance of {page.service_name}: {maintenance.outcome.lower()}.",
+                 *([maintenance.measured] if maintenance.measured else [])])

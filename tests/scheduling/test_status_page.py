@@ -119,7 +119,7 @@ def test_after_the_run_the_history_shows_the_downtime_measured(client, status_pa
     page = client.get(_url(status_page)).content.decode()
 
     assert "Past maintenance" in page
-    assert "Completed" in page and "Measured downtime: 0:04:00" in page
+    assert "Completed" in page and "Measured downtime: 4 minutes." in page
 
 
 def test_a_cancelled_window_is_shown_cancelled(client, customer, status_page, window):
