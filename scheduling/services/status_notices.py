@@ -33,12 +33,13 @@ def topic_of(subscriber: StatusSubscriber) -> str:
     return f"{TOPIC}:{subscriber.pk}"
 
 
-def _absolute(name: str, token: str) -> str:
+def absolute_url(name: str, token: str) -> str:
+    """The full address of a status page's or a subscription's URL `name`, as mails and feeds give it."""
     return settings.SITE_URL.rstrip("/") + reverse(name, args=[token])
 
 
 def unsubscribe_url(subscriber: StatusSubscriber) -> str:
-    return _absolute("status-unsubscribe", subscriber.token)
+    return absolute_url("status-unsubscribe", subscriber.token)
 
 
 def unsubscribe_headers(notice: Notice) -> dict[str, str]:
@@ -67,7 +68,7 @@ def confirmation_send(*, subscriber: StatusSubscriber) -> None:
         subject=f"Confirm your subscription to maintenance news of {page.service_name}",
         body="\n\n".join([
             f"Someone, hopefully you, asked to be told by e-mail about maintenance of {page.service_name}.",
-            f"To confirm, open this link: {_absolute('status-confirm', subscriber.token)}",
+            f"To confirm, open this link: {absolute_url('status-confirm', subscriber.token)}",
             "If it was not you, ignore this mail: you will get nothing more.",
         ]) + "\n",
     )
@@ -75,7 +76,7 @@ def confirmation_send(*, subscriber: StatusSubscriber) -> None:
 
 def _tell(*, page: StatusPage, key: str, subject: str, lines: list[str]) -> None:
     """One notice per confirmed subscriber, each with their own way out."""
-    page_url = _absolute("status-page", page.token)
+    page_url = absolute_url("status-page", page.token)
     for subscriber in page.subscribers.filter(confirmed_at__isnull=False):
         notice_enqueue(
             key=key, topic=topic_of(subscriber), recipients=[subscriber.email], subject=subject,

@@ -1,12 +1,10 @@
 """The public status page of a deployment for the customer's service users (no log-in, at its
 token's address), its feeds and e-mail subscription; and the customer's settings page for it."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,11 +17,8 @@ from scheduling.selectors_status import (
 from scheduling.services.status import (
     status_page_rotate, status_page_save, subscriber_add, subscriber_confirm, subscriber_remove,
 )
+from scheduling.services.status_notices import absolute_url
 from scheduling.status_feeds import status_atom, status_ics
-
-
-def _absolute(name: str, token: str) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse(name, args=[token])
 
 
 @require_GET
@@ -35,9 +30,9 @@ def status_page(request, token: str):
 def _page_context(page, form) -> dict:
     return {
         "status": status_of(page), "form": form,
-        "calendar_url": _absolute("status-calendar", page.token),
-        "webcal_url": "webcal://" + _absolute("status-calendar", page.token).split("://", 1)[1],
-        "feed_url": _absolute("status-feed", page.token),
+        "calendar_url": absolute_url("status-calendar", page.token),
+        "webcal_url": "webcal://" + absolute_url("status-calendar", page.token).split("://", 1)[1],
+        "feed_url": absolute_url("status-feed", page.token),
     }
 
 
@@ -56,8 +51,8 @@ def status_subscribe(request, token: str):
 @require_GET
 def status_feed(request, token: str):
     page = status_page_public(token=token)
-    atom = status_atom(status=status_of(page), page_url=_absolute("status-page", page.token),
-                       feed_url=_absolute("status-feed", page.token))
+    atom = status_atom(status=status_of(page), page_url=absolute_url("status-page", page.token),
+                       feed_url=absolute_url("status-feed", page.token))
     return HttpResponse(atom, content_type="application/atom+xml; charset=utf-8")
 
 
@@ -123,7 +118,7 @@ def status_settings(request, pk: int):
         return redirect("status-settings", pk=deployment.pk)
     return render(request, "scheduling/status/settings.html", {
         "deployment": deployment, "organisation": deployment.organisation, "page": page, "form": form,
-        "page_url": _absolute("status-page", page.token) if page else "",
+        "page_url": absolute_url("status-page", page.token) if page else "",
     }, status=400 if form.errors else 200)
 
 
