@@ -52,6 +52,8 @@ RULES: dict[str, Rule] = {
     "contact.grant_roles": _rule(DESK, [C.LEAD], not_self=True),
     "contact.remove": _rule(DESK, [C.LEAD], not_self=True),
     "contact.invite": _rule(DESK, [C.LEAD]),
+    # The public status page of a deployment for the customer's own service users.
+    "status_page.manage": _rule(DESK, [C.LEAD]),
     # Before the start (S11): the customer's people confirm what is theirs; the engineer may
     # record the StreamDB backup they took; anyone of the upgrade may ask for the preflight.
     "run.snapshots": _rule(contacts=[C.LEAD, C.APPLICATION_ADMIN, C.SERVER_ADMIN]),

@@ -12,6 +12,7 @@
 """
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=1)]
 MAX_ATTEMPTS = 12
 CLAIM_EXPIRES = timedelta(minutes=5)
+# Headers an app adds to the notices of a topic (the part before ":"), registered in its ready().
+HEADERS: dict[str, Callable[[Notice], dict[str, str]]] = {}
 
 
 def notice_enqueue(*, key: str, topic: str, recipients: list[str], subject: str, body: str,
@@ -61,10 +64,16 @@ def _claim(notice_id: int) -> bool:
     return claimed == 1
 
 
+def _headers(notice: Notice) -> dict[str, str]:
+    extra = HEADERS.get(notice.topic.split(":", 1)[0])
+    return extra(notice) if extra else {}
+
+
 def _message(notice: Notice) -> EmailMessage:
     message = EmailMessage(
         subject=notice.subject, body=notice.body, from_email=settings.DEFAULT_FROM_EMAIL, to=[notice.recipient],
-        headers={"Message-ID": f"<notice-{notice.pk}-{notice.created_at:%Y%m%d%H%M%S}@upgrade-portal>"},
+        headers={"Message-ID": f"<notice-{notice.pk}-{notice.created_at:%Y%m%d%H%M%S}@upgrade-portal>",
+                 **_headers(notice)},
     )
     for attachment in notice.attachments:
         message.attach(attachment["name"], attachment["content"], attachment["content_type"])

@@ -103,6 +103,8 @@ def deployment_detail(request, pk: int):
             "open_request": selectors.open_request_of(deployment),
             "may_request": request.user.is_customer and not deployment.organisation.is_cloud,
             "may_register_servers": access.may_register_servers(request.user),
+            "may_manage_status_page": access.may(request.user, "status_page.manage",
+                                                 organisation_id=deployment.organisation_id),
             "history": selectors.history_of(deployment),
         },
     )

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from scheduling.models import MaintenanceWindow
 from upgrades.choices import UpgradeKind
-from upgrades.impact import impact_of
+from upgrades.impact import Impact, impact_of
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,23 @@ def _clock(moment: datetime, zone: ZoneInfo, *, day_of: datetime | None = None) 
     return f"{local:%H:%M}"
 
 
+def window_impact(window: MaintenanceWindow) -> Impact:
+    """What the window's upgrade means for the service users (S6): at risk from
+    `window.end - impact.at_risk` to the end, the downtime as booked."""
+    request = window.request
+    deployment = request.deployment
+    return impact_of(
+        kind=request.kind, servers=deployment.servers.count(),
+        load_balanced_with_health_checks=deployment.has_load_balancer and deployment.health_checks,
+    )
+
+
 def service_notice(*, window: MaintenanceWindow, zone: str) -> Announcement:
     """What the customer forwards to their users: plain text, times in `zone`."""
     tz = ZoneInfo(zone)
     request = window.request
-    deployment = request.deployment
-    impact = impact_of(
-        kind=request.kind, servers=deployment.servers.count(),
-        load_balanced_with_health_checks=deployment.has_load_balancer and deployment.health_checks,
-    )
-    service = deployment.name
+    impact = window_impact(window)
+    service = request.deployment.name
     at_risk_start = window.end - impact.at_risk
     subject = f"Planned maintenance of {service}: {_when(window.start, tz)}"
     lines = [

@@ -6,8 +6,13 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self):
-        from scheduling.services import lifecycle
-        from upgrades.signals import run_ended
+        from portal import notices
+        from scheduling.services import lifecycle, status_notices
+        from upgrades.signals import run_ended, run_started
 
         # An upgrade's run has ended: its window is completed, in the same transaction.
         run_ended.connect(lifecycle.run_closed, dispatch_uid="scheduling.run_closed")
+        # The status pages' subscribers hear that maintenance began and ended.
+        run_started.connect(status_notices.run_began, dispatch_uid="scheduling.status_run_began")
+        run_ended.connect(status_notices.run_finished, dispatch_uid="scheduling.status_run_finished")
+        notices.HEADERS[status_notices.TOPIC] = status_notices.unsubscribe_headers

@@ -50,3 +50,15 @@ class LowUsageHoursForm(forms.Form):
             initial.setdefault(f"starts_{row.weekday}", row.starts)
             initial.setdefault(f"ends_{row.weekday}", row.ends)
         return initial
+
+
+class StatusPageForm(forms.Form):
+    service_name = forms.CharField(
+        label="Service name", max_length=120,
+        help_text="What your users call the service, as they will read it on the page and in mails.",
+    )
+    enabled = forms.BooleanField(label="Status page switched on", required=False)
+
+
+class SubscribeForm(forms.Form):
+    email = forms.EmailField(label="Your e-mail address", max_length=254)

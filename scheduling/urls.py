@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduling.views import booking, cloud, demo, notices, usage, windows
+from scheduling.views import booking, cloud, demo, notices, status, usage, windows
 
 urlpatterns = [
     path("book/<str:token>/", booking.book, name="book"),
@@ -13,4 +13,13 @@ urlpatterns = [
     path("windows/<int:pk>/invite.ics", notices.window_ics, name="window-ics"),
     path("demo/rearm/", demo.demo_rearm_page, name="demo-rearm"),
     path("organisations/<slug:slug>/low-usage-hours/", usage.low_usage_hours, name="low-usage-hours"),
+    path("deployments/<int:pk>/status-page/", status.status_settings, name="status-settings"),
+    path("deployments/<int:pk>/status-page/rotate/", status.status_rotate, name="status-rotate"),
+    # The public status page and its feeds: the token is the address.
+    path("status/<str:token>/", status.status_page, name="status-page"),
+    path("status/<str:token>/feed.atom", status.status_feed, name="status-feed"),
+    path("status/<str:token>/calendar.ics", status.status_calendar, name="status-calendar"),
+    path("status/<str:token>/subscribe/", status.status_subscribe, name="status-subscribe"),
+    path("subscriptions/<str:token>/confirm/", status.status_confirm, name="status-confirm"),
+    path("subscriptions/<str:token>/unsubscribe/", status.status_unsubscribe, name="status-unsubscribe"),
 ]

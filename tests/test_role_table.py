@@ -20,7 +20,7 @@ from tests.factories import (
     OrganisationFactory, RunFactory, SupportUserFactory, UpgradeRequestFactory,
 )
 from tests.factories.scheduling import MaintenanceWindowFactory
-from scheduling.services import booking, links, windows
+from scheduling.services import booking, links, status, windows
 from scheduling.services.booking import SlotTaken
 from upgrades.choices import ReadinessKind, RequestState, RollbackMethod, StepState
 from upgrades.models import RollbackDecision, Run, Step, UpgradeRequest
@@ -132,6 +132,8 @@ MOVES = {
         contact=subject, by=by, roles=[ContactRole.NETWORK_ADMIN, ContactRole.DATABASE_ADMIN]),
     "contact.remove": lambda run, subject, by: portal_services.contact_delete(contact=subject, by=by),
     "contact.invite": lambda run, subject, by: invitations.contact_invite(contact=subject, by=by),
+    "status_page.manage": lambda run, subject, by: status.status_page_save(
+        deployment=run.deployment, by=by, service_name="AppsAnywhere", enabled=True),
     "run.snapshots": lambda run, subject, by: readiness.readiness_confirm(run=run, kind=ReadinessKind.SNAPSHOTS, by=by),
     "run.backup": lambda run, subject, by: readiness.readiness_confirm(run=run, kind=ReadinessKind.BACKUP, by=by),
     "run.preflight": lambda run, subject, by: readiness.preflight_request(run=run, by=by),

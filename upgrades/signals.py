@@ -5,5 +5,7 @@ Sent inside the transaction of the move, so a receiver's writes commit or roll b
 
 from django.dispatch import Signal
 
+# A run has started; kwargs: run.
+run_started = Signal()
 # A run has ended (completed, rolled back or aborted) and its request is closed; kwargs: run.
 run_ended = Signal()

@@ -33,6 +33,7 @@ from scheduling.announcement import service_notice
 from scheduling.choices import Purpose, WindowState
 from scheduling.invites import CANCEL, REQUEST, invite_attachment, invite_summary
 from scheduling.models import Engineer, MaintenanceWindow
+from scheduling.services import status_notices
 
 
 def _topic(window: MaintenanceWindow) -> str:
@@ -123,6 +124,7 @@ def window_confirmed(*, window: MaintenanceWindow) -> None:
     """The window is confirmed, or a confirmed window moved: every contact and the engineer get
     the calendar entry at its current SEQUENCE. Whoever had an earlier version but is no longer
     involved (an engineer replaced by the move, a contact removed) gets its cancellation."""
+    status_notices.window_announced(window=window)
     people = people_of(window)
     moved = window.sequence > 0 and _invited(window)
     what = _what(window)
@@ -236,6 +238,7 @@ def window_cancelled(*, window: MaintenanceWindow) -> None:
     """A confirmed window is off (cancelled, or moved out of hours and waiting for support
     again): calendars remove the entry. Everybody who had it is told, and the people of the
     window now."""
+    status_notices.window_called_off(window=window)
     people = people_of(window)
     home = window.request.deployment.organisation.time_zone
     people |= {email: home for email in _invited(window) - set(people)}

@@ -16,6 +16,7 @@ from portal import services as portal_services
 from portal.models import Contact, Deployment, Server, ServerGroup
 from tests.conftest import pass_second_factor
 from tests.factories import MaintenanceWindowFactory, RunFactory
+from scheduling.services import status
 from upgrades.services import checklist, requests
 
 PERSONAS = ["anonymous", "customer", "outsider", "support", "engineer", "admin_user"]
@@ -167,6 +168,16 @@ MATRIX = {
     "window-notice": (lambda w: {"pk": w["window"].pk}, expect(LOGIN, 200, 404)),
     "window-ics": (lambda w: {"pk": w["window"].pk}, expect(LOGIN, 200, 404)),
     "low-usage-hours": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404)),
+    # The status page for the customer's service users: its settings are the lead's and the
+    # desk's (an engineer 404); the page, its feeds and subscriptions are public at their token.
+    "status-settings": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 200, 404, engineer=404)),
+    "status-rotate": (lambda w: {"pk": w["deployment"].pk}, expect(405, 405, 405, 405)),
+    "status-page": (lambda w: {"token": w["status_page"].token}, expect(200, 200, 200, 200)),
+    "status-feed": (lambda w: {"token": w["status_page"].token}, expect(200, 200, 200, 200)),
+    "status-calendar": (lambda w: {"token": w["status_page"].token}, expect(200, 200, 200, 200)),
+    "status-subscribe": (lambda w: {"token": w["status_page"].token}, expect(405, 405, 405, 405)),
+    "status-confirm": (lambda w: {"token": w["subscriber"].token}, expect(200, 200, 200, 200)),
+    "status-unsubscribe": (lambda w: {"token": w["subscriber"].token}, expect(200, 200, 200, 200)),
     # The scheduling API: slots only for an approved request (this one is a draft: 409).
     "api:requestbooking-slots": (lambda w: {"id": w["request"].pk}, expect(401, 409, 404, 409)),
     "api:requestbooking-window": (lambda w: {"id": w["request"].pk}, expect(401, 405, 405, 405)),
@@ -239,6 +250,9 @@ def northwind_rows(northwind, customer, engineer, release):
     }
     rows["run"] = RunFactory(window=rows["window"])
     rows["token"], _ = portal_services.token_create(by=customer, name="Inventory script")
+    rows["status_page"] = status.status_page_save(deployment=deployment, by=customer, service_name="AppsAnywhere",
+                                                  enabled=True)
+    rows["subscriber"] = status.subscriber_add(page=rows["status_page"], email="student@example.org")
     return rows
 
 

@@ -5,7 +5,8 @@ three never disagree. The window's side is scheduling's (scheduling.services.lif
 confirmed window gets its run, a moved one its plan, a cancelled one loses it); the run's side
 is here:
 
-1. A run starts: the request's timeline says so (`run_started`).
+1. A run starts: the request's timeline says so (`run_started`), and
+   `upgrades.signals.run_started` is sent (scheduling tells the status page's subscribers).
 2. A run ends (signed off, rolled back, aborted): the request reaches the matching end state
    and `upgrades.signals.run_ended` is sent, on which scheduling completes the window
    (`run_closed`); every later move of either is refused by its table. After a rollback or an
@@ -17,7 +18,7 @@ from upgrades.choices import RunState
 from upgrades.models import Run
 from upgrades.services.requests import log as request_log
 from upgrades.services.requests import request_close
-from upgrades.signals import run_ended
+from upgrades.signals import run_ended, run_started as run_started_signal
 
 UNDER_WAY = (RunState.RUNNING, RunState.PAUSED)
 # How each end of a run closes its request (upgrades.workflow's moves).
@@ -27,6 +28,7 @@ CLOSING_MOVES = {RunState.COMPLETED: "complete", RunState.ROLLED_BACK: "roll_bac
 def run_started(*, run: Run, by: User) -> None:
     request_log(upgrade=run.request, by=by, action="run_started",
                 reason=f"{run.from_version} → {run.to_version}")
+    run_started_signal.send(sender=Run, run=run)
 
 
 def run_closed(*, run: Run, by: User | None, reason: str = "") -> None:
