@@ -26,8 +26,9 @@ from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
 
+from portal import recipients
 from portal.choices import Role
-from portal.models import Contact, Notice, User
+from portal.models import Notice, User
 from portal.notices import notice_enqueue
 from scheduling.announcement import service_notice
 from scheduling.choices import Purpose, WindowState
@@ -59,18 +60,13 @@ def _change_line(window: MaintenanceWindow) -> list[str]:
 
 def people_of(window: MaintenanceWindow) -> dict[str, str]:
     """Who is told about the window, each with the zone their times are written in: every
-    contact of the organisation (all roles, S10), the organisation's portal users (whose log-in
-    address may not be their contact address), and the window's engineer."""
-    organisation_id = window.request.deployment.organisation_id
-    people = dict(Contact.objects.filter(organisation_id=organisation_id).values_list("email", "time_zone"))
-    people |= dict(
-        User.objects.filter(is_active=True, role=Role.CUSTOMER, contact__organisation_id=organisation_id)
-        .values_list("email", "time_zone")
-    )
+    contact of the organisation (all roles, S10; portal users among them at their contact's
+    address, `portal.recipients`), and the window's engineer on their home clock."""
+    people = recipients.contacts_of(window.request.deployment.organisation_id)
     engineer = window.engineer
     home = Engineer.objects.filter(user=engineer).values_list("time_zone", flat=True).first()
-    people[engineer.email] = home or engineer.time_zone
-    return {email.strip().lower(): zone for email, zone in people.items()}
+    people[engineer.email.lower()] = home or engineer.time_zone
+    return people
 
 
 def _invited(window: MaintenanceWindow) -> set[str]:
@@ -100,9 +96,9 @@ def _enqueue_by_zone(*, window: MaintenanceWindow, key: str, people: dict[str, s
     for email, zone in people.items():
         groups[zone, email != engineer].append(email)
     created = []
-    for (zone, customer), recipients in sorted(groups.items()):
+    for (zone, customer), addresses in sorted(groups.items()):
         created += notice_enqueue(
-            key=key, topic=_topic(window), recipients=recipients, subject=subject, body=body_in(zone, customer),
+            key=key, topic=_topic(window), recipients=addresses, subject=subject, body=body_in(zone, customer),
             attachments=attachments,
         )
     return created

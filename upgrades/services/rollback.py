@@ -25,8 +25,8 @@ from django.db.models import F
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from portal.choices import ContactRole
-from portal.models import Contact, User
+from portal import recipients
+from portal.models import User
 from portal.notices import notice_enqueue
 from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState
 from upgrades.models import RollbackDecision, Run, Step
@@ -77,14 +77,13 @@ def _link(run: Run) -> str:
 
 
 def lead_addresses(run: Run) -> list[str]:
-    organisation_id = run.deployment.organisation_id
-    leads = Contact.objects.filter(organisation_id=organisation_id, roles__contains=[ContactRole.LEAD])
-    users = User.objects.filter(is_active=True, contact__in=leads)
-    return [*leads.values_list("email", flat=True), *users.values_list("email", flat=True)]
+    """The customer's contacts who authorise or refuse a rollback (the lead, S15)."""
+    return list(recipients.contacts_who_may("run.decide_rollback", organisation_id=run.deployment.organisation_id))
 
 
 def _engineers(run: Run, *people: User | None) -> list[str]:
-    return [run.window.engineer.email, *(person.email for person in people if person is not None)]
+    """The window's engineer and `people`, each at their own address (a lead at their contact's)."""
+    return list(recipients.of_users([run.window.engineer, *(person for person in people if person is not None)]))
 
 
 def _mail(*, run: Run, key: str, to: list[str], subject: str, lines: list[str]) -> None:
