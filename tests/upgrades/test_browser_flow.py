@@ -281,7 +281,7 @@ def test_a_major_upgrade_goes_from_request_to_approval_between_customer_and_supp
     assert SEND_BACK_REASON in mail[sent_back]
     assert "Upgrade: 9.4.2 to 10.0.0 (major)" in mail[approved] and "/requests/" in mail[approved]
     scheduled = mails_to(inbox, "engineer@vendor.example")
-    assert "[Northwind University] Prerequisite check scheduled" in scheduled
+    assert "[Northwind University] Prerequisite check: Production before 10.0.0 confirmed" in scheduled
 
 
 def _london():
