@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
@@ -115,10 +116,11 @@ def _organisation(window: MaintenanceWindow) -> str:
     return window.request.deployment.organisation.name
 
 
-def window_confirmed(*, window: MaintenanceWindow) -> None:
-    """The window is confirmed, or a confirmed window moved: every contact and the engineer get
-    the calendar entry at its current SEQUENCE. Whoever had an earlier version but is no longer
-    involved (an engineer replaced by the move, a contact removed) gets its cancellation."""
+def window_confirmed(*, window: MaintenanceWindow, was: DateTimeTZRange | None = None) -> None:
+    """The window is confirmed, or a confirmed window moved (from `was`): every contact and the
+    engineer get the calendar entry at its current SEQUENCE. Whoever had an earlier version but
+    is no longer involved (an engineer replaced by the move, a contact removed) gets its
+    cancellation, at the time they had."""
     people = people_of(window)
     moved = window.sequence > 0 and _invited(window)
     what = _what(window)
@@ -148,6 +150,7 @@ def window_confirmed(*, window: MaintenanceWindow) -> None:
             lines_in=lambda zone: [
                 f"The {_what(window)} of {window.request.deployment.name} changed, and you are no longer part of it."
             ],
+            period=was,
         )
 
 
@@ -211,7 +214,8 @@ def window_move_declined(*, window: MaintenanceWindow) -> None:
     )
 
 
-def _cancel(*, window: MaintenanceWindow, people: dict[str, str], lines_in) -> None:
+def _cancel(*, window: MaintenanceWindow, people: dict[str, str], lines_in,
+            period: DateTimeTZRange | None = None) -> None:
     _enqueue_by_zone(
         window=window, key=_key(window, "cancel"), people=people,
         subject=f"[{_organisation(window)}] Cancelled: {invite_summary(window)}",
@@ -220,7 +224,7 @@ def _cancel(*, window: MaintenanceWindow, people: dict[str, str], lines_in) -> N
             "The attached cancellation removes it from your calendar.",
             f"Details: {_link(window)}",
         ]) + "\n",
-        attachments=[invite_attachment(window=window, method=CANCEL, attendees=list(people))],
+        attachments=[invite_attachment(window=window, method=CANCEL, attendees=list(people), period=period)],
     )
 
 
@@ -229,23 +233,16 @@ def _what(window: MaintenanceWindow) -> str:
 
 
 def window_cancelled(*, window: MaintenanceWindow) -> None:
-    """A confirmed window is off (cancelled, or moved out of hours and waiting for support
-    again): calendars remove the entry. Everybody who had it is told, and the people of the
-    window now."""
+    """A confirmed window is cancelled: calendars remove the entry. Everybody who had it is
+    told, and the people of the window now."""
     people = people_of(window)
     home = window.request.deployment.organisation.time_zone
     people |= {email: home for email in _invited(window) - set(people)}
     name = window.request.deployment.name
 
     def lines_in(zone: str) -> list[str]:
-        if window.state == WindowState.CANCELLED:
-            reason = f"Reason: {window.cancel_reason}" if window.cancel_reason else "It was cancelled."
-            return [f"The {_what(window)} of {name} on {_span(window, zone)} is off.", reason]
-        # Moved out of hours: off the calendars until support confirms the new time (S7).
-        return [
-            f"The {_what(window)} of {name} moved to {_span(window, zone)}, outside support hours.",
-            "It waits for support to confirm that staff are available: a new invite follows then.",
-        ]
+        reason = f"Reason: {window.cancel_reason}" if window.cancel_reason else "It was cancelled."
+        return [f"The {_what(window)} of {name} on {_span(window, zone)} is off.", reason]
 
     _cancel(window=window, people=people, lines_in=lines_in)
 
