@@ -2,7 +2,7 @@
 through the drivers like any other (`upgrades.rollback_plan` says which).
 
 1. The engineer who owns the failure asks for a rollback, with a method that applies and a
-   reason; the customer's lead contact and the engineers are mailed. The page advises it when a
+   reason; the customer's lead contact is mailed to decide. The page advises it when a
    problem remains and less than an hour of the window is left.
 2. The lead contact authorises or refuses it, with a reason, on the live page; both sides are
    mailed. Authorised: the upgrade's remaining steps are skipped, the rollback's survey is added
@@ -138,7 +138,7 @@ def rollback_request(*, run: Run, by: User, method: str, reason: str) -> Rollbac
         decision_event(run=locked, by=by, decision="rollback_requested", reason=reason, method=method,
                        rollback=decision.pk,
                        text=f"{by.full_name} asks the customer to authorise a rollback ({label.lower()}): {reason}")
-        _mail(run=locked, key=f"rollback:{decision.pk}:requested", to=[*lead_addresses(locked), *_engineers(locked, by)],
+        _mail(run=locked, key=f"rollback:{decision.pk}:requested", to=lead_addresses(locked),
               subject="A rollback of your upgrade needs your authorisation",
               lines=[f"{by.full_name} asks for a rollback of the upgrade now in progress.",
                      f"Method: {label}\nReason: {reason}",
