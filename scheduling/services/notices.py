@@ -31,7 +31,7 @@ from portal import recipients
 from portal.choices import Role
 from portal.models import Notice, User
 from portal.notices import notice_enqueue
-from scheduling.announcement import service_notice
+from scheduling.announcement import users_notice
 from scheduling.choices import Purpose, WindowState
 from scheduling.invites import CANCEL, REQUEST, invite_attachment, invite_summary
 from scheduling.models import Engineer, MaintenanceWindow
@@ -106,9 +106,10 @@ def _enqueue_by_zone(*, window: MaintenanceWindow, key: str, people: dict[str, s
 
 
 def _forwardable(window: MaintenanceWindow, zone: str) -> list[str]:
-    if window.purpose != Purpose.UPGRADE:
+    """The notice for the service users as the window stands (its cancellation, once cancelled)."""
+    notice = users_notice(window=window, zone=zone)
+    if notice is None:
         return []
-    notice = service_notice(window=window, zone=zone)
     return ["A notice for your service users, ready to forward:", "-" * 60, notice.body.rstrip(), "-" * 60]
 
 
@@ -147,7 +148,7 @@ def window_confirmed(*, window: MaintenanceWindow, was: DateTimeTZRange | None =
     if left:
         _cancel(
             window=window, people={email: window.request.deployment.organisation.time_zone for email in left},
-            lines_in=lambda zone: [
+            lines_in=lambda zone, _customer: [
                 f"The {_what(window)} of {window.request.deployment.name} changed, and you are no longer part of it."
             ],
             period=was,
@@ -219,8 +220,8 @@ def _cancel(*, window: MaintenanceWindow, people: dict[str, str], lines_in,
     _enqueue_by_zone(
         window=window, key=_key(window, "cancel"), people=people,
         subject=f"[{_organisation(window)}] Cancelled: {invite_summary(window)}",
-        body_in=lambda zone, _customer: "\n\n".join([
-            *lines_in(zone),
+        body_in=lambda zone, customer: "\n\n".join([
+            *lines_in(zone, customer),
             "The attached cancellation removes it from your calendar.",
             f"Details: {_link(window)}",
         ]) + "\n",
@@ -240,9 +241,10 @@ def window_cancelled(*, window: MaintenanceWindow) -> None:
     people |= {email: home for email in _invited(window) - set(people)}
     name = window.request.deployment.name
 
-    def lines_in(zone: str) -> list[str]:
+    def lines_in(zone: str, customer: bool) -> list[str]:
         reason = f"Reason: {window.cancel_reason}" if window.cancel_reason else "It was cancelled."
-        return [f"The {_what(window)} of {name} on {_span(window, zone)} is off.", reason]
+        return [f"The {_what(window)} of {name} on {_span(window, zone)} is off.", reason,
+                *(_forwardable(window, zone) if customer else [])]
 
     _cancel(window=window, people=people, lines_in=lines_in)
 
