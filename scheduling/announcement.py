@@ -1,4 +1,5 @@
-"""The ready-to-forward notice for the customer's own service users (S6), in their time zone.
+"""The ready-to-forward notice for the customer's own service users (S6), in their time zone,
+and its cancellation once the window is cancelled (`users_notice` says which a window has).
 
 S6's wording: the service is at risk (limited capability) for servers x 10 minutes; a major
 upgrade has downtime starting about 5 minutes in for about 15 minutes. Without a load balancer
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from scheduling.choices import Purpose, WindowState
 from scheduling.models import MaintenanceWindow
 from upgrades.choices import UpgradeKind
 from upgrades.impact import Impact, impact_of
@@ -90,3 +92,32 @@ def service_notice(*, window: MaintenanceWindow, zone: str) -> Announcement:
         "We will let you know when the maintenance is complete.",
     ]
     return Announcement(subject=subject, body="\n".join(lines) + "\n")
+
+
+def cancellation_notice(*, window: MaintenanceWindow, zone: str) -> Announcement:
+    """What the customer forwards to their users once the window is cancelled: the maintenance
+    they were told of will not happen."""
+    tz = ZoneInfo(zone)
+    service = window.request.deployment.name
+    lines = [
+        f"Maintenance of {service} cancelled",
+        "",
+        f"The planned maintenance of {service} on {_when(window.start, tz)} is cancelled.",
+        "",
+        "The service stays available as usual at that time: please disregard the earlier notice.",
+    ]
+    return Announcement(subject=f"Cancelled: planned maintenance of {service} on {_when(window.start, tz)}",
+                        body="\n".join(lines) + "\n")
+
+
+def users_notice(*, window: MaintenanceWindow, zone: str) -> Announcement | None:
+    """The notice for the service users as the window stands: the planned maintenance while the
+    window holds its time, its cancellation once cancelled (a requested move that was declined
+    or confirmed is no window of its own); a prerequisite check has none."""
+    if window.purpose != Purpose.UPGRADE:
+        return None
+    if window.is_holding:
+        return service_notice(window=window, zone=zone)
+    if window.state == WindowState.CANCELLED and window.move_of_id is None:
+        return cancellation_notice(window=window, zone=zone)
+    return None

@@ -12,6 +12,7 @@ from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.urls import reverse
 from icalendar import Calendar, Event, vCalAddress
 
@@ -75,16 +76,20 @@ def _status(window: MaintenanceWindow, method: str) -> str:
     return "CONFIRMED" if window.state == WindowState.CONFIRMED else "TENTATIVE"
 
 
-def invite_ics(*, window: MaintenanceWindow, method: str, attendees: list[str], now: datetime | None = None) -> str:
-    """The .ics text of `window` for `method` (REQUEST to add or move it, CANCEL to remove it)."""
+def invite_ics(*, window: MaintenanceWindow, method: str, attendees: list[str], now: datetime | None = None,
+               period: DateTimeTZRange | None = None) -> str:
+    """The .ics text of `window` for `method` (REQUEST to add or move it, CANCEL to remove it),
+    at the window's time, or at `period`: the time a cancelled entry had in its reader's calendar
+    before the window moved."""
     zone = ZoneInfo(window.request.deployment.organisation.time_zone)
+    period = period or window.period
     organiser_name, organiser_email = parseaddr(settings.DEFAULT_FROM_EMAIL)
     event = Event.new(
         uid=invite_uid(window),
         sequence=window.sequence,
         stamp=now or datetime.now(tz=ZoneInfo("UTC")),
-        start=window.start.astimezone(zone),
-        end=window.end.astimezone(zone),
+        start=period.lower.astimezone(zone),
+        end=period.upper.astimezone(zone),
         summary=invite_summary(window),
         description=invite_description(window),
         location=window.request.deployment.name,
@@ -100,15 +105,16 @@ def invite_ics(*, window: MaintenanceWindow, method: str, attendees: list[str], 
     del calendar["UID"]  # a random UID of the file itself would only be confused with the event's
     # Only the rules around the window: a VTIMEZONE of every transition since 1970 is noise.
     calendar.add_missing_timezones(
-        first_date=(window.start - timedelta(days=366)).date(), last_date=(window.end + timedelta(days=366)).date()
+        first_date=(period.lower - timedelta(days=366)).date(), last_date=(period.upper + timedelta(days=366)).date()
     )
     return calendar.to_ical().decode()
 
 
-def invite_attachment(*, window: MaintenanceWindow, method: str, attendees: list[str]) -> dict:
+def invite_attachment(*, window: MaintenanceWindow, method: str, attendees: list[str],
+                      period: DateTimeTZRange | None = None) -> dict:
     """The invite as an outbox attachment (portal.models.Notice.attachments)."""
     return {
         "name": "cancel.ics" if method == CANCEL else "invite.ics",
         "content_type": f"text/calendar; method={method}",
-        "content": invite_ics(window=window, method=method, attendees=attendees),
+        "content": invite_ics(window=window, method=method, attendees=attendees, period=period),
     }

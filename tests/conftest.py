@@ -21,7 +21,8 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect, sync_playwright
 
 from portal import demo
-from portal.models import Contact, Organisation, User
+from portal.models import Contact, Notice, NoticeState, Organisation, User
+from portal.notices import notice_deliver
 from portal.celery import app as celery_app
 from scheduling import demo as scheduling_demo
 from upgrades import demo as upgrades_demo
@@ -232,6 +233,18 @@ def inbox(settings):
         yield handler.messages
     finally:
         controller.stop()
+
+
+def deliver_outbox(inbox: list) -> list[EmailMessage]:
+    """Send every notice waiting in the outbox to the SMTP server behind `inbox`, as the worker
+    does; what the server received."""
+    for notice_id in Notice.objects.filter(state=NoticeState.PENDING).order_by("pk").values_list("pk", flat=True):
+        notice_deliver(notice_id=notice_id)
+    return inbox
+
+
+def mail_text(message: EmailMessage) -> str:
+    return next(part for part in message.walk() if part.get_content_type() == "text/plain").get_payload(decode=True).decode()
 
 
 @pytest.fixture

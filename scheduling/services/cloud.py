@@ -26,9 +26,9 @@ from django.db import IntegrityError, transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
 
-from portal import access
+from portal import access, recipients
 from portal.choices import Hosting
-from portal.models import Contact, Deployment, Notice, User
+from portal.models import Deployment, Notice, User
 from portal.notices import notice_enqueue
 from portal.workflow import WorkflowError
 from scheduling import selectors
@@ -433,17 +433,14 @@ def cloud_notices_enqueue() -> int:
         if key in already:
             continue
         with transaction.atomic():
-            recipients = list(
-                Contact.objects.filter(organisation_id=window.request.deployment.organisation_id)
-                .values_list("email", flat=True)
-            )
+            people = list(recipients.contacts_of(window.request.deployment.organisation_id))
             subject, body = _notice_text(window)
             # A second sweep at the same moment writes the same key: the unique (key,
             # recipient) keeps one row each (the count may then include the other's rows).
             written += len(notice_enqueue(
-                key=key, topic=f"scheduling.maintenancewindow:{window.pk}", recipients=recipients,
+                key=key, topic=f"scheduling.maintenancewindow:{window.pk}", recipients=people,
                 subject=subject, body=body,
                 # The same calendar entry (UID, SEQUENCE) as the confirmation's: calendars keep one.
-                attachments=[invite_attachment(window=window, method=REQUEST, attendees=recipients)],
+                attachments=[invite_attachment(window=window, method=REQUEST, attendees=people)],
             ))
     return written

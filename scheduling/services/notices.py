@@ -22,14 +22,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
 
+from portal import recipients
 from portal.choices import Role
-from portal.models import Contact, Notice, User
+from portal.models import Notice, User
 from portal.notices import notice_enqueue
-from scheduling.announcement import service_notice
+from scheduling.announcement import users_notice
 from scheduling.choices import Purpose, WindowState
 from scheduling.invites import CANCEL, REQUEST, invite_attachment, invite_summary
 from scheduling.models import Engineer, MaintenanceWindow
@@ -60,18 +62,13 @@ def _change_line(window: MaintenanceWindow) -> list[str]:
 
 def people_of(window: MaintenanceWindow) -> dict[str, str]:
     """Who is told about the window, each with the zone their times are written in: every
-    contact of the organisation (all roles, S10), the organisation's portal users (whose log-in
-    address may not be their contact address), and the window's engineer."""
-    organisation_id = window.request.deployment.organisation_id
-    people = dict(Contact.objects.filter(organisation_id=organisation_id).values_list("email", "time_zone"))
-    people |= dict(
-        User.objects.filter(is_active=True, role=Role.CUSTOMER, contact__organisation_id=organisation_id)
-        .values_list("email", "time_zone")
-    )
+    contact of the organisation (all roles, S10; portal users among them at their contact's
+    address, `portal.recipients`), and the window's engineer on their home clock."""
+    people = recipients.contacts_of(window.request.deployment.organisation_id)
     engineer = window.engineer
     home = Engineer.objects.filter(user=engineer).values_list("time_zone", flat=True).first()
-    people[engineer.email] = home or engineer.time_zone
-    return {email.strip().lower(): zone for email, zone in people.items()}
+    people[engineer.email.lower()] = home or engineer.time_zone
+    return people
 
 
 def _invited(window: MaintenanceWindow) -> set[str]:
@@ -101,18 +98,19 @@ def _enqueue_by_zone(*, window: MaintenanceWindow, key: str, people: dict[str, s
     for email, zone in people.items():
         groups[zone, email != engineer].append(email)
     created = []
-    for (zone, customer), recipients in sorted(groups.items()):
+    for (zone, customer), addresses in sorted(groups.items()):
         created += notice_enqueue(
-            key=key, topic=_topic(window), recipients=recipients, subject=subject, body=body_in(zone, customer),
+            key=key, topic=_topic(window), recipients=addresses, subject=subject, body=body_in(zone, customer),
             attachments=attachments,
         )
     return created
 
 
 def _forwardable(window: MaintenanceWindow, zone: str) -> list[str]:
-    if window.purpose != Purpose.UPGRADE:
+    """The notice for the service users as the window stands (its cancellation, once cancelled)."""
+    notice = users_notice(window=window, zone=zone)
+    if notice is None:
         return []
-    notice = service_notice(window=window, zone=zone)
     return ["A notice for your service users, ready to forward:", "-" * 60, notice.body.rstrip(), "-" * 60]
 
 
@@ -120,10 +118,11 @@ def _organisation(window: MaintenanceWindow) -> str:
     return window.request.deployment.organisation.name
 
 
-def window_confirmed(*, window: MaintenanceWindow) -> None:
-    """The window is confirmed, or a confirmed window moved: every contact and the engineer get
-    the calendar entry at its current SEQUENCE. Whoever had an earlier version but is no longer
-    involved (an engineer replaced by the move, a contact removed) gets its cancellation."""
+def window_confirmed(*, window: MaintenanceWindow, was: DateTimeTZRange | None = None) -> None:
+    """The window is confirmed, or a confirmed window moved (from `was`): every contact and the
+    engineer get the calendar entry at its current SEQUENCE. Whoever had an earlier version but
+    is no longer involved (an engineer replaced by the move, a contact removed) gets its
+    cancellation, at the time they had."""
     status_notices.window_announced(window=window)
     people = people_of(window)
     moved = window.sequence > 0 and _invited(window)
@@ -151,9 +150,10 @@ def window_confirmed(*, window: MaintenanceWindow) -> None:
     if left:
         _cancel(
             window=window, people={email: window.request.deployment.organisation.time_zone for email in left},
-            lines_in=lambda zone: [
+            lines_in=lambda zone, _customer: [
                 f"The {_what(window)} of {window.request.deployment.name} changed, and you are no longer part of it."
             ],
+            period=was,
         )
 
 
@@ -217,16 +217,17 @@ def window_move_declined(*, window: MaintenanceWindow) -> None:
     )
 
 
-def _cancel(*, window: MaintenanceWindow, people: dict[str, str], lines_in) -> None:
+def _cancel(*, window: MaintenanceWindow, people: dict[str, str], lines_in,
+            period: DateTimeTZRange | None = None) -> None:
     _enqueue_by_zone(
         window=window, key=_key(window, "cancel"), people=people,
         subject=f"[{_organisation(window)}] Cancelled: {invite_summary(window)}",
-        body_in=lambda zone, _customer: "\n\n".join([
-            *lines_in(zone),
+        body_in=lambda zone, customer: "\n\n".join([
+            *lines_in(zone, customer),
             "The attached cancellation removes it from your calendar.",
             f"Details: {_link(window)}",
         ]) + "\n",
-        attachments=[invite_attachment(window=window, method=CANCEL, attendees=list(people))],
+        attachments=[invite_attachment(window=window, method=CANCEL, attendees=list(people), period=period)],
     )
 
 
@@ -235,24 +236,18 @@ def _what(window: MaintenanceWindow) -> str:
 
 
 def window_cancelled(*, window: MaintenanceWindow) -> None:
-    """A confirmed window is off (cancelled, or moved out of hours and waiting for support
-    again): calendars remove the entry. Everybody who had it is told, and the people of the
-    window now."""
+    """A confirmed window is cancelled: calendars remove the entry. Everybody who had it is
+    told, and the people of the window now."""
     status_notices.window_called_off(window=window)
     people = people_of(window)
     home = window.request.deployment.organisation.time_zone
     people |= {email: home for email in _invited(window) - set(people)}
     name = window.request.deployment.name
 
-    def lines_in(zone: str) -> list[str]:
-        if window.state == WindowState.CANCELLED:
-            reason = f"Reason: {window.cancel_reason}" if window.cancel_reason else "It was cancelled."
-            return [f"The {_what(window)} of {name} on {_span(window, zone)} is off.", reason]
-        # Moved out of hours: off the calendars until support confirms the new time (S7).
-        return [
-            f"The {_what(window)} of {name} moved to {_span(window, zone)}, outside support hours.",
-            "It waits for support to confirm that staff are available: a new invite follows then.",
-        ]
+    def lines_in(zone: str, customer: bool) -> list[str]:
+        reason = f"Reason: {window.cancel_reason}" if window.cancel_reason else "It was cancelled."
+        return [f"The {_what(window)} of {name} on {_span(window, zone)} is off.", reason,
+                *(_forwardable(window, zone) if customer else [])]
 
     _cancel(window=window, people=people, lines_in=lines_in)
 

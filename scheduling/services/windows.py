@@ -122,7 +122,7 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
         was_confirmed = locked.state == WindowState.CONFIRMED
         if cloud and was_confirmed:
             _cloud_notice_ok(start)
-        old_start = locked.start
+        was = locked.period
         if locked.purpose == Purpose.CHECK:
             plan = plan_check(start=start, length=locked.end - locked.start)
         else:
@@ -146,17 +146,13 @@ def window_reschedule(*, window: MaintenanceWindow, start: datetime, engineer_id
         place(window=locked, plan=plan, engineer_ids=engineer_ids)
         log(
             upgrade=locked.request, by=by, action="window_rescheduled",
-            reason=f"{old_start:%Y-%m-%d %H:%M} → {locked.start:%Y-%m-%d %H:%M} UTC" + (f": {reason}" if reason else ""),
+            reason=f"{was.lower:%Y-%m-%d %H:%M} → {locked.start:%Y-%m-%d %H:%M} UTC" + (f": {reason}" if reason else ""),
         )
         lifecycle.window_planned(window=locked, moved=True)
         if locked.purpose == Purpose.CHECK:
             request_schedule_check(upgrade=locked.request, by=by, at=locked.start, engineer=locked.engineer)
-            notices.window_confirmed(window=locked)  # the check's calendar entry moves too
-        elif locked.state == WindowState.CONFIRMED:
-            notices.window_confirmed(window=locked)  # a new SEQUENCE: the calendar entry moves
-        elif was_confirmed:
-            notices.window_cancelled(window=locked)  # not confirmed any more: off the calendars for now
-            notices.window_requested(window=locked)
+        if locked.purpose == Purpose.CHECK or locked.state == WindowState.CONFIRMED:
+            notices.window_confirmed(window=locked, was=was)  # a new SEQUENCE: the calendar entry moves
         else:
             notices.window_requested(window=locked)
         return locked
@@ -238,7 +234,7 @@ def _move_confirm(*, proposal: MaintenanceWindow, by: User) -> MaintenanceWindow
     so the calendar entry moves) with the engineer held for it; the request is done with."""
     window = _lock(proposal.move_of, "reschedule")
     lifecycle.require_window_free(window)
-    old_start = window.start
+    was = window.period
     plan = plan_window(
         start=proposal.start, kind=window.request.kind, servers=window.request.deployment.servers.count(),
         preparation=preparation(),
@@ -249,9 +245,9 @@ def _move_confirm(*, proposal: MaintenanceWindow, by: User) -> MaintenanceWindow
     window.confirmed_by, window.confirmed_at = by, timezone.now()
     place(window=window, plan=plan, engineer_ids=[proposal.engineer_id])
     log(upgrade=window.request, by=by, action="window_rescheduled",
-        reason=f"{old_start:%Y-%m-%d %H:%M} → {window.start:%Y-%m-%d %H:%M} UTC: out of hours, confirmed by support")
+        reason=f"{was.lower:%Y-%m-%d %H:%M} → {window.start:%Y-%m-%d %H:%M} UTC: out of hours, confirmed by support")
     lifecycle.window_planned(window=window, moved=True)
-    notices.window_confirmed(window=window)  # a new SEQUENCE: the calendar entry moves
+    notices.window_confirmed(window=window, was=was)  # a new SEQUENCE: the calendar entry moves
     return window
 
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from portal.timezones import time_zone_names
 from portal.workflow import WorkflowError
 from scheduling import selectors
-from scheduling.announcement import service_notice
+from scheduling.announcement import users_notice
 from scheduling.choices import Purpose, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.services.booking import SlotNotFree, SlotTaken, slot_book
@@ -99,7 +99,8 @@ def _download_url(name: str, window: MaintenanceWindow, zone: str | None = None)
 
 def window_facts(window: MaintenanceWindow, zone: str) -> dict:
     """A window's times by the clock of `zone`: the whole window, the service at risk and the
-    planned downtime (S6), and the notice to forward to the service users."""
+    planned downtime (S6), and the notice to forward to the service users (its cancellation once
+    the window is cancelled)."""
     tz = ZoneInfo(zone)
     deployment = window.request.deployment
     facts = {"start": window.start.astimezone(tz), "end": window.end.astimezone(tz), "zone": zone}
@@ -113,7 +114,7 @@ def window_facts(window: MaintenanceWindow, zone: str) -> dict:
             "whole_window": impact.whole_window,
             "downtime_start": window.downtime.lower.astimezone(tz) if window.downtime else None,
             "downtime_end": window.downtime.upper.astimezone(tz) if window.downtime else None,
-            "notice": service_notice(window=window, zone=zone),
+            "notice": users_notice(window=window, zone=zone),
             "notice_url": _download_url("window-notice", window, zone),
             "ics_url": _download_url("window-ics", window),
         }

@@ -1,5 +1,5 @@
 """Downloads of a window's notices: the calendar entry (.ics) and the ready-to-forward notice
-for the customer's service users (S6), for whoever may see the window."""
+for the customer's service users (S6, or its cancellation), for whoever may see the window."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
@@ -8,8 +8,8 @@ from django.views.decorators.http import require_GET
 
 from portal.selectors import visible_to
 from portal.timezones import time_zone_names
-from scheduling.announcement import service_notice
-from scheduling.choices import Purpose, WindowState
+from scheduling.announcement import users_notice
+from scheduling.choices import WindowState
 from scheduling.invites import CANCEL, REQUEST, invite_ics
 from scheduling.models import MaintenanceWindow
 from scheduling.services.notices import people_of
@@ -37,16 +37,18 @@ def _stem(window: MaintenanceWindow) -> str:
 @require_GET
 @login_required
 def window_notice(request, pk: int):
+    """The notice as the window stands: the planned maintenance, or its cancellation."""
     window = _window(request, pk)
-    if window.purpose != Purpose.UPGRADE:
-        raise Http404("A prerequisite check does not affect the service: there is nothing to announce.")
     zone = request.GET.get("tz") or window.request.deployment.organisation.time_zone
     if zone not in time_zone_names():
         return HttpResponseBadRequest(f"“{zone}” is not a known time zone (for example Europe/London).",
                                       content_type="text/plain; charset=utf-8")
-    notice = service_notice(window=window, zone=zone)
+    notice = users_notice(window=window, zone=zone)
+    if notice is None:
+        raise Http404("A prerequisite check, or a move that never happened, has nothing to announce.")
+    what = "notice" if window.is_holding else "cancellation"
     return _download(f"Subject: {notice.subject}\n\n{notice.body}", content_type="text/plain; charset=utf-8",
-                     filename=f"maintenance-notice-{_stem(window)}.txt")
+                     filename=f"maintenance-{what}-{_stem(window)}.txt")
 
 
 @require_GET

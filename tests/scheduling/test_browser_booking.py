@@ -236,3 +236,38 @@ def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, boo
     customer.get_by_role("button", name="Confirm the move").click()
     expect(customer.get_by_role("status").first).to_contain_text("The window is moved")
     assert MaintenanceWindow.objects.get().start.isoformat() == other_start
+
+
+def test_the_customer_cancels_the_window_and_is_offered_the_cancellation_for_their_users(open_page, book_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduling.selectors import slots_for
+    from scheduling.services.booking import window_book
+    from upgrades.models import UpgradeRequest
+
+    upgrade = UpgradeRequest.objects.get(deployment__organisation__slug="northwind", deployment__name="Production",
+                                         state="approved")
+    slot = next(slot for slot in slots_for(upgrade=upgrade)
+                if slot.standard and slot.start > timezone.now() + timedelta(days=7))
+    window = window_book(upgrade=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard",
+                         by=User.objects.get(email="lead@northwind.example"))
+    customer = open_page()
+    log_in(customer, "lead@northwind.example")
+    customer.goto(f"/windows/{window.pk}/")
+    notice = customer.locator("section.forward-notice")
+    expect(notice.get_by_role("heading")).to_have_text("Notice for your service users")
+
+    customer.locator("summary", has_text="Cancel the window").click()
+    customer.get_by_label("Why is it cancelled?").fill("Our exams were moved to that week")
+    customer.get_by_role("button", name="Cancel the window").click()
+
+    expect(customer.get_by_role("status").first).to_contain_text("The window is cancelled")
+    expect(notice.get_by_role("heading")).to_have_text("Cancellation notice for your service users")
+    expect(notice.locator("textarea")).to_contain_text("Maintenance of Production cancelled")
+    expect(notice.locator("textarea")).not_to_contain_text("will be upgraded")
+    with customer.expect_download() as download:
+        notice.get_by_role("link", name="Download (.txt)").click()
+    assert download.value.suggested_filename.startswith("maintenance-cancellation-northwind-")
+    save_screenshot(customer, "booking-9-cancelled-window-offers-its-cancellation")

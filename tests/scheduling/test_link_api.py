@@ -46,7 +46,7 @@ def test_support_issues_the_link_and_the_answer_shows_it(approved, support):
     assert answer["url"].endswith(f"/book/{link_token(link)}/")
     # The same moment, whatever offset the API's zone has on that day (summer time or not).
     assert datetime.fromisoformat(answer["expires_at"]) == link.expires_at
-    assert Notice.objects.filter(recipient="lead@northwind.example", subject__contains="Book your maintenance window").exists()
+    assert Notice.objects.filter(recipient="olivia.bennett@northwind.example", subject__contains="Book your maintenance window").exists()
     assert approved.timeline.filter(action="link_issued", actor=support).exists()
 
 

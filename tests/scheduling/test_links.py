@@ -20,7 +20,7 @@ from upgrades.workflow import WorkflowError
 def test_support_issues_a_link_and_the_customer_is_mailed_it(approved, support):
     link = link_issue(upgrade=approved, by=support)
 
-    notice = Notice.objects.get(recipient="lead@northwind.example", subject__contains="Book your maintenance window")
+    notice = Notice.objects.get(recipient="olivia.bennett@northwind.example", subject__contains="Book your maintenance window")
     assert link_token(link) in notice.body
 
 

@@ -13,7 +13,7 @@ from scheduling.services.windows import window_reschedule
 from tests.conftest import wait_for
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
-LEAD = "lead@northwind.example"
+LEAD = "olivia.bennett@northwind.example"  # Olivia Bennett, who logs in as lead@northwind.example
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from tests.conftest import wait_for
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 NIGHT = START + timedelta(days=2, hours=11)  # 21:00 in London, two days later
-LEAD = "lead@northwind.example"
+LEAD = "olivia.bennett@northwind.example"  # Olivia Bennett, who logs in as lead@northwind.example
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from portal.models import Notice
 from scheduling.choices import Cover
 from scheduling.services.booking import SlotTaken, check_book, window_book
 from scheduling.services.windows import window_cancel
+from tests.conftest import deliver_outbox, mail_text
 from tests.factories import DeploymentFactory, ServerFactory, UpgradeRequestFactory
 from tests.scheduling.stories import approve
 
@@ -100,6 +101,33 @@ def test_the_calendar_entry_downloads_as_the_invite_and_as_the_cancellation_late
 
     assert cancelled["METHOD"] == "CANCEL" and cancelled.events[0]["SEQUENCE"] == 1
     assert str(cancelled.events[0]["UID"]) == str(event["UID"])
+
+
+def test_a_cancelled_window_offers_the_cancellation_for_the_service_users_instead(client_for, customer, window):
+    window_cancel(window=window, by=customer, reason="Our exams were moved to that week.")
+
+    page = client_for(customer).get(reverse("window-detail", args=[window.pk])).content.decode()
+    download = client_for(customer).get(reverse("window-notice", args=[window.pk]))
+
+    assert "Cancellation notice for your service users" in page and "Ready to forward" in page
+    assert "Maintenance of Production cancelled" in page and "will be upgraded" not in page
+    assert reverse("window-notice", args=[window.pk]) in page
+    assert download["Content-Disposition"] == 'attachment; filename="maintenance-cancellation-northwind-2027-03-09.txt"'
+    text = download.content.decode()
+    assert text.startswith("Subject: Cancelled: planned maintenance of Production on Tuesday 9 March 2027 at 10:00 GMT\n")
+    assert "stays available as usual" in text and "downtime" not in text
+
+
+def test_the_cancellation_mail_carries_the_notice_for_the_service_users(inbox, customer, engineer, window):
+    deliver_outbox(inbox).clear()
+
+    window_cancel(window=window, by=customer, reason="Our exams were moved to that week.")
+
+    deliver_outbox(inbox)
+    (to_olivia,) = [message for message in inbox if message["To"] == "olivia.bennett@northwind.example"]
+    assert "Cancelled" in to_olivia["Subject"] and "Maintenance of Production cancelled" in mail_text(to_olivia)
+    (to_engineer,) = [message for message in inbox if message["To"] == engineer.email]
+    assert "service users" not in mail_text(to_engineer)
 
 
 @pytest.mark.parametrize("name", ["window-notice", "window-ics"])

@@ -21,7 +21,7 @@ from tests.dates import each_day
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 BOOKED = datetime(2027, 2, 1, 12, 0, tzinfo=timezone.utc)
-LEAD = "lead@northwind.example"
+LEAD = "olivia.bennett@northwind.example"  # Olivia Bennett, who logs in as lead@northwind.example
 
 
 @pytest.fixture

@@ -295,7 +295,7 @@ class TestSupport:
         page = api_for(customer).get(f"{API}/requests/{submitted.pk}/").json()
         assert page["progress"]["accepted"] == 1
         assert next(row for row in page["items"] if row["key"] == "streamdb_backup")["review_note"] == reason
-        assert Notice.objects.filter(recipient="lead@northwind.example", body__contains=reason).exists()
+        assert Notice.objects.filter(recipient="olivia.bennett@northwind.example", body__contains=reason).exists()
 
     def test_it_must_take_the_request_before_reviewing(self, support, submitted):
         before = snapshot(submitted)
@@ -345,7 +345,7 @@ class TestSupport:
 
         assert approved.status_code == 200, approved.content
         assert approved.json()["state"] == "approved"
-        assert Notice.objects.filter(recipient=customer.email, subject__contains="approved").exists()
+        assert Notice.objects.filter(recipient=customer.contact.email, subject__contains="approved").exists()
         again = api_for(support).post(f"{API}/requests/{scheduled.pk}/approve/")
         assert (again.status_code, again.json()) == (409, {"detail": "You cannot approve this request: it is approved now."})
 
@@ -403,7 +403,7 @@ def test_two_approvals_at_once_approve_once(world, customer, support, engineer, 
     scheduled.refresh_from_db()
     assert scheduled.state == RequestState.APPROVED
     assert scheduled.timeline.filter(action="approve").count() == 1
-    assert Notice.objects.filter(recipient=customer.email, subject__contains="approved").count() == 1
+    assert Notice.objects.filter(recipient=customer.contact.email, subject__contains="approved").count() == 1
 
 
 class TestBadInput:

@@ -106,7 +106,7 @@ def test_support_is_told_to_issue_the_link_and_is_offered_it(client_for, schedul
 
 
 def test_the_customers_mail_says_support_sends_the_link(approved):
-    mail = Notice.objects.get(recipient="lead@northwind.example", subject__contains="approved")
+    mail = Notice.objects.get(recipient="olivia.bennett@northwind.example", subject__contains="approved")
 
     assert "you can book" not in mail.subject.lower()
     assert "support will send you the scheduling link" in mail.subject.lower()

@@ -273,7 +273,7 @@ def test_a_major_upgrade_goes_from_request_to_approval_between_customer_and_supp
     screenshot(customer, "10-customer-sees-the-approval")
 
     # 9. The mail really went out: the worker delivered the outbox to the SMTP server.
-    lead = "lead@northwind.example"
+    lead = "olivia.bennett@northwind.example"
     sent_back = "[Northwind University] Checklist item sent back: Test machine and test user account"
     approved = "[Northwind University] Upgrade approved: support will send you the scheduling link"
     wait_for(lambda: {sent_back, approved} <= set(mails_to(inbox, lead)), timeout=20)
@@ -281,7 +281,7 @@ def test_a_major_upgrade_goes_from_request_to_approval_between_customer_and_supp
     assert SEND_BACK_REASON in mail[sent_back]
     assert "Upgrade: 9.4.2 to 10.0.0 (major)" in mail[approved] and "/requests/" in mail[approved]
     scheduled = mails_to(inbox, "engineer@vendor.example")
-    assert "[Northwind University] Prerequisite check scheduled" in scheduled
+    assert "[Northwind University] Prerequisite check: Production before 10.0.0 confirmed" in scheduled
 
 
 def _london():

@@ -146,7 +146,7 @@ def test_an_item_sent_back_needs_a_reason_and_reaches_the_customer(draft, custom
 
     remote.refresh_from_db()
     assert remote.state == ItemState.SENT_BACK
-    notice = Notice.objects.get(recipient="lead@northwind.example", subject__contains="sent back")
+    notice = Notice.objects.get(recipient="olivia.bennett@northwind.example", subject__contains="sent back")
     assert "not TeamViewer" in notice.body
 
 
@@ -189,7 +189,7 @@ def test_support_approves_and_the_customer_hears(checked, support):
 
     checked.refresh_from_db()
     assert checked.state == RequestState.APPROVED
-    assert Notice.objects.filter(recipient="lead@northwind.example", subject__contains="approved").exists()
+    assert Notice.objects.filter(recipient="olivia.bennett@northwind.example", subject__contains="approved").exists()
 
 
 def test_two_approvals_at_once_approve_once(checked, support):

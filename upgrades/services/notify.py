@@ -1,8 +1,10 @@
 """Who hears about what happens to a request, through the outbox (portal.notices)."""
 
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
 
+from portal import recipients
 from portal.choices import Role
 from portal.models import User
 from portal.notices import notice_enqueue
@@ -14,10 +16,12 @@ def _link(upgrade: UpgradeRequest) -> str:
 
 
 def customer_addresses(upgrade: UpgradeRequest) -> list[str]:
+    """The organisation's portal users and whoever asked for the upgrade, each once."""
     users = User.objects.filter(
-        is_active=True, role=Role.CUSTOMER, contact__organisation_id=upgrade.deployment.organisation_id
-    )
-    return [upgrade.requested_by.email, *users.values_list("email", flat=True)]
+        Q(pk=upgrade.requested_by_id)
+        | Q(is_active=True, role=Role.CUSTOMER, contact__organisation_id=upgrade.deployment.organisation_id)
+    ).select_related("contact")
+    return list(recipients.of_users(users))
 
 
 def support_addresses(upgrade: UpgradeRequest) -> list[str]:

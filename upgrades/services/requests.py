@@ -148,27 +148,16 @@ def request_assign(*, upgrade: UpgradeRequest, by: User, take_over: bool = False
 
 
 def request_schedule_check(*, upgrade: UpgradeRequest, by: User, at: datetime, engineer: User) -> UpgradeRequest:
-    """S2: the prerequisite check is an appointment with an engineer."""
+    """S2: the prerequisite check is an appointment with an engineer. Booked on the calendar,
+    its window announces it (scheduling.services.notices), to each person on their own clock."""
     require_desk(by, upgrade)
     if engineer.role != Role.ENGINEER or not engineer.is_active:
         raise ValidationError({"engineer": "Choose one of the vendor's engineers."})
     if at <= timezone.now():
         raise ValidationError({"at": "The check must be in the future."})
     with transaction.atomic(), pghistory.context(user=by.pk):
-        event = _move(
-            upgrade, "schedule_check", by=by, check_at=at, check_engineer=engineer, check_outcome="", check_notes=""
-        )
-        when = timezone.localtime(at, timezone=_zone(upgrade)).strftime("%A %-d %B %Y at %H:%M %Z")
-        notify.notify(
-            event=event, to=notify.customer_addresses(upgrade) + [engineer.email],
-            subject="Prerequisite check scheduled",
-            lines=[f"The prerequisite check is booked for {when}, with {engineer.full_name}."],
-        )
+        _move(upgrade, "schedule_check", by=by, check_at=at, check_engineer=engineer, check_outcome="", check_notes="")
         return upgrade
-
-
-def _zone(upgrade: UpgradeRequest):
-    return ZoneInfo(upgrade.deployment.organisation.time_zone)
 
 
 def request_record_check(*, upgrade: UpgradeRequest, by: User, outcome: str, notes: str = "") -> UpgradeRequest:

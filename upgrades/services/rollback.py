@@ -2,7 +2,7 @@
 through the drivers like any other (`upgrades.rollback_plan` says which).
 
 1. The engineer who owns the failure asks for a rollback, with a method that applies and a
-   reason; the customer's lead contact and the engineers are mailed. The page advises it when a
+   reason; the customer's lead contact is mailed to decide. The page advises it when a
    problem remains and less than an hour of the window is left.
 2. The lead contact authorises or refuses it, with a reason, on the live page; both sides are
    mailed. Authorised: the upgrade's remaining steps are skipped, the rollback's survey is added
@@ -25,8 +25,8 @@ from django.db.models import F
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from portal.choices import ContactRole
-from portal.models import Contact, User
+from portal import recipients
+from portal.models import User
 from portal.notices import notice_enqueue
 from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState
 from upgrades.models import RollbackDecision, Run, Step
@@ -77,14 +77,13 @@ def _link(run: Run) -> str:
 
 
 def lead_addresses(run: Run) -> list[str]:
-    organisation_id = run.deployment.organisation_id
-    leads = Contact.objects.filter(organisation_id=organisation_id, roles__contains=[ContactRole.LEAD])
-    users = User.objects.filter(is_active=True, contact__in=leads)
-    return [*leads.values_list("email", flat=True), *users.values_list("email", flat=True)]
+    """The customer's contacts who authorise or refuse a rollback (the lead, S15)."""
+    return list(recipients.contacts_who_may("run.decide_rollback", organisation_id=run.deployment.organisation_id))
 
 
 def _engineers(run: Run, *people: User | None) -> list[str]:
-    return [run.window.engineer.email, *(person.email for person in people if person is not None)]
+    """The window's engineer and `people`, each at their own address (a lead at their contact's)."""
+    return list(recipients.of_users([run.window.engineer, *(person for person in people if person is not None)]))
 
 
 def _mail(*, run: Run, key: str, to: list[str], subject: str, lines: list[str]) -> None:
@@ -139,7 +138,7 @@ def rollback_request(*, run: Run, by: User, method: str, reason: str) -> Rollbac
         decision_event(run=locked, by=by, decision="rollback_requested", reason=reason, method=method,
                        rollback=decision.pk,
                        text=f"{by.full_name} asks the customer to authorise a rollback ({label.lower()}): {reason}")
-        _mail(run=locked, key=f"rollback:{decision.pk}:requested", to=[*lead_addresses(locked), *_engineers(locked, by)],
+        _mail(run=locked, key=f"rollback:{decision.pk}:requested", to=lead_addresses(locked),
               subject="A rollback of your upgrade needs your authorisation",
               lines=[f"{by.full_name} asks for a rollback of the upgrade now in progress.",
                      f"Method: {label}\nReason: {reason}",
