@@ -5,15 +5,18 @@ conversation; bad input is refused with a message and saves nothing."""
 
 import smtplib
 import socket
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from email.message import EmailMessage
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.mailsink import KeepAndForwardReplies
-from tests.conftest import wait_for
+from tests.conftest import deliver_outbox, mail_text, wait_for
 from tests.upgrades.runs import open_run
 from upgrades.choices import RunState
 from upgrades.models import LiveEvent, Message, Run
@@ -195,3 +198,36 @@ def test_the_inbound_endpoint_wants_its_secret(client, settings, run, customer):
 
     assert answer.status_code == 403
     assert not Message.objects.exists()
+
+
+# -- The other side is told, once per person, and answers by replying -------------------------
+
+
+def test_the_customer_is_told_of_the_engineers_message_once_in_their_zone_and_answers_by_replying(
+        transactional_db, inbox, reply_sink, run, engineer, customer):
+    with time_machine.travel(datetime(2026, 7, 1, 9, 5, tzinfo=UTC), tick=False):  # 10:05 in London (BST)
+        message_post(upgrade=run.request, run=run, by=engineer, body="Group 1 is upgraded; starting group 2.")
+    received = deliver_outbox(inbox)
+
+    [mail] = received  # Olivia Bennett asked for the upgrade and leads: one mail, at her contact address
+    assert mail["To"] == customer.contact.email and customer.contact.email != customer.email
+    assert mail["Reply-To"] == reply_address(run.request)
+    zone = ZoneInfo(customer.contact.time_zone)
+    assert f"Erin Walsh wrote at {datetime(2026, 7, 1, 9, 5, tzinfo=UTC).astimezone(zone):%H:%M}" in mail_text(mail)
+    assert "starting group 2" in mail_text(mail)
+
+    reply(reply_sink, sender=customer.contact.email, to=mail["Reply-To"],
+          text=f"Thanks, carry on.\n\nOn 1 Jul 2026, Erin Walsh wrote:\n> {mail_text(mail)}")
+    answer = wait_for(lambda: Message.objects.filter(author=customer).first(), timeout=10)
+    assert answer.body == "Thanks, carry on." and answer.run == run
+
+
+def test_the_engineer_is_told_of_the_customers_message_and_nobody_of_an_internal_note(
+        inbox, run, engineer, customer, support):
+    message_post(upgrade=run.request, by=support, body="Chase the LB admin", internal=True)
+    message_post(upgrade=run.request, by=customer, body="Is it going well?")
+
+    received = deliver_outbox(inbox)
+
+    assert {mail["To"] for mail in received} == {engineer.email}  # the window's engineer; the writer never
+    assert "Is it going well?" in mail_text(received[0])

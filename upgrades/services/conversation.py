@@ -7,6 +7,7 @@ events, the customer's people too) and is shown to the vendor's people alone.
 """
 
 import re
+from zoneinfo import ZoneInfo
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -14,9 +15,12 @@ from email.parser import BytesParser
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from portal import access
+from portal import access, recipients
+from portal.notices import notice_enqueue
 from portal.models import User
 from upgrades.choices import MessageVia, RunState
 from upgrades.models import Message, Run, UpgradeRequest
@@ -56,7 +60,54 @@ def message_post(*, upgrade: UpgradeRequest, by: User, body: str, internal: bool
         )
         if run is not None and not internal:
             event_emit(run=run, kind="message", actor=by, text=body, data={"message": message.pk, "from_vendor": message.from_vendor})
+        if not internal:
+            _tell_the_other_side(message)
     return message
+
+
+# -- Telling the other side ---------------------------------------------------------------------
+
+TOPIC = "upgrades.conversation"
+
+
+def _other_side(message: Message) -> recipients.People:
+    """Who is told of a message: the customer's lead contacts and whoever asked for the upgrade,
+    of the vendor's; the desk's assignee and the engineer of the upgrade's window, of the
+    customer's. Never its writer."""
+    upgrade = message.upgrade
+    if message.from_vendor:
+        people = (recipients.contacts_who_may("run.decide_rollback", organisation_id=upgrade.deployment.organisation_id)
+                  | recipients.of_users([upgrade.requested_by]))
+    else:
+        window = upgrade.windows.upgrades().holding().select_related("engineer").first()
+        run = upgrade.runs.select_related("driver").order_by("-created_at").first()
+        staff = [user for user in (upgrade.assignee, window and window.engineer, run and run.driver) if user]
+        people = recipients.of_users(staff)
+    for address in recipients.of_users([message.author]):
+        people.pop(address, None)
+    return people
+
+
+def _tell_the_other_side(message: Message) -> None:
+    """One mail per person, in their zone, answered by replying to it (Reply-To: the upgrade's
+    reply address, `reply_headers`)."""
+    upgrade = message.upgrade
+    page = settings.SITE_URL.rstrip("/") + (reverse("run-live", args=[message.run_id]) if message.run_id
+                                            else reverse("request-detail", args=[upgrade.pk])) + "#conversation"
+    subject = f"[{upgrade.deployment.organisation.name}] {message.author_name} wrote about the upgrade to " \
+              f"{upgrade.release.version}"
+    for address, zone in _other_side(message).items():
+        written = timezone.localtime(message.written_at, ZoneInfo(zone))
+        notice_enqueue(key=f"message:{message.pk}", topic=f"{TOPIC}:{upgrade.pk}", recipients=[address],
+                       subject=subject, body=(
+                           f"{message.author_name} wrote at {written:%H:%M %Z} on {written:%a %-d %b}:\n\n"
+                           f"{message.body}\n\n"
+                           f"Reply to this mail to answer, or write on the page: {page}\n"))
+
+
+def reply_headers(notice) -> dict[str, str]:
+    """notices.HEADERS for the conversation's mails: replies come back to the conversation."""
+    return {"Reply-To": reply_address(UpgradeRequest(pk=int(notice.topic.partition(":")[2])))}
 
 
 # -- Replies by e-mail -------------------------------------------------------------------------
