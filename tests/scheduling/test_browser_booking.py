@@ -195,7 +195,8 @@ def test_support_books_the_check_on_the_week_grid_in_both_clocks(open_page, in_r
     assert in_review.windows.get().start == start
 
 
-def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, book_path):
+def booked_a_week_out() -> MaintenanceWindow:
+    """Northwind's approved upgrade, booked by its lead in the first standard slot a week out."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -208,8 +209,13 @@ def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, boo
                                          state="approved")
     slot = next(slot for slot in slots_for(upgrade=upgrade)
                 if slot.standard and slot.start > timezone.now() + timedelta(days=7))
-    window = window_book(upgrade=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard",
-                         by=User.objects.get(email="lead@northwind.example"))
+    return window_book(upgrade=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard",
+                       by=User.objects.get(email="lead@northwind.example"))
+
+
+def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, book_path):
+    window = booked_a_week_out()
+    booked = window.start
     customer = open_page()
     log_in(customer, "lead@northwind.example")
     customer.goto(f"/windows/{window.pk}/")
@@ -220,7 +226,7 @@ def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, boo
         if current.count():
             break
         customer.get_by_role("link", name="Next 7 days →").click()
-    expect(current).to_contain_text(slot.start.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M") + " current")
+    expect(current).to_contain_text(booked.astimezone(ZoneInfo("Europe/London")).strftime("%H:%M") + " current")
     save_screenshot(customer, "booking-8-move-from-the-window-page")
 
     other = customer.locator("form.slot-calendar-form button.slot.standard").first
@@ -229,7 +235,7 @@ def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, boo
     expect(customer.get_by_role("heading", name="Move the window to this time?")).to_be_focused()
     customer.get_by_role("button", name="Choose another").click()
     expect(customer.locator(".slot.current")).to_be_visible()
-    assert MaintenanceWindow.objects.get().start == slot.start
+    assert MaintenanceWindow.objects.get().start == booked
 
     customer.locator(f'button.slot[value="{other_start}"]').click()
     customer.get_by_label("Note for support and the engineer").fill("Exams that week")
@@ -239,20 +245,7 @@ def test_the_customer_moves_the_window_from_its_page_in_two_steps(open_page, boo
 
 
 def test_the_customer_cancels_the_window_and_is_offered_the_cancellation_for_their_users(open_page, book_path):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from scheduling.selectors import slots_for
-    from scheduling.services.booking import window_book
-    from upgrades.models import UpgradeRequest
-
-    upgrade = UpgradeRequest.objects.get(deployment__organisation__slug="northwind", deployment__name="Production",
-                                         state="approved")
-    slot = next(slot for slot in slots_for(upgrade=upgrade)
-                if slot.standard and slot.start > timezone.now() + timedelta(days=7))
-    window = window_book(upgrade=upgrade, start=slot.start, engineer_ids=list(slot.engineer_ids), cover="standard",
-                         by=User.objects.get(email="lead@northwind.example"))
+    window = booked_a_week_out()
     customer = open_page()
     log_in(customer, "lead@northwind.example")
     customer.goto(f"/windows/{window.pk}/")

@@ -1,7 +1,7 @@
 """A status page's Atom feed and calendar (webcal): the calendar keeps each window's UID, raises
 its SEQUENCE when it moves and marks it cancelled; neither names a server or a person."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from xml.etree import ElementTree
 
 import pytest
@@ -9,11 +9,9 @@ from django.urls import reverse
 from icalendar import Calendar
 
 from scheduling.choices import Cover
-from scheduling.services.booking import window_book
-from scheduling.services.status import status_page_save
 from scheduling.services.windows import window_cancel, window_reschedule
+from tests.scheduling.status_world import START
 
-START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
@@ -23,13 +21,8 @@ def before_the_window(time_machine):
 
 
 @pytest.fixture
-def status_page(customer, northwind_deployment):
-    return status_page_save(deployment=northwind_deployment, by=customer, service_name="AppsAnywhere", enabled=True)
-
-
-@pytest.fixture
-def window(approved, customer, engineer):
-    return window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+def window(status_window):
+    return status_window
 
 
 def _events(client, page) -> list:

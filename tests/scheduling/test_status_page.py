@@ -2,23 +2,21 @@
 named by the lead, at an address that can be rotated, showing the S6 times of coming
 maintenance, the live phase in plain words and the history, without a word about servers."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
 
 from portal.models import Server
-from scheduling.choices import Cover
-from scheduling.services.booking import window_book
 from scheduling.services.status import status_page_rotate, status_page_save
 from scheduling.services.windows import window_cancel
 from tests.factories import RunFactory
+from tests.scheduling.status_world import START
 from upgrades.choices import RunState
 from upgrades.models import AvailabilityProbe, AvailabilitySample
 from upgrades.procedure import Phase
 
-START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 LONDON = ZoneInfo("Europe/London")
 
 
@@ -28,13 +26,8 @@ def before_the_window(time_machine):
 
 
 @pytest.fixture
-def status_page(customer, northwind_deployment):
-    return status_page_save(deployment=northwind_deployment, by=customer, service_name="AppsAnywhere", enabled=True)
-
-
-@pytest.fixture
-def window(approved, customer, engineer):
-    return window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
+def window(status_window):
+    return status_window
 
 
 def _url(page) -> str:

@@ -3,7 +3,7 @@ until they confirm (double opt-in); then scheduled, moved, cancelled, started an
 with a one-click way out (List-Unsubscribe, RFC 8058). Read from a real SMTP server."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,24 +17,19 @@ from scheduling.services.status import status_page_save
 from scheduling.services.windows import window_cancel, window_reschedule
 from tests.conftest import wait_for
 from tests.factories import RunFactory
+from tests.scheduling.status_world import START
 from upgrades.choices import RunState
 from upgrades.models import AvailabilityProbe, AvailabilitySample, Run
 from upgrades.procedure import Phase
 from upgrades.services.lifecycle import run_started
 from upgrades.signals import run_ended
 
-START = datetime(2027, 3, 9, 10, 0, tzinfo=timezone.utc)
 STUDENT = "student@example.org"
 
 
 @pytest.fixture(autouse=True)
 def before_the_window(time_machine):
     time_machine.move_to(START - timedelta(days=10), tick=True)
-
-
-@pytest.fixture
-def status_page(customer, northwind_deployment):
-    return status_page_save(deployment=northwind_deployment, by=customer, service_name="AppsAnywhere", enabled=True)
 
 
 def _text(message) -> str:

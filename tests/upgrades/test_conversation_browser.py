@@ -28,7 +28,7 @@ def test_engineer_and_customer_talk_on_the_live_page(browser, live_server, start
 
     # One click: the engineer's progress note, on the customer's page without a reload.
     erin.get_by_role("button", name="Going to plan so far.").click()
-    expect(olivia_messages.locator("li.message")).to_have_count(1)
+    expect(olivia_messages.locator("li.said")).to_have_count(1)
     expect(olivia_messages).to_contain_text("Erin Walsh")
     expect(olivia_messages).to_contain_text("Going to plan so far.")
     expect(olivia.locator("#run-news")).to_contain_text("Erin Walsh wrote: Going to plan so far.")
@@ -38,7 +38,7 @@ def test_engineer_and_customer_talk_on_the_live_page(browser, live_server, start
     olivia.get_by_role("button", name="Send").click()
     expect(olivia.get_by_label("Message")).to_have_value("")
     expect(erin.locator("#conversation-messages")).to_contain_text("Our helpdesk is standing by.")
-    expect(olivia_messages.locator("li.message")).to_have_count(2)  # once, though both the answer and the stream bring news
+    expect(olivia_messages.locator("li.said")).to_have_count(2)  # once, though both the answer and the stream bring news
 
     # An internal note: on the engineer's page at once, never on the customer's.
     erin.get_by_label("Message").fill("Their LB admin is slow today: chase at 10:30")
@@ -46,7 +46,7 @@ def test_engineer_and_customer_talk_on_the_live_page(browser, live_server, start
     erin.get_by_role("button", name="Send").click()
     expect(erin.locator("#conversation-messages li.internal")).to_contain_text("chase at 10:30")
     olivia.reload()
-    expect(olivia_messages.locator("li.message")).to_have_count(2)
+    expect(olivia_messages.locator("li.said")).to_have_count(2)
     expect(olivia_messages).not_to_contain_text("chase at 10:30")
 
     # An empty message is refused on the form, which says so.

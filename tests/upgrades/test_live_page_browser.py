@@ -143,7 +143,7 @@ def test_step_changes_are_said_politely_and_the_log_is_not_read_out(browser, liv
     waiting = wait_for(lambda: run.steps.filter(state=StepState.WAITING).first(), timeout=30)
 
     # The keyboard reaches the confirmation, and shows where it is.
-    erin.get_by_label("Note").focus()
+    erin.get_by_label("Note", exact=True).focus()
     erin.keyboard.press("Tab")
     confirm = erin.get_by_role("button", name="Confirm as engineer")
     expect(confirm).to_be_focused()

@@ -15,6 +15,7 @@ from tests.upgrades.decide_stories import ADMIN_1, drive, fresh, make_run, pause
 from tests.upgrades.runs import start
 from upgrades.choices import RunState
 from upgrades.models import LiveEvent
+from upgrades.procedure import PHASE_WORDS
 from upgrades.services.decisions import failure_take, step_retry
 from upgrades.services.runs import run_sign_off
 
@@ -87,7 +88,8 @@ def test_paused_time_is_a_row_of_its_own_and_the_phase_starts_with_the_first_att
 
     stop = step(retried_run, "stop-g1")
     first_try = LiveEvent.objects.filter(run=retried_run, step=stop, kind="step", data__attempt=1).order_by("seq")[0]
-    [phase] = [row for row in phases if f"{clock(first_try.at, engineer)}–" in row and not row.startswith("Paused")]
+    [phase] = [row for row in phases if row.startswith(PHASE_WORDS[stop.phase])]
+    assert f"{clock(first_try.at, engineer)}–" in phase, "the phase begins with the first attempt, not the retry"
     assert re.search(r"of which \d s paused", phase)
 
 
