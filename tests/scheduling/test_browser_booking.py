@@ -55,6 +55,31 @@ def book_path(world):
     return reverse("book", args=[link_token(link)])
 
 
+def test_a_zone_typed_and_sent_with_enter_redraws_the_slots_once(open_page, book_path):
+    """Enter in the zone field commits the value ("change") and sends the form ("submit"): one
+    redraw, not two, so a slot chosen right after is not wiped by a late second answer."""
+    customer = open_page()
+    log_in(customer, "lead@northwind.example")
+    customer.goto(book_path)
+    expect(customer.locator(".earliest-slot")).to_contain_text("Earliest free slot")
+    customer.evaluate("""() => { window.redraws = 0;
+        document.body.addEventListener("htmx:afterSwap", (event) => {
+            if (event.detail.target.id === "booking") window.redraws += 1; }); }""")
+
+    zone = customer.get_by_label("Times shown in")
+    zone.fill("America/New_York")
+    zone.press("Enter")
+    expect(customer.locator("#booking")).to_contain_text("Times are in America/New_York")
+    customer.wait_for_load_state("networkidle")
+    assert customer.evaluate("window.redraws") == 1
+
+    customer.locator("table.slot-grid.standard button.slot").first.click()
+    confirm = customer.locator(".slot-confirm")
+    expect(confirm.get_by_role("heading")).to_have_text("Book this time?")
+    customer.wait_for_load_state("networkidle")
+    expect(confirm.get_by_role("heading")).to_have_text("Book this time?")
+
+
 def test_the_customer_books_a_window_and_support_sees_it(open_page, book_path):
     customer = open_page()
     log_in(customer, "lead@northwind.example")
