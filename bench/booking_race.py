@@ -92,7 +92,7 @@ def fill() -> list[UpgradeRequest]:
 
 def contested_start(request: UpgradeRequest) -> str:
     """The first standard slot one engineer alone is free for: every booking wants them."""
-    for slot in selectors.slots_for(request=request):
+    for slot in selectors.slots_for(upgrade=request):
         if slot.standard and len(slot.engineer_ids) == 1:
             return slot.start.isoformat()
     raise SystemExit("No slot with a single free engineer: check the demo engineers' hours.")
