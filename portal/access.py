@@ -74,6 +74,7 @@ RULES: dict[str, Rule] = {
     # The conversation on an upgrade: both sides write; internal notes are the vendor's own.
     "conversation.write": _rule(VENDOR, EVERY_CONTACT),
     "conversation.note_internal": _rule(VENDOR),
+    "conversation.note_public": _rule(VENDOR),
 }
 
 

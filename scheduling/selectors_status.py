@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db.models import Prefetch
 from django.http import Http404
 from django.utils import timezone
 
@@ -16,7 +17,7 @@ from scheduling.choices import WindowState
 from scheduling.invites import invite_uid
 from scheduling.models import MaintenanceWindow, StatusPage, StatusSubscriber
 from upgrades.choices import RunState, StepProcedure
-from upgrades.models import Run
+from upgrades.models import Message, Run
 from upgrades.procedure import Phase
 from upgrades.selectors_runs import availability_of
 
@@ -36,6 +37,14 @@ OUTCOME_WORDS = {
 
 
 @dataclass(frozen=True)
+class Update:
+    """What the engineer told the service users during the maintenance."""
+
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
 class Maintenance:
     """One maintenance window as the service users see it."""
 
@@ -52,6 +61,7 @@ class Maintenance:
     outcome: str = ""
     measured_downtime: timedelta | None = None
     changed_at: datetime | None = None
+    updates: list[Update] = field(default_factory=list)
 
     @property
     def cancelled(self) -> bool:
@@ -129,10 +139,20 @@ def _run_of(window: MaintenanceWindow) -> Run | None:
         return None
 
 
+def _updates(run: Run | None) -> list[Update]:
+    if run is None:
+        return []
+    notes = getattr(run, "public_notes", None)
+    if notes is None:
+        notes = run.messages.filter(public=True)
+    return [Update(at=note.written_at, text=note.body) for note in notes]
+
+
 def maintenance_of(window: MaintenanceWindow, zone: str) -> Maintenance:
     run = _run_of(window)
     live = outcome = ""
     measured = None
+    updates = _updates(run)
     if run is not None and run.state in (RunState.RUNNING, RunState.PAUSED):
         live = live_words(run, zone)
     elif run is not None and run.state in OUTCOME_WORDS:
@@ -145,7 +165,9 @@ def maintenance_of(window: MaintenanceWindow, zone: str) -> Maintenance:
         state=window.state, moved=window.sequence > 0 and window.state != WindowState.CANCELLED,
         impact=impact_lines(window, zone), live=live, outcome=outcome, measured_downtime=measured,
         changed_at=max(moment for moment in (window.created_at, window.confirmed_at, window.cancelled_at,
-                                             run and run.started_at, run and run.finished_at) if moment),
+                                             run and run.started_at, run and run.finished_at,
+                                             updates and updates[-1].at) if moment),
+        updates=updates,
     )
 
 
@@ -158,6 +180,8 @@ def _windows(deployment: Deployment):
                 state__in=(WindowState.CONFIRMED, WindowState.COMPLETED, WindowState.CANCELLED))
         .exclude(state=WindowState.CANCELLED, confirmed_at__isnull=True)
         .select_related("request__deployment", "run")
+        .prefetch_related(Prefetch("run__messages", queryset=Message.objects.filter(public=True),
+                                   to_attr="public_notes"))
     )
 
 

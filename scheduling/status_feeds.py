@@ -26,6 +26,7 @@ def _description(maintenance: Maintenance) -> str:
     lines = list(maintenance.impact)
     if maintenance.cancelled:
         lines.insert(0, "This maintenance is cancelled: the service is not affected then.")
+    lines += [f"{update.at.astimezone(ZoneInfo(maintenance.zone)):%H:%M}: {update.text}" for update in maintenance.updates]
     if maintenance.outcome:
         lines.append(maintenance.outcome + ".")
     return "\n".join(lines)

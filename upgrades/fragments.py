@@ -87,7 +87,8 @@ def _context(run_id: int, message: dict, board: dict | None) -> dict:
     if kind == "message":
         data = message["data"] or {}
         context["message"] = {"pk": data.get("message"), "author_name": message["actor"], "body": message["text"],
-                              "from_vendor": data.get("from_vendor"), "written_at": datetime.fromisoformat(message["at"])}
+                              "from_vendor": data.get("from_vendor"), "public": data.get("public", False),
+                              "written_at": datetime.fromisoformat(message["at"])}
         context["news"] = f"{message['actor']} wrote: {message['text']}"
     if kind in BOARD_KINDS:
         context.update(board, board=True)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
 from portal.models import Server
@@ -14,8 +15,9 @@ from scheduling.services.windows import window_cancel
 from tests.factories import RunFactory
 from tests.scheduling.status_world import START
 from upgrades.choices import RunState
-from upgrades.models import AvailabilityProbe, AvailabilitySample
+from upgrades.models import AvailabilityProbe, AvailabilitySample, Message
 from upgrades.procedure import Phase
+from upgrades.services.conversation import message_post
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -122,3 +124,44 @@ def test_a_cancelled_window_is_shown_cancelled(client, customer, status_page, wi
 
     assert "Cancelled" in page and "This maintenance is cancelled" in page
     assert "Exams" not in page  # the reason is the customer's own business
+
+
+def test_an_update_the_engineer_writes_for_the_service_users_is_on_the_page_without_their_name(
+        client, status_page, window, engineer, time_machine):
+    run = RunFactory(window=window, state=RunState.PAUSED, phase=Phase.AT_RISK, started_at=START)
+    time_machine.move_to(START + timedelta(minutes=32), tick=False)
+    message_post(upgrade=window.request, run=run, by=engineer, public=True,
+                 body="A step failed; we are looking at it. The service stays available.")
+    message_post(upgrade=window.request, run=run, by=engineer, body="Between us: nothing for the users")
+
+    page = client.get(_url(status_page)).content.decode()
+    feed = client.get(reverse("status-feed", args=[status_page.token])).content.decode()
+
+    assert "Service at risk" in page
+    assert f"{_clock(START + timedelta(minutes=32))}</time> A step failed; we are looking at it." in page
+    assert "A step failed; we are looking at it." in feed
+    assert "Between us" not in page and "Between us" not in feed
+    assert engineer.full_name not in page and engineer.full_name not in feed
+
+
+def test_only_the_vendor_writes_updates_for_the_status_page(client_for, customer, window, status_page):
+    run = RunFactory(window=window, state=RunState.RUNNING, phase=Phase.AT_RISK, started_at=START)
+
+    with pytest.raises(PermissionDenied):
+        message_post(upgrade=window.request, run=run, by=customer, public=True, body="All done, go home")
+    response = client_for(customer).post(reverse("conversation-post", args=[window.request.pk]),
+                                         {"body": "All done, go home", "public": "yes", "run": run.pk})
+
+    assert response.status_code == 403
+    assert not Message.objects.exists()
+    assert "All done" not in client_for(customer).get(_url(status_page)).content.decode()
+
+
+def test_an_update_is_written_during_the_run_and_is_never_also_internal(engineer, window):
+    run = RunFactory(window=window, state=RunState.RUNNING, phase=Phase.AT_RISK, started_at=START)
+
+    with pytest.raises(ValidationError, match="either internal or on the status page"):
+        message_post(upgrade=window.request, run=run, by=engineer, public=True, internal=True, body="Both")
+    with pytest.raises(ValidationError, match="during the upgrade"):
+        message_post(upgrade=window.request, by=engineer, public=True, body="Before the day")
+    assert not Message.objects.exists()

@@ -11,7 +11,8 @@ from upgrades.models.runs import Run
 
 class Message(models.Model):
     """One message. An internal note is the vendor's alone: no customer ever sees it, on a page,
-    in the live stream, in the report or its PDF. The author's name is kept as it was written."""
+    in the live stream, in the report or its PDF. A public one, written by the vendor during the
+    run, is also an update on the status page. The author's name is kept as it was written."""
 
     upgrade = models.ForeignKey(UpgradeRequest, on_delete=models.CASCADE, related_name="messages")
     run = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="messages")
@@ -20,6 +21,9 @@ class Message(models.Model):
     from_vendor = models.BooleanField()
     body = models.TextField()
     internal = models.BooleanField(default=False)
+    # An update for the service's users too: shown on the deployment's public status page, with
+    # neither the author's name nor anything else of the vendor's.
+    public = models.BooleanField(default=False)
     via = models.CharField(max_length=10, choices=MessageVia.choices, default=MessageVia.PAGE)
     written_at = models.DateTimeField(auto_now_add=True)
 
@@ -27,7 +31,11 @@ class Message(models.Model):
         ordering = ["written_at", "pk"]
         indexes = [models.Index(fields=["upgrade", "written_at"])]
         constraints = [models.CheckConstraint(condition=~models.Q(internal=True, from_vendor=False),
-                                              name="message_internal_only_from_the_vendor")]
+                                              name="message_internal_only_from_the_vendor"),
+                       models.CheckConstraint(condition=~models.Q(public=True, internal=True),
+                                              name="message_public_or_internal"),
+                       models.CheckConstraint(condition=~models.Q(public=True, run__isnull=True),
+                                              name="message_public_only_on_a_run")]
 
     def __str__(self) -> str:
         return f"{self.author_name}: {self.body[:40]}"

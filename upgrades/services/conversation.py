@@ -41,25 +41,32 @@ def _clean(body: str) -> str:
     return body
 
 
-def message_post(*, upgrade: UpgradeRequest, by: User, body: str, internal: bool = False, run: Run | None = None,
-                 via: str = MessageVia.PAGE) -> Message:
+def message_post(*, upgrade: UpgradeRequest, by: User, body: str, internal: bool = False, public: bool = False,
+                 run: Run | None = None, via: str = MessageVia.PAGE) -> Message:
     """`by` writes on `upgrade`'s conversation (during `run`, when given). Internal notes are
-    the vendor's own."""
+    the vendor's own; so are public ones, written during the run for the status page too."""
     organisation_id = upgrade.deployment.organisation_id
     if not access.may(by, "conversation.write", organisation_id=organisation_id):
         raise PermissionDenied
     if internal and not access.may(by, "conversation.note_internal", organisation_id=organisation_id):
         raise PermissionDenied
+    if public and not access.may(by, "conversation.note_public", organisation_id=organisation_id):
+        raise PermissionDenied
     if run is not None and run.request_id != upgrade.pk:
         raise ValidationError("This run belongs to another upgrade.")
+    if public and internal:
+        raise ValidationError("A note is either internal or on the status page, not both.")
+    if public and run is None:
+        raise ValidationError("Updates for the status page are written during the upgrade, on its live page.")
     body = _clean(body)
     with transaction.atomic():
         message = Message.objects.create(
             upgrade=upgrade, run=run, author=by, author_name=by.full_name or by.email, from_vendor=by.is_vendor,
-            body=body, internal=internal, via=via,
+            body=body, internal=internal, public=public, via=via,
         )
         if run is not None and not internal:
-            event_emit(run=run, kind="message", actor=by, text=body, data={"message": message.pk, "from_vendor": message.from_vendor})
+            event_emit(run=run, kind="message", actor=by, text=body,
+                       data={"message": message.pk, "from_vendor": message.from_vendor, "public": public})
         if not internal:
             _tell_the_other_side(message)
     return message

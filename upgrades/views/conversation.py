@@ -29,6 +29,8 @@ def conversation_context(upgrade, user, run=None) -> dict:
         "conversation": selectors.conversation_of(upgrade, vendor=user.is_vendor),
         "may_write": access.may(user, "conversation.write", organisation_id=organisation_id),
         "may_note_internal": access.may(user, "conversation.note_internal", organisation_id=organisation_id),
+        "may_note_public": run is not None and access.may(user, "conversation.note_public",
+                                                          organisation_id=organisation_id),
         "progress_notes": selectors_runs.progress_notes(run) if run is not None and run.may(user, "run.continue") else [],
     }
 
@@ -45,15 +47,17 @@ def conversation_post(request, pk: int):
     upgrade = selectors.request_get(user=request.user, pk=pk)
     body = request.POST.get("note") or request.POST.get("body", "")
     internal = request.POST.get("internal") == "yes"
+    public = request.POST.get("public") == "yes"
     run = _run(upgrade, request)
     try:
-        posted = conversation.message_post(upgrade=upgrade, by=request.user, body=body, internal=internal, run=run)
+        posted = conversation.message_post(upgrade=upgrade, by=request.user, body=body, internal=internal,
+                                           public=public, run=run)
     except ValidationError as error:
         if not request.htmx:
             messages.error(request, refusal(error))
             return redirect(reverse("request-detail", args=[upgrade.pk]) + "#conversation")
         context = {**conversation_context(upgrade, request.user, run=run), "message_errors": error.messages,
-                   "message_body": body, "message_internal": internal}
+                   "message_body": body, "message_internal": internal, "message_public": public}
         return render(request, "upgrades/partials/conversation_form.html", context, status=400)
     if not request.htmx:
         messages.success(request, "Your message is sent.")
