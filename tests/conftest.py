@@ -432,6 +432,18 @@ def log_in(page: Page, email: str) -> None:
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
+def watcher(browser, live_server, email: str) -> Page:
+    """`email` logged in, in a browser of their own, on a live page that polls: the live server
+    speaks WSGI, which cannot stream the async SSE view, and the page polls wherever EventSource
+    is missing."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
+    context.add_init_script("delete window.EventSource;")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, email)
+    return page
+
+
 def open_from_menu(page: Page, label: str) -> None:
     """Click the menu's entry `label`, whatever count of waiting work stands beside it."""
     import re

@@ -15,9 +15,7 @@ from tests.scheduling.status_world import START
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
-@pytest.fixture(autouse=True)
-def before_the_window(time_machine):
-    time_machine.move_to(START - timedelta(days=10), tick=False)
+pytestmark = pytest.mark.usefixtures("ten_days_before")
 
 
 @pytest.fixture

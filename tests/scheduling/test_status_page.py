@@ -22,9 +22,7 @@ from upgrades.services.conversation import message_post
 LONDON = ZoneInfo("Europe/London")
 
 
-@pytest.fixture(autouse=True)
-def before_the_window(time_machine):
-    time_machine.move_to(START - timedelta(days=10), tick=False)
+pytestmark = pytest.mark.usefixtures("ten_days_before")
 
 
 @pytest.fixture

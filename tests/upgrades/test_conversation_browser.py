@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.axe import page_violations
+from tests.conftest import watcher
 from tests.upgrades.runs import confirmed_window, lab_deployment, start
-from tests.upgrades.test_live_page_browser import person
 from upgrades.models import Message
 from upgrades.services.plans import run_create
 
@@ -19,8 +19,8 @@ def test_engineer_and_customer_talk_on_the_live_page(browser, live_server, start
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Talking lab")
     run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
     start(run, engineer=engineer, customer=customer)  # no worker: the run waits at its first step
-    erin = person(browser, live_server, "engineer@vendor.example")
-    olivia = person(browser, live_server, "lead@northwind.example")
+    erin = watcher(browser, live_server, "engineer@vendor.example")
+    olivia = watcher(browser, live_server, "lead@northwind.example")
     erin.goto(f"/runs/{run.pk}/")
     olivia.goto(f"/runs/{run.pk}/")
     olivia_messages = olivia.locator("#conversation-messages")
@@ -55,8 +55,8 @@ def test_engineer_and_customer_talk_on_the_live_page(browser, live_server, start
     assert Message.objects.filter(run=run).count() == 3
 
     # Both live pages pass axe as they stand now.
-    for watcher in (erin, olivia):
-        assert page_violations(watcher, live_server.url) == [], watcher.url
+    for side in (erin, olivia):
+        assert page_violations(side, live_server.url) == [], side.url
 
     # The report keeps what both sides wrote, in order.
     olivia.get_by_role("button", name="Report").click()

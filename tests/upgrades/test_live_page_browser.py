@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from playwright.sync_api import Page, expect
 
-from tests.conftest import log_in, wait_for
+from tests.conftest import wait_for, watcher
 from tests.upgrades.runs import confirmed_window, lab_deployment, start
 from upgrades.choices import StepState
 from upgrades.models import LiveEvent, Run, Step
@@ -25,16 +25,6 @@ from upgrades.services.plans import run_create
 from upgrades.services.runs import step_confirm
 
 pytestmark = pytest.mark.browser
-
-
-def person(browser, live_server, email: str) -> Page:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
-    # The live server speaks WSGI, which cannot stream the async SSE view: the page polls.
-    context.add_init_script("delete window.EventSource;")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    log_in(page, email)
-    return page
 
 
 def last_log_seq(run: Run) -> int:
@@ -109,7 +99,7 @@ def test_a_reload_while_a_step_prints_shows_every_log_line_once(browser, live_se
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Reload lab", op_seconds=6)
     run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
     start(run, engineer=engineer, customer=customer)
-    erin = person(browser, live_server, "engineer@vendor.example")
+    erin = watcher(browser, live_server, "engineer@vendor.example")
     erin.goto(f"/runs/{run.pk}/")
 
     step = operation_printing(run, engineer=engineer, administrator=customer)
@@ -138,7 +128,7 @@ def test_step_changes_are_said_politely_and_the_log_is_not_read_out(browser, liv
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Spoken lab", op_seconds=3)
     run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
     start(run, engineer=engineer, customer=customer)
-    erin = person(browser, live_server, "engineer@vendor.example")
+    erin = watcher(browser, live_server, "engineer@vendor.example")
     erin.goto(f"/runs/{run.pk}/")
     waiting = wait_for(lambda: run.steps.filter(state=StepState.WAITING).first(), timeout=30)
 

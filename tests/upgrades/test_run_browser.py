@@ -6,24 +6,13 @@ and the live server (WSGI: the page follows the events by polling, as live.js fa
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import log_in, save_screenshot
+from tests.conftest import save_screenshot, watcher
 from tests.upgrades.runs import confirmed_window, lab_deployment
 from upgrades.choices import RunState
 from upgrades.services.plans import run_create
 
 pytestmark = pytest.mark.browser
 LIVE = 45_000  # ms: a step's news reaches the page at the next poll
-
-
-def person(browser, live_server, email: str) -> Page:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
-    # The live server speaks WSGI, which cannot stream the async SSE view: the page is made to
-    # poll, as it does wherever EventSource is missing.
-    context.add_init_script("delete window.EventSource;")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    log_in(page, email)
-    return page
 
 
 def confirm_tests(engineer: Page, customer: Page) -> None:
@@ -38,8 +27,8 @@ def test_engineer_and_customer_drive_a_major_upgrade_to_its_sign_off(browser, li
                                                                      northwind, major, engineer, customer):
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Browser lab")
     run = run_create(window=confirmed_window(deployment, major, engineer=engineer, customer=customer))
-    erin = person(browser, live_server, "engineer@vendor.example")
-    olivia = person(browser, live_server, "lead@northwind.example")
+    erin = watcher(browser, live_server, "engineer@vendor.example")
+    olivia = watcher(browser, live_server, "lead@northwind.example")
     for page in (erin, olivia):
         page.goto(f"/runs/{run.pk}/")
     expect(olivia.locator("#run-phase")).to_contain_text("Preparing: the service is not affected yet")
