@@ -151,6 +151,8 @@ MOVES = {
         upgrade=run.request, run=run, by=by, body="Starting group 2 now"),
     "conversation.note_internal": lambda run, subject, by: conversation.message_post(
         upgrade=run.request, by=by, body="The LB admin is slow to answer", internal=True),
+    "conversation.note_public": lambda run, subject, by: conversation.message_post(
+        upgrade=run.request, run=run, by=by, body="Group 1 is done: the service is back", public=True),
 }
 
 # A step both may confirm is confirmed by whichever side the person is on.
