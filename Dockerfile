@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    STATIC_ROOT=/app/staticfiles
+    STATIC_ROOT=/app/staticfiles \
+    FORWARDED_ALLOW_IPS=127.0.0.1
 
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 # Debian's chromium prints the run reports as PDF (upgrades/report_pdf.py); no browser download.
@@ -37,6 +38,6 @@ RUN useradd --system --uid 10001 --home-dir /app --no-create-home --shell /usr/s
 USER portal
 
 EXPOSE 8000
-# Django has no ASGI lifespan handlers. Client addresses come from X-Forwarded-For only when
-# the proxy's address is in FORWARDED_ALLOW_IPS (uvicorn reads it; 127.0.0.1 by default).
-CMD ["uvicorn", "portal.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--proxy-headers"]
+# WEB_PROCESSES uvicorn workers (two per core by default) under gunicorn: portal/web.py. Client
+# addresses come from X-Forwarded-For only when the proxy's address is in FORWARDED_ALLOW_IPS.
+CMD ["python", "-m", "portal.web", "--bind", "0.0.0.0:8000"]

@@ -243,8 +243,8 @@ def database_url() -> str:
 
 
 def start_portal(port: int, log) -> subprocess.Popen:
-    """uvicorn with the portal's ASGI app on the bench's own database (pooled, as `make run`
-    runs it), its output in `log`; returns once /healthz answers."""
+    """The portal's web server (`portal.web`, its processes as `make run` runs them) on the
+    bench's own database, pooled, its output in `log`; returns once /healthz answers."""
     import httpx
 
     environment = {
@@ -252,15 +252,14 @@ def start_portal(port: int, log) -> subprocess.Popen:
         "LOG_LEVEL": "ERROR",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--lifespan", "off", "--no-use-colors", "--no-access-log", "--timeout-graceful-shutdown", "5"],
+        [sys.executable, "-m", "portal.web", "--bind", f"127.0.0.1:{port}"],
         env=environment, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + SERVER_STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
             log.seek(0)
-            raise SystemExit(f"uvicorn stopped at start-up ({server.returncode}):\n{log.read().decode()[-2000:]}")
+            raise SystemExit(f"The web server stopped at start-up ({server.returncode}):\n{log.read().decode()[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                 return server
@@ -268,7 +267,27 @@ def start_portal(port: int, log) -> subprocess.Popen:
             pass
         time.sleep(0.2)
     server.terminate()
-    raise SystemExit(f"uvicorn did not answer within {SERVER_STARTUP_SECONDS} s.")
+    raise SystemExit(f"The web server did not answer within {SERVER_STARTUP_SECONDS} s.")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system time that a process and its living descendants (the web server's worker
+    processes) have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    stats[int(entry)] = stat.read().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                pass
+    family, grew = {pid}, True
+    while grew:
+        children = {child for child, fields in stats.items() if int(fields[1]) in family} - family
+        family |= children
+        grew = bool(children)
+    return sum(int(stats[member][11]) + int(stats[member][12]) for member in family if member in stats) / ticks
 
 
 def stop_process(process: subprocess.Popen) -> None:

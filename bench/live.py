@@ -6,8 +6,8 @@ REDIS_URL set as for the tests.
 
 1. Create a fresh database of its own (`portal_bench_live`; the `portal` database is never
    touched), migrate, load the demo world, and make a running run of Northwind's window.
-2. Start the portal's ASGI application under uvicorn in a subprocess, as `make run` serves it
-   (one process, a connection pool of 8).
+2. Start the portal's web server (`portal.web`) in a subprocess, as `make run` serves it
+   (WEB_PROCESSES processes, a connection pool of 8 each).
 3. Open WATCHERS SSE streams of the run at once (aiohttp, one connection each, logged in as
    the engineer and the customer in turn); once every stream has answered and sat idle for a
    second, count the database's connections other than the bench's own (pg_stat_activity):
@@ -18,7 +18,7 @@ REDIS_URL set as for the tests.
 5. Each watcher notes when each event arrives: latency = arrival - the time in the event, so
    it includes the writer's commit (`p50_ms`, `p99_ms`, `max_ms`); `lost` counts the events a
    watcher never got, `duplicated` the ones it got more than once; `server_cpu_s` is what the
-   uvicorn process spent in all (divide by `deliveries`). Print a table and, as the
+   web server's processes spent in all (divide by `deliveries`). Print a table and, as the
    last line, one JSON object with the figures; stop the server and drop the database.
 """
 
@@ -171,12 +171,6 @@ def _connections_of_others(connection) -> int:
 
 # -- The portal -------------------------------------------------------------------------------------
 
-def cpu_seconds(pid: int) -> float:
-    """User and system time a process has used so far (Linux /proc)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # -- The bench ------------------------------------------------------------------------------------
 
 def a_running_run():
@@ -233,7 +227,7 @@ def measure(arguments: argparse.Namespace) -> dict:
     cookies = [cookie_of(person) for person in people]
     connection.close()
     port = harness.free_port()
-    progress(f"starting uvicorn on 127.0.0.1:{port}")
+    progress(f"starting the web server on 127.0.0.1:{port}")
     with tempfile.TemporaryFile() as log:
         server = harness.start_portal(port, log)
 
@@ -251,7 +245,7 @@ def measure(arguments: argparse.Namespace) -> dict:
             )
             seconds = time.monotonic() - started
         finally:
-            server_cpu = cpu_seconds(server.pid)
+            server_cpu = harness.cpu_seconds(server.pid)
             harness.stop_process(server)
             celery_app.control.purge()  # the request's notices: no worker here sends them
     expected = set(range(1, arguments.events + 2))  # the log events and the run's end
@@ -283,7 +277,7 @@ def measure(arguments: argparse.Namespace) -> dict:
 
 def table(figures: dict) -> str:
     return "\n".join([
-        f"{figures['watchers']} SSE watchers of one run on uvicorn; {figures['events']} log events written by another "
+        f"{figures['watchers']} SSE watchers of one run; {figures['events']} log events written by another "
         f"process at {figures['rate_per_s']:g}/s.",
         "",
         f"{'deliveries':28} {figures['deliveries']:>10,}",

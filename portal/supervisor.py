@@ -90,27 +90,13 @@ class Child:
     preloaded: bool = False
 
 
-def proxy_arguments() -> list[str]:
-    """uvicorn takes the client's address from X-Forwarded-For only when it comes from a proxy
-    named in FORWARDED_ALLOW_IPS. With none named (as under `make run`, where every client is on
-    loopback), from nobody: otherwise any client could choose the address that log-in throttling
-    counts and the audit records."""
-    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
-    return ["--proxy-headers", "--forwarded-allow-ips", trusted] if trusted else ["--no-proxy-headers"]
-
-
 def children(*, port: int, data: Path) -> list[Child]:
     """The long-running processes of `make run`. Add one here to have it started and watched."""
     return [
         Child(
             "web",
-            [
-                PYTHON, "-m", "uvicorn", "portal.asgi:application",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--lifespan", "off", "--no-use-colors", *proxy_arguments(),
-                # Live pages keep connections open: do not wait for them for ever on stop.
-                "--timeout-graceful-shutdown", "5",
-            ],
+            # Several processes (WEB_PROCESSES) behind one port: portal.web.
+            [PYTHON, "-m", "portal.web", "--bind", f"127.0.0.1:{port}", "--access-log"],
             preloaded=True,
         ),
         Child(

@@ -3,48 +3,19 @@ X-Forwarded-For from its clients: a header neither spreads log-in failures over 
 addresses nor lets a locked-out client in, and the log-in audit and the list of sessions record the
 real address."""
 
-import os
 import re
-import subprocess
-import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.db import connection
 
-from portal import demo, supervisor
+from portal import demo
 from portal.models import UserSession
-from tests.upgrades.stack import free_port
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def web(transactional_db, world, tmp_path):
-    port = free_port()
-    database = urlsplit(os.environ["DATABASE_URL"])
-    # Plain HTTP on loopback: the cookies may not be marked secure.
-    env = {**os.environ, "DATABASE_URL": urlunsplit(database._replace(path="/" + connection.settings_dict["NAME"])),
-           "SECURE_COOKIES": "0"}
-    env.pop("FORWARDED_ALLOW_IPS", None)
-    env.pop("DATABASE_POOL", None)
-    argv = next(child.argv for child in supervisor.children(port=port, data=tmp_path) if child.name == "web")
-    process = subprocess.Popen(argv, cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{url}/healthz", timeout=2)
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+def web(web_server) -> str:
+    return web_server[0]
 
 
 def _log_in(url: str, email: str, password: str, forwarded_for: str) -> httpx.Response:

@@ -86,8 +86,7 @@ class Stack:
         celery = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--without-mingle", "--without-gossip",
                   "--loglevel", "INFO"]
         return {
-            "web": [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port",
-                    str(self.port), "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "2"],
+            "web": [sys.executable, "-m", "portal.web", "--bind", f"127.0.0.1:{self.port}", "--processes", "2"],
             "worker": [*celery, "--queues", "celery", "--concurrency", "2", "-n", "worker@%h"],
             "prober": [*celery, "--queues", "probes", "--pool", "threads", "--concurrency", "4", "-n", "prober@%h"],
             "dispatcher": [sys.executable, "manage.py", "dispatcher", "--alive-file", str(self.folder / "alive")],

@@ -1,6 +1,7 @@
-"""Watching a run live: the SSE stream served by uvicorn, and the JSON the page polls without it.
+"""Watching a run live: the SSE stream served by the portal's web server, and the JSON the page
+polls without it.
 
-The portal runs under uvicorn in a subprocess on a loopback port, on this test database and the
+The portal runs under its web server in a subprocess on a loopback port, on this test database and the
 test Redis; events are written by `event_emit` in the test process, committed, and published
 as in production. Both sides (engineer and customer) watch the same URL."""
 
@@ -35,7 +36,7 @@ NO_REDIS = "redis://127.0.0.1:1/0"
 READ_SECONDS = 30
 
 
-# -- The portal under uvicorn ---------------------------------------------------------------------
+# -- The portal under its web server ---------------------------------------------------------------
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -44,7 +45,7 @@ def _free_port() -> int:
 
 
 class Portal:
-    """`uvicorn portal.asgi:application` as `make run` starts it, on the test database. Without a
+    """The portal's web server (`python -m portal.web`) as `make run` starts it, on the test database. Without a
     connection pool, so that a connection a watcher held would show in pg_stat_activity, where
     each of its connections carries the portal's `name` (psycopg's `application_name`, from the
     query string of DATABASE_URL)."""
@@ -64,22 +65,23 @@ class Portal:
         environment.pop("DATABASE_POOL", None)
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "portal.asgi:application", "--host", "127.0.0.1", "--port",
-             str(self.port), "--lifespan", "off", "--no-access-log", "--timeout-graceful-shutdown", "2"],
+            # Two processes: a watcher's stream and the request that makes its event are served
+            # by either, as under `make run`.
+            [sys.executable, "-m", "portal.web", "--bind", f"127.0.0.1:{self.port}", "--processes", "2"],
             env=environment, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.log.seek(0)
-                raise AssertionError(f"uvicorn stopped at start-up:\n{self.log.read().decode()[-3000:]}")
+                raise AssertionError(f"The web server stopped at start-up:\n{self.log.read().decode()[-3000:]}")
             try:
                 # 503 is an answer too: the portal without Redis says it is failing.
                 if httpx.get(f"{self.url}/healthz", timeout=5).status_code in (200, 503):
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise AssertionError("uvicorn did not answer")
+        raise AssertionError("The web server did not answer")
 
     def connections(self) -> int:
         """This portal's connections to the test database, now."""

@@ -1,0 +1,90 @@
+"""The web server, as `make run`, the container image, docker-compose, the benches and the tests
+start it: `python -m portal.web --bind HOST:PORT`.
+
+Django under ASGI runs its sync views one at a time per process (every sync view shares the
+process's one thread for database work: `sync_to_async(thread_sensitive=True)`), so one process
+serves the whole portal's pages, bookings and API calls one after another. Several processes
+serve them side by side: gunicorn's arbiter loads the application once (`preload_app`) and forks
+`WEB_PROCESSES` uvicorn workers from it, which share the listening socket, and replaces any that
+dies. The live pages' SSE streams work in every process alike: their events come through Redis.
+
+Client addresses: uvicorn takes them from X-Forwarded-For only when the request comes from a
+proxy named in FORWARDED_ALLOW_IPS; with none named (as under `make run`, where every client is
+on loopback), from nobody: otherwise any client could choose the address that log-in throttling
+counts and the audit records.
+"""
+
+import argparse
+import os
+
+from gunicorn.app.base import BaseApplication
+from uvicorn_worker import UvicornWorker
+
+# Live pages keep connections open: on stop, do not wait for them for ever.
+GRACEFUL_SECONDS = 5
+
+
+def trusted_proxies() -> str:
+    return os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
+
+
+def processes_default() -> int:
+    """WEB_PROCESSES, or two per core: a process waiting on the database leaves its core to
+    another."""
+    configured = os.environ.get("WEB_PROCESSES", "").strip()
+    return int(configured) if configured else 2 * (os.cpu_count() or 1)
+
+
+class Worker(UvicornWorker):
+    """A uvicorn worker for Django: no lifespan protocol (Django has none), proxy headers only
+    from the proxies named."""
+
+    CONFIG_KWARGS = {"loop": "auto", "http": "auto", "lifespan": "off", "proxy_headers": bool(trusted_proxies())}
+
+
+class Server(BaseApplication):
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self):
+        from portal.asgi import application
+
+        return application
+
+
+def options(*, bind: str, processes: int, access_log: bool) -> dict:
+    return {
+        "bind": bind,
+        "workers": processes,
+        "worker_class": "portal.web.Worker",
+        "preload_app": True,
+        "graceful_timeout": GRACEFUL_SECONDS,
+        "forwarded_allow_ips": trusted_proxies() or "127.0.0.1",
+        "accesslog": "-" if access_log else None,
+        "errorlog": "-",
+        "proc_name": "portal-web",
+        # The arbiter's heartbeat files: in memory where there is /dev/shm (a container's /tmp may
+        # be a disk that stalls).
+        "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+        # No control socket: several portals on one machine (tests, benches) would share its path.
+        "control_socket_disable": True,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m portal.web", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT to listen on (default %(default)s)")
+    parser.add_argument("--processes", type=int, default=processes_default(),
+                        help="worker processes (default: WEB_PROCESSES, or two per core: %(default)s)")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    arguments = parser.parse_args(argv)
+    Server(options(bind=arguments.bind, processes=arguments.processes, access_log=arguments.access_log)).run()
+
+
+if __name__ == "__main__":
+    main()
