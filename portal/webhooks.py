@@ -34,7 +34,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from portal import webhook_messages
-from portal.credentials import reveal
+from portal.credentials import CredentialError, reveal
 from portal.dispatch import dispatch
 from portal.models import DeliveryState, EndpointKind, Organisation, WebhookDelivery, WebhookEndpoint
 from portal.models.webhooks import TEST_EVENT
@@ -183,7 +183,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
                                final=True)
     try:
         response = _post(delivery)
-    except (httpx.HTTPError, ValidationError) as error:
+    except (httpx.HTTPError, ValidationError, CredentialError) as error:
         reason = " ".join(error.messages) if isinstance(error, ValidationError) else f"{type(error).__name__}: {error}"
         return _record_failure(delivery, status=None, response="", error=reason)
     answer = response.text[:RESPONSE_KEPT]

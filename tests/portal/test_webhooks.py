@@ -382,3 +382,24 @@ def test_the_desk_manages_the_vendors_endpoints(webhook_receiver, client_for, su
     assert added.status_code == 200 and "whsec_" in added.content.decode()
     assert WebhookEndpoint.objects.get().organisation is None
     assert client_for(customer).get(reverse("vendor-webhooks")).status_code == 404
+
+
+def test_the_organisation_page_leads_its_lead_to_the_webhooks_and_the_organisation_list_the_desk(
+        client_for, customer, colleague, support, northwind):
+    webhooks = reverse("organisation-webhooks", args=[northwind.slug])
+
+    assert webhooks in client_for(customer).get(reverse("organisation-detail", args=[northwind.slug])).content.decode()
+    assert webhooks not in client_for(colleague).get(reverse("organisation-detail", args=[northwind.slug])).content.decode()
+    assert reverse("vendor-webhooks") in client_for(support).get(reverse("organisation-list")).content.decode()
+
+
+def test_a_new_encryption_key_takes_over_the_endpoints_address_and_secret(webhook_receiver, northwind, customer,
+                                                                          rotated_keys):
+    endpoint, secret = _endpoint(northwind, customer, webhook_receiver.url)
+
+    rotated_keys()  # the old key is gone afterwards
+    webhook_publish(key="k", event="run.started", organisation=northwind, data={})
+    _deliver_all()
+
+    ((headers, body),) = webhook_receiver.received
+    assert Webhook(secret).verify(body, headers)
