@@ -244,6 +244,7 @@ class WebhookReceiver:
         import threading
 
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []  # where each was posted, in the same order
         self.status = 204
         self.answer = b""
         receiver = self
@@ -252,6 +253,7 @@ class WebhookReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.received.append(({name.lower(): value for name, value in self.headers.items()}, body))
+                receiver.paths.append(self.path)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", str(len(receiver.answer)))
                 self.end_headers()
