@@ -54,6 +54,8 @@ RULES: dict[str, Rule] = {
     "contact.invite": _rule(DESK, [C.LEAD]),
     # The public status page of a deployment for the customer's own service users.
     "status_page.manage": _rule(DESK, [C.LEAD]),
+    # The organisation's outgoing webhooks and chat messages (the vendor's own: the desk's).
+    "webhook.manage": _rule(DESK, [C.LEAD]),
     # Before the start (S11): the customer's people confirm what is theirs; the engineer may
     # record the StreamDB backup they took; anyone of the upgrade may ask for the preflight.
     "run.snapshots": _rule(contacts=[C.LEAD, C.APPLICATION_ADMIN, C.SERVER_ADMIN]),
@@ -143,3 +145,11 @@ def may_rearm_demo(user: User) -> bool:
 def may_register_servers(user: User) -> bool:
     """Engineers register and correct the servers they will drive."""
     return user.is_authenticated and user.is_vendor
+
+
+def may_manage_webhooks(user: User, organisation: Organisation | None) -> bool:
+    """An organisation's webhooks: its lead and the desk; the vendor's own (no organisation):
+    the desk."""
+    if organisation is None:
+        return is_desk(user) and user.is_active
+    return may(user, "webhook.manage", organisation_id=organisation.pk)

@@ -13,6 +13,7 @@ app.autodiscover_tasks()
 # (`manage.py dispatcher`), which needs neither Redis nor a worker to notice them.
 app.conf.beat_schedule = {
     "notices-sweep": {"task": "portal.notices_sweep", "schedule": 30.0},
+    "webhooks-sweep": {"task": "portal.webhooks_sweep", "schedule": 30.0},
     "window-reminders": {"task": "scheduling.reminders_sweep", "schedule": 300.0},
     "cloud-notices": {"task": "scheduling.cloud_notices_sweep", "schedule": 300.0},
 }

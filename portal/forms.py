@@ -8,7 +8,7 @@ from django.utils.text import slugify
 
 from portal import services
 from portal.choices import ContactRole, ServerRole, TokenScope
-from portal.models import Contact, Deployment, Organisation, Server
+from portal.models import Contact, Deployment, EndpointKind, Organisation, Server, WebhookEvent
 from portal.timezones import time_zone_choices
 
 
@@ -170,3 +170,15 @@ class ServerForm(forms.ModelForm):
     def clean_group(self):
         chosen = self.cleaned_data["group"]
         return None if chosen == NEW_GROUP else self._groups[chosen]
+
+
+class WebhookEndpointForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="To know it again, e.g. “Service desk” or “#upgrades channel”.")
+    kind = forms.ChoiceField(label="What receives it", choices=EndpointKind.choices, initial=EndpointKind.SIGNED,
+                             widget=forms.RadioSelect)
+    url = forms.CharField(label="Address", max_length=2000,
+                          help_text="An https address on the internet. For Teams and Slack, the incoming webhook's "
+                                    "address: it is stored encrypted and not shown again.")
+    events = forms.MultipleChoiceField(label="Events to send", choices=WebhookEvent.choices,
+                                       widget=forms.CheckboxSelectMultiple,
+                                       error_messages={"required": "Choose at least one event to send."})

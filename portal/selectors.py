@@ -6,14 +6,19 @@ not exist for the caller (404), which the tenancy matrix in tests/portal/test_te
 for every URL.
 """
 
+from django.http import Http404
 from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 import pghistory.models
+from portal import access
 from portal.choices import ContactRole
-from portal.models import ApiToken, Contact, Deployment, Notice, Organisation, Server, ServerGroup, User, UserSession
+from portal.models import (
+    ApiToken, Contact, Deployment, Notice, Organisation, Server, ServerGroup, User, UserSession, WebhookDelivery,
+    WebhookEndpoint,
+)
 
 # How each model of this app reaches its organisation; models of the other apps say it
 # themselves with an `organisation_path` attribute.
@@ -178,3 +183,27 @@ def session_list(*, user: User) -> QuerySet[UserSession]:
 
 def session_get(*, user: User, pk: int) -> UserSession:
     return get_object_or_404(session_list(user=user), pk=pk)
+
+
+# -- Webhooks: an organisation's are its lead's and the desk's; the vendor's are the desk's. ----
+
+def webhook_endpoints_of(*, user: User, organisation: Organisation | None) -> QuerySet[WebhookEndpoint]:
+    """The endpoints `user` manages: of `organisation` (already got through `organisation_get`),
+    or the vendor's own for None. Anyone else: 404."""
+    if not access.may_manage_webhooks(user, organisation):
+        raise Http404
+    return WebhookEndpoint.objects.filter(organisation=organisation)
+
+
+def webhook_endpoint_get(*, user: User, pk: int) -> WebhookEndpoint:
+    endpoint = get_object_or_404(WebhookEndpoint.objects.select_related("organisation"), pk=pk)
+    if endpoint.organisation is not None:
+        organisation_get(user=user, slug=endpoint.organisation.slug)  # another organisation's: 404
+    if not access.may_manage_webhooks(user, endpoint.organisation):
+        raise Http404
+    return endpoint
+
+
+def webhook_deliveries(*, endpoint: WebhookEndpoint, limit: int = 30) -> list[WebhookDelivery]:
+    """The delivery log: the newest first."""
+    return list(endpoint.deliveries.order_by("-created_at", "-pk")[:limit])

@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from portal import access, credentials, security, tokens
 from portal.choices import ContactRole, TokenScope
-from portal.models import ApiToken, Contact, Deployment, Organisation, Server, ServerGroup, User, UserSession
+from portal.models import (
+    ApiToken, Contact, Deployment, Organisation, Server, ServerGroup, User, UserSession, WebhookEndpoint,
+)
 
 ROLES_REFUSED = "Only support, or your organisation's lead contact, gives people their roles; nobody their own."
 
@@ -187,8 +189,8 @@ def server_delete(*, server: Server, by: User) -> None:
 
 
 def credentials_rotate() -> int:
-    """Re-encrypt every stored server credential and identity provider's client secret with the
-    newest key. Returns how many."""
+    """Re-encrypt every stored server credential, identity provider's client secret and webhook
+    endpoint's address and secrets with the newest key. Returns how many rows."""
     rotated = 0
     with transaction.atomic():
         for server in Server.objects.select_for_update().exclude(secret_token="").order_by("pk"):
@@ -198,6 +200,12 @@ def credentials_rotate() -> int:
         for app in SocialApp.objects.select_for_update().exclude(secret="").order_by("pk"):
             app.secret = credentials.rotate(app.secret)
             app.save(update_fields=["secret"])
+            rotated += 1
+        for endpoint in WebhookEndpoint.objects.select_for_update().order_by("pk"):
+            sealed = ["url_sealed", "secret_sealed", "previous_secret_sealed"]
+            for field in sealed:
+                setattr(endpoint, field, credentials.rotate(getattr(endpoint, field)))
+            endpoint.save(update_fields=sealed)
             rotated += 1
     return rotated
 

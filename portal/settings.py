@@ -270,6 +270,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REPLY_MAIL_DOMAIN = env_str("REPLY_MAIL_DOMAIN", "replies.vendor.example")
 INBOUND_MAIL_SECRET = env_str("INBOUND_MAIL_SECRET", "")
 
+# Outgoing webhooks (portal/webhooks.py): a receiver is an https address that resolves to public
+# addresses only. Loopback, over plain http too, is for DEBUG and for the tests' own receivers.
+WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+
 # Security headers. Cookies are Secure and HSTS is on whenever DEBUG is off; a deployment
 # behind a TLS-terminating proxy sets SECURE_PROXY_SSL_HEADER through the environment.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

@@ -7,7 +7,7 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal import api, health, onboarding, views
+from portal import api, health, onboarding, views, webhook_views
 from portal.forms import LoginForm
 from scheduling import api as scheduling_api  # noqa: F401  (registers its endpoints on api.router)
 from upgrades import api as upgrades_api  # noqa: F401  (registers its endpoints on api.router)
@@ -58,6 +58,12 @@ urlpatterns = [
     path("contacts/<int:pk>/delete/", views.contact_delete, name="contact-delete"),
     path("contacts/<int:pk>/invite/", views.contact_invite, name="contact-invite"),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment-detail"),
+    path("organisations/<slug:slug>/webhooks/", webhook_views.organisation_webhooks, name="organisation-webhooks"),
+    path("webhooks/", webhook_views.vendor_webhooks, name="vendor-webhooks"),
+    path("webhooks/<int:pk>/", webhook_views.webhook_detail, name="webhook-detail"),
+    path("webhooks/<int:pk>/test/", webhook_views.webhook_test, name="webhook-test"),
+    path("webhooks/<int:pk>/rotate/", webhook_views.webhook_rotate, name="webhook-rotate"),
+    path("webhooks/<int:pk>/switch/", webhook_views.webhook_switch, name="webhook-switch"),
     path("account/security/", views.account_security, name="account-security"),
     path("account/password/", views.PasswordChangeView.as_view(), name="password-change"),
     path("account/tokens/", views.token_create, name="token-create"),

@@ -79,6 +79,7 @@ def organisation_detail(request, slug: str):
                             for deployment in deployments],
             "may_edit_contacts": access.may_edit_contacts(request.user, organisation),
             "may_invite": access.may(request.user, "contact.invite", organisation_id=organisation.pk),
+            "may_manage_webhooks": access.may_manage_webhooks(request.user, organisation),
             "history": selectors.history_of(organisation),
         },
     )

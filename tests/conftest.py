@@ -235,6 +235,55 @@ def inbox(settings):
         controller.stop()
 
 
+class WebhookReceiver:
+    """A real HTTP server on loopback that takes webhook posts: what it received (headers, body),
+    and the status it answers with (`status`, which a test may change)."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []  # where each was posted, in the same order
+        self.status = 204
+        self.answer = b""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append(({name.lower(): value for name, value in self.headers.items()}, body))
+                receiver.paths.append(self.path)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", str(len(receiver.answer)))
+                self.end_headers()
+                self.wfile.write(receiver.answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/portal"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver(settings):
+    """A receiver of the portal's webhooks on loopback, which the portal may post to while the
+    test runs (WEBHOOKS_ALLOW_LOOPBACK)."""
+    settings.WEBHOOKS_ALLOW_LOOPBACK = True
+    receiver = WebhookReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
 def deliver_outbox(inbox: list) -> list[EmailMessage]:
     """Send every notice waiting in the outbox to the SMTP server behind `inbox`, as the worker
     does; what the server received."""

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal import access, invitations
+from portal import access, invitations, webhook_endpoints
 from portal import services as portal_services
 from portal.choices import ContactRole, Role
 from portal.models import Contact
@@ -134,6 +134,9 @@ MOVES = {
     "contact.invite": lambda run, subject, by: invitations.contact_invite(contact=subject, by=by),
     "status_page.manage": lambda run, subject, by: status.status_page_save(
         deployment=run.deployment, by=by, service_name="AppsAnywhere", enabled=True),
+    "webhook.manage": lambda run, subject, by: webhook_endpoints.webhook_endpoint_add(
+        organisation=run.deployment.organisation, by=by, name="Service desk", kind="signed",
+        url="https://hooks.example.com/portal", events=["run.started"]),
     "run.snapshots": lambda run, subject, by: readiness.readiness_confirm(run=run, kind=ReadinessKind.SNAPSHOTS, by=by),
     "run.backup": lambda run, subject, by: readiness.readiness_confirm(run=run, kind=ReadinessKind.BACKUP, by=by),
     "run.preflight": lambda run, subject, by: readiness.preflight_request(run=run, by=by),

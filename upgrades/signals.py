@@ -9,3 +9,6 @@ from django.dispatch import Signal
 run_started = Signal()
 # A run has ended (completed, rolled back or aborted) and its request is closed; kwargs: run.
 run_ended = Signal()
+# A run has paused (a step failed or was interrupted); kwargs: run, reason (the run's words), and
+# event (the number of the run's live event that says so, one per pause).
+run_paused = Signal()

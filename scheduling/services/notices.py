@@ -35,7 +35,7 @@ from scheduling.announcement import users_notice
 from scheduling.choices import Purpose, WindowState
 from scheduling.invites import CANCEL, REQUEST, invite_attachment, invite_summary
 from scheduling.models import Engineer, MaintenanceWindow
-from scheduling.services import status_notices
+from scheduling.services import status_notices, webhook_events
 
 
 def _topic(window: MaintenanceWindow) -> str:
@@ -126,6 +126,7 @@ def window_confirmed(*, window: MaintenanceWindow, was: DateTimeTZRange | None =
     status_notices.window_announced(window=window)
     people = people_of(window)
     moved = window.sequence > 0 and _invited(window)
+    webhook_events.window_announced(window=window, moved=bool(moved))
     what = _what(window)
     verb = "moved" if moved else "confirmed"
 
@@ -239,6 +240,7 @@ def window_cancelled(*, window: MaintenanceWindow) -> None:
     """A confirmed window is cancelled: calendars remove the entry. Everybody who had it is
     told, and the people of the window now."""
     status_notices.window_called_off(window=window)
+    webhook_events.window_called_off(window=window)
     people = people_of(window)
     home = window.request.deployment.organisation.time_zone
     people |= {email: home for email in _invited(window) - set(people)}

@@ -13,7 +13,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from portal import services as portal_services
-from portal.models import Contact, Deployment, Server, ServerGroup
+from portal.credentials import seal
+from portal.models import Contact, Deployment, Server, ServerGroup, WebhookEndpoint
+from portal.webhooks import new_secret
 from tests.conftest import pass_second_factor
 from tests.factories import MaintenanceWindowFactory, RunFactory
 from scheduling.services import status
@@ -178,6 +180,15 @@ MATRIX = {
     "status-subscribe": (lambda w: {"token": w["status_page"].token}, expect(405, 405, 405, 405)),
     "status-confirm": (lambda w: {"token": w["subscriber"].token}, expect(200, 200, 200, 200)),
     "status-unsubscribe": (lambda w: {"token": w["subscriber"].token}, expect(200, 200, 200, 200)),
+    # Webhooks: an organisation's are its lead's and the desk's (an engineer 404); the vendor's
+    # own are the desk's; the moves take POST only.
+    "organisation-webhooks": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404, engineer=404)),
+    "vendor-webhooks": (None, expect(LOGIN, 404, 404, engineer=404)),
+    "webhook-detail": (lambda w: {"pk": w["webhook"].pk}, expect(LOGIN, 200, 404, engineer=404)),
+    **{
+        f"webhook-{move}": (lambda w: {"pk": w["webhook"].pk}, expect(405, 405, 405, 405))
+        for move in ("test", "rotate", "switch")
+    },
     # The scheduling API: slots only for an approved request (this one is a draft: 409).
     "api:requestbooking-slots": (lambda w: {"id": w["request"].pk}, expect(401, 409, 404, 409)),
     "api:requestbooking-window": (lambda w: {"id": w["request"].pk}, expect(401, 405, 405, 405)),
@@ -253,6 +264,9 @@ def northwind_rows(northwind, customer, engineer, release):
     rows["status_page"] = status.status_page_save(deployment=deployment, by=customer, service_name="AppsAnywhere",
                                                   enabled=True)
     rows["subscriber"] = status.subscriber_add(page=rows["status_page"], email="student@example.org")
+    rows["webhook"] = WebhookEndpoint.objects.create(
+        organisation=northwind, name="Northwind service desk", url_sealed=seal("https://hooks.northwind.example/x"),
+        url_hint="https://hooks.northwind.example/x", event_types=["run.started"], secret_sealed=seal(new_secret()))
     return rows
 
 

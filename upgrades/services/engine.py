@@ -44,6 +44,7 @@ from upgrades.services import lifecycle, plans
 from upgrades.services.availability import probe_stop
 from upgrades.services.checks import checks_run
 from upgrades.services.events import event_emit
+from upgrades.signals import run_paused
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +265,8 @@ def pause(run: Run, text: str) -> None:
     paused = Run.objects.filter(pk=run.pk, state__in=move.sources).update(state=move.target)
     # A run already paused (by another failure) or aborted stays as it is.
     if paused == 1:
-        event_emit(run=run, kind="run", text=text, data={"state": move.target})
+        event = event_emit(run=run, kind="run", text=text, data={"state": move.target})
+        run_paused.send(sender=Run, run=run, reason=text, event=event.seq)
 
 
 def _work(step: Step) -> _Outcome:
