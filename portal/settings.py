@@ -372,6 +372,8 @@ INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
 # A password-reset mail per address at most once in 15 minutes; a client may ask for 10 an hour.
 PASSWORD_RESET_ADDRESS_RATE = (1, 900)
 PASSWORD_RESET_CLIENT_RATE = (env_int("PASSWORD_RESETS_PER_HOUR", 10), 3600)
+# Subscriptions to status pages one client address may ask for in an hour (each mails a confirmation).
+STATUS_SUBSCRIBE_CLIENT_RATE = (env_int("STATUS_SUBSCRIPTIONS_PER_HOUR", 10), 3600)
 
 # Celery: Redis carries messages only; PostgreSQL holds every state a user sees.
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)

@@ -1,6 +1,9 @@
 """The public status page of a deployment for the customer's service users (no log-in, at its
 token's address), its feeds and e-mail subscription; and the customer's settings page for it."""
 
+from math import ceil
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -9,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal import ratelimit
 from portal.selectors import deployment_get
 from scheduling.forms import StatusPageForm, SubscribeForm
 from scheduling.selectors_status import (
@@ -42,6 +46,12 @@ def status_subscribe(request, token: str):
     form = SubscribeForm(request.POST)
     if not form.is_valid():
         return render(request, "scheduling/status/page.html", _page_context(page, form), status=400)
+    # Each subscription mails a confirmation to the address given: one client may not have the
+    # portal mail many strangers.
+    if wait := ratelimit.wait_for("status-subscribe", request.META.get("REMOTE_ADDR", ""),
+                                  settings.STATUS_SUBSCRIBE_CLIENT_RATE):
+        form.add_error("email", f"Too many subscriptions from your address: try again in {ceil(wait / 60)} min.")
+        return render(request, "scheduling/status/page.html", _page_context(page, form), status=429)
     subscriber_add(page=page, email=form.cleaned_data["email"])
     return render(request, "scheduling/status/subscription.html",
                   {"page": page, "title": "Check your inbox",

@@ -137,3 +137,19 @@ def test_a_switched_off_page_takes_no_subscription(client, customer, status_page
     status_page_save(deployment=northwind_deployment, by=customer, service_name="AppsAnywhere", enabled=False)
 
     assert client.post(reverse("status-subscribe", args=[status_page.token]), {"email": STUDENT}).status_code == 404
+
+
+def test_one_client_may_not_have_many_strangers_mailed(client, status_page, settings):
+    settings.STATUS_SUBSCRIBE_CLIENT_RATE = (3, 3600)
+    for n in range(3):
+        assert client.post(reverse("status-subscribe", args=[status_page.token]),
+                           {"email": f"student{n}@example.org"}).status_code == 200
+
+    response = client.post(reverse("status-subscribe", args=[status_page.token]), {"email": "stranger@example.org"})
+
+    page = response.content.decode()
+    assert response.status_code == 429
+    assert "Too many subscriptions from your address: try again in" in page
+    assert 'value="stranger@example.org"' in page  # what was typed stays in the field
+    assert not StatusSubscriber.objects.filter(email="stranger@example.org").exists()
+    assert not Notice.objects.filter(recipient="stranger@example.org").exists()
