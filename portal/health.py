@@ -3,7 +3,7 @@
 The database and Redis always count (for load balancers and docker-compose). `make run` also
 names, in HEALTH_PARTS, every other part it starts (PARTS below), so that ready means all of
 them are: an engineer who sees the portal ready finds the lab fleet's servers listening, the
-identity providers up, the mail sink taking mail, the workers and the dispatcher at work.
+identity providers up, the mail sink taking mail, the workers, the dispatcher and beat at work.
 """
 
 import socket
@@ -84,6 +84,13 @@ def dispatcher() -> str:
     return "ok" if age < DISPATCHER_ALIVE_WITHIN_SECONDS else f"silent for {age:.0f} s"
 
 
+def beat() -> str:
+    from portal.beat import last_pulse
+
+    pulse = last_pulse()
+    return "ok" if pulse is not None else "not started yet, or silent for a minute"
+
+
 PARTS = {
     "mail": mail_sink,
     "identity": identity_lab,
@@ -91,6 +98,7 @@ PARTS = {
     "lab": "upgrades.fleet.lab_listening",
     "workers": workers,
     "dispatcher": dispatcher,
+    "beat": beat,
 }
 
 

@@ -417,7 +417,7 @@ DISPATCHER_ALIVE_FILE = Path(env_str("DISPATCHER_ALIVE_FILE", str(Path(tempfile.
 # names every part it starts, so that ready means all of them are; the Celery workers that must
 # answer a ping for the "workers" part are HEALTH_WORKERS.
 HEALTH_PARTS = env_list("HEALTH_PARTS")
-HEALTH_KNOWN_PARTS = {"mail", "identity", "lab", "workers", "dispatcher"}
+HEALTH_KNOWN_PARTS = {"mail", "identity", "lab", "workers", "dispatcher", "beat"}
 if set(HEALTH_PARTS) - HEALTH_KNOWN_PARTS:
     raise ImproperlyConfigured(f"HEALTH_PARTS names parts /healthz does not know: "
                                f"{', '.join(sorted(set(HEALTH_PARTS) - HEALTH_KNOWN_PARTS))}")

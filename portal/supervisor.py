@@ -79,7 +79,7 @@ ALONE = ["--without-mingle", "--without-gossip"]
 DISPATCHER_ALIVE = "dispatcher.alive"
 # Written once `manage.py prepare` has succeeded: the fingerprint of what it brought up to date.
 PREPARED = "prepared"
-HEALTH_PARTS = "mail,identity,lab,workers,dispatcher"
+HEALTH_PARTS = "mail,identity,lab,workers,dispatcher,beat"
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def children(*, port: int, data: Path) -> list[Child]:
         Child(
             "beat",
             [
-                PYTHON, "-m", "celery", "-A", "portal", "beat",
+                PYTHON, "-m", "celery", "-A", "portal", "beat", "--scheduler", "portal.beat:Scheduler",
                 "--schedule", str(data / "celerybeat-schedule"), "--loglevel", "INFO",
             ],
             preloaded=True,

@@ -88,3 +88,19 @@ def test_it_answers_503_naming_the_worker_that_does_not_answer_a_ping(client, db
 
     assert response.status_code == 503
     assert response.json()["workers"] == "no answer yet from make-run-worker@nowhere.example"
+
+
+def test_it_answers_503_until_beat_says_it_is_alive(client, db, settings, tmp_path):
+    from portal.beat import Scheduler
+    from portal.celery import app
+
+    settings.HEALTH_PARTS = ["beat"]
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503 and response.json()["beat"] == "not started yet, or silent for a minute"
+
+    # Beat's first turn, with a fresh schedule: nothing is due yet, and it says it is alive.
+    scheduler = Scheduler(app=app, schedule_filename=str(tmp_path / "schedule"))
+    assert scheduler.tick() <= 10  # and it comes round again within ten seconds
+    scheduler.close()
+
+    assert client.get(reverse("healthz")).status_code == 200
