@@ -16,4 +16,6 @@ app.conf.beat_schedule = {
     "webhooks-sweep": {"task": "portal.webhooks_sweep", "schedule": 30.0},
     "window-reminders": {"task": "scheduling.reminders_sweep", "schedule": 300.0},
     "cloud-notices": {"task": "scheduling.cloud_notices_sweep", "schedule": 300.0},
+    "failures-escalate": {"task": "upgrades.failures_escalate", "schedule": 60.0},
+    "status-starting-soon": {"task": "scheduling.status_starting_soon_sweep", "schedule": 60.0},
 }

@@ -72,3 +72,14 @@ class TokenState(models.TextChoices):
     ACTIVE = "active", "Active"
     EXPIRED = "expired", "Expired"
     REVOKED = "revoked", "Revoked"
+
+
+class NoticeKind(models.TextChoices):
+    """The notices that follow a run, as a person chooses among them (portal.recipients.wanting)."""
+
+    RUN_STARTED = "run_started", "An upgrade's run has started"
+    RUN_PAUSED = "run_paused", "A step failed and the run is paused"
+    FAILURE_ESCALATED = "failure_escalated", "Nobody has taken a failure yet"
+    ROLLBACK = "rollback", "A rollback is asked for, authorised or refused"
+    RUN_ENDED = "run_ended", "An upgrade completed or rolled back, with its report"
+    MESSAGE = "message", "A message on an upgrade waits for you"

@@ -11,6 +11,7 @@
    recognised as the same message by mail clients.
 """
 
+import base64
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -76,8 +77,17 @@ def _message(notice: Notice) -> EmailMessage:
                  **_headers(notice)},
     )
     for attachment in notice.attachments:
-        message.attach(attachment["name"], attachment["content"], attachment["content_type"])
+        content = attachment["content"]
+        if attachment.get("encoding") == "base64":  # binary, e.g. a report's PDF
+            content = base64.b64decode(content)
+        message.attach(attachment["name"], content, attachment["content_type"])
     return message
+
+
+def binary_attachment(*, name: str, content: bytes, content_type: str) -> dict:
+    """An attachment of `notice_enqueue` whose content is bytes (a PDF), kept in JSON as base64."""
+    return {"name": name, "content_type": content_type, "encoding": "base64",
+            "content": base64.b64encode(content).decode("ascii")}
 
 
 def notice_deliver(*, notice_id: int) -> str:

@@ -6,6 +6,8 @@ not exist for the caller (404), which the tenancy matrix in tests/portal/test_te
 for every URL.
 """
 
+from dataclasses import dataclass
+
 from django.http import Http404
 from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -13,11 +15,11 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 import pghistory.models
-from portal import access
-from portal.choices import ContactRole
+from portal import access, recipients
+from portal.choices import ContactRole, NoticeKind
 from portal.models import (
-    ApiToken, Contact, Deployment, Notice, Organisation, Server, ServerGroup, User, UserSession, WebhookDelivery,
-    WebhookEndpoint,
+    ApiToken, Contact, Deployment, Notice, NoticePreference, Organisation, Server, ServerGroup, User, UserSession,
+    WebhookDelivery, WebhookEndpoint,
 )
 
 # How each model of this app reaches its organisation; models of the other apps say it
@@ -207,3 +209,22 @@ def webhook_endpoint_get(*, user: User, pk: int) -> WebhookEndpoint:
 def webhook_deliveries(*, endpoint: WebhookEndpoint, limit: int = 30) -> list[WebhookDelivery]:
     """The delivery log: the newest first."""
     return list(endpoint.deliveries.order_by("-created_at", "-pk")[:limit])
+
+
+# -- Which notices a person gets ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeChoice:
+    kind: str
+    label: str
+    wanted: bool
+    must: str  # why the person's role must receive it; empty when it is theirs to choose
+
+
+def notice_choices(*, user: User) -> list[NoticeChoice]:
+    """The notices `user`'s role may be sent, each as they chose (no choice: they get it)."""
+    chosen = dict(NoticePreference.objects.filter(user=user).values_list("kind", "wanted"))
+    return [NoticeChoice(kind=kind, label=NoticeKind(kind).label, must=(must := recipients.must_receive(user, kind)),
+                         wanted=bool(must) or chosen.get(kind, True))
+            for kind in recipients.KINDS_OF_ROLE.get(user.role, [])]

@@ -15,10 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal import access, credentials, security, tokens
-from portal.choices import ContactRole, TokenScope
+from portal.choices import ContactRole, NoticeKind, TokenScope
 from portal.models import (
-    ApiToken, Contact, Deployment, Organisation, Server, ServerGroup, User, UserSession, WebhookEndpoint,
+    ApiToken, Contact, Deployment, NoticePreference, Organisation, Server, ServerGroup, User, UserSession,
+    WebhookEndpoint,
 )
+from portal.recipients import KINDS_OF_ROLE, must_receive
 
 ROLES_REFUSED = "Only support, or your organisation's lead contact, gives people their roles; nobody their own."
 
@@ -282,3 +284,32 @@ def password_set(*, user: User, password: str | None, by: User | None, keep_sess
         security.record("password_changed", user=user, actor=by if by and by.pk != user.pk else None,
                         tokens_revoked=revoked, sessions_ended=ended)
     return user
+
+
+# -- Which notices a person gets ------------------------------------------------------------------
+
+WANTED, UNWANTED = "email", "none"
+
+
+def notice_preferences_set(*, user: User, choices: dict[str, str]) -> list[str]:
+    """`user` chooses, per kind of notice, e-mail (WANTED) or none (UNWANTED); a kind left out
+    stays as it was. Nothing changes if any choice is refused: a kind their role does not get,
+    a value other than these two, or switching off what their role must receive. Returns the
+    kinds changed."""
+    kinds = KINDS_OF_ROLE.get(user.role, [])
+    for kind, value in choices.items():
+        if kind not in kinds:
+            raise ValidationError(f"“{kind}” is not a notice you can receive.")
+        if value not in (WANTED, UNWANTED):
+            raise ValidationError(f"Choose e-mail or none for “{NoticeKind(kind).label}”.")
+        if value == UNWANTED and (reason := must_receive(user, kind)):
+            raise ValidationError(f"“{NoticeKind(kind).label}” cannot be switched off: {reason}")
+    changed = []
+    with _write(user):
+        for kind, value in choices.items():
+            preference, _ = NoticePreference.objects.get_or_create(user=user, kind=kind)
+            if preference.wanted != (value == WANTED):
+                NoticePreference.objects.filter(pk=preference.pk).update(wanted=value == WANTED,
+                                                                        updated_at=timezone.now())
+                changed.append(kind)
+    return changed

@@ -441,6 +441,10 @@ SCHEDULING_HORIZON_DAYS = env_int("SCHEDULING_HORIZON_DAYS", 42)
 SCHEDULING_CUSTOMER_CUTOFF_HOURS = env_int("SCHEDULING_CUSTOMER_CUTOFF_HOURS", 48)
 # Reminders before a window, in days (beat sends them).
 SCHEDULING_REMINDER_DAYS = [int(days) for days in env_list("SCHEDULING_REMINDER_DAYS", "7,1")]
+# A run paused on a failure nobody has taken for this long is escalated to support (beat).
+RUN_FAILURE_ESCALATE_MINUTES = env_int("RUN_FAILURE_ESCALATE_MINUTES", 10)
+# A status page's subscribers are told this long before the service is at risk (beat).
+STATUS_STARTING_SOON_MINUTES = env_int("STATUS_STARTING_SOON_MINUTES", 60)
 # Length of the prerequisite check appointment (S2).
 SCHEDULING_CHECK_MINUTES = env_int("SCHEDULING_CHECK_MINUTES", 60)
 # Who books an upgrade request's check and issues its link (upgrades.booking): scheduling.

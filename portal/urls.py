@@ -65,6 +65,7 @@ urlpatterns = [
     path("webhooks/<int:pk>/rotate/", webhook_views.webhook_rotate, name="webhook-rotate"),
     path("webhooks/<int:pk>/switch/", webhook_views.webhook_switch, name="webhook-switch"),
     path("account/security/", views.account_security, name="account-security"),
+    path("account/notices/", views.account_notices, name="account-notices"),
     path("account/password/", views.PasswordChangeView.as_view(), name="password-change"),
     path("account/tokens/", views.token_create, name="token-create"),
     path("account/tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),

@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal import access, invitations, ratelimit, security, selectors, services, sessions, sign_on
+from portal.choices import NoticeKind
 from portal.forms import ContactForm, LoginForm, PasswordChangeForm, SetPasswordForm, SignOnForm, TokenForm
 from portal.middleware import policy_allowing_forms_to
 from portal.pages import carry_out
@@ -280,6 +281,25 @@ def _security_page(request, *, form=None, new_key=None, new_token=None, status=2
 def account_security(request):
     """The person's API tokens and signed-in sessions: theirs alone, to make and to end."""
     return _security_page(request)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def account_notices(request):
+    """Which notices that follow a run the person gets; what their role must receive is shown,
+    and cannot be switched off."""
+    errors, status = [], 200
+    if request.method == "POST":
+        choices = {kind: request.POST[kind] for kind in NoticeKind.values if kind in request.POST}
+        try:
+            changed = services.notice_preferences_set(user=request.user, choices=choices)
+        except ValidationError as error:
+            errors, status = error.messages, 400
+        else:
+            messages.success(request, "Your choices are saved." if changed else "Nothing changed.")
+            return redirect("account-notices")
+    return render(request, "portal/account_notices.html",
+                  {"choices": selectors.notice_choices(user=request.user), "errors": errors}, status=status)
 
 
 @require_POST

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from scheduling.services.cloud import cloud_notices_enqueue
 from scheduling.services.notices import reminders_enqueue
+from scheduling.services.status_notices import starting_soon_enqueue
 
 
 @shared_task(name="scheduling.reminders_sweep")
@@ -17,3 +18,9 @@ def reminders_sweep() -> int:
 def cloud_notices_sweep() -> int:
     """S3: the two weeks' notice of every confirmed cloud window, exactly once."""
     return cloud_notices_enqueue()
+
+
+@shared_task(name="scheduling.status_starting_soon_sweep")
+def status_starting_soon_sweep() -> int:
+    """A status page's subscribers hear "starting soon" before the service is at risk, once."""
+    return starting_soon_enqueue()

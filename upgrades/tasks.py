@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from upgrades.services import availability, engine, preflight, readiness, report
+from upgrades.services import availability, engine, preflight, readiness, report, run_notices
 
 
 @shared_task(name="upgrades.preflight")
@@ -27,3 +27,14 @@ def step_task(self, step_id: int) -> str:
 @shared_task(name="upgrades.report_pdf")
 def report_pdf_task(pdf_id: int) -> bool:
     return report.pdf_make(pdf_id=pdf_id)
+
+
+@shared_task(name="upgrades.run_report_mail")
+def run_report_mail_task(run_id: int) -> int:
+    return run_notices.report_mail_send(run_id=run_id)
+
+
+@shared_task(name="upgrades.failures_escalate")
+def failures_escalate_task() -> int:
+    """Beat: a failure nobody took within RUN_FAILURE_ESCALATE_MINUTES goes to support again."""
+    return run_notices.failures_escalate()

@@ -2,7 +2,7 @@ from portal.models.accounts import User
 from portal.models.customers import Contact, Organisation
 from portal.models.dispatches import Dispatch
 from portal.models.fleet import Deployment, Server, ServerGroup
-from portal.models.notices import Notice, NoticeState
+from portal.models.notices import Notice, NoticePreference, NoticeState
 from portal.models.security import SecurityEvent, SecurityKind
 from portal.models.sign_on import SignOn, SignOnDomain
 from portal.models.tokens import ApiToken, UserSession
@@ -10,6 +10,6 @@ from portal.models.webhooks import (
     DeliveryState, EndpointKind, WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
 
-__all__ = ["ApiToken", "Contact", "Deployment", "Dispatch", "Notice", "NoticeState", "Organisation", "SecurityEvent",
-           "SecurityKind", "Server", "ServerGroup", "SignOn", "SignOnDomain", "User", "UserSession",
+__all__ = ["ApiToken", "Contact", "Deployment", "Dispatch", "Notice", "NoticePreference", "NoticeState", "Organisation",
+           "SecurityEvent", "SecurityKind", "Server", "ServerGroup", "SignOn", "SignOnDomain", "User", "UserSession",
            "DeliveryState", "EndpointKind", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent"]

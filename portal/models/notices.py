@@ -5,6 +5,8 @@ cause mails one person once, however often it is retried or re-triggered."""
 from django.db import models
 from django.db.models import Q
 
+from portal.choices import NoticeKind
+
 
 class NoticeState(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -19,7 +21,8 @@ class Notice(models.Model):
     recipient = models.EmailField()
     subject = models.CharField(max_length=300)
     body = models.TextField()
-    # [{"name": ..., "content_type": ..., "content": <text>}]: calendar files and the like.
+    # [{"name": ..., "content_type": ..., "content": <text>}]: calendar files and the like; with
+    # "encoding": "base64", the content is binary (a report's PDF) written in base64.
     attachments = models.JSONField(default=list, blank=True)
 
     state = models.CharField(max_length=10, choices=NoticeState.choices, default=NoticeState.PENDING)
@@ -46,3 +49,22 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.recipient}"
+
+
+class NoticePreference(models.Model):
+    """A person's choice about one kind of notice (portal.choices.NoticeKind). No row: they get
+    it. What their role must receive is not theirs to switch off (portal.recipients.MANDATORY)."""
+
+    user = models.ForeignKey("portal.User", on_delete=models.CASCADE, related_name="notice_preferences")
+    kind = models.CharField(max_length=30, choices=NoticeKind.choices)
+    wanted = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("user", "kind", name="portal_noticepreference_once_per_kind",
+                                    violation_error_message="This person has chosen about this notice already."),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {'wants' if self.wanted else 'does not want'} {self.kind}"

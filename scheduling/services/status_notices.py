@@ -9,21 +9,26 @@ List-Unsubscribe-Post (RFC 8058). The keys say what happened to which version of
     status:subscriber:<pk>:confirm               the double opt-in
     status:<page>:window:<pk>:scheduled:<seq>    announced (moved: a later sequence)
     status:<page>:window:<pk>:cancelled:<seq>    called off
+    status:<page>:window:<pk>:soon:<seq>         starting soon (STATUS_STARTING_SOON_MINUTES
+                                                 before the service is at risk; beat)
     status:<page>:run:<pk>:started               the maintenance began
     status:<page>:run:<pk>:ended                 it ended, with the downtime measured
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from portal.models import Notice
 from portal.notices import notice_enqueue
 from scheduling.choices import Purpose, WindowState
 from scheduling.models import MaintenanceWindow, StatusPage, StatusSubscriber
-from scheduling.selectors_status import impact_lines, maintenance_of
+from scheduling.announcement import window_impact
+from scheduling.selectors_status import clock, impact_lines, maintenance_of
+from upgrades.choices import RunState
 from upgrades.models import Run
 
 TOPIC = "scheduling.statussubscriber"
@@ -119,6 +124,41 @@ def window_called_off(*, window: MaintenanceWindow) -> None:
         lines=[f"The maintenance of {page.service_name} planned for {_span(window, zone)} is cancelled: "
                "the service is not affected then."],
     )
+
+
+def at_risk_start(window: MaintenanceWindow) -> datetime:
+    """When the service users' service is first at risk (S6): the window's start when the whole
+    window is affected, else the at-risk time before its end, as the notice words it."""
+    impact = window_impact(window)
+    return window.start if impact.whole_window else window.end - impact.at_risk
+
+
+def starting_soon_enqueue(*, now: datetime | None = None) -> int:
+    """Beat: "starting soon" to the subscribers of each confirmed window whose service is at risk
+    within STATUS_STARTING_SOON_MINUTES, once per window and time (a moved window is told
+    afresh); how many notices were written. Nothing once the run has started: "started" said it."""
+    now = now or timezone.now()
+    ahead = timedelta(minutes=settings.STATUS_STARTING_SOON_MINUTES)
+    windows = MaintenanceWindow.objects.upgrades().filter(
+        state=WindowState.CONFIRMED, move_of__isnull=True, period__endswith__gt=now,
+        period__startswith__lte=now + ahead + timedelta(days=1),
+    ).select_related("request__deployment__organisation")
+    count = 0
+    for window in windows:
+        begins = at_risk_start(window)
+        if not now < begins <= now + ahead or Run.objects.filter(window=window).exclude(state=RunState.SCHEDULED).exists():
+            continue
+        page = _page_of(window)
+        if page is None:
+            continue
+        zone = page.deployment.organisation.time_zone
+        key = f"status:{page.pk}:window:{window.pk}:soon:{window.sequence}"
+        before = Notice.objects.filter(key=key).count()
+        _tell(page=page, key=key, subject=f"Maintenance of {page.service_name} starts soon",
+              lines=[f"Maintenance of {page.service_name} starts soon: the service is at risk from "
+                     f"{clock(begins, zone)}.", *impact_lines(window, zone)])
+        count += Notice.objects.filter(key=key).count() - before
+    return count
 
 
 def run_began(*, run: Run, **_signal) -> None:

@@ -36,9 +36,9 @@ PAGES = {
     None: ["login", "password_reset"],
     "lead@northwind.example": [
         "request-list", ("organisation-detail", "northwind"), ("low-usage-hours", "northwind"),
-        "account-security", "release-list", ("release-detail", "10.0.0"), *NORTHWIND_RUN,
+        "account-security", "account-notices", "release-list", ("release-detail", "10.0.0"), *NORTHWIND_RUN,
     ],
-    "support@vendor.example": ["waiting-for-me", "organisation-list", "request-list", "windows",
+    "support@vendor.example": ["waiting-for-me", "account-notices", "organisation-list", "request-list", "windows",
                                ("organisation-detail", "contoso"), *NORTHWIND_RUN, *SETTING_UP],
     "engineer@vendor.example": ["my-windows", *NORTHWIND_RUN],
     "admin@vendor.example": ["demo-rearm"],

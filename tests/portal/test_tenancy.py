@@ -96,6 +96,8 @@ MATRIX = {
     "admin:index": (None, expect(LOGIN, LOGIN, LOGIN)),
     # A person's own tokens and sessions: nobody else's, staff included.
     "account-security": (None, expect(LOGIN, 200, 200)),
+    # A person's own choice of notices: each sees only theirs.
+    "account-notices": (None, expect(LOGIN, 200, 200)),
     "password-change": (None, expect(LOGIN, 200, 200)),
     "token-create": (None, expect(405, 405, 405, 405)),
     "token-revoke": (lambda w: {"pk": w["token"].pk}, expect(405, 405, 405, 405)),

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from portal import access, recipients
+from portal.choices import NoticeKind
 from portal.notices import notice_enqueue
 from portal.models import User
 from upgrades.choices import MessageVia, RunState
@@ -80,7 +81,7 @@ TOPIC = "upgrades.conversation"
 def _other_side(message: Message) -> recipients.People:
     """Who is told of a message: the customer's lead contacts and whoever asked for the upgrade,
     of the vendor's; the desk's assignee and the engineer of the upgrade's window, of the
-    customer's. Never its writer."""
+    customer's. Never its writer, nor who chose not to hear of messages."""
     upgrade = message.upgrade
     if message.from_vendor:
         people = (recipients.contacts_who_may("run.decide_rollback", organisation_id=upgrade.deployment.organisation_id)
@@ -92,7 +93,7 @@ def _other_side(message: Message) -> recipients.People:
         people = recipients.of_users(staff)
     for address in recipients.of_users([message.author]):
         people.pop(address, None)
-    return people
+    return recipients.wanting(people, NoticeKind.MESSAGE)
 
 
 def _tell_the_other_side(message: Message) -> None:

@@ -40,7 +40,7 @@ from upgrades.procedure import PHASE_WORDS, Performer, Phase, PlannedStep, StepK
 from upgrades.rollback_plan import ServerNow, rollback_procedure
 from upgrades.runflow import RUN_MOVES, STEP_MOVES
 from upgrades.selectors import step_next
-from upgrades.services import lifecycle, plans
+from upgrades.services import lifecycle, plans, run_notices
 from upgrades.services.availability import probe_stop
 from upgrades.services.checks import checks_run
 from upgrades.services.events import event_emit
@@ -267,6 +267,7 @@ def pause(run: Run, text: str) -> None:
     if paused == 1:
         event = event_emit(run=run, kind="run", text=text, data={"state": move.target})
         run_paused.send(sender=Run, run=run, reason=text, event=event.seq)
+        run_notices.run_paused(run=run, event=event)
 
 
 def _work(step: Step) -> _Outcome:

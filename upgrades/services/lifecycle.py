@@ -5,17 +5,20 @@ three never disagree. The window's side is scheduling's (scheduling.services.lif
 confirmed window gets its run, a moved one its plan, a cancelled one loses it); the run's side
 is here:
 
-1. A run starts: the request's timeline says so (`run_started`), and
-   `upgrades.signals.run_started` is sent (scheduling tells the status page's subscribers).
+1. A run starts: the request's timeline says so (`run_started`), the people of the run are
+   mailed (`services.run_notices`), and `upgrades.signals.run_started` is sent (scheduling
+   tells the status page's subscribers).
 2. A run ends (signed off, rolled back, aborted): the request reaches the matching end state
    and `upgrades.signals.run_ended` is sent, on which scheduling completes the window
-   (`run_closed`); every later move of either is refused by its table. After a rollback or an
+   (`run_closed`); every later move of either is refused by its table. A completed or rolled
+   back run's people are mailed its report (`services.run_notices`). After a rollback or an
    abort the deployment can be requested again.
 """
 
 from portal.models import User
 from upgrades.choices import RunState
 from upgrades.models import Run
+from upgrades.services import run_notices
 from upgrades.services.requests import log as request_log
 from upgrades.services.requests import request_close
 from upgrades.signals import run_ended, run_started as run_started_signal
@@ -28,6 +31,7 @@ CLOSING_MOVES = {RunState.COMPLETED: "complete", RunState.ROLLED_BACK: "roll_bac
 def run_started(*, run: Run, by: User) -> None:
     request_log(upgrade=run.request, by=by, action="run_started",
                 reason=f"{run.from_version} → {run.to_version}")
+    run_notices.run_started(run=run)
     run_started_signal.send(sender=Run, run=run)
 
 
@@ -37,4 +41,5 @@ def run_closed(*, run: Run, by: User | None, reason: str = "") -> None:
     transaction."""
     state = Run.objects.values_list("state", flat=True).get(pk=run.pk)
     request_close(upgrade=run.request, by=by, move=CLOSING_MOVES[state], reason=reason)
+    run_notices.run_ended(run=run)
     run_ended.send(sender=Run, run=run)

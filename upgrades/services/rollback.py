@@ -26,6 +26,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from portal import recipients
+from portal.choices import NoticeKind
 from portal.models import User
 from portal.notices import notice_enqueue
 from upgrades.choices import RollbackMethod, RollbackState, RunState, StepProcedure, StepState
@@ -92,6 +93,8 @@ def _mail(*, run: Run, key: str, to: list[str], subject: str, lines: list[str]) 
         f"Deployment: {run.deployment}\nUpgrade: {run.from_version} to {run.to_version} ({run.get_kind_display().lower()})",
         f"Follow it live: {_link(run)}",
     ])
+    # Who chose not to hear of rollbacks, where their role lets them (the lead contact must).
+    to = list(recipients.wanting({address.strip().lower(): "" for address in to}, NoticeKind.ROLLBACK))
     notice_enqueue(key=key, topic=f"upgrades.run:{run.pk}", recipients=to,
                    subject=f"[{run.deployment.organisation.name}] {subject}", body=body)
 
