@@ -280,6 +280,15 @@ def test_a_rollback_authorised_by_the_lead_contact_puts_every_server_back_on_the
     wait_for(lambda: len(mailed_to(inbox, "Rollback authorised")) >= 2)
     assert mailed_to(inbox, "needs your authorisation") == {"olivia.bennett@northwind.example"}
     assert mailed_to(inbox, "Rollback authorised") == {"olivia.bennett@northwind.example", "engineer@vendor.example"}
+    # The end: the contacts available for the window and the engineer get the report, once each.
+    told = {"olivia.bennett@northwind.example", "rahul.mehta@northwind.example", "grace.liu@northwind.example",
+            "engineer@vendor.example"}
+    wait_for(lambda: mailed_to(inbox, "Your upgrade was rolled back") == told, timeout=60)
+    rolled_back = [message for message in inbox if "rolled back" in message["Subject"]]
+    assert len(rolled_back) == len(told)
+    for message in rolled_back:
+        (pdf,) = [part for part in message.walk() if part.get_content_type() == "application/pdf"]
+        assert pdf.get_payload(decode=True).startswith(b"%PDF-")
 
 
 def test_a_minor_rollback_reinstalls_group_by_group_while_the_others_serve(
