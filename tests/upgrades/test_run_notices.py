@@ -9,6 +9,8 @@ from collections import Counter
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.models import Contact, Notice, NoticeState
@@ -125,3 +127,39 @@ def test_a_failure_taken_in_time_is_not_escalated(inbox, time_machine, customer,
     assert run_notices.failures_escalate() == 0
     assert not Notice.objects.filter(key__endswith=":escalated").exists()
     assert LiveEvent.objects.filter(run=run, kind="run", data__state=RunState.PAUSED).count() == 1
+
+
+def _completed_run(*, customer, engineer, northwind_deployment):
+    run = open_run(deployment=northwind_deployment, release=Release.objects.get(version="9.5.0"), by=customer)
+    run.__class__.objects.filter(pk=run.pk).update(state=RunState.COMPLETED, started_at=timezone.now(),
+                                                    started_by=engineer, finished_at=timezone.now())
+    return fresh(run)
+
+
+def test_when_the_report_cannot_be_printed_the_mail_still_goes_with_its_address(
+        inbox, monkeypatch, customer, engineer, northwind_deployment):
+    from upgrades import report_pdf
+
+    monkeypatch.setattr(report_pdf, "CHROMIUM", "/nonexistent/chromium")  # a server without the browser
+    run = _completed_run(customer=customer, engineer=engineer, northwind_deployment=northwind_deployment)
+
+    assert run_notices.report_mail_send(run_id=run.pk) == 4
+    deliver_outbox(inbox)
+    done = _mails(inbox, "Your upgrade is complete")
+    assert _to(done) == {LEAD: 1, APPLICATION_ADMIN: 1, LOAD_BALANCER_ADMIN: 1, ENGINEER: 1}
+    for message in done:
+        assert not [part for part in message.walk() if part.get_content_type() == "application/pdf"]
+        report = settings.SITE_URL.rstrip("/") + reverse("run-report", args=[run.pk])
+        assert f"could not be printed as a PDF just now; read it on the portal: {report}" in mail_text(message)
+
+
+def test_a_contact_who_switched_off_the_start_is_not_mailed_it_and_the_others_are(
+        inbox, client_for, colleague, customer, engineer, northwind_deployment):
+    response = client_for(colleague).post("/account/notices/", {"run_started": "none"})
+    assert response.status_code == 302
+    run = open_run(deployment=northwind_deployment, release=Release.objects.get(version="9.5.0"), by=customer,
+                   state=RunState.RUNNING, started_at=timezone.now(), started_by=engineer)
+
+    run_notices.run_started(run=run)
+    deliver_outbox(inbox)
+    assert _to(_mails(inbox, "Your upgrade has started")) == {LEAD: 1, LOAD_BALANCER_ADMIN: 1, ENGINEER: 1}
