@@ -231,3 +231,12 @@ def test_the_engineer_is_told_of_the_customers_message_and_nobody_of_an_internal
 
     assert {mail["To"] for mail in received} == {engineer.email}  # the window's engineer; the writer never
     assert "Is it going well?" in mail_text(received[0])
+
+
+def test_an_engineer_who_switched_off_messages_is_not_mailed_them(client_for, inbox, run, engineer, customer):
+    assert client_for(engineer).post(reverse("account-notices"), {"message": "none"}).status_code == 302
+
+    message_post(upgrade=run.request, by=customer, body="Is it going well?")
+
+    assert deliver_outbox(inbox) == []
+    assert Message.objects.filter(body="Is it going well?").exists()  # written all the same, on the page
