@@ -17,9 +17,10 @@ from icalendar import Calendar
 from portal.models import Deployment, Notice, SecurityEvent, User
 from portal.services import password_set, token_create
 from scheduling.choices import Cover
+from scheduling.services import lifecycle
 from scheduling.services.booking import window_book
 from scheduling.services.feeds import calendar_feed_make, calendar_feed_revoke
-from scheduling.services.windows import window_cancel, window_reschedule
+from scheduling.services.windows import window_cancel, window_confirm, window_reschedule
 from tests.scheduling.stories import approve
 
 START = datetime(2027, 3, 9, 10, 0, tzinfo=UTC)  # Northwind's window, in the London engineer's hours
@@ -124,6 +125,42 @@ def test_a_cancelled_window_leaves_the_feed_a_month_after_its_cancellation(
     assert [entry["status"] for entry in entries(fetch(key)).values()] == ["CANCELLED"]
     before_the_windows.shift(timedelta(days=2))
     assert entries(fetch(key)) == {}
+
+
+def test_a_completed_window_stays_confirmed_for_90_days_after_its_end(
+        customer, northwind_window, before_the_windows):
+    _feed, key = calendar_feed_make(by=customer)
+    before_the_windows.move_to(northwind_window.end + timedelta(hours=1), tick=False)
+    lifecycle.run_closed(run=northwind_window.run)  # the run ended: its window is completed
+
+    assert [entry["status"] for entry in entries(fetch(key)).values()] == ["CONFIRMED"]
+    before_the_windows.move_to(northwind_window.end + timedelta(days=91), tick=False)
+    assert entries(fetch(key)) == {}
+
+
+def test_an_out_of_hours_booking_is_tentative_until_support_confirms_it(approved, customer, engineer, support):
+    _feed, key = calendar_feed_make(by=engineer)
+    window = window_book(upgrade=approved, start=START, engineer_ids=[engineer.pk], cover=Cover.OUT_OF_HOURS,
+                         by=customer)
+    (requested,) = entries(fetch(key)).values()
+
+    window_confirm(window=window, by=support)
+    (confirmed,) = entries(fetch(key)).values()
+
+    assert requested["status"] == "TENTATIVE"
+    assert confirmed["status"] == "CONFIRMED"
+    assert confirmed["sequence"] > requested["sequence"]
+
+
+def test_a_move_waiting_for_support_leaves_the_entry_at_its_confirmed_time(customer, engineer, northwind_window):
+    _feed, key = calendar_feed_make(by=engineer)
+
+    window_reschedule(window=northwind_window, start=START + timedelta(days=1), engineer_ids=[engineer.pk],
+                      cover=Cover.OUT_OF_HOURS, by=customer)
+
+    (entry,) = entries(fetch(key)).values()
+    assert entry["start"] == START
+    assert entry["status"] == "CONFIRMED"
 
 
 def test_another_organisation_s_windows_never_appear(customer, colleague, outsider, northwind_window, contoso_window):
