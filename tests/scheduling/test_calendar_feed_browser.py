@@ -1,5 +1,5 @@
 """A customer contact subscribes to their organisation's windows in a real browser: from the menu's
-"Calendar" they make their feed, copy the address shown, and a calendar app fetching it (no
+"Calendar feed" they make their feed, copy the address shown, and a calendar app fetching it (no
 session, over HTTP) finds their window; once they revoke it, the address answers 404.
 
 Screenshot: `screenshots/calendar-feed.png`.
@@ -26,7 +26,7 @@ def test_a_contact_makes_their_feed_subscribes_and_revokes_it(page: Page, approv
     window = window_book(upgrade=approved, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
     log_in(page, customer.email)
 
-    page.get_by_role("banner").get_by_role("link", name="Calendar").click()
+    page.get_by_role("banner").get_by_role("link", name="Calendar feed").click()
     expect(page.get_by_text("You have no calendar feed.")).to_be_visible()
     page.get_by_role("button", name="Make my calendar feed").click()
     address = page.get_by_label("For Google Calendar").input_value()
