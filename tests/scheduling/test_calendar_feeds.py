@@ -312,6 +312,17 @@ class TestTheCalendarPage:
         assert key not in later
         assert key[:10] in later
 
+    def test_it_says_when_a_calendar_last_fetched_the_feed(self, client_for, customer, northwind_window):
+        client = client_for(customer)
+        _feed, key = calendar_feed_make(by=customer)
+        before = client.get(reverse("calendar-settings")).content.decode()
+
+        fetch(key)
+        after = client.get(reverse("calendar-settings")).content.decode()
+
+        assert "<dt>Last fetched</dt><dd>never</dd>" in before
+        assert "<dt>Last fetched</dt><dd>27 Feb 2027 10:00</dd>" in after  # London, in winter
+
     def test_revoking_it_says_so(self, client_for, customer):
         client = client_for(customer)
         calendar_feed_make(by=customer)
