@@ -17,8 +17,8 @@ from django.utils import timezone
 from portal import access, credentials, security, tokens
 from portal.choices import ContactRole, NoticeKind, TokenScope
 from portal.models import (
-    ApiToken, Contact, Deployment, NoticePreference, Organisation, Server, ServerGroup, User, UserSession,
-    WebhookEndpoint,
+    ApiToken, CalendarFeed, Contact, Deployment, NoticePreference, Organisation, Server, ServerGroup, User,
+    UserSession, WebhookEndpoint,
 )
 from portal.recipients import KINDS_OF_ROLE, must_receive
 
@@ -269,7 +269,7 @@ def sessions_revoke_others(*, by: User, keep: str | None) -> int:
 
 def password_set(*, user: User, password: str | None, by: User | None, keep_session: str | None = None) -> User:
     """Every password change goes through here (the reset, Django admin): the new password, and
-    every API token and every other session of the person's ends, so that whoever changed it
+    every API token, every other session and the calendar feed of the person's end, so that whoever changed it
     because the old one leaked is not left with a way in that still works. `None` is an
     unusable password; `keep_session` stays signed in."""
     # Without `by`, the request's context (pghistory's middleware) names who did it.
@@ -281,8 +281,9 @@ def password_set(*, user: User, password: str | None, by: User | None, keep_sess
         user.save()
         revoked = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
         ended = sessions_revoke_others(by=user, keep=keep_session)
+        calendar_feeds, _ = CalendarFeed.objects.filter(user=user).delete()
         security.record("password_changed", user=user, actor=by if by and by.pk != user.pk else None,
-                        tokens_revoked=revoked, sessions_ended=ended)
+                        tokens_revoked=revoked, sessions_ended=ended, calendar_feed_revoked=bool(calendar_feeds))
     return user
 
 

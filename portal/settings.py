@@ -367,6 +367,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's default: the form fields bes
 
 # What one person may ask for in a time, as (times, seconds): printing a report's PDF runs Chromium.
 REPORT_PDF_RATE = (env_int("REPORT_PDF_PER_HOUR", 12), 3600)
+# Fetches of one person's calendar feed: calendar apps ask every hour or so.
+CALENDAR_FEED_RATE = (env_int("CALENDAR_FEED_PER_HOUR", 60), 3600)
 # How long an invitation's link lets its person choose a password.
 INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
 # A password-reset mail per address at most once in 15 minutes; a client may ask for 10 an hour.

@@ -7,7 +7,7 @@ organisation's own zone with its VTIMEZONE, so the entry shows the clock the cus
 even in a calendar set to another zone.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
@@ -69,11 +69,34 @@ def _address(email: str, name: str = "", **params: str) -> vCalAddress:
     return address
 
 
-def _status(window: MaintenanceWindow, method: str) -> str:
-    if method == CANCEL or window.state == WindowState.CANCELLED:
+def _status(window: MaintenanceWindow, cancelled: bool) -> str:
+    if cancelled or window.state == WindowState.CANCELLED:
         return "CANCELLED"
+    if window.state in (WindowState.CONFIRMED, WindowState.COMPLETED):
+        return "CONFIRMED"
     # Not yet confirmed (an out-of-hours request, a cloud proposal): the time is pencilled in.
-    return "CONFIRMED" if window.state == WindowState.CONFIRMED else "TENTATIVE"
+    return "TENTATIVE"
+
+
+def window_event(window: MaintenanceWindow, *, stamp: datetime, zone: tzinfo, cancelled: bool = False,
+                 period: DateTimeTZRange | None = None, summary: str = "") -> Event:
+    """The window's calendar entry, the same in a mailed invite and in a subscribed feed: its
+    UID for life, its SEQUENCE, its times written in `zone`, and its STATUS (CANCELLED once
+    cancelled, or when `cancelled` says so: the removal of a time the window left)."""
+    period = period or window.period
+    event = Event.new(
+        uid=invite_uid(window),
+        sequence=window.sequence,
+        stamp=stamp,
+        start=period.lower.astimezone(zone),
+        end=period.upper.astimezone(zone),
+        summary=summary or invite_summary(window),
+        description=invite_description(window),
+        location=window.request.deployment.name,
+    )
+    event.add("status", _status(window, cancelled))
+    event.add("transp", "OPAQUE")
+    return event
 
 
 def invite_ics(*, window: MaintenanceWindow, method: str, attendees: list[str], now: datetime | None = None,
@@ -84,23 +107,11 @@ def invite_ics(*, window: MaintenanceWindow, method: str, attendees: list[str], 
     zone = ZoneInfo(window.request.deployment.organisation.time_zone)
     period = period or window.period
     organiser_name, organiser_email = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    event = Event.new(
-        uid=invite_uid(window),
-        sequence=window.sequence,
-        stamp=now or datetime.now(tz=ZoneInfo("UTC")),
-        start=period.lower.astimezone(zone),
-        end=period.upper.astimezone(zone),
-        summary=invite_summary(window),
-        description=invite_description(window),
-        location=window.request.deployment.name,
-        organizer=_address(organiser_email, organiser_name),
-        attendees=[
-            _address(email, ROLE="REQ-PARTICIPANT", PARTSTAT="NEEDS-ACTION", RSVP="FALSE")
-            for email in sorted(set(attendees))
-        ],
-    )
-    event.add("status", _status(window, method))
-    event.add("transp", "OPAQUE")
+    event = window_event(window, stamp=now or datetime.now(tz=ZoneInfo("UTC")), zone=zone,
+                         cancelled=method == CANCEL, period=period)
+    event.add("organizer", _address(organiser_email, organiser_name))
+    for email in sorted(set(attendees)):
+        event.add("attendee", _address(email, ROLE="REQ-PARTICIPANT", PARTSTAT="NEEDS-ACTION", RSVP="FALSE"))
     calendar = Calendar.new(prodid=PRODID, method=method, subcomponents=[event])
     del calendar["UID"]  # a random UID of the file itself would only be confused with the event's
     # Only the rules around the window: a VTIMEZONE of every transition since 1970 is noise.

@@ -5,13 +5,13 @@ every move and by the cancellation, so a subscribed calendar moves the entry and
 cancelled. Times are in the organisation's zone with its VTIMEZONE.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.utils import feedgenerator
-from icalendar import Calendar, Event
+from icalendar import Event
 
-from scheduling.invites import PRODID
+from scheduling.calendar_feeds import feed_calendar
 from scheduling.selectors_status import Maintenance, Status
 
 
@@ -54,11 +54,8 @@ def status_atom(*, status: Status, page_url: str, feed_url: str) -> str:
 
 def status_ics(*, status: Status, now: datetime) -> str:
     zone = ZoneInfo(status.zone)
-    calendar = Calendar.new(prodid=PRODID, name=f"Maintenance of {status.page.service_name}",
-                            refresh_interval=timedelta(hours=1))
-    del calendar["UID"]
-    entries = [*status.upcoming, *status.history]
-    for maintenance in entries:
+    events = []
+    for maintenance in [*status.upcoming, *status.history]:
         event = Event.new(
             uid=maintenance.calendar_uid, sequence=maintenance.sequence, stamp=now,
             start=maintenance.start.astimezone(zone), end=maintenance.end.astimezone(zone),
@@ -66,10 +63,7 @@ def status_ics(*, status: Status, now: datetime) -> str:
         )
         event.add("status", "CANCELLED" if maintenance.cancelled else "CONFIRMED")
         event.add("transp", "TRANSPARENT")
-        calendar.add_component(event)
-    if entries:
-        calendar.add_missing_timezones(
-            first_date=(min(entry.start for entry in entries) - timedelta(days=366)).date(),
-            last_date=(max(entry.end for entry in entries) + timedelta(days=366)).date(),
-        )
-    return calendar.to_ical().decode()
+        events.append(event)
+    name = status.page.service_name
+    return feed_calendar(name=f"Maintenance of {name}", description=f"Planned maintenance of {name}",
+                         events=events).to_ical().decode()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduling.views import booking, cloud, demo, notices, status, usage, windows
+from scheduling.views import booking, cloud, demo, feeds, notices, status, usage, windows
 
 urlpatterns = [
     path("book/<str:token>/", booking.book, name="book"),
@@ -22,4 +22,9 @@ urlpatterns = [
     path("status/<str:token>/subscribe/", status.status_subscribe, name="status-subscribe"),
     path("subscriptions/<str:token>/confirm/", status.status_confirm, name="status-confirm"),
     path("subscriptions/<str:token>/unsubscribe/", status.status_unsubscribe, name="status-unsubscribe"),
+    # A person's own calendar feed: its page, and the feed at its key (the key is the credential).
+    path("account/calendar/", feeds.calendar_settings, name="calendar-settings"),
+    path("account/calendar/new/", feeds.calendar_make, name="calendar-make"),
+    path("account/calendar/revoke/", feeds.calendar_revoke, name="calendar-revoke"),
+    path("calendar/<str:key>.ics", feeds.calendar_feed, name="calendar-feed"),
 ]

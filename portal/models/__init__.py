@@ -5,11 +5,12 @@ from portal.models.fleet import Deployment, Server, ServerGroup
 from portal.models.notices import Notice, NoticePreference, NoticeState
 from portal.models.security import SecurityEvent, SecurityKind
 from portal.models.sign_on import SignOn, SignOnDomain
-from portal.models.tokens import ApiToken, UserSession
+from portal.models.tokens import ApiToken, CalendarFeed, UserSession
 from portal.models.webhooks import (
     DeliveryState, EndpointKind, WebhookDelivery, WebhookEndpoint, WebhookEvent,
 )
 
-__all__ = ["ApiToken", "Contact", "Deployment", "Dispatch", "Notice", "NoticePreference", "NoticeState", "Organisation",
+__all__ = ["ApiToken", "CalendarFeed", "Contact", "Deployment", "Dispatch", "Notice", "NoticePreference", "NoticeState",
+           "Organisation",
            "SecurityEvent", "SecurityKind", "Server", "ServerGroup", "SignOn", "SignOnDomain", "User", "UserSession",
            "DeliveryState", "EndpointKind", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent"]

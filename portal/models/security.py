@@ -20,6 +20,8 @@ class SecurityKind(models.TextChoices):
     TOKEN_CREATED = "token_created", "API token created"
     TOKEN_REVOKED = "token_revoked", "API token revoked"
     TOKEN_REFUSED = "token_refused", "API token refused"
+    CALENDAR_FEED_MADE = "calendar_feed_made", "Calendar feed address made"
+    CALENDAR_FEED_REVOKED = "calendar_feed_revoked", "Calendar feed address revoked"
     SESSION_REVOKED = "session_revoked", "Session ended by its owner"
     INVITATION_SENT = "invitation_sent", "Invitation sent"
     INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"

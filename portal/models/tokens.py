@@ -73,6 +73,28 @@ class ApiToken(models.Model):
         return TokenState.EXPIRED if self.is_expired else TokenState.ACTIVE
 
 
+class CalendarFeed(models.Model):
+    """A person's calendar feed (scheduling serves it): the maintenance windows that concern them,
+    at a secret address their calendar app subscribes to (webcal). One per person. The address
+    carries a key that is shown once, when it is made; only its SHA-256 hash is kept (and a short
+    prefix to recognise it). A new key replaces the old one, whose address answers 404 from then
+    on; revoking deletes the row, as a new password does. The key opens this feed and nothing
+    else: it is no API token and no session."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # The ETag of what the feed last served, and when that content was first served: the
+    # Last-Modified of the answer, right even when an entry merely drops off the feed.
+    served_etag = models.CharField(max_length=64, blank=True, editable=False)
+    changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user} ({self.prefix}…)"
+
+
 class UserSession(models.Model):
     """A signed-in browser: the index of Django's sessions by person, for them to see and end.
     It goes with its session row (a log-out, a revocation, `clearsessions`)."""

@@ -191,6 +191,12 @@ MATRIX = {
         f"webhook-{move}": (lambda w: {"pk": w["webhook"].pk}, expect(405, 405, 405, 405))
         for move in ("test", "rotate", "switch")
     },
+    # A person's own calendar feed: its page is theirs alone; the feed opens with its key and
+    # nothing else, so a key never made is 404 whoever is signed in (test_calendar_feeds has the rest).
+    "calendar-settings": (None, expect(LOGIN, 200, 200)),
+    "calendar-make": (None, expect(405, 405, 405, 405)),
+    "calendar-revoke": (None, expect(405, 405, 405, 405)),
+    "calendar-feed": (lambda w: {"key": "cal_not-a-key"}, expect(404, 404, 404, 404)),
     # The scheduling API: slots only for an approved request (this one is a draft: 409).
     "api:requestbooking-slots": (lambda w: {"id": w["request"].pk}, expect(401, 409, 404, 409)),
     "api:requestbooking-window": (lambda w: {"id": w["request"].pk}, expect(401, 405, 405, 405)),
