@@ -493,6 +493,12 @@ def watcher(browser, live_server, email: str) -> Page:
     return page
 
 
+def open_account_page(page: Page, label: str) -> None:
+    """Open the person's own page `label` from the menu under their name in the top bar."""
+    page.get_by_role("banner").locator("details.account-menu > summary").click()
+    page.get_by_role("banner").get_by_role("link", name=label, exact=True).click()
+
+
 def open_from_menu(page: Page, label: str) -> None:
     """Click the menu's entry `label`, whatever count of waiting work stands beside it."""
     import re

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import log_in, open_from_menu, save_screenshot, submit_log_in
+from tests.conftest import log_in, open_account_page, open_from_menu, save_screenshot, submit_log_in
 
 pytestmark = pytest.mark.browser
 
@@ -85,7 +85,7 @@ def assert_no_secret(page: Page) -> None:
 
 def test_a_person_makes_a_token_uses_it_once_shown_and_revokes_it(page: Page, live_server):
     log_in(page, email="lead@northwind.example")
-    page.get_by_role("banner").get_by_role("link", name="Olivia Bennett").click()
+    open_account_page(page, "Sign-in, tokens and sessions")
     expect(page.get_by_role("heading", level=1)).to_have_text("Tokens and sessions")
     expect(page.get_by_role("cell", name="Chrome on Linux this session")).to_be_visible()
 

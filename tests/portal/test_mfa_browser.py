@@ -10,7 +10,7 @@ from allauth.mfa.models import Authenticator
 from playwright.sync_api import Page, expect
 
 from portal.models import User
-from tests.conftest import fresh_totp_code, give_code, save_screenshot, submit_log_in, totp_code
+from tests.conftest import fresh_totp_code, give_code, open_account_page, save_screenshot, submit_log_in, totp_code
 
 pytestmark = pytest.mark.browser
 
@@ -82,7 +82,7 @@ def test_a_customer_adds_a_security_key_and_logs_in_with_it(page: Page, settings
     }})
 
     submit_log_in(page, "lead@northwind.example")
-    page.get_by_role("banner").get_by_role("link", name="Second factor").click()
+    open_account_page(page, "Second factor")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     screenshot(page, "customer-offered")
     page.goto("/accounts/2fa/webauthn/add/")
@@ -99,7 +99,7 @@ def test_a_customer_adds_a_security_key_and_logs_in_with_it(page: Page, settings
 
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     expect(page.get_by_role("banner")).to_contain_text("Olivia Bennett")
-    page.get_by_role("banner").get_by_role("link", name="Second factor").click()
+    open_account_page(page, "Second factor")
     expect(page.get_by_role("heading", name="Security keys and passkeys")).to_be_visible()
     screenshot(page, "customer-with-a-key")
     page.get_by_role("button", name="Manage").click()

@@ -5,12 +5,12 @@ from playwright.sync_api import expect
 
 from portal.choices import NoticeKind
 from portal.models import NoticePreference, User
-from tests.conftest import log_in, save_screenshot
+from tests.conftest import log_in, open_account_page, save_screenshot
 
 
 def test_the_lead_switches_off_the_start_and_sees_the_failures_stay_on(page):
     log_in(page, "lead@northwind.example")
-    page.get_by_role("link", name="Notices", exact=True).click()
+    open_account_page(page, "Notices")
     expect(page.get_by_role("heading", name="Your notices")).to_be_visible()
 
     paused = page.get_by_role("group", name="A step failed and the run is paused")

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from scheduling.choices import Cover
 from scheduling.invites import invite_uid
 from scheduling.services.booking import window_book
-from tests.conftest import log_in, save_screenshot
+from tests.conftest import log_in, open_account_page, save_screenshot
 from tests.dates import FRIDAY
 
 pytestmark = [pytest.mark.browser, pytest.mark.day(FRIDAY)]
@@ -26,7 +26,7 @@ def test_a_contact_makes_their_feed_subscribes_and_revokes_it(page: Page, approv
     window = window_book(upgrade=approved, start=start, engineer_ids=[engineer.pk], cover=Cover.STANDARD, by=customer)
     log_in(page, customer.email)
 
-    page.get_by_role("banner").get_by_role("link", name="Calendar feed").click()
+    open_account_page(page, "Calendar feed")
     expect(page.get_by_text("You have no calendar feed.")).to_be_visible()
     page.get_by_role("button", name="Make my calendar feed").click()
     address = page.get_by_label("For Google Calendar").input_value()
