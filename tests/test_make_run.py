@@ -136,7 +136,7 @@ def running_portal(data: Path, log: Path):
 
 
 READY = {"status": "ok", "database": "ok", "redis": "ok", "mail": "ok", "identity": "ok", "lab": "ok",
-         "workers": "ok", "dispatcher": "ok"}
+         "workers": "ok", "dispatcher": "ok", "beat": "ok"}
 
 
 @contextmanager

@@ -84,7 +84,7 @@ def test_the_htmx_choice_swaps_only_the_calendar(client_for, customer, book_url,
     response = client_for(customer).get(book_url, {"start": slot.start.isoformat()}, HTTP_HX_REQUEST="true")
 
     page = response.content.decode()
-    assert page.lstrip().startswith('<div id="booking">') and "Confirm booking" in page
+    assert page.lstrip().startswith('<div id="booking" ') and "Confirm booking" in page
     assert 'hx-target="#booking"' in page  # "Choose another" swaps the calendar back
 
 

@@ -147,7 +147,7 @@ def test_switching_the_zone_with_htmx_swaps_only_the_calendar(client_for, custom
     response = client_for(customer).get(book_url, {"tz": "America/New_York"}, headers={"HX-Request": "true"})
 
     fragment = response.content.decode()
-    assert fragment.lstrip().startswith('<div id="booking">') and "<html" not in fragment
+    assert fragment.lstrip().startswith('<div id="booking" ') and "<html" not in fragment
     assert _local(slot.start, "America/New_York").strftime("%H:%M") in fragment
 
 
@@ -158,7 +158,7 @@ def test_the_customer_pages_through_seven_days_at_a_time(client_for, customer, b
 
     page = client_for(customer).get(book_url, {"week": 1}, headers={"HX-Request": "true"}).content.decode()
 
-    assert page.lstrip().startswith('<div id="booking">')
+    assert page.lstrip().startswith('<div id="booking" ')
     assert f"7 days from {_long(first_day + timedelta(days=7))}" in page
     assert all(f'value="{slot.start.isoformat()}"' in page for slot in second)
     assert f'value="{slots[0].start.isoformat()}"' not in page
