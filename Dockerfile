@@ -38,6 +38,6 @@ RUN useradd --system --uid 10001 --home-dir /app --no-create-home --shell /usr/s
 USER portal
 
 EXPOSE 8000
-# WEB_PROCESSES uvicorn workers (two per core by default) under gunicorn: portal/web.py. Client
+# WEB_PROCESSES uvicorn workers (one per core by default) under gunicorn: portal/web.py. Client
 # addresses come from X-Forwarded-For only when the proxy's address is in FORWARDED_ALLOW_IPS.
 CMD ["python", "-m", "portal.web", "--bind", "0.0.0.0:8000"]

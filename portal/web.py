@@ -29,10 +29,10 @@ def trusted_proxies() -> str:
 
 
 def processes_default() -> int:
-    """WEB_PROCESSES, or two per core: a process waiting on the database leaves its core to
-    another."""
+    """WEB_PROCESSES, or one per core. More would not serve CPU-bound work (a booking race on two
+    cores: bench/booking_race.py) any faster, and each process warms its own caches."""
     configured = os.environ.get("WEB_PROCESSES", "").strip()
-    return int(configured) if configured else 2 * (os.cpu_count() or 1)
+    return int(configured) if configured else os.cpu_count() or 1
 
 
 class Worker(UvicornWorker):
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m portal.web", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT to listen on (default %(default)s)")
     parser.add_argument("--processes", type=int, default=processes_default(),
-                        help="worker processes (default: WEB_PROCESSES, or two per core: %(default)s)")
+                        help="worker processes (default: WEB_PROCESSES, or one per core: %(default)s)")
     parser.add_argument("--access-log", action="store_true", help="log every request")
     arguments = parser.parse_args(argv)
     Server(options(bind=arguments.bind, processes=arguments.processes, access_log=arguments.access_log)).run()
