@@ -130,6 +130,20 @@ def race(base: str, token: str, requests: list[UpgradeRequest], start: str) -> l
     return outcomes
 
 
+def reference(clients: int) -> dict:
+    """The floor on this machine, measured in the same run: `bench/reference/booking_race.py`,
+    the same race as bare inserts under the exclusion constraint (no Django, no HTTP), on the
+    bench's own database."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent / "reference" / "booking_race.py"
+    answer = subprocess.run([sys.executable, str(script), str(clients), harness.database_url()],
+                            capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -160,6 +174,8 @@ def run() -> dict:
         finally:
             harness.stop_process(server)
             celery_app.control.purge()  # the winner's notices: no worker here will send them
+    progress(f"the reference: {CONTENDERS} bare inserts of one engineer's time at once")
+    floor = reference(CONTENDERS)
     times = [milliseconds for _, _, milliseconds in outcomes]
     successes = sum(status == 201 for status, _, _ in outcomes)
     taken = sum(status == 409 and detail.startswith(TAKEN) for status, detail, _ in outcomes)
@@ -178,6 +194,8 @@ def run() -> dict:
         "max_ms": round(max(times), 1),
         # The server's CPU (every web process) per answer, the connections' first GET included.
         "cpu_ms_per_answer": round(cpu_used * 1000 / CONTENDERS, 1),
+        "reference_p95_ms": floor["p95_ms"],
+        "p95_ratio": round(p95(times) / floor["p95_ms"], 1),
         "web_processes": processes_default(),
         "targets": {"successes": 1, "taken": CONTENDERS - 1, "errors": 0},
         "other_answers": sorted({f"{status} {detail}"[:120] for status, detail, _ in outcomes
@@ -196,6 +214,7 @@ def table(figures: dict) -> str:
         f"{'windows in the database':24} {figures['windows']:>6}   (must be 1)",
         f"{'answer p50 / p95 / max':24} {figures['p50_ms']:.0f} / {figures['p95_ms']:.0f} / {figures['max_ms']:.0f} ms",
         f"{'server CPU per answer':24} {figures['cpu_ms_per_answer']:.1f} ms   ({figures['web_processes']} web processes)",
+        f"{'reference p95':24} {figures['reference_p95_ms']:.0f} ms   (bare inserts: {figures['p95_ratio']}x)",
         f"verdict: {'ok' if figures['within_targets'] else 'MISSED'}",
     ])
 
