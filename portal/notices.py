@@ -2,7 +2,7 @@
 
 1. `notice_enqueue` writes one row per recipient inside the caller's transaction, with its
    delivery task in the task outbox (portal.dispatch): a rolled-back change mails nobody.
-2. `notice_deliver` claims the row with a conditional UPDATE (only a pending notice, or a failed
+2. `notice_deliver` claims the row with a conditional UPDATE (`portal.outbox`: only a pending notice, or a failed
    one whose retry is due, can be claimed, by one worker), sends it over SMTP, and records sent
    or failed. A failed notice is retried with a growing delay.
 3. `notices_sweep` (beat) re-sends what is due: failed notices, notices whose delivery message
@@ -18,17 +18,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.dispatch import dispatch
 from portal.models import Notice, NoticeState
+from portal.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=1)]
 MAX_ATTEMPTS = 12
 CLAIM_EXPIRES = timedelta(minutes=5)
+OUTBOX = Outbox(Notice, pending=NoticeState.PENDING, sending=NoticeState.SENDING, retrying=NoticeState.FAILED,
+                claim_expires=CLAIM_EXPIRES)
 # Headers an app adds to the notices of a topic (the part before ":"), registered in its ready().
 HEADERS: dict[str, Callable[[Notice], dict[str, str]]] = {}
 
@@ -51,18 +53,6 @@ def notice_enqueue(*, key: str, topic: str, recipients: list[str], subject: str,
     for notice in created:
         dispatch("portal.notice_deliver", notice.pk, about=f"notice:{notice.pk}")
     return created
-
-
-def _claim(notice_id: int) -> bool:
-    now = timezone.now()
-    claimable = Q(state=NoticeState.PENDING) | Q(state=NoticeState.FAILED, next_attempt_at__lte=now) | Q(
-        state=NoticeState.SENDING, claimed_at__lt=now - CLAIM_EXPIRES
-    )
-    claimed = Notice.objects.filter(claimable, pk=notice_id).update(
-        state=NoticeState.SENDING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    # 0 rows: already sent, being sent by another worker, or not due yet; nothing to do.
-    return claimed == 1
 
 
 def _headers(notice: Notice) -> dict[str, str]:
@@ -92,7 +82,7 @@ def binary_attachment(*, name: str, content: bytes, content_type: str) -> dict:
 
 def notice_deliver(*, notice_id: int) -> str:
     """Send one notice if it is due; returns its state afterwards."""
-    if not _claim(notice_id):
+    if not OUTBOX.claim(notice_id):
         return Notice.objects.filter(pk=notice_id).values_list("state", flat=True).first() or "missing"
     notice = Notice.objects.get(pk=notice_id)
     try:
@@ -114,12 +104,4 @@ def notice_deliver(*, notice_id: int) -> str:
 
 
 def notices_due(*, limit: int = 200) -> list[int]:
-    now = timezone.now()
-    return list(
-        Notice.objects.filter(
-            Q(state=NoticeState.PENDING, next_attempt_at__lte=now - timedelta(seconds=30))
-            | Q(state=NoticeState.FAILED, next_attempt_at__lte=now)
-            | Q(state=NoticeState.SENDING, claimed_at__lt=now - CLAIM_EXPIRES)
-        ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
-    )
-
+    return OUTBOX.due(limit=limit)

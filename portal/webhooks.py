@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -38,6 +38,7 @@ from portal.credentials import CredentialError, reveal
 from portal.dispatch import dispatch
 from portal.models import DeliveryState, EndpointKind, Organisation, WebhookDelivery, WebhookEndpoint
 from portal.models.webhooks import TEST_EVENT
+from portal.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=1
                 timedelta(hours=1)]
 MAX_ATTEMPTS = 6
 CLAIM_EXPIRES = timedelta(minutes=2)
+OUTBOX = Outbox(WebhookDelivery, pending=DeliveryState.PENDING, sending=DeliveryState.SENDING,
+                retrying=DeliveryState.RETRYING, claim_expires=CLAIM_EXPIRES)
 RESPONSE_KEPT = 500  # characters of the receiver's answer kept for the delivery log
 
 
@@ -129,18 +132,6 @@ def webhook_test_send(*, endpoint: WebhookEndpoint, by) -> WebhookDelivery:
 
 # -- Delivering --------------------------------------------------------------------------------
 
-def _claim(delivery_id: int) -> bool:
-    now = timezone.now()
-    claimable = Q(state=DeliveryState.PENDING) | Q(state=DeliveryState.RETRYING, next_attempt_at__lte=now) | Q(
-        state=DeliveryState.SENDING, claimed_at__lt=now - CLAIM_EXPIRES
-    )
-    claimed = WebhookDelivery.objects.filter(claimable, pk=delivery_id).update(
-        state=DeliveryState.SENDING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    # 0 rows: delivered or given up already, being sent by another worker, or not due yet.
-    return claimed == 1
-
-
 def body_of(delivery: WebhookDelivery) -> str:
     """What is posted: the payload itself to a signed endpoint, a chat message to the others."""
     kind = delivery.endpoint.kind
@@ -175,7 +166,7 @@ def _post(delivery: WebhookDelivery) -> httpx.Response:
 
 def webhook_deliver(*, delivery_id: int) -> str:
     """Make one attempt at a delivery if it is due; returns its state afterwards."""
-    if not _claim(delivery_id):
+    if not OUTBOX.claim(delivery_id):
         return WebhookDelivery.objects.filter(pk=delivery_id).values_list("state", flat=True).first() or "missing"
     delivery = WebhookDelivery.objects.select_related("endpoint__organisation").get(pk=delivery_id)
     if not delivery.endpoint.enabled and delivery.event != TEST_EVENT:
@@ -212,13 +203,4 @@ def _record_failure(delivery: WebhookDelivery, *, status: int | None, response: 
 
 
 def webhooks_due(*, limit: int = 200) -> list[int]:
-    """Deliveries to try again: retries that are due, deliveries whose message was lost with
-    Redis (pending for a while), and claims of workers that died."""
-    now = timezone.now()
-    return list(
-        WebhookDelivery.objects.filter(
-            Q(state=DeliveryState.PENDING, next_attempt_at__lte=now - timedelta(seconds=30))
-            | Q(state=DeliveryState.RETRYING, next_attempt_at__lte=now)
-            | Q(state=DeliveryState.SENDING, claimed_at__lt=now - CLAIM_EXPIRES)
-        ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
-    )
+    return OUTBOX.due(limit=limit)
