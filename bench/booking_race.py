@@ -51,13 +51,14 @@ from upgrades.choices import RequestState  # noqa: E402
 from upgrades.models import Release, UpgradeRequest  # noqa: E402
 
 CONTENDERS = 50
+REFERENCE_MOST = 90
 CUSTOMER = "lead@northwind.example"
 TAKEN = "This slot was just taken"
 STARTUP_SECONDS = 60
 
 
-def fill() -> list[UpgradeRequest]:
-    """One approved request with a live link on each of CONTENDERS new deployments, alike in
+def fill(contenders: int) -> list[UpgradeRequest]:
+    """One approved request with a live link on each of `contenders` new deployments, alike in
     servers so that every request's window has the same length."""
     northwind = Organisation.objects.get(slug="northwind")
     customer = User.objects.get(email=CUSTOMER)
@@ -68,7 +69,7 @@ def fill() -> list[UpgradeRequest]:
             organisation=northwind, name=f"Race campus {n:02d}", cloudpaging_version="9.4.2",
             openjdk_version="17.0.10", tomcat_version="9.0.85", load_balancer_vendor="F5", health_checks=True,
         )
-        for n in range(CONTENDERS)
+        for n in range(contenders)
     )
     Server.objects.bulk_create(
         Server(deployment=deployment, role=role, hostname=f"{role}-{deployment.pk}.race.example", address="127.0.0.1",
@@ -149,12 +150,12 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def run() -> dict:
+def run(contenders: int) -> dict:
     demo.seed()
     upgrades_demo.seed()
     scheduling_demo.seed()
     with pghistory.context(source="bench"):
-        requests = fill()
+        requests = fill(contenders)
     start = contested_start(requests[0])
     port = harness.free_port()
     progress(f"starting the web server on 127.0.0.1:{port}")
@@ -167,37 +168,40 @@ def run() -> dict:
             # computation (loading the holiday calendars) is not part of the race.
             httpx.get(f"{base}/api/v1/requests/{requests[0].pk}/slots/", headers={"Authorization": f"Token {token}"},
                       timeout=60).raise_for_status()
-            progress(f"{CONTENDERS} bookings of {start} at once")
+            progress(f"{contenders} bookings of {start} at once")
             cpu_before = harness.cpu_seconds(server.pid)
             outcomes = race(base, token, requests, start)
             cpu_used = harness.cpu_seconds(server.pid) - cpu_before
         finally:
             harness.stop_process(server)
             celery_app.control.purge()  # the winner's notices: no worker here will send them
-    progress(f"the reference: {CONTENDERS} bare inserts of one engineer's time at once")
-    floor = reference(CONTENDERS)
+    # The reference holds a database connection per client: within PostgreSQL's usual 100.
+    floor = None
+    if contenders <= REFERENCE_MOST:
+        progress(f"the reference: {contenders} bare inserts of one engineer's time at once")
+        floor = reference(contenders)
     times = [milliseconds for _, _, milliseconds in outcomes]
     successes = sum(status == 201 for status, _, _ in outcomes)
     taken = sum(status == 409 and detail.startswith(TAKEN) for status, detail, _ in outcomes)
     windows = MaintenanceWindow.objects.filter(request__in=requests).count()
     return {
         # Correctness is the target; the times say how long 50 bookings queue in one process.
-        "within_targets": successes == 1 and taken == CONTENDERS - 1 and windows == 1,
+        "within_targets": successes == 1 and taken == contenders - 1 and windows == 1,
         "successes": successes,
         "taken": taken,
-        "errors": CONTENDERS - successes - taken,
+        "errors": contenders - successes - taken,
         "windows": windows,
-        "contenders": CONTENDERS,
+        "contenders": contenders,
         "slot": start,
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(p95(times), 1),
         "max_ms": round(max(times), 1),
         # The server's CPU (every web process) per answer, the connections' first GET included.
-        "cpu_ms_per_answer": round(cpu_used * 1000 / CONTENDERS, 1),
-        "reference_p95_ms": floor["p95_ms"],
-        "p95_ratio": round(p95(times) / floor["p95_ms"], 1),
+        "cpu_ms_per_answer": round(cpu_used * 1000 / contenders, 1),
+        "reference_p95_ms": floor and floor["p95_ms"],
+        "p95_ratio": floor and round(p95(times) / floor["p95_ms"], 1),
         "web_processes": processes_default(),
-        "targets": {"successes": 1, "taken": CONTENDERS - 1, "errors": 0},
+        "targets": {"successes": 1, "taken": contenders - 1, "errors": 0},
         "other_answers": sorted({f"{status} {detail}"[:120] for status, detail, _ in outcomes
                                  if status != 201 and not (status == 409 and detail.startswith(TAKEN))}),
     }
@@ -214,14 +218,20 @@ def table(figures: dict) -> str:
         f"{'windows in the database':24} {figures['windows']:>6}   (must be 1)",
         f"{'answer p50 / p95 / max':24} {figures['p50_ms']:.0f} / {figures['p95_ms']:.0f} / {figures['max_ms']:.0f} ms",
         f"{'server CPU per answer':24} {figures['cpu_ms_per_answer']:.1f} ms   ({figures['web_processes']} web processes)",
-        f"{'reference p95':24} {figures['reference_p95_ms']:.0f} ms   (bare inserts: {figures['p95_ratio']}x)",
+        (f"{'reference p95':24} {figures['reference_p95_ms']:.0f} ms   (bare inserts: {figures['p95_ratio']}x)"
+         if figures["reference_p95_ms"] else f"{'reference p95':24} not run above {REFERENCE_MOST} clients"),
         f"verdict: {'ok' if figures['within_targets'] else 'MISSED'}",
     ])
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Many customers book one slot at the same moment.")
+    parser.add_argument("--contenders", type=int, default=CONTENDERS, help="bookings at once (default %(default)s)")
+    contenders = parser.parse_args().contenders
     with harness.own_database():
-        figures = run()
+        figures = run(contenders)
     print(table(figures))
     print(json.dumps(figures))
 

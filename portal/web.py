@@ -22,6 +22,9 @@ from uvicorn_worker import UvicornWorker
 
 # Live pages keep connections open: on stop, do not wait for them for ever.
 GRACEFUL_SECONDS = 5
+# An idle client connection is kept this long: longer than a proxy's or load balancer's own idle
+# timeout (60 s is common), so the proxy closes first and never sends on a connection just closed.
+KEEP_ALIVE_SECONDS = 65
 
 
 def trusted_proxies() -> str:
@@ -64,6 +67,7 @@ def options(*, bind: str, processes: int, access_log: bool) -> dict:
         "worker_class": "portal.web.Worker",
         "preload_app": True,
         "graceful_timeout": GRACEFUL_SECONDS,
+        "keepalive": KEEP_ALIVE_SECONDS,
         "forwarded_allow_ips": trusted_proxies() or "127.0.0.1",
         "accesslog": "-" if access_log else None,
         "errorlog": "-",
