@@ -69,15 +69,15 @@ class Must(NamedTuple):
 # What a role must receive, whatever the person chose: the people a failure or a rollback waits for.
 MANDATORY: dict[str, list[Must]] = {
     NoticeKind.RUN_PAUSED: [
-        Must(Role.CUSTOMER, ContactRole.LEAD, "The lead contact is available for the whole window (S10) "
-                                              "and hears of every failure."),
+        Must(Role.CUSTOMER, ContactRole.LEAD, "The lead contact is available for the whole window and hears "
+                                              "of every failure."),
         Must(Role.SUPPORT, None, "The support desk answers every failure of a run."),
     ],
     NoticeKind.FAILURE_ESCALATED: [
         Must(Role.SUPPORT, None, "A failure nobody has taken is the support desk's to answer."),
     ],
     NoticeKind.ROLLBACK: [
-        Must(Role.CUSTOMER, ContactRole.LEAD, "Only the lead contact can authorise or refuse a rollback (S15)."),
+        Must(Role.CUSTOMER, ContactRole.LEAD, "Only the lead contact can authorise or refuse a rollback."),
     ],
 }
 

@@ -2,6 +2,8 @@
 their role must receive: what is mandatory is shown switched on, with why, and a forged request
 to switch it off changes nothing and says so."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -23,6 +25,7 @@ def test_the_lead_sees_what_is_always_sent_to_them_and_why(client_for, customer)
     assert "Always sent to you: The lead contact is available for the whole window" in page
     assert "Always sent to you: Only the lead contact can authorise or refuse a rollback" in page
     assert 'name="run_started" value="none" disabled' not in page
+    assert not re.search(r"\(S\d+\)", page)  # the vendor's rule codes are for staff; a customer reads the sentence
 
 
 def test_a_person_switches_a_notice_off_and_on_again(client_for, colleague):
