@@ -22,11 +22,10 @@ from django.utils import timezone
 
 from portal.dispatch import dispatch
 from portal.models import Notice, NoticeState
-from portal.outbox import Outbox
+from portal.outbox import Outbox, retry_delay
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=1)]
 MAX_ATTEMPTS = 12
 CLAIM_EXPIRES = timedelta(minutes=5)
 OUTBOX = Outbox(Notice, pending=NoticeState.PENDING, sending=NoticeState.SENDING, retrying=NoticeState.FAILED,
@@ -88,7 +87,7 @@ def notice_deliver(*, notice_id: int) -> str:
     try:
         _message(notice).send(fail_silently=False)
     except Exception as error:  # noqa: BLE001 - SMTP and socket errors of every kind
-        delay = RETRY_DELAYS[min(notice.attempts, len(RETRY_DELAYS)) - 1]
+        delay = retry_delay(notice.attempts)
         give_up = notice.attempts >= MAX_ATTEMPTS
         Notice.objects.filter(pk=notice.pk, state=NoticeState.SENDING).update(
             state=NoticeState.FAILED,

@@ -12,6 +12,14 @@ from django.utils import timezone
 
 # A pending row whose message to the workers was lost with Redis is taken up after this long.
 LOST_AFTER = timedelta(seconds=30)
+# How long after each failed attempt a row is tried again: growing, then hourly.
+RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30),
+                timedelta(hours=1)]
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its `attempts`-th attempt failed a row is tried again."""
+    return RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ portal.notices.
    unique (endpoint, key) means the same event published twice is delivered once.
 2. `webhook_deliver` claims the delivery with a conditional UPDATE (a pending one, a retry that
    is due, or one claimed by a worker that died), posts it, and records the receiver's answer.
-   A 2xx is delivered; anything else is retried after RETRY_DELAYS, and after MAX_ATTEMPTS it is
-   failed for good. Every attempt carries the same webhook-id, so a receiver can drop a repeat.
+   A 2xx is delivered; anything else is retried after `portal.outbox.RETRY_DELAYS`, and after
+   MAX_ATTEMPTS it is failed for good. Every attempt carries the same webhook-id, so a receiver can drop a repeat.
 3. `webhooks_due` (beat, portal.tasks.webhooks_sweep) finds what is due again.
 
 A signed endpoint gets the Standard Webhooks headers (standardwebhooks.com): webhook-id,
@@ -38,12 +38,10 @@ from portal.credentials import CredentialError, reveal
 from portal.dispatch import dispatch
 from portal.models import DeliveryState, EndpointKind, Organisation, WebhookDelivery, WebhookEndpoint
 from portal.models.webhooks import TEST_EVENT
-from portal.outbox import Outbox
+from portal.outbox import Outbox, retry_delay
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAYS = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30),
-                timedelta(hours=1)]
 MAX_ATTEMPTS = 6
 CLAIM_EXPIRES = timedelta(minutes=2)
 OUTBOX = Outbox(WebhookDelivery, pending=DeliveryState.PENDING, sending=DeliveryState.SENDING,
@@ -192,7 +190,7 @@ def _record_failure(delivery: WebhookDelivery, *, status: int | None, response: 
                     final: bool = False) -> str:
     give_up = final or delivery.event == TEST_EVENT or delivery.attempts >= MAX_ATTEMPTS
     state = DeliveryState.FAILED if give_up else DeliveryState.RETRYING
-    delay = RETRY_DELAYS[min(delivery.attempts, len(RETRY_DELAYS)) - 1]
+    delay = retry_delay(delivery.attempts)
     WebhookDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
         state=state, last_status=status, last_response=response, last_error=error[:1000],
         next_attempt_at=None if give_up else timezone.now() + delay,

@@ -17,8 +17,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from portal.credentials import reveal
 from portal.models import DeliveryState, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from portal.outbox import RETRY_DELAYS
 from portal.webhook_endpoints import webhook_endpoint_add, webhook_secret_rotate
-from portal.webhooks import MAX_ATTEMPTS, RETRY_DELAYS, receiver_check, webhook_deliver, webhook_publish, webhooks_due
+from portal.webhooks import MAX_ATTEMPTS, receiver_check, webhook_deliver, webhook_publish, webhooks_due
 from scheduling.choices import Cover
 from scheduling.services.booking import window_book
 from scheduling.services.windows import window_cancel, window_reschedule
