@@ -227,6 +227,9 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 # `make run`'s demo identity providers (manage.py identitylab), on loopback.
 IDENTITY_LAB_PORT = env_int("IDENTITY_LAB_PORT", 8035)
+# The lab fleet (upgrades/lab/) listens on loopback; where it runs on a host of its own (the
+# several-host test, tests/deploy/), its servers are registered at this address instead.
+LAB_ADDRESS = env_str("LAB_ADDRESS", "127.0.0.1")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -278,7 +281,7 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 # Security headers. Cookies are Secure and HSTS is on whenever DEBUG is off; a deployment
 # behind a TLS-terminating proxy sets SECURE_PROXY_SSL_HEADER through the environment.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/web$"]
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_ENGINE = "portal.sessions"

@@ -81,7 +81,7 @@ async def _pass_on(request: web.Request, member: Member, body: bytes) -> web.Res
     headers = {name: value for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP}
     try:
         async with request.app[SESSION].request(
-            request.method, f"http://127.0.0.1:{member.port}{request.path_qs}",
+            request.method, f"http://{request.app[LAB].spec.host}:{member.port}{request.path_qs}",
             headers=headers, data=body, allow_redirects=False,
         ) as answer:
             content = await answer.read()
@@ -235,7 +235,7 @@ async def check_health(lab: LabDeployment, session: aiohttp.ClientSession) -> No
 
 async def _check(lab: LabDeployment, member: Member, session: aiohttp.ClientSession, timeout) -> None:
     try:
-        async with session.get(f"http://127.0.0.1:{member.port}/health", timeout=timeout) as answer:
+        async with session.get(f"http://{lab.spec.host}:{member.port}/health", timeout=timeout) as answer:
             passed = answer.status == 200
             reason = "ok" if passed else (await answer.json()).get("reason", f"HTTP {answer.status}")
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:

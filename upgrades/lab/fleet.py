@@ -19,14 +19,14 @@ from upgrades.lab.balancer import balancer_app, check_health
 from upgrades.lab.model import DeploymentSpec, ServerSpec, Store, new_server
 from upgrades.lab.runtime import LabDeployment, Member
 
-HOST = "127.0.0.1"  # the lab never listens beyond loopback
+HOST = "127.0.0.1"  # the lab listens on loopback unless a deployment's spec names its host
 
 
-def _socket(port: int) -> socket.socket:
+def _socket(host: str, port: int) -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        listener.bind((HOST, port))
+        listener.bind((host, port))
     except OSError:
         listener.close()
         raise
@@ -88,14 +88,15 @@ class LabFleet:
         new to the fleet); none of them if one port is taken (OSError)."""
         runners: list[web.AppRunner] = []
         bound: list[str] = []
+        host = lab.spec.host
         try:
             for server in servers:
                 lab.state.servers.setdefault(server.hostname, new_server(lab.spec, server))
-                server.port = await self._listen(server_app(lab, server.hostname), server.port, runners)
+                server.port = await self._listen(server_app(lab, server.hostname), host, server.port, runners)
                 lab.members[server.hostname] = Member(hostname=server.hostname, role=server.role, port=server.port)
                 bound.append(server.hostname)
             if balancer:
-                lab.spec.lb_port = await self._listen(balancer_app(lab), lab.spec.lb_port, runners)
+                lab.spec.lb_port = await self._listen(balancer_app(lab), host, lab.spec.lb_port, runners)
         except OSError:
             for runner in runners:
                 await runner.cleanup()
@@ -108,11 +109,11 @@ class LabFleet:
         if balancer and lab.spec.health_checks:
             self._checks.append(asyncio.create_task(check_health(lab, self._session)))
 
-    async def _listen(self, app: web.Application, port: int, runners: list[web.AppRunner]) -> int:
+    async def _listen(self, app: web.Application, host: str, port: int, runners: list[web.AppRunner]) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         runners.append(runner)
-        listener = _socket(port)
+        listener = _socket(host, port)
         try:
             await web.SockSite(runner, listener).start()
         except BaseException:

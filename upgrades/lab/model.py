@@ -50,6 +50,9 @@ class DeploymentSpec:
     fall: int = 2
     op_seconds: float = 2.0
     applications: tuple[str, ...] = DEFAULT_APPLICATIONS
+    # Where every listener of the deployment binds: loopback, unless the lab runs on a host of
+    # its own (settings.LAB_ADDRESS).
+    host: str = "127.0.0.1"
 
 
 @dataclass

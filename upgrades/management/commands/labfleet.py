@@ -47,7 +47,7 @@ class Command(BaseCommand):
     def _said(self, lab) -> None:
         servers = ", ".join(f"{server.hostname}:{server.port}" for server in lab.spec.servers)
         checks = "with health checks" if lab.spec.health_checks else "without health checks"
-        self.stdout.write(f"{lab.spec.key}: load balancer on 127.0.0.1:{lab.spec.lb_port} ({checks}); {servers}")
+        self.stdout.write(f"{lab.spec.key}: load balancer on {lab.spec.host}:{lab.spec.lb_port} ({checks}); {servers}")
         self.stdout.flush()
 
     async def _watch(self, fleet: LabFleet, stopped: asyncio.Event) -> None:
