@@ -1,4 +1,8 @@
 """GET /healthz: is the portal ready? 200 when every part answers, else 503 naming what does not.
+GET /healthz/web: can this web process serve people? Its database answers: what a proxy in
+front of several web hosts asks, so that a Redis restart (which the portal rides out: live
+pages catch up from PostgreSQL, moves are saved and their tasks relayed later) takes no web
+host out of the pool.
 
 The database and Redis always count (for load balancers and docker-compose). `make run` also
 names, in HEALTH_PARTS, every other part it starts (PARTS below), so that ready means all of
@@ -119,4 +123,12 @@ def healthz(request):
     if checks["database"] == "ok" and checks["redis"] == "ok":
         checks |= {name: _part(name) for name in settings.HEALTH_PARTS}
     healthy = all(state == "ok" for state in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "failing", **checks}, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def healthz_web(request):
+    checks = {"database": _database()}
+    healthy = checks["database"] == "ok"
     return JsonResponse({"status": "ok" if healthy else "failing", **checks}, status=200 if healthy else 503)

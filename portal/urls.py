@@ -74,6 +74,7 @@ urlpatterns = [
     path("", include("upgrades.urls")),
     path("", include("scheduling.urls")),
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/web", health.healthz_web, name="healthz-web"),
     path("api/v1/", include((api.router.urls, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

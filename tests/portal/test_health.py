@@ -24,6 +24,26 @@ def test_it_answers_503_when_redis_is_unreachable(client, db, settings):
     assert response.json()["database"] == "ok"
 
 
+def test_a_web_host_stays_in_its_proxy_s_pool_while_redis_restarts(client, db, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    response = client.get(reverse("healthz-web"))
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_a_web_host_whose_database_does_not_answer_leaves_the_pool(client, db, monkeypatch):
+    from portal import health
+
+    monkeypatch.setattr(health, "_database", lambda: "unreachable: connection refused")
+
+    response = client.get(reverse("healthz-web"))
+
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable: connection refused"
+
+
 def test_it_only_answers_get(client, db):
     assert client.post(reverse("healthz")).status_code == 405
 
