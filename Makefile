@@ -15,11 +15,12 @@ PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
 
-.PHONY: help run test venv bench clean-data
+.PHONY: help run test hosts venv bench clean-data
 
 help:
 	@echo "make run         start the portal (web, workers, beat, dispatcher, lab fleet, mail sink) on http://127.0.0.1:$${PORT:-8000}/"
 	@echo "make test        run the tests; pass pytest arguments in PYTEST_ARGS='-k login -x'"
+	@echo "make hosts       the portal on several hosts (network namespaces; root, haproxy, postgresql, redis)"
 	@echo "make venv        build .venv from uv.lock"
 	@echo "make bench       run every bench/*.py"
 	@echo "make clean-data  delete the local database, Redis data, mail and secrets in .data/"
@@ -29,6 +30,11 @@ run: venv
 
 test: venv
 	$(PY) -m portal.supervisor test -- $(PYTEST_ARGS)
+
+# Two web hosts behind HAProxy with TLS, two worker hosts, beat, PostgreSQL and Redis, each in
+# a network namespace, started with docker-compose.yml's commands: tests/deploy/. Part of `make test`.
+hosts: venv
+	$(PY) -m portal.supervisor test -- -p no:xdist tests/deploy -v
 
 venv: $(SYNCED)
 
