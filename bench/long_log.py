@@ -44,6 +44,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=1_000_000, help="log lines of the run (default 1,000,000)")
     parser.add_argument("--repeat", type=int, default=10, help="timed requests per page (default 10)")
     parser.add_argument("--warm-up", type=int, default=2, help="untimed requests before them (default 2)")
+    parser.add_argument("--explain", action="store_true", help="print the plans of the log's queries (stderr)")
     parser.add_argument("--skip", default="", help="comma-separated probe names not to measure (e.g. report)")
     return parser.parse_args()
 
@@ -201,7 +202,22 @@ def fetch(client, probe: dict) -> tuple[int, float, float]:
     return size, (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
-def measure_in_process(client, measured: list[dict], *, repeat: int, warm_up: int) -> None:
+def explain(queries: list[dict]) -> None:
+    """The plans PostgreSQL chose for the log's queries, with their times."""
+    import sys
+
+    from django.db import connection
+
+    for query in queries:
+        if "upgrades_liveevent" not in query["sql"] or "savepoint" in query["sql"].lower():
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query["sql"])
+            plan = "\n    ".join(row[0] for row in cursor.fetchall())
+        print(f"  {query['sql'][:160]}\n    {plan}", file=sys.stderr)
+
+
+def measure_in_process(client, measured: list[dict], *, repeat: int, warm_up: int, plans: bool = False) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -215,6 +231,8 @@ def measure_in_process(client, measured: list[dict], *, repeat: int, warm_up: in
         with CaptureQueriesContext(connection) as captured:
             fetch(client, probe)
         probe["queries"] = len(captured.captured_queries)
+        if plans and not probe.get("stream"):
+            explain(captured.captured_queries)
         walls, cpus = [], []
         for _ in range(times):
             size, wall, cpu = fetch(client, probe)
@@ -336,7 +354,8 @@ def main() -> None:
         skipped = {name.strip() for name in arguments.skip.split(",") if name.strip()}
         measured = [probe for probe in probes(run, where) if probe["name"] not in skipped]
         client = signed_in(engineer)
-        measure_in_process(client, measured, repeat=arguments.repeat, warm_up=arguments.warm_up)
+        measure_in_process(client, measured, repeat=arguments.repeat, warm_up=arguments.warm_up,
+                           plans=arguments.explain)
         http = download_over_http(run, client)
     pages = [probe for probe in measured if probe["name"] != "download" and probe.get("p50_ms") is not None]
     figures = {

@@ -14,11 +14,11 @@ never OFFSET: the thousandth page costs what the first does.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from upgrades.choices import StepState
 from upgrades.models import LiveEvent, Run, Step
@@ -33,8 +33,9 @@ LOG_KEPT = 1000
 SEARCH_PAGE = 50
 # Trigrams: a shorter phrase cannot use the index, and would read the whole log.
 SEARCH_SHORTEST = 3
-# A phrase in most of a long log's lines is answered from its first lines at once; a search the
-# planner misjudges is stopped here rather than holding a connection.
+# The numbers a search reads in order before it asks the trigram index (log_search).
+SEARCH_WINDOW = 20_000
+# A search that would read most of a long log is stopped here rather than hold a connection.
 SEARCH_TIMEOUT_MS = 4000
 # A log up to this long is in the report whole; a longer one in excerpts.
 REPORT_WHOLE = 2000
@@ -113,22 +114,35 @@ class LogSearch:
 
 
 def log_search(run: Run, *, phrase: str, after: int = 0, limit: int = SEARCH_PAGE) -> LogSearch:
-    """The lines that contain `phrase` (any case), numbered above `after`, in order. The trigram
-    index finds a rare phrase among a million lines; a common one is found scanning from the
-    start, where its first matches are near: PostgreSQL's planner picks between the two."""
+    """The lines that contain `phrase` (any case), numbered above `after`, in order.
+
+    1. Read the next `SEARCH_WINDOW` numbers in order (the (run, kind, seq) index): a phrase in
+       many lines has its page there, at once. The trigram index cannot give lines in order, and
+       for a phrase in every line it would gather all million before sorting them.
+    2. If that page is not full, ask the trigram index for the rest of the log: the phrase is
+       rare, and the index finds its few lines without reading the others.
+    A search past its time limit (a phrase absent from the window and in many later lines) stops
+    and says so."""
     phrase = phrase.strip()
     if len(phrase) < SEARCH_SHORTEST:
         return LogSearch(phrase, refusal=f"Type at least {SEARCH_SHORTEST} characters to search the log.")
-    found = log_lines(run).filter(seq__gt=after, text__icontains=phrase).select_related("step").order_by("seq")
+    found = log_lines(run).filter(text__icontains=phrase).select_related("step").order_by("seq")
+    window = after + SEARCH_WINDOW
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            # The limit holds for this search alone: set back after it, and undone with the
-            # savepoint when it strikes.
-            cursor.execute("SELECT current_setting('statement_timeout')")
-            (before,) = cursor.fetchone()
+            # The settings hold for this search alone: set back after it, and undone with the
+            # savepoint when the time limit strikes.
+            cursor.execute("SELECT current_setting('statement_timeout'), current_setting('enable_bitmapscan')")
+            timeout, bitmaps = cursor.fetchone()
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{SEARCH_TIMEOUT_MS}ms"])
-            rows = list(found[: limit + 1])
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
+            # PostgreSQL cannot tell how common a phrase is, and would ask the trigram index
+            # (a bitmap scan) even for the window: the window is read in order.
+            cursor.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
+            rows = list(found.filter(seq__gt=after, seq__lte=window)[: limit + 1])
+            cursor.execute("SELECT set_config('enable_bitmapscan', %s, true)", [bitmaps])
+            if len(rows) <= limit and window < run.next_seq:
+                rows += list(found.filter(seq__gt=window)[: limit + 1 - len(rows)])
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout])
     except OperationalError:  # the time limit: psycopg's QueryCanceled
         return LogSearch(phrase, refusal="That search took too long: try a longer phrase.")
     return LogSearch(phrase, matches=rows[:limit], more=len(rows) > limit)
@@ -201,23 +215,24 @@ def _step_label(step: Step) -> str:
 
 def log_text(run: Run, *, upto: int) -> Iterator[str]:
     """The log up to event `upto` as plain text, in chunks of `DOWNLOAD_CHUNK` lines: a heading
-    where the step that prints changes, then one line per line, its time in UTC. Each chunk is
-    one short query (the lines after the last one sent), so a slow reader holds no transaction
-    and the server holds one chunk at a time."""
+    where the step that prints changes, then one line per line, its time in UTC (written by
+    PostgreSQL, which is quicker at it). Each chunk is one short query (the lines after the last
+    one sent), so a slow reader holds no transaction and the server holds one chunk at a time."""
     steps = {step.pk: _step_label(step) for step in run.steps.all()}
     yield (f"Deployment log: {run.deployment.organisation.name}, {run.deployment.name}, "
            f"upgrade {run.from_version} to {run.to_version} (run {run.pk}). Times in UTC.\n")
+    stamp = RawSQL("""to_char("upgrades_liveevent"."at" AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS ')""", [])
     after, printing = 0, -1
     while True:
-        rows = list(log_lines(run).filter(seq__gt=after, seq__lte=upto).order_by("seq")
-                    .values_list("seq", "at", "step_id", "text")[:DOWNLOAD_CHUNK])
+        rows = list(log_lines(run).filter(seq__gt=after, seq__lte=upto).order_by("seq").annotate(stamp=stamp)
+                    .values_list("seq", "step_id", "stamp", "text")[:DOWNLOAD_CHUNK])
         if not rows:
             return
         chunk = []
-        for seq, at, step_id, text in rows:
+        for _, step_id, at, text in rows:
             if step_id != printing:
                 chunk.append(f"\n== {steps.get(step_id, 'The run')} ==\n")
                 printing = step_id
-            chunk.append(f"{at.astimezone(dt_timezone.utc):%Y-%m-%d %H:%M:%S} {text}\n")
+            chunk += (at, text, "\n")
         yield "".join(chunk)
         after = rows[-1][0]

@@ -69,13 +69,17 @@
   }
 
   // Older lines arrive above the first: the view moves to their end, just above where it was.
-  let heightBefore = 0;
-  log.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.elt === olderButton) heightBefore = log.scrollHeight;
+  function askedForOlder(event) {
+    return event.detail.requestConfig && event.detail.requestConfig.elt === olderButton;
+  }
+  let heightBefore = null;
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (askedForOlder(event)) heightBefore = log.scrollHeight;
   });
-  log.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.elt !== olderButton) return;
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (!askedForOlder(event) || heightBefore === null) return;  // once per answer
     log.scrollTop = Math.max(0, log.scrollHeight - heightBefore - log.clientHeight + 40);
+    heightBefore = null;
     dropOldest();
     followFirstLine();
   });

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from portal.models import Deployment
 from tests.factories import RunFactory
-from tests.upgrades.runs import open_run
+from tests.upgrades.runs import open_run, print_lines
 from upgrades import selectors_log
 from upgrades.choices import RunState, StepState
-from upgrades.models import LiveEvent, Run
+from upgrades.models import Run
 from upgrades.selectors_log import LOG_TAIL
 from upgrades.services.events import event_emit
 
@@ -23,21 +23,6 @@ from upgrades.services.events import event_emit
 def run(northwind_deployment, release, customer):
     return open_run(deployment=northwind_deployment, release=release, by=customer, plan_event=False,
                     state=RunState.RUNNING, started_at=timezone.now())
-
-
-def print_lines(run: Run, count: int, *, text: str = "line {n:05d}", step=None, special: dict | None = None) -> None:
-    """`count` log lines after the run's last event, numbered as the engine numbers them, written
-    at once (the engine's event_emit has its own tests); `special` puts other words on some."""
-    run.refresh_from_db()
-    first = run.next_seq
-    at = timezone.now() - timedelta(hours=1)
-    LiveEvent.objects.bulk_create(
-        LiveEvent(run=run, seq=first + n, at=at + timedelta(milliseconds=n), kind="log", step=step,
-                  text=(special or {}).get(n + 1, text.format(n=n + 1)))
-        for n in range(count)
-    )
-    Run.objects.filter(pk=run.pk).update(next_seq=first + count)
-    run.refresh_from_db()
 
 
 def seqs(html: str) -> list[int]:
