@@ -14,8 +14,6 @@ never OFFSET: the thousandth page costs what the first does.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from django.db import OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
@@ -23,8 +21,9 @@ from django.db.models.expressions import RawSQL
 from upgrades.choices import StepState
 from upgrades.models import LiveEvent, Run, Step
 
-if TYPE_CHECKING:
-    from upgrades.selectors_runs import Attempt
+# A step's attempts are selectors_runs.Attempt (which reads this module): what matters here is
+# their `seq`, `ended_seq` and `state`.
+Attempts = dict[int, list]
 
 # The live page's first lines, and one page of the log.
 LOG_TAIL = 200
@@ -156,12 +155,12 @@ class LogSection:
     """Log lines in a row that one attempt of one step printed (or the run itself: no step)."""
 
     step: Step | None
-    attempt: "Attempt | None"
+    attempt: object | None  # selectors_runs.Attempt
     tries: int
     lines: list[LiveEvent] = field(default_factory=list)
 
 
-def log_sections(lines: list[LiveEvent], attempts: dict[int, list["Attempt"]]) -> list[LogSection]:
+def log_sections(lines: list[LiveEvent], attempts: Attempts) -> list[LogSection]:
     """`lines` in order, cut where the step or the attempt that printed them changes."""
     sections: list[LogSection] = []
     for line in lines:
@@ -185,7 +184,7 @@ class LogExcerpt:
     attempt_lines: int = REPORT_ATTEMPT_LINES
 
 
-def _failed_attempt(run: Run, step_id: int, attempt: "Attempt", attempts: dict[int, list["Attempt"]]) -> LogSection:
+def _failed_attempt(run: Run, step_id: int, attempt, attempts: Attempts) -> LogSection:
     lines = log_lines(run).filter(step_id=step_id, seq__gte=attempt.seq)
     if attempt.ended_seq:
         lines = lines.filter(seq__lte=attempt.ended_seq)
@@ -195,7 +194,7 @@ def _failed_attempt(run: Run, step_id: int, attempt: "Attempt", attempts: dict[i
     return LogSection(step=step, attempt=attempt, tries=len(tried), lines=rows)
 
 
-def log_excerpt(run: Run, attempts: dict[int, list["Attempt"]]) -> LogExcerpt:
+def log_excerpt(run: Run, attempts: Attempts) -> LogExcerpt:
     if not log_lines(run)[REPORT_WHOLE: REPORT_WHOLE + 1].exists():
         return LogExcerpt(whole=True, sections=log_sections(list(log_lines(run).select_related("step").order_by("seq")),
                                                             attempts))
