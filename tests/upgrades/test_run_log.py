@@ -6,10 +6,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.models import Deployment
+from tests.conftest import pass_second_factor
 from tests.factories import RunFactory
 from tests.upgrades.runs import open_run, print_lines
 from upgrades import selectors_log
@@ -201,3 +204,23 @@ def test_a_long_logs_report_shows_the_failed_attempts_lines_and_the_tail(client_
     assert "attempt one 00351" in log and "attempt one 00350" not in log  # its last 50 lines
     assert "attempt two 01000" in log and "attempt two 00801" in log and "attempt two 00800" not in log
     assert reverse("run-log-download", args=[run.pk]) in log
+
+
+def test_under_asgi_the_download_is_read_a_chunk_at_a_time(run, customer):
+    """uvicorn serves the portal: Django would read a sync iterator whole before sending it, so
+    the download hands it an async one that reads a chunk at a time."""
+    print_lines(run, 12_345)
+    client = AsyncClient()
+    client.force_login(customer, backend="django.contrib.auth.backends.ModelBackend")
+    pass_second_factor(client, customer)
+
+    response = async_to_sync(client.get)(reverse("run-log-download", args=[run.pk]))
+
+    assert response.status_code == 200 and response.is_async
+
+    async def read() -> list[bytes]:
+        return [chunk async for chunk in response.streaming_content]
+
+    chunks = async_to_sync(read)()
+    assert len(chunks) > 2
+    assert re.findall(r"line (\d+)", b"".join(chunks).decode()) == [f"{n:05d}" for n in range(1, 12_346)]
