@@ -24,8 +24,8 @@ from upgrades.models import AvailabilitySample, CheckResult, LiveEvent, Rollback
 from upgrades.procedure import PHASE_WORDS, Phase
 from upgrades.runflow import DONE_STEP_STATES, FINISHED_RUN_STATES
 from upgrades.selectors import conversation_of, downtime_of, step_next
+from upgrades.selectors_log import LOG_KEPT, LOG_TAIL, log_excerpt, log_tail  # noqa: F401 - the pages' log
 
-LOG_TAIL = 200
 # The chart shows at most this many points: the samples are thinned evenly beyond it.
 CHART_POINTS = 240
 # Events that say who did what (the log lines and step changes are shown elsewhere).
@@ -215,18 +215,6 @@ def duration_words(delta: timedelta | float | None) -> str:
 # Log, checks, availability, decisions ----------------------------------------------------------
 
 
-def log_tail(run: Run, *, upto: int, limit: int = LOG_TAIL) -> list[LiveEvent]:
-    """The last `limit` log lines up to event `upto` (the page's cursor, `last_seq`), oldest
-    first. Lines written while the page is rendered come after the cursor: the page's event
-    stream brings them, once."""
-    rows = list(run.live_events.filter(kind="log", seq__lte=upto).select_related("step").order_by("-seq")[:limit])
-    return rows[::-1]
-
-
-def log_all(run: Run) -> QuerySet[LiveEvent]:
-    return run.live_events.filter(kind="log").select_related("step").order_by("seq")
-
-
 def last_seq(run: Run) -> int:
     """The page's cursor: the number of the last event committed as `run` was read (its
     `next_seq` is raised in the transaction that writes the event, so every event up to it is
@@ -379,6 +367,7 @@ class Attempt:
     number: int
     started_at: datetime
     seq: int = 0  # the event that began it: the step's log lines from there on are this attempt's
+    ended_seq: int | None = None  # the event that ended it, when one did
     finished_at: datetime | None = None
     state: str = StepState.RUNNING
     error: str = ""
@@ -407,6 +396,7 @@ def attempts_of(run: Run) -> dict[int, list[Attempt]]:
             tried.append(Attempt(number=number or len(tried) + 1, started_at=event.at, seq=event.seq))
         elif tried and state in ENDED_STEP_STATES:
             tried[-1].finished_at, tried[-1].state, tried[-1].error = event.at, state, event.data.get("error", "")
+            tried[-1].ended_seq = event.seq
     for step in run.steps.exclude(started_at=None).exclude(state=StepState.PENDING):
         tried = attempts.setdefault(step.pk, [])
         if not tried or tried[-1].started_at < step.started_at - timedelta(seconds=1):
@@ -414,28 +404,6 @@ def attempts_of(run: Run) -> dict[int, list[Attempt]]:
         last = tried[-1]
         last.state, last.finished_at, last.error = step.state, step.finished_at, step.error
     return attempts
-
-
-@dataclass
-class LogSection:
-    """Log lines in a row that one attempt of one step printed (or the run itself: no step)."""
-
-    step: Step | None
-    attempt: Attempt | None
-    tries: int
-    lines: list[LiveEvent] = field(default_factory=list)
-
-
-def log_sections(run: Run, attempts: dict[int, list[Attempt]]) -> list[LogSection]:
-    """The whole log in order, cut where the step or the attempt that printed it changes."""
-    sections: list[LogSection] = []
-    for line in log_all(run):
-        tried = attempts.get(line.step_id, [])
-        attempt = next((attempt for attempt in reversed(tried) if attempt.seq <= line.seq), None)
-        if not sections or sections[-1].step != line.step or sections[-1].attempt is not attempt:
-            sections.append(LogSection(step=line.step, attempt=attempt, tries=len(tried)))
-        sections[-1].lines.append(line)
-    return sections
 
 
 @dataclass(frozen=True)
@@ -628,7 +596,7 @@ def report_of(run: Run, now: datetime | None = None, *, vendor: bool = False) ->
         "announced": announced, "announced_down": duration_words(announced_down),
         "availability": availability, "measured_down": duration_words(availability.down_seconds),
         "chart": chart_points(run, width=760, height=90), "checks": checks_of(run),
-        "decisions": decisions_of(run), "log": log_sections(run, attempts),
+        "decisions": decisions_of(run), "log": log_excerpt(run, attempts),
         "conversation": conversation_of(run.request, vendor=vendor),
         "sign_off": getattr(run, "sign_off", None),
         "phase_words": phase_words(run), "generated_at": now,

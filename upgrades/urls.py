@@ -1,6 +1,6 @@
 from django.urls import path
 
-from upgrades.views import checklist, conversation, events, lab, releases, requests, runs
+from upgrades.views import checklist, conversation, events, lab, releases, requests, run_log, runs
 
 urlpatterns = [
     path("releases/", releases.release_list, name="release-list"),
@@ -29,4 +29,8 @@ urlpatterns = [
     path("runs/<int:pk>/act/<slug:action>/", runs.run_action, name="run-action"),
     path("runs/<int:pk>/report/", runs.run_report, name="run-report"),
     path("runs/<int:pk>/report.pdf", runs.run_report_pdf, name="run-report-pdf"),
+    # Its deployment log beyond the live page's tail: pages, search, the whole as text.
+    path("runs/<int:pk>/log/", run_log.run_log, name="run-log"),
+    path("runs/<int:pk>/log/search/", run_log.run_log_search, name="run-log-search"),
+    path("runs/<int:pk>/log.txt", run_log.run_log_download, name="run-log-download"),
 ]

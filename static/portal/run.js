@@ -6,19 +6,30 @@
   "use strict";
   const root = document.getElementById("run-live");
   if (!root) return;
-  const logLimit = parseInt(root.dataset.logLimit || "200", 10);
+  // The page holds at most `logKept` lines: live lines push the oldest out, and "Show older
+  // lines" puts a page of earlier ones above the first until the page is full; older ones still
+  // are on the log's own page. A million-line log costs the browser no more than this.
+  const logKept = parseInt(root.dataset.logKept || "1000", 10);
+  const logPage = parseInt(root.dataset.logPage || "200", 10);
   const log = document.getElementById("run-log");
+  const older = document.getElementById("run-log-older");
+  const olderButton = document.getElementById("run-log-older-button");
+  const olderPage = document.getElementById("run-log-older-page");
   let logAtEnd = true;
 
   log.addEventListener("scroll", function () {
     logAtEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
   });
 
+  function shownLines() {
+    return log.querySelectorAll("li[data-seq]");
+  }
+
   // The last line shown: the page was rendered up to its cursor (data-after) and live.js drops
   // events at or below it; a line that reaches the log twice all the same (an overlapping
   // replay) is left out here, by its number.
   function lastShown() {
-    const lines = log.querySelectorAll("li[data-seq]");
+    const lines = shownLines();
     return lines.length ? Number(lines[lines.length - 1].dataset.seq) : 0;
   }
 
@@ -29,6 +40,50 @@
     });
   });
 
+  // The control above the log follows the first line shown: hidden once the log's first line is
+  // here, a button while the page has room, a link to the log's own page once it is full.
+  function followFirstLine() {
+    if (!older) return;
+    const lines = shownLines();
+    const room = logKept - lines.length;
+    const first = lines.length ? lines[0].dataset.seq : "";
+    const focused = older.contains(document.activeElement);
+    document.getElementById("run-log-before").value = first;
+    document.getElementById("run-log-lines").value = String(Math.max(1, Math.min(logPage, room)));
+    olderPage.href = olderPage.href.split("?")[0] + "?before=" + first;
+    older.hidden = !lines.length || log.querySelector(".log-start") !== null;
+    olderButton.hidden = room <= 0;
+    olderPage.hidden = room > 0;
+    // Whoever pressed the button keeps the keyboard's place: on the link that replaced it, or on
+    // the log itself once its first line is shown.
+    if (focused && older.hidden) log.focus();
+    else if (focused && olderButton.hidden) olderPage.focus();
+  }
+
+  function dropOldest() {
+    let lines = shownLines();
+    if (lines.length <= logKept) return;
+    const start = log.querySelector(".log-start");
+    if (start) start.remove();
+    for (let index = 0; index < lines.length - logKept; index++) lines[index].remove();
+  }
+
+  // Older lines arrive above the first: the view moves to their end, just above where it was.
+  function askedForOlder(event) {
+    return event.detail.requestConfig && event.detail.requestConfig.elt === olderButton;
+  }
+  let heightBefore = null;
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (askedForOlder(event)) heightBefore = log.scrollHeight;
+  });
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (!askedForOlder(event) || heightBefore === null) return;  // once per answer
+    log.scrollTop = Math.max(0, log.scrollHeight - heightBefore - log.clientHeight + 40);
+    heightBefore = null;
+    dropOldest();
+    followFirstLine();
+  });
+
   // The polite news region keeps its last few sentences: enough for a screen reader to catch up.
   const news = document.getElementById("run-news");
   const NEWS_KEPT = 3;
@@ -37,8 +92,13 @@
     while (news && news.children.length > NEWS_KEPT) news.firstElementChild.remove();
     if (message.detail.kind !== "log") return;
     const empty = log.querySelector(".empty");
-    if (empty) empty.remove();
-    while (log.children.length > logLimit) log.firstElementChild.remove();
+    if (empty) {
+      // The first line of an empty log is the log's first line.
+      empty.className = "log-start";
+      empty.textContent = "The log begins here.";
+    }
+    dropOldest();
+    followFirstLine();
     if (logAtEnd) log.scrollTop = log.scrollHeight;
   });
 
@@ -102,6 +162,7 @@
     if (remaining && end) remaining.textContent = now > end ? "over by " + words((now - end) / 1000) : words((end - now) / 1000);
   }
 
+  followFirstLine();
   setInterval(tickClock, 1000);
   log.scrollTop = log.scrollHeight;
 })();

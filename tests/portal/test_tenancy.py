@@ -223,6 +223,10 @@ MATRIX = {
     "run-report": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
     # The PDF is printed once the run has ended (this one is scheduled: 409).
     "run-report-pdf": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 409, 404, 409)),
+    # The run's whole log: its pages, its search and its download, to whoever sees the live page.
+    "run-log": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
+    "run-log-search": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
+    "run-log-download": (lambda w: {"pk": w["run"].pk}, expect(LOGIN, 200, 404)),
 }
 
 # Django admin guards its own pages (vendor staff only, then model permissions); one entry

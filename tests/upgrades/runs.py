@@ -15,7 +15,7 @@ from tests.conftest import wait_for
 from tests.factories import DeploymentFactory, MaintenanceWindowFactory, RunFactory
 from tests.upgrades.conftest import VERSION_9_4, Lab, on_the_lab
 from upgrades.choices import ReadinessKind, RunState, StepState
-from upgrades.models import Release, Run
+from upgrades.models import LiveEvent, Release, Run
 from upgrades.procedure import StepKind
 from upgrades.runflow import FINISHED_RUN_STATES
 from upgrades.services.readiness import preflight_run, readiness_confirm, readiness_needed
@@ -31,6 +31,21 @@ def open_run(*, deployment: Deployment, release: Release, by: User, hours: float
         window__engineer=User.objects.get(email="engineer@vendor.example"), window__length=timedelta(hours=hours),
         **fields,
     )
+
+
+def print_lines(run: Run, count: int, *, text: str = "line {n:05d}", step=None, special: dict | None = None) -> None:
+    """`count` log lines after the run's last event, numbered as the engine numbers them, written
+    at once (the engine's event_emit has its own tests); `special` puts other words on some."""
+    run.refresh_from_db()
+    first = run.next_seq
+    at = timezone.now() - timedelta(hours=1)
+    LiveEvent.objects.bulk_create(
+        LiveEvent(run=run, seq=first + n, at=at + timedelta(milliseconds=n), kind="log", step=step,
+                  text=(special or {}).get(n + 1, text.format(n=n + 1)))
+        for n in range(count)
+    )
+    Run.objects.filter(pk=run.pk).update(next_seq=first + count)
+    run.refresh_from_db()
 
 
 def lab_deployment(start_lab, organisation: Organisation, *, groups: int, name: str, op_seconds: float = 0.0,

@@ -3,8 +3,10 @@ watch, the rollback decision and the sign-off."""
 
 import pghistory
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from portal import access
 from portal.models import Deployment
@@ -136,6 +138,15 @@ class LiveEvent(models.Model):
     class Meta:
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint("run", "seq", name="upgrades_liveevent_unique_seq")]
+        indexes = [
+            # One kind of a run's events in order: the log's tail, pages and download, and the
+            # steps, decisions and pauses the board and the report read past a million log lines.
+            models.Index(fields=["run", "kind", "seq"], name="upgrades_liveevent_run_kind"),
+            # The log's search (selectors_runs.log_search): Django's icontains is
+            # UPPER(text) LIKE UPPER('%phrase%'), which trigrams answer without reading the log.
+            GinIndex(OpClass(Upper("text"), name="gin_trgm_ops"), name="upgrades_liveevent_log_trgm",
+                     condition=Q(kind="log")),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.kind}: {self.text[:60]}"

@@ -115,7 +115,8 @@ def run_live(request, pk: int):
     context = _board(run, request.user)
     context.update({
         "log": selectors_runs.log_tail(run, upto=cursor), "last_seq": cursor, "chart": selectors_runs.chart_points(run),
-        "availability": selectors_runs.availability_of(run), "log_limit": selectors_runs.LOG_TAIL,
+        "availability": selectors_runs.availability_of(run), "log_page": selectors_runs.LOG_TAIL,
+        "log_kept": selectors_runs.LOG_KEPT,
         "lab": request.user.is_vendor and is_lab(run.deployment),
         **conversation_context(run.request, request.user, run=run),
     })
