@@ -45,7 +45,6 @@ from scheduling.calendars import (
     WeeklyHours,
     ceil_seconds,
     floor_seconds,
-    holds,
     offset_pieces,
     outward,
     tz_of,
@@ -154,8 +153,9 @@ def free_slots(query: SlotQuery, engineers: Sequence[EngineerCalendar]) -> list[
         engineer_ids = tuple(sorted(free_count))
         if not engineer_ids:
             continue
-        # The innermost loop, once per slot: `holds` written out, the end as the start plus the
-        # length (the same instant in UTC).
+        # The innermost loop, once per slot: whether the window lies wholly inside one support
+        # (low-usage) span is the last span starting at or before it; its end is the start plus
+        # the length (the same instant in UTC).
         for start in starts[boundary:following]:
             end = start + length
             inside = bisect_right(support_starts, start) - 1
