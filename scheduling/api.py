@@ -118,9 +118,12 @@ def _taken(view: WorkflowViewSet, upgrade: UpgradeRequest, *, purpose: str, zone
            moving: MaintenanceWindow | None = None) -> Response:
     """409: the slot is not free (any more); the free slots now, to choose again."""
     # The first few are nearly always within the week: computing the whole horizon only when not.
-    fresh = selectors.slots_for(upgrade=upgrade, purpose=purpose, exclude_window=moving, within=timedelta(days=7))
+    # Those who lost the same race share one computation (selectors.slots_for keeps it).
+    length = selectors.length_of(upgrade=upgrade, purpose=purpose)
+    fresh = selectors.slots_for(upgrade=upgrade, purpose=purpose, exclude_window=moving, within=timedelta(days=7),
+                                length=length)
     if len(fresh) < FRESH_SLOTS:
-        fresh = selectors.slots_for(upgrade=upgrade, purpose=purpose, exclude_window=moving)
+        fresh = selectors.slots_for(upgrade=upgrade, purpose=purpose, exclude_window=moving, length=length)
     fresh = fresh[:FRESH_SLOTS]
     return Response(
         {"detail": TAKEN_MESSAGE, "slots": Slots(view, zone).data(fresh)},
@@ -142,7 +145,7 @@ class RequestBookingViewSet(WorkflowViewSet):
         return self.inputs.get(self.action, self.serializer_class)
 
     def upgrade(self) -> UpgradeRequest:
-        return upgrade_selectors.request_get(user=self.request.user, pk=self.kwargs["id"])
+        return selectors.request_for_booking(user=self.request.user, pk=self.kwargs["id"])
 
     def read_back(self, instance):
         return windows_visible(user=self.request.user).get(pk=instance.pk)
@@ -196,14 +199,21 @@ class RequestBookingViewSet(WorkflowViewSet):
         start, purpose = fields["start"], fields["purpose"]
         zone = fields.get("time_zone") or upgrade.deployment.organisation.time_zone
         _check_bookable(upgrade, request.user, purpose, booking=True)
-        existing = _holding(upgrade, purpose)
-        if existing is None or existing.start != start:
-            _check_start(upgrade, start)  # the same booking again is answered as it is
+        try:
+            _check_start(upgrade, start)
+        except exceptions.ValidationError:
+            existing = _holding(upgrade, purpose)
+            if existing is None or existing.start != start:
+                raise
+            # The same booking again is answered as it is, even once its start has passed.
         try:
             window, created = slot_book(upgrade=upgrade, start=start, purpose=purpose, by=request.user)
         except SlotTaken:
             # Not a free slot, or every engineer free for it was booked by someone else a moment ago.
-            return _taken(self, upgrade, purpose=purpose, zone=zone, moving=_holding(upgrade, purpose))
+            # Nothing was written: an upgrade's window that holds time would have been answered
+            # (or refused) instead, so only a check booked again elsewhere has one to leave out.
+            moving = _holding(upgrade, purpose) if purpose == Purpose.CHECK else None
+            return _taken(self, upgrade, purpose=purpose, zone=zone, moving=moving)
         return self.answer(window, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

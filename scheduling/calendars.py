@@ -25,7 +25,6 @@ integer arithmetic, and a reading no piece holds is one the clock skips.
 """
 
 import math
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -222,11 +221,3 @@ def without(pairs: Sequence[Seconds], cuts: Sequence[Seconds]) -> list[Seconds]:
         if start < end:
             left.append((start, end))
     return left
-
-
-def holds(pairs: Sequence[Seconds], starts: Sequence[int], start: int, end: int) -> bool:
-    """Whether `[start, end)` lies wholly inside one of `pairs` (merged, in order; `starts` is
-    their starts, for bisecting)."""
-    index = bisect_right(starts, start) - 1
-    return index >= 0 and end <= pairs[index][1]
-

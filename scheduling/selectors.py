@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 import holidays
 from django.conf import settings
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from portal.choices import Role
-from portal.models import Contact, Deployment, User
+from portal.models import Contact, Deployment, Organisation, User
 from portal.selectors import visible_to
+from scheduling import slot_cache
 from scheduling.calendars import Interval, WeeklyHours
 from scheduling.choices import HOLDING_STATES, Purpose, WindowState
 from scheduling.models import (
@@ -80,14 +81,29 @@ def _interval(period: DateTimeTZRange) -> Interval:
 
 def slots_for(*, upgrade: UpgradeRequest, now: datetime | None = None, within: timedelta | None = None,
               purpose: str = Purpose.UPGRADE, exclude_window: MaintenanceWindow | None = None,
-              earliest: datetime | None = None) -> list[Slot]:
+              earliest: datetime | None = None, length: timedelta | None = None) -> list[Slot]:
     """Free slots for booking this request's window (or its check), from tomorrow (or
     `earliest`) over the coming weeks. `exclude_window` is the window being moved: its own
-    time counts as free."""
+    time counts as free. `length` is the window's (`length_of`), when the caller knows it.
+
+    Computed once per state of the calendar and kept (`scheduling.slot_cache`): everyone who
+    asks about the same customer, length and horizon meanwhile shares the answer."""
     now = now or timezone.now()
     organisation = upgrade.deployment.organisation
     start = max(earliest or now, now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     end = start + (within or horizon())
+    length = length or length_of(upgrade=upgrade, purpose=purpose)
+    key = (organisation.pk, organisation.support_region, organisation.time_zone, length, start, end,
+           exclude_window.pk if exclude_window is not None else None,
+           settings.SCHEDULING_BUFFER_MINUTES, settings.SCHEDULING_GRID_MINUTES)
+    return slot_cache.slots(key, lambda: _free_slots(
+        organisation=organisation, start=start, end=end, length=length, exclude_window=exclude_window,
+    ))
+
+
+def _free_slots(*, organisation: Organisation, start: datetime, end: datetime, length: timedelta,
+                exclude_window: MaintenanceWindow | None) -> list[Slot]:
+    """The slot engine's inputs, read in a fixed number of queries, and its answer."""
     span = DateTimeTZRange(start - timedelta(days=1), end + timedelta(days=1))
     buffer = timedelta(minutes=settings.SCHEDULING_BUFFER_MINUTES)
 
@@ -98,9 +114,10 @@ def slots_for(*, upgrade: UpgradeRequest, now: datetime | None = None, within: t
         return []
     closed = _holidays(home, start, end) + [
         _interval(blackout.period)
+        # Vendor-wide, the region's and the customer's own (`__in` with None would match no NULL).
         for blackout in Blackout.objects.filter(period__overlap=span).filter(
-            organisation__in=[None, organisation.pk]
-        ).filter(region__in=[None, home.pk])
+            Q(organisation__isnull=True) | Q(organisation=organisation.pk)
+        ).filter(Q(region__isnull=True) | Q(region=home.pk))
     ]
 
     engineers = list(Engineer.objects.filter(user__is_active=True))
@@ -130,7 +147,7 @@ def slots_for(*, upgrade: UpgradeRequest, now: datetime | None = None, within: t
     quiet = list(LowUsageHours.objects.filter(organisation=organisation))
     query = SlotQuery(
         horizon=Interval(start, end),
-        length=length_of(upgrade=upgrade, purpose=purpose),
+        length=length,
         support_hours=_weekly(home.time_zone, BusinessHours.objects.filter(region=home)),
         grid=timedelta(minutes=settings.SCHEDULING_GRID_MINUTES),
         grid_zone=organisation.time_zone,
@@ -154,8 +171,16 @@ def slot_at(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpose.
     if start < first or start + length > first + horizon():
         return None
     near = slots_for(upgrade=upgrade, purpose=purpose, exclude_window=exclude_window, now=now, earliest=start,
-                     within=length + timedelta(hours=1))
+                     within=length + timedelta(hours=1), length=length)
     return next((slot for slot in near if slot.start == start), None)
+
+
+def request_for_booking(*, user: User, pk: int) -> UpgradeRequest:
+    """An upgrade request `user` may see (else 404), with what its slots and booking read of it:
+    its deployment and organisation."""
+    return get_object_or_404(
+        visible_to(UpgradeRequest.objects.select_related("deployment__organisation"), user), pk=pk
+    )
 
 
 def support_zone_of(*, organisation) -> str:

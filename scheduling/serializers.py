@@ -78,6 +78,27 @@ class SlotSerializer(serializers.Serializer):
     def get_engineer_ids(self, slot: Slot) -> list[int] | None:
         return list(slot.engineer_ids) if self.context["request"].user.is_vendor else None
 
+    def to_representation(self, slot: Slot) -> dict:
+        """What the fields above say, written out: field by field costs a tenth of a millisecond a
+        slot, and a week's list holds hundreds, a lost race's answer twenty for each loser."""
+        zone = ZoneInfo(self.context["zone"])
+        return {
+            "start": _utc(slot.start),
+            "end": _utc(slot.end),
+            "local_start": slot.start.astimezone(zone).isoformat(),
+            "local_end": slot.end.astimezone(zone).isoformat(),
+            "cover": self.get_cover(slot),
+            "standard": slot.standard,
+            "low_usage": slot.low_usage,
+            "engineer_ids": self.get_engineer_ids(slot),
+        }
+
+
+def _utc(moment: datetime) -> str:
+    """As DRF's DateTimeField in UTC writes it."""
+    written = moment.astimezone(UTC).isoformat()
+    return written[:-6] + "Z" if written.endswith("+00:00") else written
+
 
 class SlotListSerializer(serializers.Serializer):
     request = serializers.IntegerField(help_text="The upgrade request (its id).")

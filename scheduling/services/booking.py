@@ -103,12 +103,20 @@ def may_book(by: User, upgrade: UpgradeRequest) -> bool:
     return access.may(by, "window.book", organisation_id=upgrade.deployment.organisation_id)
 
 
+def _lock_request(upgrade: UpgradeRequest) -> UpgradeRequest:
+    """The request, locked for this transaction; its deployment and organisation read with it
+    but not locked: bookings of one customer's requests do not queue behind one another."""
+    return UpgradeRequest.objects.select_for_update(of=("self",)).select_related(
+        "deployment__organisation"
+    ).get(pk=upgrade.pk)
+
+
 def _book(*, upgrade: UpgradeRequest, by: User, purpose: str, start: datetime,
           allowed_states: tuple[str, ...], refusal: str,
           plan_of: Callable[[UpgradeRequest], WindowPlan], engineer_ids: list[int], cover: str,
           state: str, note: str = "") -> tuple[UpgradeRequest, MaintenanceWindow, bool]:
     """The common part of booking a window or a check; returns (request, window, created)."""
-    locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=upgrade.pk)
+    locked = _lock_request(upgrade)
     if locked.state not in allowed_states:
         raise WorkflowError(refusal)
     existing = locked.windows.holding().filter(purpose=purpose).first()
@@ -192,10 +200,20 @@ def slot_book(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpos
     if not access.may(by, "check.book" if purpose == Purpose.CHECK else "window.book",
                       organisation_id=upgrade.deployment.organisation_id):
         raise PermissionDenied
+    if purpose == Purpose.UPGRADE and selectors.slot_at(upgrade=upgrade, start=start) is None:
+        # Not free now: refused without queueing for the request's lock, as most of a race's
+        # losers are. Unless the time is this request's own window: a second click whose first
+        # has committed, since its window is what made the slot not free, and is read after.
+        existing = upgrade.windows.holding().filter(purpose=purpose).first()
+        if existing is None:
+            raise SlotNotFree("This slot was just taken, or is no longer free.")
+        if existing.start == start:
+            return existing, False
+        raise WorkflowError("This upgrade already has a maintenance window: reschedule it instead.")
     with transaction.atomic():
         # Held from the lookup to the booking: a double submit waits for the first one and then
         # finds its window, instead of racing it for the slot.
-        locked = UpgradeRequest.objects.select_for_update().select_related("deployment__organisation").get(pk=upgrade.pk)
+        locked = _lock_request(upgrade)
         existing = locked.windows.holding().filter(purpose=purpose).first()
         if existing is not None and existing.start == start:
             return existing, False
