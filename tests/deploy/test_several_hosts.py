@@ -16,12 +16,14 @@ import ssl
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
+from tests.conftest import wait_for
 from tests.deploy.deployment import LAB_PORT, Deployment, missing
 from tests.deploy.hosts import can_make_hosts
 from upgrades.lab.control import LabControl
@@ -44,16 +46,6 @@ def hosts(request):
             print(f"Every log in full: {folder}/<host>/")
             return
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def wait_until(condition, *, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"waited {timeout:g} s for {what}")
 
 
 class Watcher(threading.Thread):
@@ -127,7 +119,8 @@ class Person:
     def _answer(answer: httpx.Response) -> dict:
         if answer.status_code in (502, 503, 504):
             raise Unavailable(f"{answer.status_code} from the proxy")
-        assert answer.status_code < 300, f"{answer.request.method} {answer.request.url}: {answer.status_code} {answer.text}"
+        request = answer.request
+        assert answer.status_code < 300, f"{request.method} {request.url}: {answer.status_code} {answer.text}"
         return answer.json()
 
 
@@ -140,11 +133,12 @@ def test_a_live_upgrade_goes_on_through_a_lost_web_host_a_dead_worker_host_and_a
     deploy_check = hosts.one_off("beat", "check", [python, "manage.py", "check", "--deploy", "--fail-level", "WARNING"])
     assert "System check identified no issues" in deploy_check
 
-    world = json.loads(hosts.one_off("beat", "world", [python, "-m", "tests.deploy.world", str(LAB_PORT)]).splitlines()[-1])
+    made = hosts.one_off("beat", "world", [python, "-m", "tests.deploy.world", str(LAB_PORT)])
+    world = json.loads(made.splitlines()[-1])
     run_id = world["run"]
     hosts.start_lab(op_seconds=0.2)
     lab = LabControl(f"http://{hosts.lab.address}:{LAB_PORT}")
-    wait_until(lambda: _in_pool(lab), timeout=60, what="the lab servers in their load balancer's pool")
+    wait_for(lambda: _in_pool(lab), timeout=60, interval=0.2)  # every lab server in its load balancer's pool
     authority = ssl.create_default_context(cafile=hosts.authority)
     engineer, administrator, lead = (Person(hosts.url, world["keys"][who], authority)
                                      for who in ("engineer", "administrator", "lead"))
@@ -170,13 +164,13 @@ def test_a_live_upgrade_goes_on_through_a_lost_web_host_a_dead_worker_host_and_a
         assert watcher.connected.wait(30), watcher.refused
 
     engineer.post(run_id, "preflight")
-    wait_until(lambda: all(item["done"] for item in engineer.run(run_id)["readiness"]), timeout=60,
-               what="the preflight through the lab servers")
+    # The preflight asks every lab server, from a worker host.
+    wait_for(lambda: all(item["done"] for item in engineer.run(run_id)["readiness"]), timeout=60, interval=0.2)
     engineer.post(run_id, "start")
 
     # 1. A web host is cut off in the middle of the run.
-    wait_until(lambda: engineer.run(run_id)["state"] == "running" and sum(len(w.seqs) for w in watchers) > WATCHERS * 3,
-               timeout=60, what="the run under way, watched")
+    wait_for(lambda: engineer.run(run_id)["state"] == "running" and sum(len(w.seqs) for w in watchers) > WATCHERS * 3,
+             timeout=60, interval=0.2)
     hosts.webs[0].cut()
 
     # 2. The worker host running the first installation dies in the middle of it.
@@ -186,11 +180,11 @@ def test_a_live_upgrade_goes_on_through_a_lost_web_host_a_dead_worker_host_and_a
     busy = _worker_of(hosts, run_id, "install-g1")
     dead = next(host for host in hosts.workers if busy.startswith(f"celery@{host.name}/"))
     dead.kill()
-    wait_until(lambda: step(engineer.run(run_id), "install-g1")["state"] == "interrupted", timeout=60,
-               what="the sweep to find the dead worker's step")
+    # The sweep finds the dead worker's step by its heartbeat.
+    wait_for(lambda: step(engineer.run(run_id), "install-g1")["state"] == "interrupted", timeout=60, interval=0.2)
     lab.set_op_seconds(0.2)
-    wait_until(lambda: not any(member["busy"] for member in lab.status()["members"]), timeout=30,
-               what="the servers to finish what they were doing")
+    # The servers finish what they were doing (an installer outlives the connection that started it).
+    wait_for(lambda: not any(member["busy"] for member in lab.status()["members"]), timeout=30, interval=0.2)
     engineer.post(run_id, "take")
     engineer.post(run_id, "retry", step=step(engineer.run(run_id), "install-g1")["id"],
                   reason="The worker's machine died; the servers are fine")
@@ -216,10 +210,7 @@ def test_a_live_upgrade_goes_on_through_a_lost_web_host_a_dead_worker_host_and_a
 
     print(f"Restarted by their restart policy: {hosts.restarts or 'none'}")
     planned = json.loads(hosts.one_off("beat", "planned", [python, "-m", "tests.deploy.world", "planned", str(run_id)]))
-    applied: dict[tuple[str, str], int] = {}
-    for entry in lab.journal():
-        if entry["outcome"] == "ok":
-            applied[(entry["hostname"], entry["operation"])] = applied.get((entry["hostname"], entry["operation"]), 0) + 1
+    applied = Counter((entry["hostname"], entry["operation"]) for entry in lab.journal() if entry["outcome"] == "ok")
     assert applied == {(hostname, operation): count for hostname, operation, count in planned}
 
 
