@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -19,3 +20,17 @@ app.conf.beat_schedule = {
     "failures-escalate": {"task": "upgrades.failures_escalate", "schedule": 60.0},
     "status-starting-soon": {"task": "scheduling.status_starting_soon_sweep", "schedule": 60.0},
 }
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _connections_as_for_a_request(task=None, **kwargs) -> None:
+    """A task begins and ends as Django's requests do: a database connection that failed, or that
+    settings do not keep (CONN_MAX_AGE), is closed; with DATABASE_POOL it goes back to the pool.
+    Celery's own per-task close is off (CELERY_DB_REUSE_MAX): under prefork it closed the whole
+    pool at every task, so that each step's task opened a pool and a connection afresh."""
+    from django.db import close_old_connections
+
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # run inline by its caller, inside the caller's transaction: not a task's own
+    close_old_connections()

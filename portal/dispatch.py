@@ -2,8 +2,10 @@
 and Redis only carries the news.
 
 1. `dispatch(task, *args, about=...)` writes a row inside the caller's transaction and, after
-   commit, tries to send it at once: a rolled-back decision sends nothing, and a send that
-   fails (Redis away) never fails the move that decided it.
+   commit, sends it at once: a rolled-back decision sends nothing, and a send that fails (Redis
+   away) never fails the move that decided it. The row is written already leased to its writer
+   (`SEND_LEASE`), so that the send after commit is one message and one UPDATE, with no claim
+   before it; the relay takes the row up only if that send never happens (the process died).
 2. `relay` (the dispatcher process, `manage.py dispatcher`, every second) sends what is due: a
    row never sent (again after a short back-off while Redis is away), and a row sent but not
    received by a worker within `REDELIVER_AFTER` (the message was lost with Redis).
@@ -49,21 +51,26 @@ sent_late = Signal()
 
 def dispatch(task: str, *args, about: str = "") -> Dispatch:
     """Record that `task(*args)` must run, in the caller's transaction; sent after commit."""
-    row = Dispatch.objects.create(task=task, args=list(args), about=about)
-    transaction.on_commit(lambda: send(row.pk))
+    row = Dispatch.objects.create(task=task, args=list(args), about=about, attempts=1,
+                                  next_attempt_at=timezone.now() + SEND_LEASE)
+    transaction.on_commit(lambda: _send(row))
     return row
 
 
 def send(dispatch_id: int) -> bool:
-    """Send one row if it is due and nobody else is sending it; record how it went. Never raises
-    for the broker: a failed send is the relay's to retry."""
+    """Send one row if it is due and nobody else is sending it (the relay); see `_send`."""
     now = timezone.now()
     claimed = Dispatch.objects.filter(pk=dispatch_id, received_at__isnull=True, next_attempt_at__lte=now).update(
         attempts=F("attempts") + 1, next_attempt_at=now + SEND_LEASE,
     )
     if claimed != 1:
         return False  # received already, or another sender has it, or not due yet
-    row = Dispatch.objects.get(pk=dispatch_id)
+    return _send(Dispatch.objects.get(pk=dispatch_id))
+
+
+def _send(row: Dispatch) -> bool:
+    """Hand a row whose lease this process holds to the broker, then record how it went. Never
+    raises for the broker: a failed send is the relay's to retry."""
     try:
         app.send_task(row.task, args=row.args, headers={HEADER: row.pk}, retry=False)
     except Exception as error:  # noqa: BLE001 - whatever the broker's client raises

@@ -388,6 +388,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Celery's Django fixup closes every connection (and, under prefork, the pool) around each task
+# unless told to reuse them; portal.celery closes them as Django does around a request instead.
+CELERY_DB_REUSE_MAX = 1000
 # The availability probes have a worker of their own: a step's worker that dies does not stop
 # the measuring (`make run` and docker-compose start one on this queue).
 PROBE_QUEUE = env_str("PROBE_QUEUE", "probes")

@@ -219,7 +219,10 @@ def _finish(step: Step, worker: str, move_name: str, **fields) -> bool:
         # stands and a person decides; this attempt's end changes nothing.
         log.warning("step %s: %s by %s lost, the step is no longer this worker's", step.pk, move_name, worker)
         return False
-    step.refresh_from_db()
+    # The row is as this UPDATE left it: no need to read it back.
+    step.state = move.target
+    for name, value in fields.items():
+        setattr(step, name, value)
     return True
 
 
