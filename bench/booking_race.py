@@ -48,7 +48,6 @@ from portal.models import Deployment, Organisation, Server, User  # noqa: E402
 from scheduling import demo as scheduling_demo  # noqa: E402
 from scheduling import selectors  # noqa: E402
 from scheduling.models import MaintenanceWindow, SchedulingLink  # noqa: E402
-from upgrades import demo as upgrades_demo  # noqa: E402
 from upgrades.choices import RequestState  # noqa: E402
 from upgrades.models import Release, UpgradeRequest  # noqa: E402
 
@@ -187,9 +186,7 @@ def p95(values: list[float]) -> float:
 
 
 def run(contenders: int) -> dict:
-    demo.seed()
-    upgrades_demo.seed()
-    scheduling_demo.seed()
+    scheduling_demo.seed_world()
     with pghistory.context(source="bench"):
         requests = fill(contenders)
     start = contested_start(requests[0])

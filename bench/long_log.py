@@ -56,19 +56,15 @@ def a_running_run():
     """Northwind's window, open since an hour ago, and its run as `run_create` plans it, running."""
     from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 
-    from portal import demo
     from portal.models import Deployment, User
     from scheduling import demo as scheduling_demo
     from scheduling.models import MaintenanceWindow
-    from upgrades import demo as upgrades_demo
     from upgrades.choices import RunState
     from upgrades.models import Release
     from upgrades.services import requests
     from upgrades.services.plans import run_create
 
-    demo.seed()
-    upgrades_demo.seed()
-    scheduling_demo.seed()
+    scheduling_demo.seed_world()
     customer = User.objects.get(email="lead@northwind.example")
     engineer = User.objects.get(email="engineer@vendor.example")
     deployment = Deployment.objects.get(organisation__slug="northwind")

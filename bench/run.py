@@ -150,11 +150,9 @@ def main() -> None:
     from celery.contrib.testing.worker import start_worker
     from celery.worker import state as worker_state
 
-    from portal import demo
     from portal.celery import app
     from portal.models import User
     from scheduling import demo as scheduling_demo
-    from upgrades import demo as upgrades_demo
     from upgrades.choices import ReadinessKind
     from upgrades.services.plans import run_create
     from upgrades.services.readiness import preflight_run, readiness_confirm
@@ -163,9 +161,7 @@ def main() -> None:
     app.conf.task_default_queue = options.database
     with own_database(), tempfile.TemporaryDirectory() as folder:
         progress("seeding the demo world")
-        demo.seed()
-        upgrades_demo.seed()
-        scheduling_demo.seed()
+        scheduling_demo.seed_world()
         engineer = User.objects.get(email="engineer@vendor.example")
         customer = User.objects.get(email="lead@northwind.example")
         deployment = _deployment()

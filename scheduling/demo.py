@@ -107,6 +107,17 @@ def forget_lab_state(deployment, lab_dir) -> None:
     shutil.rmtree(lab_dir / f"{key}.logs", ignore_errors=True)
 
 
+def seed_world() -> None:
+    """The whole demo world but its live upgrade, each app's part in the order they stand on one
+    another: customers, people and fleets; releases; then the calendar."""
+    from portal import demo as portal_demo
+    from upgrades import demo as upgrades_demo
+
+    portal_demo.seed()
+    upgrades_demo.seed()
+    seed()
+
+
 def seed_live_upgrade(*, lab_dir=None, now=None):
     """Today's live upgrade, made with the demo's first load: a confirmed window on Northwind's
     lab deployment, opened five minutes ago, with its run ready for the engineer to start.

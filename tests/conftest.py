@@ -25,7 +25,6 @@ from portal.models import Contact, Notice, NoticeState, Organisation, User
 from portal.notices import notice_deliver
 from portal.celery import app as celery_app
 from scheduling import demo as scheduling_demo
-from upgrades import demo as upgrades_demo
 
 from tests.axe import page_violations
 from tests.dates import Day, day_named
@@ -86,18 +85,14 @@ def on_its_day(request):
 def django_db_setup(django_db_setup, django_db_blocker):
     # Hashing the demo passwords (argon2) is the slow part of the world: do it once.
     with django_db_blocker.unblock():
-        demo.seed()
-        upgrades_demo.seed()
-        scheduling_demo.seed()
+        scheduling_demo.seed_world()
 
 
 @pytest.fixture
 def world(db):
     # Idempotent, and quick when the session's world is there; it rebuilds the world after a
     # transactional test has flushed the database.
-    demo.seed()
-    upgrades_demo.seed()
-    scheduling_demo.seed()
+    scheduling_demo.seed_world()
 
 
 @pytest.fixture

@@ -24,20 +24,17 @@ def main(lab_port: int) -> None:
     from django.conf import settings
     from django.utils import timezone
 
-    from portal import demo
     from portal.models import Contact, Organisation, Server, User
     from portal.services import token_create
+    from portal import demo
     from scheduling import demo as scheduling_demo
     from tests.factories import CustomerUserFactory, DeploymentFactory, MaintenanceWindowFactory
-    from upgrades import demo as upgrades_demo
     from upgrades.choices import ReadinessKind
     from upgrades.models import Release
     from upgrades.services.plans import run_create
     from upgrades.services.readiness import readiness_confirm, readiness_needed
 
-    demo.seed()
-    upgrades_demo.seed()
-    scheduling_demo.seed()
+    scheduling_demo.seed_world()
     northwind = Organisation.objects.get(slug="northwind")
     engineer = User.objects.get(email="engineer@vendor.example")
     lead = User.objects.get(email="lead@northwind.example")

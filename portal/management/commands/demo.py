@@ -11,7 +11,6 @@ from portal.embedded import data_dir
 from portal.workflow import WorkflowError
 from scheduling import demo as scheduling_demo
 from scheduling.services.demo import demo_rearm
-from upgrades import demo as upgrades_demo
 
 
 class Command(BaseCommand):
@@ -26,9 +25,7 @@ class Command(BaseCommand):
         if rearm:
             return self._rearm()
         with transaction.atomic():  # all of it or nothing: `make run` loads it when none is there
-            demo.seed()
-            upgrades_demo.seed()
-            scheduling_demo.seed()
+            scheduling_demo.seed_world()
             run = scheduling_demo.seed_live_upgrade(lab_dir=data_dir() / "lab")
         if run is not None:
             self.stdout.write(f"The live upgrade demo: {settings.SITE_URL}/runs/{run.pk}/ ({run.get_state_display().lower()})")
