@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING, Any
 
 import django
@@ -297,3 +299,34 @@ def stop_process(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def a_running_run(*, opened_ago: timedelta = timedelta(0), hours: int = 2):
+    """Northwind's upgrade to 10.0.0: its confirmed window, opened `opened_ago` ago and `hours`
+    long, and its run as `run_create` plans it, running. Written directly: the benches need a run
+    under way, not the way to one. Answers the run, the customer and the engineer."""
+    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+
+    from portal.models import Deployment, User
+    from scheduling import demo as scheduling_demo
+    from scheduling.models import MaintenanceWindow
+    from upgrades.choices import RunState
+    from upgrades.models import Release, Run
+    from upgrades.services import requests
+    from upgrades.services.plans import run_create
+
+    scheduling_demo.seed_world()
+    customer = User.objects.get(email="lead@northwind.example")
+    engineer = User.objects.get(email="engineer@vendor.example")
+    deployment = Deployment.objects.get(organisation__slug="northwind")
+    request = requests.request_create(deployment=deployment, release=Release.objects.get(version="10.0.0"), by=customer)
+    start = datetime.now(dt_timezone.utc).replace(microsecond=0) - opened_ago
+    window = MaintenanceWindow.objects.create(
+        request=request, engineer=engineer, booked_by=customer, cover="standard", state="confirmed",
+        period=DateTimeTZRange(start, start + timedelta(hours=hours)),
+        held=DateTimeTZRange(start, start + timedelta(hours=hours + 1)),
+    )
+    run = run_create(window=window)
+    Run.objects.filter(pk=run.pk).update(state=RunState.RUNNING, started_at=start, started_by=engineer)
+    run.refresh_from_db()
+    return run, customer, engineer

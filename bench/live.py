@@ -38,8 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 
 from bench import harness
 from bench.harness import progress
@@ -180,38 +178,6 @@ def _connections_of_others(connection) -> int:
 
 # -- The bench ------------------------------------------------------------------------------------
 
-def a_running_run():
-    """Northwind's window, starting now, and its run, written directly: the watchers need a run."""
-    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-
-    from portal import demo
-    from portal.models import Deployment, User
-    from scheduling import demo as scheduling_demo
-    from scheduling.models import MaintenanceWindow
-    from upgrades import demo as upgrades_demo
-    from upgrades.choices import RunState
-    from upgrades.models import Release, Run
-    from upgrades.services import requests
-
-    demo.seed()
-    upgrades_demo.seed()
-    scheduling_demo.seed()
-    customer = User.objects.get(email="lead@northwind.example")
-    engineer = User.objects.get(email="engineer@vendor.example")
-    deployment = Deployment.objects.get(organisation__slug="northwind")
-    request = requests.request_create(deployment=deployment, release=Release.objects.get(version="10.0.0"),
-                                      by=customer)
-    start = datetime.now(dt_timezone.utc).replace(microsecond=0)
-    window = MaintenanceWindow.objects.create(
-        request=request, engineer=engineer, booked_by=customer, cover="standard", state="confirmed",
-        period=DateTimeTZRange(start, start + timedelta(hours=2)), held=DateTimeTZRange(start, start + timedelta(hours=3)),
-    )
-    run = Run.objects.create(
-        window=window, request=request, deployment=deployment, kind=request.kind, from_version=request.from_version,
-        to_version="10.0.0", state=RunState.RUNNING, planned_start=start, planned_end=start + timedelta(hours=2),
-    )
-    return run, [customer, engineer]
-
 
 def cookie_of(user) -> str:
     """A session of `user`, with their second factor given as allauth's log-in records it (the
@@ -254,7 +220,9 @@ def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
     from portal.celery import app as celery_app
     from portal.web import processes_default
 
-    run, people = a_running_run()
+    run, customer, engineer = harness.a_running_run()
+    people = [customer, engineer]
+    before = run.live_events.count()  # what the run said before the bench writes (its seq is gapless)
     cookies = [cookie_of(person) for person in people]
     connection.close()
     port = harness.free_port()
@@ -281,7 +249,7 @@ def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
             celery_app.control.purge()  # the request's notices: no worker here sends them
     progress(f"the reference: {watcher_count} watchers of a bare SSE fan-out")
     floor = reference(watchers=watcher_count, events=arguments.events, rate=arguments.rate)
-    expected = set(range(1, arguments.events + 2))  # the log events and the run's end
+    expected = set(range(before + 1, before + arguments.events + 2))  # the log events and the run's end
     latencies = sorted(latency for watcher in watchers for _, latency in watcher.arrivals)
     lost = sum(len(expected - set(watcher.seen)) for watcher in watchers)
     duplicated = sum(count - 1 for watcher in watchers for count in watcher.seen.values() if count > 1)

@@ -25,8 +25,7 @@ import json
 import statistics
 import tempfile
 import time
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import timedelta
 
 from bench import harness
 from bench.harness import progress
@@ -51,33 +50,6 @@ def options() -> argparse.Namespace:
 
 # -- The run and its log ------------------------------------------------------------------------------
 
-
-def a_running_run():
-    """Northwind's window, open since an hour ago, and its run as `run_create` plans it, running."""
-    from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-
-    from portal.models import Deployment, User
-    from scheduling import demo as scheduling_demo
-    from scheduling.models import MaintenanceWindow
-    from upgrades.choices import RunState
-    from upgrades.models import Release
-    from upgrades.services import requests
-    from upgrades.services.plans import run_create
-
-    scheduling_demo.seed_world()
-    customer = User.objects.get(email="lead@northwind.example")
-    engineer = User.objects.get(email="engineer@vendor.example")
-    deployment = Deployment.objects.get(organisation__slug="northwind")
-    request = requests.request_create(deployment=deployment, release=Release.objects.get(version="10.0.0"), by=customer)
-    start = datetime.now(dt_timezone.utc).replace(microsecond=0) - timedelta(hours=1)
-    window = MaintenanceWindow.objects.create(
-        request=request, engineer=engineer, booked_by=customer, cover="standard", state="confirmed",
-        period=DateTimeTZRange(start, start + timedelta(hours=4)), held=DateTimeTZRange(start, start + timedelta(hours=5)),
-    )
-    run = run_create(window=window)
-    run.__class__.objects.filter(pk=run.pk).update(state=RunState.RUNNING, started_at=start, started_by=engineer)
-    run.refresh_from_db()
-    return run, engineer
 
 
 def write_log(run, *, lines: int) -> dict:
@@ -341,7 +313,7 @@ def main() -> None:
         import pghistory
 
         with pghistory.context(source="bench"):
-            run, engineer = a_running_run()
+            run, _, engineer = harness.a_running_run(opened_ago=timedelta(hours=1), hours=4)
             started = time.perf_counter()
             where = write_log(run, lines=arguments.lines)
         fill_seconds = time.perf_counter() - started
