@@ -330,3 +330,23 @@ def a_running_run(*, opened_ago: timedelta = timedelta(0), hours: int = 2):
     Run.objects.filter(pk=run.pk).update(state=RunState.RUNNING, started_at=start, started_by=engineer)
     run.refresh_from_db()
     return run, customer, engineer
+
+
+def signed_in(user):
+    """A test client signed in as `user`, their second factor given as allauth's log-in records it
+    (the demo staff have an authenticator app: without it their pages ask for it first)."""
+    from allauth.account.internal.flows.login import record_authentication
+    from allauth.mfa.models import Authenticator
+    from django.test import Client, RequestFactory
+
+    from portal.second_factor import FACTORS
+
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    authenticator = Authenticator.objects.filter(user=user, type__in=FACTORS).first()
+    if authenticator is not None:
+        request = RequestFactory().get("/")
+        request.session = client.session
+        record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
+        request.session.save()
+    return client

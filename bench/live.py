@@ -180,23 +180,9 @@ def _connections_of_others(connection) -> int:
 
 
 def cookie_of(user) -> str:
-    """A session of `user`, with their second factor given as allauth's log-in records it (the
-    demo staff have an authenticator app): without it the engineer's stream is sent to give it."""
-    from allauth.account.internal.flows.login import record_authentication
-    from allauth.mfa.models import Authenticator
-    from django.test import Client, RequestFactory
-
-    from portal.second_factor import FACTORS
-
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    authenticator = Authenticator.objects.filter(user=user, type__in=FACTORS).first()
-    if authenticator is not None:
-        request = RequestFactory().get("/")
-        request.session = client.session
-        record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
-        request.session.save()
-    return f"sessionid={client.cookies['sessionid'].value}"
+    """A session of `user`, their second factor given: without it the engineer's stream is sent
+    to give it."""
+    return f"sessionid={harness.signed_in(user).cookies['sessionid'].value}"
 
 
 def percentile(ordered: list[float], fraction: float) -> float:

@@ -113,25 +113,6 @@ def write_log(run, *, lines: int) -> dict:
 # -- Measuring -------------------------------------------------------------------------------------
 
 
-def signed_in(user):
-    """A test client signed in as `user`, their second factor given (as allauth records it)."""
-    from allauth.account.internal.flows.login import record_authentication
-    from allauth.mfa.models import Authenticator
-    from django.test import Client, RequestFactory
-
-    from portal.second_factor import FACTORS
-
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    authenticator = Authenticator.objects.filter(user=user, type__in=FACTORS).first()
-    if authenticator is not None:
-        request = RequestFactory().get("/")
-        request.session = client.session
-        record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
-        request.session.save()
-    return client
-
-
 def probes(run, where: dict) -> list[dict]:
     from urllib.parse import urlencode
 
@@ -321,7 +302,7 @@ def main() -> None:
         harness.analyze()
         skipped = {name.strip() for name in arguments.skip.split(",") if name.strip()}
         measured = [probe for probe in probes(run, where) if probe["name"] not in skipped]
-        client = signed_in(engineer)
+        client = harness.signed_in(engineer)
         measure_in_process(client, measured, repeat=arguments.repeat, warm_up=arguments.warm_up,
                            plans=arguments.explain)
         http = download_over_http(run, client)
