@@ -6,7 +6,8 @@ out-of-band swaps.
   note: upgrades/services/conversation.py does not make one an event), and said politely.
 - An event that moves the run (a step, the phase, a check, a decision, ...) carries the parts of
   the board everybody sees alike: the phase and the clock, the steps, the tests and who did
-  what, as they are when the fragment is rendered, which is never before the event's commit.
+  what, as they are when the fragment is rendered, which is never before the event's commit
+  (the clock's words as of the event's time, so that every web process renders them alike).
   A phase, step or run event also says what changed in the page's polite live region, for
   screen readers (the phase's words, the step's sentence); a log line never does.
 - What a person may press depends on who they are (and carries their CSRF token), so it is
@@ -69,8 +70,13 @@ def with_html(*, run_id: int, messages: list[dict], zone: str) -> list[dict]:
 def _render(run_id: int, messages: dict[str, dict], zone: str) -> dict[str, str]:
     """The HTML of `messages` (by cache key), kept in the cache."""
     with timezone.override(zoneinfo.ZoneInfo(zone)):
-        # One look at the board serves every event of the batch that carries it.
-        board = selectors_runs.board_of(selectors_runs.run_watched(pk=run_id)) if reads_the_board(list(messages.values())) else None
+        # One look at the board serves every event of the batch that carries it. Its clock reads
+        # as of the newest of them, not the moment of rendering: another web process rendering
+        # the same event later (a replay) writes the same words; the page's clock ticks on.
+        board = None
+        if reads_the_board(list(messages.values())):
+            newest = max(datetime.fromisoformat(message["at"]) for message in messages.values())
+            board = selectors_runs.board_of(selectors_runs.run_watched(pk=run_id), now=newest)
         rendered = {key: render_to_string("upgrades/partials/run_event.html", _context(run_id, message, board))
                     for key, message in messages.items()}
     cache.set_many(rendered, KEEP_SECONDS)

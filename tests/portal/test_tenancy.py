@@ -62,6 +62,7 @@ MATRIX = {
     "contact-invite": (lambda w: {"pk": w["contact"].pk}, expect(405, 405, 405, 405)),
     "deployment-detail": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 200, 404)),
     "healthz": (None, expect(200, 200, 200)),
+    "healthz-web": (None, expect(200, 200, 200)),
     # The second factor (django-allauth): one's own only, so no organisation's rows to hide.
     "account_login": (None, expect(200, 302, 302, 302)),
     "account_logout": (None, expect(405, 405, 405, 405)),
