@@ -1,10 +1,12 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 from portal.bodylimit import BodyLimit
+from portal.eventstream import Handler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
-# Bodies over MAX_REQUEST_BYTES are refused before Django reads them.
-application = BodyLimit(get_asgi_application())
+# Bodies over MAX_REQUEST_BYTES are refused before Django reads them; run events go out frame by frame.
+application = BodyLimit(Handler())

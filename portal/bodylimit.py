@@ -24,7 +24,11 @@ class BodyLimit:
         limit = self.limit or settings.MAX_REQUEST_BYTES
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        if length in (b"", b"0") and b"transfer-encoding" not in headers:
+            # No body (a page, a live stream): nothing to limit, and nothing added to each send.
+            return await self.app(scope, receive, send)
         if length.isdigit() and int(length) > limit:
             for message in _refusal(limit):
                 await send(message)

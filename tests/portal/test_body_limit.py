@@ -18,6 +18,8 @@ def _call(*, path: str = "/requests/1/items/1/", method: str = "POST", length: i
     headers = [(b"host", b"127.0.0.1"), (b"content-type", b"multipart/form-data; boundary=x")]
     if length is not None:
         headers.append((b"content-length", str(length).encode()))
+    else:  # HTTP/1.1: a body without a length comes in chunks, or it is empty
+        headers.append((b"transfer-encoding", b"chunked"))
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
              "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
              "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}

@@ -40,10 +40,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from portal.eventstream import EventStream
 from portal.models import User
 from portal.selectors import visible_to
 from upgrades.fragments import reads_the_board, with_html
@@ -67,7 +68,7 @@ BACKLOG_LIMIT = 5000
 # The browser waits this long before it reconnects.
 RETRY_MS = 2000
 
-# What the hub puts in a watcher's queue when the subscription is gone: catch up from PostgreSQL.
+# What the hub hands a watcher when the subscription is gone: catch up from PostgreSQL.
 LOST = None
 
 
@@ -112,31 +113,35 @@ def _events_since(*, run_id: int, after: int, zone: str) -> tuple[list[dict], bo
 _rendered = _briefly(with_html, thread_sensitive=False)
 
 
-def _frame(seq: int, kind: str, data: str) -> str:
-    return f"id: {seq}\nevent: {kind}\ndata: {data}\n\n"
+def _frame(seq: int, kind: str, data: str) -> bytes:
+    return f"id: {seq}\nevent: {kind}\ndata: {data}\n\n".encode()
 
 
-def _framed(message: dict) -> str:
+def _framed(message: dict) -> bytes:
     return _frame(message["seq"], message["kind"], json.dumps(message))
 
 
 class _Hub:
     """The Redis subscriptions of one event loop (one uvicorn process): one per run channel,
     shared by every watcher of that run; each message is parsed once, and rendered and framed
-    once per time zone of its watchers."""
+    once per time zone of its watchers. While a channel is quiet, the hub wakes its watchers
+    every RECONCILE_SECONDS to look in PostgreSQL (one timer for all, not one per watcher)."""
 
     def __init__(self):
         self.client: redis.asyncio.Redis | None = None
         self.pubsub = None
         self.reader: asyncio.Task | None = None
-        # Per channel, each watcher's queue and the time zone it sees times in.
-        self.queues: dict[str, dict[asyncio.Queue, str]] = {}
+        self.ticker: asyncio.Task | None = None
+        # Per channel, its watchers, and when it last brought a message (or was joined).
+        self.watchers: dict[str, set["_Watch"]] = {}
+        self.heard: dict[str, float] = {}
         self.confirmed: dict[str, asyncio.Future] = {}
         self.lock = asyncio.Lock()
 
-    async def join(self, name: str, queue: asyncio.Queue, zone: str) -> bool:
-        """Subscribe `queue` to the channel; True once Redis has confirmed the subscription,
-        False when Redis cannot be reached (the watcher then polls PostgreSQL)."""
+    async def join(self, watch: "_Watch") -> bool:
+        """Subscribe `watch` to its run's channel; True once Redis has confirmed the
+        subscription, False when Redis cannot be reached (the watcher then polls PostgreSQL)."""
+        name = watch.name
         try:
             async with self.lock:
                 if self.pubsub is None:
@@ -149,33 +154,37 @@ class _Hub:
                     await self.pubsub.subscribe(name)
                 if self.reader is None:
                     self.reader = asyncio.create_task(self._read(), name="live events from Redis")
-                self.queues.setdefault(name, {})[queue] = zone
+                if self.ticker is None:
+                    self.ticker = asyncio.create_task(self._tick(), name="live events: quiet channels")
+                self.watchers.setdefault(name, set()).add(watch)
+                self.heard.setdefault(name, time.monotonic())
                 confirmed = self.confirmed[name]
             await asyncio.wait_for(asyncio.shield(confirmed), SUBSCRIBE_TIMEOUT_SECONDS)
             return True
         except (redis.RedisError, OSError) as error:
             log.warning("live events: Redis unavailable, polling PostgreSQL instead: %s", error)
-            self.leave(name, queue)
+            self.leave(watch)
             await self._reset()
             return False
         except TimeoutError:
             log.warning("live events: Redis did not confirm the subscription to %s", name)
-            self.leave(name, queue)
+            self.leave(watch)
             return False
 
-    def leave(self, name: str, queue: asyncio.Queue) -> None:
-        watchers = self.queues.get(name)
+    def leave(self, watch: "_Watch") -> None:
+        watchers = self.watchers.get(watch.name)
         if watchers is None:
             return
-        watchers.pop(queue, None)
+        watchers.discard(watch)
         if not watchers:
-            del self.queues[name]
-            asyncio.get_running_loop().create_task(self._unsubscribe(name))
+            del self.watchers[watch.name]
+            self.heard.pop(watch.name, None)
+            asyncio.get_running_loop().create_task(self._unsubscribe(watch.name))
 
     async def _unsubscribe(self, name: str) -> None:
         async with self.lock:
             # Someone may have joined again while this task waited: their subscription stays.
-            if name in self.queues or self.pubsub is None:
+            if name in self.watchers or self.pubsub is None:
                 return
             self.confirmed.pop(name, None)
             try:
@@ -203,11 +212,23 @@ class _Hub:
             self.reader = None
             await self._reset()
 
+    async def _tick(self) -> None:
+        """Wake the watchers of each channel that has been quiet for RECONCILE_SECONDS."""
+        while True:
+            await asyncio.sleep(RECONCILE_SECONDS / 5)
+            now = time.monotonic()
+            for name, heard in list(self.heard.items()):
+                if now - heard >= RECONCILE_SECONDS:
+                    self.heard[name] = now
+                    for watch in self.watchers.get(name, ()):
+                        watch.wake()
+
     async def _deliver(self, name: str, data: str) -> None:
         message = json.loads(data)
         run_id = int(name.removeprefix(CHANNEL_PREFIX))
-        items = {}
-        for zone in set(self.queues.get(name, {}).values()):
+        self.heard[name] = time.monotonic()
+        frames = {}
+        for zone in {watch.zone for watch in self.watchers.get(name, ())}:
             try:
                 if reads_the_board([message]):
                     [shown] = await _rendered(run_id=run_id, messages=[message], zone=zone)
@@ -217,30 +238,32 @@ class _Hub:
             except Exception:  # noqa: BLE001 - its watchers catch up from PostgreSQL, which renders again
                 log.exception("live events: run %s, event %s not rendered", run_id, message["seq"])
                 continue
-            items[zone] = (message["seq"], message["kind"], _framed(shown))
-        watchers = self.queues.get(name, {})
-        for queue, zone in list(watchers.items()):
-            if zone not in items:
+            frames[zone] = (message["seq"], message["kind"], _framed(shown))
+        watchers = self.watchers.get(name, set())
+        for watch in list(watchers):
+            item = frames.get(watch.zone)
+            if item is None:
                 # It came while the others' was rendered (its replay, which follows its coming,
                 # has the event), or its rendering failed (its next look in PostgreSQL has it).
                 continue
-            if queue.qsize() >= BACKLOG_LIMIT:
+            if len(watch.inbox) >= BACKLOG_LIMIT:
                 # A client that does not read: let it catch up from PostgreSQL when it does.
-                watchers.pop(queue)
-                queue.put_nowait(LOST)
+                watchers.discard(watch)
+                watch.put(LOST)
             else:
-                queue.put_nowait(items[zone])
+                watch.put(item)
 
     async def _reset(self) -> None:
         """Forget the connection: every watcher is told to catch up from PostgreSQL."""
-        reader, pubsub, client = self.reader, self.pubsub, self.client
-        queues = [queue for watchers in self.queues.values() for queue in watchers]
-        self.reader, self.pubsub, self.client = None, None, None
-        self.queues, self.confirmed = {}, {}
-        for queue in queues:
-            queue.put_nowait(LOST)
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
+        reader, ticker, pubsub, client = self.reader, self.ticker, self.pubsub, self.client
+        watches = [watch for watchers in self.watchers.values() for watch in watchers]
+        self.reader, self.ticker, self.pubsub, self.client = None, None, None, None
+        self.watchers, self.heard, self.confirmed = {}, {}, {}
+        for watch in watches:
+            watch.put(LOST)
+        for task in (reader, ticker):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         for closable in (pubsub, client):
             if closable is not None:
                 try:
@@ -260,86 +283,103 @@ def _hub() -> _Hub:
 
 
 class _Watch:
-    """One watcher's stream: what it has sent (`last`) and where the next events come from."""
+    """One watcher's stream: what it has sent (`last`), what the hub has handed it since it
+    last looked (`inbox`: (seq, kind, frame) items, or LOST), and where the next events come
+    from. A list and one future rather than an asyncio.Queue: the hub hands every event to
+    every watcher, and a queue's bookkeeping per item would cost more than the item's sending."""
 
     def __init__(self, run_id: int, last: int, zone: str):
         self.run_id = run_id
         self.last = last
         self.zone = zone
         self.finished = False
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.inbox: list = []
+        self.waiter: asyncio.Future | None = None
         self.name = channel(run_id)
 
-    async def catch_up(self) -> AsyncIterator[str]:
+    def put(self, item) -> None:
+        self.inbox.append(item)
+        self.wake()
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def delivered(self) -> list:
+        """What the hub has handed over, once it has (or once the hub wakes a quiet channel:
+        then nothing)."""
+        if not self.inbox:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        items, self.inbox = self.inbox, []
+        return items
+
+    async def catch_up(self) -> AsyncIterator[bytes]:
         """Everything in PostgreSQL after `last`, batch by batch."""
         while True:
             events, self.finished = await _events_since(run_id=self.run_id, after=self.last, zone=self.zone)
             fresh = [message for message in events if message["seq"] > self.last]
             if fresh:
                 self.last = fresh[-1]["seq"]
-                yield "".join(_framed(message) for message in fresh)
+                yield b"".join(_framed(message) for message in fresh)
             if len(events) < REPLAY_BATCH:
                 return
 
-    def take(self, items: list) -> tuple[str, bool]:
+    def take(self, items: list) -> tuple[bytes, bool]:
         """The frames of `items` that follow `last` without a gap; and whether PostgreSQL must be
         asked (a gap, a lost subscription, or a run event that may have finished the run)."""
         frames, ask = [], False
         for item in items:
             if item is LOST:
-                return "".join(frames), True
+                return b"".join(frames), True
             seq, kind, frame = item
             if seq <= self.last:
                 continue  # sent already, by the replay
             if seq > self.last + 1:
-                return "".join(frames), True  # a gap: PostgreSQL has what Redis did not bring
+                return b"".join(frames), True  # a gap: PostgreSQL has what Redis did not bring
             frames.append(frame)
             self.last = seq
             ask = ask or kind == "run"
-        return "".join(frames), ask
+        return b"".join(frames), ask
 
-    async def frames(self) -> AsyncIterator[str]:
+    async def frames(self) -> AsyncIterator[bytes]:
         hub = _hub()
-        subscribed = await hub.join(self.name, self.queue, self.zone)
+        subscribed = await hub.join(self)
         tried_redis = time.monotonic()
         try:
-            yield f"retry: {RETRY_MS}\n\n"
+            yield f"retry: {RETRY_MS}\n\n".encode()
             sent = time.monotonic()
-            async for text in self.catch_up():
-                yield text
+            async for frames in self.catch_up():
+                yield frames
             while not self.finished:
                 ask = True
                 if subscribed:
-                    try:
-                        # asyncio.timeout, not wait_for: no task of its own per event and watcher.
-                        async with asyncio.timeout(RECONCILE_SECONDS):
-                            items = [await self.queue.get()]
-                    except TimeoutError:
-                        items = []
-                    while not self.queue.empty():
-                        items.append(self.queue.get_nowait())
+                    items = await self.delivered()
                     if LOST in items:
                         subscribed = False
-                    text, ask = self.take(items) if items else ("", True)
-                    if text:
-                        yield text
+                    frames, ask = self.take(items) if items else (b"", True)
+                    if frames:
+                        yield frames
                         sent = time.monotonic()
                 else:
                     await asyncio.sleep(POLL_SECONDS)
                     if time.monotonic() - tried_redis >= RESUBSCRIBE_SECONDS:
                         # Subscribe before reading PostgreSQL below: nothing falls in between.
-                        subscribed = await hub.join(self.name, self.queue, self.zone)
+                        subscribed = await hub.join(self)
                         tried_redis = time.monotonic()
                 if ask:
-                    async for text in self.catch_up():
-                        yield text
+                    async for frames in self.catch_up():
+                        yield frames
                         sent = time.monotonic()
                 if time.monotonic() - sent >= HEARTBEAT_SECONDS:
-                    yield ": keep-alive\n\n"
+                    yield b": keep-alive\n\n"
                     sent = time.monotonic()
-            yield f"event: end\ndata: {json.dumps({'last': self.last})}\n\n"
+            yield f"event: end\ndata: {json.dumps({'last': self.last})}\n\n".encode()
         finally:
-            hub.leave(self.name, self.queue)
+            hub.leave(self)
 
 
 def _after(request: HttpRequest) -> int | None:
@@ -361,12 +401,7 @@ async def run_events(request: HttpRequest, pk: int):
     after = _after(request)
     if after is None:
         return HttpResponseBadRequest("Last-Event-ID and after are event sequence numbers.")
-    watch = _Watch(run_id, after, user.time_zone)
-    response = StreamingHttpResponse(watch.frames(), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    # A buffering proxy (nginx) would hold the events back.
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return EventStream(_Watch(run_id, after, user.time_zone).frames())
 
 
 @require_GET
