@@ -9,15 +9,17 @@ REDIS_URL set as for the tests.
    touched), migrate, load the demo world, and make a running run of Northwind's window.
 2. Start the portal's web server (`portal.web`) in a subprocess, as `make run` serves it
    (WEB_PROCESSES processes, a connection pool of 8 each).
-3. Open WATCHERS SSE streams of the run at once (aiohttp, one connection each, logged in as
-   the engineer and the customer in turn); once every stream has answered and sat idle for a
-   second, count the database's connections other than the bench's own (pg_stat_activity):
+3. Open WATCHERS SSE streams of the run at once (bare sockets, one connection each, read as
+   the reference reads its own; logged in as the engineer and the customer in turn); once
+   every stream has answered and sat idle for a second, count the database's connections other than the bench's own (pg_stat_activity):
    `watcher_db_connections`. Each stream only borrows a connection for its short queries, so
    what is left is the server's pool, not one connection per watcher.
-4. A second process writes EVENTS log events through `event_emit` at RATE a second, each with
-   its wall-clock time in its data; then it ends the run, which ends every stream.
-5. Each watcher notes when each event arrives: latency = arrival - the time in the event, so
-   it includes the writer's commit (`p50_ms`, `p99_ms`, `max_ms`); `lost` counts the events a
+4. A second process writes EVENTS log events through `event_emit` at RATE a second, each in a
+   transaction of its own, noting the wall-clock moment each commits; then it ends the run,
+   which ends every stream.
+5. Each watcher notes when each event arrives: latency = arrival - the event's commit
+   (commit-to-client, as the reference's is publish-to-client; a slow commit is the
+   database's, not the fan-out's) (`p50_ms`, `p99_ms`, `max_ms`); `lost` counts the events a
    watcher never got, `duplicated` the ones it got more than once; `server_cpu_s` is what the
    web server's processes spent in all (divide by `deliveries`). Stop the server.
 6. The reference, with the portal stopped: `bench/reference/sse.py` with the same watchers,
@@ -38,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench import harness
 from bench.harness import progress
@@ -52,9 +56,9 @@ POOL_SIZE = 8
 STARTUP_SECONDS = 60
 END_SECONDS = 120
 DATABASE = "portal_bench_live"
-# An event's number, and the writer's time out of its JSON: full parses of 2 million events
-# would slow the watchers, which share the machine with the server.
-EVENT = re.compile(rb'(?:^|\n)id: (\d+)\n(?:[^\n]+\n)*?data: [^\n]*?"emitted_at": ([0-9.e+-]+)')
+# An event's number: full parses of 2 million events would slow the watchers, which share the
+# machine with the server.
+EVENT = re.compile(rb"(?:^|\n)id: (\d+)\n")
 
 
 def options() -> argparse.Namespace:
@@ -65,18 +69,32 @@ def options() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=RATE, help=f"events written a second (default {RATE})")
     # The writer's side, run by the bench itself in a process of its own.
     parser.add_argument("--emit", type=int, metavar="RUN", help=argparse.SUPPRESS)
+    parser.add_argument("--commits", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 # -- The writer (a process of its own) ------------------------------------------------------------
 
-def emit(run_id: int, *, count: int, rate: float) -> None:
-    """`count` log events of the run at `rate` a second, then the run ends (and every stream)."""
+def emit(run_id: int, *, count: int, rate: float, commits: str) -> None:
+    """`count` log events of the run at `rate` a second, then the run ends (and every stream);
+    when each event committed, by its number, as JSON in the file `commits`."""
     from django.db import transaction
 
     from upgrades.choices import RunState
     from upgrades.models import Run
     from upgrades.services.events import event_emit
+
+    committed = {}
+
+    def written(**event) -> None:
+        # Noted on commit, before the event's own publish (registered after this one) runs.
+        moment = {}
+        with transaction.atomic():
+            transaction.on_commit(lambda: moment.setdefault("at", time.time()))
+            if event["kind"] == "run":
+                Run.objects.filter(pk=run_id).update(state=RunState.ABORTED)
+            seq = event_emit(run=run_id, **event).seq
+        committed[seq] = moment["at"]
 
     started = time.monotonic()
     for n in range(1, count + 1):
@@ -84,11 +102,9 @@ def emit(run_id: int, *, count: int, rate: float) -> None:
         delay = started + n / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        event_emit(run=run_id, kind="log", text=f"cpstream01: copying file {n} of {count}",
-                   data={"emitted_at": time.time(), "server": "cpstream01"})
-    with transaction.atomic():
-        Run.objects.filter(pk=run_id).update(state=RunState.ABORTED)
-        event_emit(run=run_id, kind="run", text="The bench is over.", data={"emitted_at": time.time()})
+        written(kind="log", text=f"cpstream01: copying file {n} of {count}", data={"server": "cpstream01"})
+    written(kind="run", text="The bench is over.")
+    Path(commits).write_text(json.dumps(committed))
 
 
 # -- The watchers -----------------------------------------------------------------------------------
@@ -97,7 +113,10 @@ class Watcher:
     """One SSE stream: every event's number and arrival, parsed as little as needed."""
 
     def __init__(self):
-        self.arrivals: list[tuple[int, float]] = []  # (seq, latency in ms)
+        # Each event's number and time.time() on arrival, in two lists of numbers, which the
+        # garbage collector does not walk: a list of 2 million tuples would pause the watchers.
+        self.seqs: list[int] = []
+        self.arrivals: list[float] = []
         self.seen: dict[int, int] = {}
         self.answered = asyncio.Event()
         self.ended = False
@@ -108,58 +127,63 @@ class Watcher:
         for found in EVENT.finditer(blocks):
             seq = int(found[1])
             self.seen[seq] = self.seen.get(seq, 0) + 1
-            self.arrivals.append((seq, (now - float(found[2])) * 1000))
+            self.seqs.append(seq)
+            self.arrivals.append(now)
         if b"event: end\n" in blocks:
             self.ended = True
 
-    async def watch(self, session, url: str, cookie: str) -> None:
-        import aiohttp
-
+    async def watch(self, url: str, cookie: str) -> None:
+        """Read the stream over a bare socket, as the reference's watchers do: what is measured
+        is the server, not an HTTP client library."""
+        address = urlsplit(url)
+        writer = None
         try:
-            async with session.get(url, headers={"Cookie": cookie, "Accept": "text/event-stream"},
-                                   timeout=aiohttp.ClientTimeout(total=None, sock_read=60)) as response:
-                if response.status != 200:
-                    self.error = f"HTTP {response.status}"
+            reader, writer = await asyncio.open_connection(address.hostname, address.port)
+            writer.write(f"GET {address.path} HTTP/1.1\r\nHost: {address.netloc}\r\nCookie: {cookie}\r\n"
+                         "Accept: text/event-stream\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), STARTUP_SECONDS)
+            status = head.split(b" ", 2)[1].decode()
+            if status != "200":
+                self.error = f"HTTP {status}"
+                return
+            self.answered.set()
+            # The body is chunked, and the server sends whole frames: the chunks' own lines fall
+            # between frames, where EVENT skips them.
+            buffer = b""
+            while chunk := await asyncio.wait_for(reader.read(65536), 60):
+                now = time.time()
+                buffer += chunk
+                end = buffer.rfind(b"\n\n")
+                if end < 0:
+                    continue
+                self.take(buffer[:end + 1], now)
+                buffer = buffer[end + 2:]
+                if self.ended:
                     return
-                buffer = b""
-                async for chunk in response.content.iter_any():
-                    now = time.time()
-                    self.answered.set()
-                    buffer += chunk
-                    end = buffer.rfind(b"\n\n")
-                    if end < 0:
-                        continue
-                    self.take(buffer[:end + 1], now)
-                    buffer = buffer[end + 2:]
-                    if self.ended:
-                        return
         except Exception as error:  # noqa: BLE001 - a watcher that breaks is counted, not fatal
             self.error = f"{type(error).__name__}: {error}"
         finally:
             self.answered.set()
+            if writer is not None:
+                writer.close()
 
 
 async def watch_all(base: str, run_id: int, cookies: list[str], *, count: int, writer) -> tuple[list[Watcher], int]:
     """Every watcher connected and idle, the connections counted, then the writer started;
     returns when every stream has ended."""
-    import aiohttp
-
     from django.db import connection
     from asgiref.sync import sync_to_async
 
     url = f"{base}/runs/{run_id}/events/"
     watchers = [Watcher() for _ in range(count)]
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        tasks = [asyncio.create_task(watcher.watch(session, url, cookies[n % len(cookies)]))
-                 for n, watcher in enumerate(watchers)]
-        await asyncio.wait_for(asyncio.gather(*(watcher.answered.wait() for watcher in watchers)), STARTUP_SECONDS)
-        await asyncio.sleep(1.0)
-        connections = await sync_to_async(_connections_of_others)(connection)
-        progress(f"{count} watchers connected; {connections} database connections besides the bench's; writing")
-        process = writer()
-        await asyncio.wait_for(asyncio.gather(*tasks), END_SECONDS + EVENTS)
-        process.wait()
+    tasks = [asyncio.create_task(watcher.watch(url, cookies[n % len(cookies)])) for n, watcher in enumerate(watchers)]
+    await asyncio.wait_for(asyncio.gather(*(watcher.answered.wait() for watcher in watchers)), STARTUP_SECONDS)
+    await asyncio.sleep(1.0)
+    connections = await sync_to_async(_connections_of_others)(connection)
+    progress(f"{count} watchers connected; {connections} database connections besides the bench's; writing")
+    process = writer()
+    await asyncio.wait_for(asyncio.gather(*tasks), END_SECONDS + EVENTS)
+    process.wait()
     return watchers, connections
 
 
@@ -213,13 +237,13 @@ def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
     connection.close()
     port = harness.free_port()
     progress(f"starting the web server on 127.0.0.1:{port}")
-    with tempfile.TemporaryFile() as log:
+    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile(suffix=".json") as commits:
         server = harness.start_portal(port, log)
 
         def writer() -> subprocess.Popen:
             return subprocess.Popen(
                 [sys.executable, "-m", "bench.live", "--emit", str(run.pk), "--events", str(arguments.events),
-                 "--rate", str(arguments.rate)],
+                 "--rate", str(arguments.rate), "--commits", commits.name],
                 env={**os.environ, "DATABASE_URL": harness.database_url()},
             )
 
@@ -229,6 +253,7 @@ def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
                 watch_all(f"http://127.0.0.1:{port}", run.pk, cookies, count=watcher_count, writer=writer)
             )
             seconds = time.monotonic() - started
+            committed = {int(seq): at for seq, at in json.loads(Path(commits.name).read_text()).items()}
         finally:
             server_cpu = harness.cpu_seconds(server.pid)
             harness.stop_process(server)
@@ -236,7 +261,9 @@ def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
     progress(f"the reference: {watcher_count} watchers of a bare SSE fan-out")
     floor = reference(watchers=watcher_count, events=arguments.events, rate=arguments.rate)
     expected = set(range(before + 1, before + arguments.events + 2))  # the log events and the run's end
-    latencies = sorted(latency for watcher in watchers for _, latency in watcher.arrivals)
+    latencies = sorted((arrived - committed[seq]) * 1000 for watcher in watchers
+                       for seq, arrived in zip(watcher.seqs, watcher.arrivals)
+                       if seq in committed)
     lost = sum(len(expected - set(watcher.seen)) for watcher in watchers)
     duplicated = sum(count - 1 for watcher in watchers for count in watcher.seen.values() if count > 1)
     errors = sorted({watcher.error for watcher in watchers if watcher.error})
@@ -292,7 +319,7 @@ def main() -> None:
     if arguments.emit:
         # The writer: the bench's database, already made by the parent process.
         harness.set_up_django(database=DATABASE)
-        emit(arguments.emit, count=arguments.events, rate=arguments.rate)
+        emit(arguments.emit, count=arguments.events, rate=arguments.rate, commits=arguments.commits)
         return
     harness.set_up_django(database=DATABASE)
     runs = []
