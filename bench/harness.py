@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -270,6 +271,20 @@ def start_portal(port: int, log) -> subprocess.Popen:
         time.sleep(0.2)
     server.terminate()
     raise SystemExit(f"The web server did not answer within {SERVER_STARTUP_SECONDS} s.")
+
+
+@contextmanager
+def portal_served() -> Iterator[tuple[subprocess.Popen, str]]:
+    """The portal's web server (`start_portal`) on a free loopback port for the length of the
+    block: its process and its base URL. Stopped after the block, whatever happened in it."""
+    port = free_port()
+    progress(f"starting the web server on 127.0.0.1:{port}")
+    with tempfile.TemporaryFile() as log:
+        server = start_portal(port, log)
+        try:
+            yield server, f"http://127.0.0.1:{port}"
+        finally:
+            stop_process(server)
 
 
 def cpu_seconds(pid: int) -> float:

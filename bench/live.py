@@ -235,10 +235,7 @@ def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
     before = run.live_events.count()  # what the run said before the bench writes (its seq is gapless)
     cookies = [cookie_of(person) for person in people]
     connection.close()
-    port = harness.free_port()
-    progress(f"starting the web server on 127.0.0.1:{port}")
-    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile(suffix=".json") as commits:
-        server = harness.start_portal(port, log)
+    with harness.portal_served() as (server, base), tempfile.NamedTemporaryFile(suffix=".json") as commits:
 
         def writer() -> subprocess.Popen:
             return subprocess.Popen(
@@ -249,14 +246,11 @@ def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
 
         try:
             started = time.monotonic()
-            watchers, connections = asyncio.run(
-                watch_all(f"http://127.0.0.1:{port}", run.pk, cookies, count=watcher_count, writer=writer)
-            )
+            watchers, connections = asyncio.run(watch_all(base, run.pk, cookies, count=watcher_count, writer=writer))
             seconds = time.monotonic() - started
             committed = {int(seq): at for seq, at in json.loads(Path(commits.name).read_text()).items()}
-        finally:
             server_cpu = harness.cpu_seconds(server.pid)
-            harness.stop_process(server)
+        finally:
             celery_app.control.purge()  # the request's notices: no worker here sends them
     progress(f"the reference: {watcher_count} watchers of a bare SSE fan-out")
     floor = reference(watchers=watcher_count, events=arguments.events, rate=arguments.rate)

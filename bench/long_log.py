@@ -23,7 +23,6 @@ A URL the code does not have (the bench run on an older commit) is reported as a
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from datetime import timedelta
 
@@ -232,34 +231,27 @@ def download_over_http(run, client) -> dict | None:
         return None
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     connection.close()
-    port = harness.free_port()
-    progress(f"starting the web server on 127.0.0.1:{port}")
-    with tempfile.TemporaryFile() as log:
-        server = harness.start_portal(port, log)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            # Warm: the first page a worker serves imports and compiles what later ones reuse.
-            httpx.get(base + reverse("run-live", args=[run.pk]), headers={"Cookie": cookie}, timeout=60)
-            rss_before = memory_kb(server.pid, "VmRSS")
-            cpu_before = harness.cpu_seconds(server.pid)
-            size, started, first_byte = 0, time.perf_counter(), None
-            with httpx.stream("GET", base + path, headers={"Cookie": cookie}, timeout=120) as response:
-                if response.status_code != 200:
-                    raise SystemExit(f"GET {path} over HTTP answered {response.status_code}.")
-                for block in response.iter_bytes():
-                    if first_byte is None:
-                        first_byte = time.perf_counter() - started
-                    size += len(block)
-            seconds = time.perf_counter() - started
-            return {
-                "bytes": size, "seconds": round(seconds, 2), "mb_per_s": round(size / seconds / 1e6, 1),
-                "first_byte_ms": round((first_byte or 0) * 1000, 1),
-                "server_cpu_s": round(harness.cpu_seconds(server.pid) - cpu_before, 2),
-                "server_rss_before_mb": round(rss_before / 1024, 1),
-                "server_peak_rss_mb": round(memory_kb(server.pid, "VmHWM") / 1024, 1),
-            }
-        finally:
-            harness.stop_process(server)
+    with harness.portal_served() as (server, base):
+        # Warm: the first page a worker serves imports and compiles what later ones reuse.
+        httpx.get(base + reverse("run-live", args=[run.pk]), headers={"Cookie": cookie}, timeout=60)
+        rss_before = memory_kb(server.pid, "VmRSS")
+        cpu_before = harness.cpu_seconds(server.pid)
+        size, started, first_byte = 0, time.perf_counter(), None
+        with httpx.stream("GET", base + path, headers={"Cookie": cookie}, timeout=120) as response:
+            if response.status_code != 200:
+                raise SystemExit(f"GET {path} over HTTP answered {response.status_code}.")
+            for block in response.iter_bytes():
+                if first_byte is None:
+                    first_byte = time.perf_counter() - started
+                size += len(block)
+        seconds = time.perf_counter() - started
+        return {
+            "bytes": size, "seconds": round(seconds, 2), "mb_per_s": round(size / seconds / 1e6, 1),
+            "first_byte_ms": round((first_byte or 0) * 1000, 1),
+            "server_cpu_s": round(harness.cpu_seconds(server.pid) - cpu_before, 2),
+            "server_rss_before_mb": round(rss_before / 1024, 1),
+            "server_peak_rss_mb": round(memory_kb(server.pid, "VmHWM") / 1024, 1),
+        }
 
 
 def table(figures: dict) -> str:
