@@ -2,14 +2,17 @@
 the same things to the same lab fleet. Every failure is a failed result with a clear message and
 the lines so far, never a hang or an exception in the caller."""
 
+import queue
 import socket
 import threading
+from datetime import UTC, datetime
 
 import asyncssh
 import pytest
 
 from tests.upgrades.conftest import VERSION_9_5
-from upgrades.drivers import Operation, Target, operate
+from upgrades.drivers import LogLine, Operation, Target, operate
+from upgrades.drivers.group import _DONE, BATCH_LINES, _batches
 
 ADMIN_1, STREAM_1 = "cpadmin01.lab.example", "cpstream01.lab.example"
 PASSWORD = "correct-horse-battery"
@@ -39,9 +42,9 @@ class TestBothDrivers:
         seen = []
 
         results = [
-            one(driven, Operation.STOP, on_line=seen.append),
-            one(driven, Operation.INSTALL, params=VERSION_9_5, on_line=seen.append),
-            one(driven, Operation.CONFIGURE, on_line=seen.append),
+            one(driven, Operation.STOP, on_lines=seen.extend),
+            one(driven, Operation.INSTALL, params=VERSION_9_5, on_lines=seen.extend),
+            one(driven, Operation.CONFIGURE, on_lines=seen.extend),
         ]
 
         assert all(result.ok for result in results), [result.message for result in results]
@@ -109,10 +112,41 @@ class TestBothDrivers:
 def test_log_lines_reach_the_callback_in_the_callers_thread(lab):
     threads = set()
 
-    operate(targets=lab.group(1), operation=Operation.STOP, on_line=lambda line: threads.add(threading.get_ident()),
-            timeout=10)
+    operate(targets=lab.group(1), operation=Operation.STOP,
+            on_lines=lambda lines: threads.add(threading.get_ident()), timeout=10)
 
     assert threads == {threading.get_ident()}
+
+
+def _printer(lines: queue.SimpleQueue, count: int) -> None:
+    for n in range(count):
+        lines.put(LogLine(hostname=STREAM_1, operation="install", text=f"line {n}", at=datetime.now(UTC)))
+
+
+def test_lines_printed_fast_are_handed_over_in_order_in_batches():
+    lines = queue.SimpleQueue()
+    _printer(lines, 2000)
+    lines.put(_DONE)
+
+    batches = list(_batches(lines))
+
+    assert [line.text for batch in batches for line in batch] == [f"line {n}" for n in range(2000)]
+    assert len(batches) == 2000 // BATCH_LINES
+    assert all(len(batch) == BATCH_LINES for batch in batches)
+
+
+def test_a_line_after_a_quiet_moment_is_handed_over_before_the_next_comes():
+    lines, handed = queue.SimpleQueue(), queue.SimpleQueue()
+    threading.Thread(target=lambda: [handed.put(batch) for batch in _batches(lines)], daemon=True).start()
+
+    lines.put(LogLine(hostname=STREAM_1, operation="install", text="first", at=datetime.now(UTC)))
+    first = handed.get(timeout=5)  # handed over alone: nothing more is coming yet
+    lines.put(LogLine(hostname=STREAM_1, operation="install", text="second", at=datetime.now(UTC)))
+    second = handed.get(timeout=5)
+    lines.put(_DONE)
+
+    assert [line.text for line in first] == ["first"]
+    assert [line.text for line in second] == ["second"]
 
 
 def test_an_unreachable_lab_server_fails_with_a_clear_message():

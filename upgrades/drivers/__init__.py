@@ -2,8 +2,8 @@
 `lab` (the lab fleet's agent over HTTP) and `ssh` (a deployment's command templates over SSH).
 
 Callers use `operate` (synchronous: Celery tasks, services) or `operate_async`: one operation on
-the servers of a group at once, each log line handed to `on_line` as it comes, one `Result` per
-server. `probe_servers` is the preflight's question: reachable, which versions, is the repository
+the servers of a group at once, the log lines handed over as they come (`on_lines`, in batches
+while they come fast; `on_line`, one by one, for `operate_async`), one `Result` per server. `probe_servers` is the preflight's question: reachable, which versions, is the repository
 valid.
 """
 

@@ -5,8 +5,8 @@ unreachable server, a refused key, a timeout, a bug in a driver. Nothing here ha
 timeout or raises into the caller.
 
 `operate` is for synchronous callers (Celery tasks, services): the operations run in an event
-loop in a thread of their own, and each log line is handed to `on_line` in the caller's thread as
-it arrives, so the callback may write it to the database.
+loop in a thread of their own, and the log lines are handed to `on_lines` in the caller's thread
+as they arrive, in batches while they come fast, so the callback may write them to the database.
 """
 
 import asyncio
@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from upgrades.drivers.base import Driver, DriverError, LogLine, Operation, Result, Target
@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 300.0
 OnLine = Callable[[LogLine], None]
+OnLines = Callable[[list[LogLine]], None]
+# Log lines are handed to a synchronous caller at most this often, at most this many at a time.
+BATCH_SECONDS = 0.05
+BATCH_LINES = 500
 _DONE = object()
 
 
@@ -74,8 +78,12 @@ async def operate_async(*, targets: Sequence[Target], operation: Operation, para
 
 
 def operate(*, targets: Sequence[Target], operation: Operation, params: dict | None = None,
-            on_line: OnLine | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[Result]:
-    """`operate_async` for a synchronous caller; `on_line` runs in the caller's thread."""
+            on_lines: OnLines | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[Result]:
+    """`operate_async` for a synchronous caller. The log lines are handed to `on_lines` in the
+    caller's thread, in order and in batches: a line that comes after a quiet moment at once,
+    and while servers print fast, what came in the last BATCH_SECONDS together (at most
+    BATCH_LINES), so that a caller writing each batch to the database writes at most 20 a
+    second however fast they print. Every line is handed over before this returns."""
     lines: queue.SimpleQueue = queue.SimpleQueue()
     outcome: dict = {}
 
@@ -90,9 +98,28 @@ def operate(*, targets: Sequence[Target], operation: Operation, params: dict | N
             lines.put(_DONE)
 
     threading.Thread(target=loop, name=f"driver {operation}", daemon=True).start()
-    while (line := lines.get()) is not _DONE:
-        if on_line is not None:
-            on_line(line)
+    for batch in _batches(lines):
+        if on_lines is not None:
+            on_lines(batch)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["results"]
+
+
+def _batches(lines: queue.SimpleQueue) -> Iterator[list[LogLine]]:
+    """The lines of `lines` until _DONE, in batches (see `operate`)."""
+    handed = float("-inf")
+    while (line := lines.get()) is not _DONE:
+        batch, until = [line], handed + BATCH_SECONDS
+        while len(batch) < BATCH_LINES:
+            wait = until - time.monotonic()
+            try:
+                line = lines.get(timeout=wait) if wait > 0 else lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is _DONE:
+                yield batch
+                return
+            batch.append(line)
+        yield batch
+        handed = time.monotonic()

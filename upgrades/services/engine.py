@@ -43,7 +43,7 @@ from upgrades.selectors import step_next
 from upgrades.services import lifecycle, plans, run_notices
 from upgrades.services.availability import probe_stop
 from upgrades.services.checks import checks_run
-from upgrades.services.events import event_emit
+from upgrades.services.events import event_emit, log_lines_emit
 from upgrades.signals import run_paused
 
 log = logging.getLogger(__name__)
@@ -350,12 +350,15 @@ def _operate(step: Step, operation_name: str, servers: list[Server]) -> _Outcome
                            data={"hostname": probe.hostname, "operation": operation.value})
         targets = [target for target in targets if target.hostname not in skipped]
 
-    def on_line(line: drivers.LogLine) -> None:
-        event_emit(run=step.run_id, kind="log", step=step, text=f"{line.hostname}: {line.text}",
-                   data={"hostname": line.hostname, "operation": line.operation, "at": line.at.isoformat()})
+    def on_lines(lines: list[drivers.LogLine]) -> None:
+        log_lines_emit(run=step.run_id, step=step, lines=[
+            (f"{line.hostname}: {line.text}",
+             {"hostname": line.hostname, "operation": line.operation, "at": line.at.isoformat()})
+            for line in lines
+        ])
 
     started = time.perf_counter()
-    results = drivers.operate(targets=targets, operation=operation, params=params, on_line=on_line,
+    results = drivers.operate(targets=targets, operation=operation, params=params, on_lines=on_lines,
                               timeout=timeout) if targets else []
     seconds = time.perf_counter() - started
     result = {

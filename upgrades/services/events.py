@@ -8,10 +8,15 @@ published to Redis after commit for whoever is watching.
    still stored: a watcher that reconnects (or polls) replays it from PostgreSQL.
 3. A watcher replays the rows after the last sequence number it saw, then follows the channel,
    dropping what it already has: nothing lost, nothing twice.
+
+Log lines that come fast (an installer dumping its output) are written together
+(`log_lines_emit`): one range of numbers, one INSERT and one published message per batch,
+which `upgrades.drivers.operate` hands over at most every 50 ms.
 """
 
 import json
 import logging
+from collections.abc import Sequence
 from functools import cache
 
 import redis
@@ -45,12 +50,14 @@ def as_message(event: LiveEvent) -> dict:
     }
 
 
-def _publish(run_id: int, message: dict) -> None:
+def _publish(run_id: int, message: dict | list[dict]) -> None:
+    """One message on the run's channel: an event, or a batch of them (a list, in order)."""
     try:
         _redis().publish(channel(run_id), json.dumps(message))
     except redis.RedisError as error:
         # Stored all the same: watchers catch up from PostgreSQL when they reconnect or poll.
-        log.warning("run %s: event %s not published: %s", run_id, message["seq"], error)
+        seqs = [message["seq"]] if isinstance(message, dict) else [message[0]["seq"], message[-1]["seq"]]
+        log.warning("run %s: events %s not published: %s", run_id, "-".join(map(str, seqs)), error)
 
 
 def event_emit(*, run: Run | int, kind: str, text: str = "", step: Step | None = None, actor: User | None = None,
@@ -71,6 +78,29 @@ def event_emit(*, run: Run | int, kind: str, text: str = "", step: Step | None =
         message = as_message(event)
         transaction.on_commit(lambda: _publish(run_id, message))
     return event
+
+
+def log_lines_emit(*, run: Run | int, step: Step | None, lines: Sequence[tuple[str, dict]]) -> list[LiveEvent]:
+    """Many log lines of a run at once, as a busy installer prints them: one range of sequence
+    numbers, one INSERT and, after commit, one message for all of them on the run's channel."""
+    if not lines:
+        return []
+    run_id = run if isinstance(run, int) else run.pk
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE upgrades_run SET next_seq = next_seq + %s WHERE id = %s RETURNING next_seq - %s",
+                [len(lines), run_id, len(lines)],
+            )
+            (first,) = cursor.fetchone()
+        at = timezone.now()
+        events = LiveEvent.objects.bulk_create([
+            LiveEvent(run_id=run_id, seq=first + n, at=at, kind="log", step=step, text=text, data=data)
+            for n, (text, data) in enumerate(lines)
+        ])
+        messages = [as_message(event) for event in events]
+        transaction.on_commit(lambda: _publish(run_id, messages))
+    return events
 
 
 def events_after(*, run_id: int, seq: int, limit: int = 1000) -> list[dict]:

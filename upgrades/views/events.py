@@ -224,24 +224,29 @@ class _Hub:
                         watch.wake()
 
     async def _deliver(self, name: str, data: str) -> None:
-        message = json.loads(data)
+        """One message from Redis, an event or a batch of them (log lines written together), to
+        every watcher of its channel: rendered once per zone, handed over as one item."""
+        parsed = json.loads(data)
+        messages = parsed if isinstance(parsed, list) else [parsed]
         run_id = int(name.removeprefix(CHANNEL_PREFIX))
         self.heard[name] = time.monotonic()
-        frames = {}
+        moves = any(message["kind"] == "run" for message in messages)
+        items = {}
         for zone in {watch.zone for watch in self.watchers.get(name, ())}:
             try:
-                if reads_the_board([message]):
-                    [shown] = await _rendered(run_id=run_id, messages=[message], zone=zone)
+                if reads_the_board(messages):
+                    shown = await _rendered(run_id=run_id, messages=messages, zone=zone)
                 else:
-                    # A log line, rendered here: a thread for each would keep a busy run's lines waiting.
-                    [shown] = with_html(run_id=run_id, messages=[message], zone=zone)
+                    # Log lines, rendered here: a thread for each batch would keep a busy run's lines waiting.
+                    shown = with_html(run_id=run_id, messages=messages, zone=zone)
             except Exception:  # noqa: BLE001 - its watchers catch up from PostgreSQL, which renders again
-                log.exception("live events: run %s, event %s not rendered", run_id, message["seq"])
+                log.exception("live events: run %s, events %s-%s not rendered", run_id, messages[0]["seq"],
+                              messages[-1]["seq"])
                 continue
-            frames[zone] = (message["seq"], message["kind"], _framed(shown))
+            items[zone] = (messages[0]["seq"], messages[-1]["seq"], moves, [_framed(message) for message in shown])
         watchers = self.watchers.get(name, set())
         for watch in list(watchers):
-            item = frames.get(watch.zone)
+            item = items.get(watch.zone)
             if item is None:
                 # It came while the others' was rendered (its replay, which follows its coming,
                 # has the event), or its rendering failed (its next look in PostgreSQL has it).
@@ -284,8 +289,8 @@ def _hub() -> _Hub:
 
 class _Watch:
     """One watcher's stream: what it has sent (`last`), what the hub has handed it since it
-    last looked (`inbox`: (seq, kind, frame) items, or LOST), and where the next events come
-    from. A list and one future rather than an asyncio.Queue: the hub hands every event to
+    last looked (`inbox`: items (first seq, last seq, whether a run event is among them, their
+    frames), or LOST), and where the next events come from. A list and one future rather than an asyncio.Queue: the hub hands every event to
     every watcher, and a queue's bookkeeping per item would cost more than the item's sending."""
 
     def __init__(self, run_id: int, last: int, zone: str):
@@ -335,14 +340,14 @@ class _Watch:
         for item in items:
             if item is LOST:
                 return b"".join(frames), True
-            seq, kind, frame = item
-            if seq <= self.last:
+            first, last, moves, batch = item
+            if last <= self.last:
                 continue  # sent already, by the replay
-            if seq > self.last + 1:
+            if first > self.last + 1:
                 return b"".join(frames), True  # a gap: PostgreSQL has what Redis did not bring
-            frames.append(frame)
-            self.last = seq
-            ask = ask or kind == "run"
+            frames.extend(batch[self.last + 1 - first:])  # a batch the replay sent the start of
+            self.last = last
+            ask = ask or moves
         return b"".join(frames), ask
 
     async def frames(self) -> AsyncIterator[bytes]:
