@@ -12,7 +12,7 @@ import pytest
 
 from tests.upgrades.conftest import VERSION_9_5
 from upgrades.drivers import LogLine, Operation, Target, operate
-from upgrades.drivers.group import _DONE, BATCH_LINES, _batches
+from upgrades.drivers.group import _DONE, BATCH_LINES, batches
 
 ADMIN_1, STREAM_1 = "cpadmin01.lab.example", "cpstream01.lab.example"
 PASSWORD = "correct-horse-battery"
@@ -128,7 +128,7 @@ def test_lines_printed_fast_are_handed_over_in_order_in_batches():
     _printer(lines, 2000)
     lines.put(_DONE)
 
-    batches = list(_batches(lines))
+    batches = list(batches(lines))
 
     assert [line.text for batch in batches for line in batch] == [f"line {n}" for n in range(2000)]
     assert len(batches) == 2000 // BATCH_LINES
@@ -137,7 +137,7 @@ def test_lines_printed_fast_are_handed_over_in_order_in_batches():
 
 def test_a_line_after_a_quiet_moment_is_handed_over_before_the_next_comes():
     lines, handed = queue.SimpleQueue(), queue.SimpleQueue()
-    threading.Thread(target=lambda: [handed.put(batch) for batch in _batches(lines)], daemon=True).start()
+    threading.Thread(target=lambda: [handed.put(batch) for batch in batches(lines)], daemon=True).start()
 
     lines.put(LogLine(hostname=STREAM_1, operation="install", text="first", at=datetime.now(UTC)))
     first = handed.get(timeout=5)  # handed over alone: nothing more is coming yet

@@ -29,7 +29,8 @@ from upgrades.choices import RunState
 from upgrades.fragments import with_html
 from upgrades.models import Run
 from upgrades.services import events
-from upgrades.services.events import event_emit
+from upgrades.services.events import event_emit, log_lines_emit
+from upgrades.views.events import _Watch
 
 # Nothing listens there: Redis "down".
 NO_REDIS = "redis://127.0.0.1:1/0"
@@ -335,6 +336,68 @@ def test_a_replay_carries_the_html_the_live_stream_carried(run, engineer, watch)
     assert [event["data"]["html"] for event in replayed] == [event["data"]["html"] for event in streamed]
     assert "Stopping Tomcat</li>" in streamed[0]["data"]["html"]
     assert "The upgrade is over: the report keeps everything." in streamed[1]["data"]["html"]
+
+
+# -- Log lines written in batches (a server printing fast) ----------------------------------------
+
+def printed(run: Run, *texts: str) -> None:
+    """Lines as the engine writes a batch of a server's output."""
+    log_lines_emit(run=run, step=None, lines=[(text, {"server": "cpstream01"}) for text in texts])
+
+
+def test_log_lines_written_in_batches_reach_every_watcher_once_in_order(run, customer, engineer, watch):
+    watchers = [watch(run, customer), watch(run, engineer)]
+
+    printed(run, *(f"file {n}" for n in range(1, 301)))
+    log_lines(run, "a line of its own")
+    printed(run, *(f"file {n}" for n in range(302, 501)))
+    finish(run)
+
+    for watcher in watchers:
+        received = watcher.until_end()
+        assert seqs(received) == list(range(1, 502))
+        texts = [event["data"]["text"] for event in received]
+        assert texts[:300] == [f"file {n}" for n in range(1, 301)]
+        assert texts[300:500] == ["a line of its own", *(f"file {n}" for n in range(302, 501))]
+        assert '<li data-seq="250"><time>' in received[249]["data"]["html"]
+
+
+def test_a_watcher_back_in_the_middle_of_a_batch_gets_the_rest_once(run, customer, watch):
+    printed(run, *(f"file {n}" for n in range(1, 101)))
+
+    again = watch(run, customer, last_event_id=40)
+    printed(run, *(f"file {n}" for n in range(101, 201)))
+    finish(run)
+
+    assert seqs(again.until_end()) == list(range(41, 202))
+
+
+def test_a_batch_the_replay_has_sent_the_start_of_is_sent_from_where_the_replay_ended():
+    watch = _Watch(run_id=1, last=40, zone="UTC")
+    batch = [f"id: {seq}\n\n".encode() for seq in range(31, 61)]
+
+    frames, ask = watch.take([(31, 60, False, batch), (61, 61, False, [b"id: 61\n\n"])])
+
+    assert frames == b"".join(f"id: {seq}\n\n".encode() for seq in range(41, 62))
+    assert watch.last == 61 and not ask
+
+
+def test_a_batch_whose_publication_failed_still_reaches_the_watcher(run, engineer, watch, settings):
+    watcher = watch(run, engineer)
+    printed(run, "published")
+    assert seqs(watcher.events(1)) == [1]
+
+    settings.REDIS_URL = NO_REDIS
+    events._redis.cache_clear()
+    try:
+        printed(run, *(f"stored only {n}" for n in range(1, 51)))
+        finish(run)
+        rest = watcher.until_end()
+    finally:
+        events._redis.cache_clear()
+
+    assert seqs(rest) == list(range(2, 53))
+    assert [event["data"]["text"] for event in rest][:50] == [f"stored only {n}" for n in range(1, 51)]
 
 
 # -- Polling, for a page without SSE --------------------------------------------------------------

@@ -98,7 +98,7 @@ def operate(*, targets: Sequence[Target], operation: Operation, params: dict | N
             lines.put(_DONE)
 
     threading.Thread(target=loop, name=f"driver {operation}", daemon=True).start()
-    for batch in _batches(lines):
+    for batch in batches(lines):
         if on_lines is not None:
             on_lines(batch)
     if "error" in outcome:
@@ -106,7 +106,7 @@ def operate(*, targets: Sequence[Target], operation: Operation, params: dict | N
     return outcome["results"]
 
 
-def _batches(lines: queue.SimpleQueue) -> Iterator[list[LogLine]]:
+def batches(lines: queue.SimpleQueue) -> Iterator[list[LogLine]]:
     """The lines of `lines` until _DONE, in batches (see `operate`)."""
     handed = float("-inf")
     while (line := lines.get()) is not _DONE:
