@@ -11,7 +11,7 @@ REDIS_URL set as for the tests (`--seconds 10` for a quick look).
    printer in a process of its own: a thread puts lines at RATE a second on a queue, as a
    driver's event loop does, and the process writes them as the engine writes a step's output:
    `upgrades.drivers.batches` (at most one batch per 50 ms) and `log_lines_emit` (one range of
-   numbers, one INSERT, one published message a batch). Then the run ends, which ends every
+   numbers, one COPY, one published message a batch). Then the run ends, which ends every
    stream.
 3. Latency = a line's arrival at a watcher - the moment the printer made it, so it includes the
    wait in its batch and the write (`p50_ms`, `p99_ms`, `max_ms`; target p99 under 250 ms);
@@ -88,12 +88,12 @@ def print_lines(run_id: int, *, rate: int, seconds: int, made: str) -> None:
     threading.Thread(target=printer, daemon=True).start()
     made_at, committed = {}, time.time()
     for batch in batches(lines):
-        events = log_lines_emit(run=run_id, step=None, lines=[
+        written = log_lines_emit(run=run_id, step=None, lines=[
             (f"{line.hostname}: {line.text}", {"hostname": line.hostname, "operation": line.operation})
             for _, line in batch
         ])
         committed = time.time()
-        made_at.update({event.seq: made for event, (made, _) in zip(events, batch)})
+        made_at.update({message["seq"]: made for message, (made, _) in zip(written, batch)})
     with transaction.atomic():
         Run.objects.filter(pk=run_id).update(state=RunState.ABORTED)
         event_emit(run=run_id, kind="run", text="The bench is over.")

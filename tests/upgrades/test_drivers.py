@@ -128,11 +128,11 @@ def test_lines_printed_fast_are_handed_over_in_order_in_batches():
     _printer(lines, 2000)
     lines.put(_DONE)
 
-    batches = list(batches(lines))
+    handed = list(batches(lines))
 
-    assert [line.text for batch in batches for line in batch] == [f"line {n}" for n in range(2000)]
-    assert len(batches) == 2000 // BATCH_LINES
-    assert all(len(batch) == BATCH_LINES for batch in batches)
+    assert [line.text for batch in handed for line in batch] == [f"line {n}" for n in range(2000)]
+    assert len(handed) == 2000 // BATCH_LINES
+    assert all(len(batch) == BATCH_LINES for batch in handed)
 
 
 def test_a_line_after_a_quiet_moment_is_handed_over_before_the_next_comes():

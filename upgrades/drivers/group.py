@@ -121,5 +121,5 @@ def batches(lines: queue.SimpleQueue) -> Iterator[list[LogLine]]:
                 yield batch
                 return
             batch.append(line)
+        handed = time.monotonic()  # the next batch goes BATCH_SECONDS after this one, however long it takes
         yield batch
-        handed = time.monotonic()

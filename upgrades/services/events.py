@@ -10,7 +10,7 @@ published to Redis after commit for whoever is watching.
    dropping what it already has: nothing lost, nothing twice.
 
 Log lines that come fast (an installer dumping its output) are written together
-(`log_lines_emit`): one range of numbers, one INSERT and one published message per batch,
+(`log_lines_emit`): one range of numbers, one COPY and one published message per batch,
 which `upgrades.drivers.operate` hands over at most every 50 ms.
 """
 
@@ -80,12 +80,14 @@ def event_emit(*, run: Run | int, kind: str, text: str = "", step: Step | None =
     return event
 
 
-def log_lines_emit(*, run: Run | int, step: Step | None, lines: Sequence[tuple[str, dict]]) -> list[LiveEvent]:
+def log_lines_emit(*, run: Run | int, step: Step | None, lines: Sequence[tuple[str, dict]]) -> list[dict]:
     """Many log lines of a run at once, as a busy installer prints them: one range of sequence
-    numbers, one INSERT and, after commit, one message for all of them on the run's channel."""
+    numbers, one COPY (half the cost of a multi-row INSERT of model instances) and, after commit,
+    one message for all of them on the run's channel. Returns the messages (`as_message`)."""
     if not lines:
         return []
     run_id = run if isinstance(run, int) else run.pk
+    step_id = step.pk if step is not None else None
     with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute(
@@ -93,14 +95,19 @@ def log_lines_emit(*, run: Run | int, step: Step | None, lines: Sequence[tuple[s
                 [len(lines), run_id, len(lines)],
             )
             (first,) = cursor.fetchone()
-        at = timezone.now()
-        events = LiveEvent.objects.bulk_create([
-            LiveEvent(run_id=run_id, seq=first + n, at=at, kind="log", step=step, text=text, data=data)
+            at = timezone.now()
+            with cursor.copy(
+                "COPY upgrades_liveevent (run_id, seq, at, kind, step_id, text, data) FROM STDIN"
+            ) as copy:
+                for n, (text, data) in enumerate(lines):
+                    copy.write_row((run_id, first + n, at, "log", step_id, text, json.dumps(data)))
+        messages = [
+            {"seq": first + n, "at": at.isoformat(), "kind": "log", "step": step_id, "actor": None, "text": text,
+             "data": data}
             for n, (text, data) in enumerate(lines)
-        ])
-        messages = [as_message(event) for event in events]
+        ]
         transaction.on_commit(lambda: _publish(run_id, messages))
-    return events
+    return messages
 
 
 def events_after(*, run_id: int, seq: int, limit: int = 1000) -> list[dict]:
