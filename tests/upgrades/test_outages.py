@@ -126,7 +126,7 @@ class Watchers:
         return {email: [int(event["id"]) for event in events] for email, events in self.received.items()}
 
 
-def test_redis_lost_at_a_step_boundary_delays_the_run_and_loses_nothing(
+def test_redis_lost_at_a_step_boundary_does_not_hold_the_run_up_and_loses_nothing(
         stack, redis_server, start_lab, northwind, engineer, colleague, customer):
     run, lab, people = started(stack, start_lab, northwind, version="10.0.0", name="Lab outage", op_seconds=1.0,
                                engineer=engineer, administrator=colleague, lead=customer)
@@ -140,23 +140,15 @@ def test_redis_lost_at_a_step_boundary_delays_the_run_and_loses_nothing(
             redis_server.kill()  # as the database step prints its first line
             outage["killed"] = time.time()
         elif "killed" in outage and "back" not in outage and time.time() - outage["killed"] >= OUTAGE_SECONDS:
-            # Meanwhile the step ended and the next one could not be sent, and nothing moved on.
-            database.refresh_from_db()
-            assert database.state == StepState.SUCCEEDED
-            assert run.steps.get(pk=following.pk).state == StepState.PENDING
-            assert people.engineer.run(run.pk)["waiting"]["waiting_for"] == "queue"
             redis_server.start()
             outage["back"] = time.time()
 
     run = people.play(run, on_tick=redis_goes_away_at_the_database_step)
 
     assert run.state == RunState.COMPLETED
+    # The worker that ended the database step went on with the next one: no message was needed.
     following.refresh_from_db()
-    resumed = following.started_at.timestamp() - outage["back"]
-    print(f"RESULT redis back -> next step claimed: {resumed:.2f} s")
-    texts = list(run.live_events.filter(kind="run").values_list("text", flat=True))
-    assert any(text.startswith("Waiting for the task queue: Step") for text in texts)
-    assert any(text.startswith("The task queue answers again") for text in texts)
+    assert following.attempts == 1 and following.started_at.timestamp() < outage["back"]
     # Nothing applied twice on the lab; every watcher has every event once, in order.
     assert applied(lab) == planned_operations(run)
     every = list(run.live_events.order_by("seq").values_list("seq", flat=True))

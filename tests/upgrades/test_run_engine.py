@@ -8,6 +8,7 @@ import pytest
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.core.exceptions import PermissionDenied
 
+from portal.models import Dispatch
 from scheduling.models import MaintenanceWindow
 from tests.conftest import wait_for
 from tests.upgrades.runs import (
@@ -166,3 +167,24 @@ def test_a_waiting_test_needs_the_engineer_and_the_customers_administrator(worke
     assert Run.objects.get(pk=run.pk).state == RunState.PAUSED
     assert set(deployment.check_results.filter(round=failed.result["round"]).values_list("kind", flat=True)) == {
         "login", "navigation", "launch", "admin_version", "requirements", "test_machine"}
+
+
+def test_a_worker_goes_on_with_the_step_after_its_own_without_a_message_through_the_broker(
+        workers, start_lab, northwind, minor, engineer, colleague, customer):
+    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab follow-on")
+    run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
+    start(run, engineer=engineer, customer=customer)
+
+    run = drive(run, engineer=engineer, administrator=colleague, lead=customer)
+
+    assert run.state == RunState.COMPLETED
+    steps = list(run.steps.order_by("position"))
+    followed = [(before, step) for before, step in zip(steps, steps[1:])
+                if before.kind in (StepKind.OPERATION, StepKind.DATABASE)]
+    assert followed
+    for before, step in followed:
+        [message] = Dispatch.objects.filter(task="upgrades.step_task", about=f"step:{step.pk}")
+        assert step.worker == before.worker and step.attempts == 1
+        assert message.sent_at is None and message.received_at is not None
+    assert applied(lab) == planned_operations(run)
+

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.dispatch import SEND_LEASE, relay
 from portal.models import Dispatch
 from tests.upgrades.runs import open_run
 from upgrades.choices import RunState, StepState
@@ -52,6 +53,20 @@ def test_the_next_step_is_recorded_with_the_move_and_a_rolled_back_move_sends_no
     engine.run_advance(run=run)
     [message] = step_messages(step)
     assert message.args == [step.pk] and message.received_at is None
+
+
+def test_a_worker_that_dies_after_keeping_the_next_step_leaves_it_to_the_dispatcher(run):
+    step = following(run)
+    with transaction.atomic():
+        kept = engine.run_advance(run=run, here=True)  # as a step's success keeps the next one
+
+    [message] = step_messages(step)
+    assert message == kept and message.sent_at is None  # its worker was to run it: nothing sent
+    assert stranded(run) is None and relay() == 0  # nor while the worker may still claim it
+    with time_machine.travel(timezone.now() + SEND_LEASE + timedelta(seconds=1), tick=False):
+        assert relay() == 1 and relay() == 0
+    message.refresh_from_db()
+    assert message.sent_at is not None and message.received_at is None
 
 
 def test_a_step_nobody_took_up_is_sent_again_by_the_sweep_and_only_once(run):

@@ -10,7 +10,10 @@ chain. (People's moves are in `services.runs` and `services.decisions`.)
    while it works, runs the step (driver operations on the group's servers at once, every log line
    an event; the database upgrade; automatic checks), then succeeds (and advances), waits for
    people, or fails and pauses the run. Each end is a guarded move on the claim (state running,
-   this worker): a step the sweep took away meanwhile is left as the sweep left it.
+   this worker): a step the sweep took away meanwhile is left as the sweep left it. A step that
+   succeeds keeps the run's next one for its worker (its outbox row written for the worker
+   itself, `portal.dispatch.dispatch_here`): no hand-over through the broker between automated
+   steps, and a worker that dies before it claims that step leaves the row to the relay.
 3. `steps_sweep` (the dispatcher) marks running steps whose heartbeat went stale as interrupted and
    pauses their runs. It never runs anything again: a person decides (services.decisions).
    `runs_resend` sends again a stranded run's next step.
@@ -29,10 +32,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from portal.choices import ServerRole
-from portal.dispatch import dispatch
+from portal.dispatch import HEADER, dispatch, dispatch_here, received
 from portal.dispatch import in_flight as dispatch_in_flight
 from portal.dispatch import latest as dispatch_latest
-from portal.models import Deployment, Server, User
+from portal.models import Deployment, Dispatch, Server, User
 from upgrades import drivers
 from upgrades.choices import FunctionalityCheck, RollbackState, RunState, StepProcedure, StepState, UpgradeKind
 from upgrades.models import CheckResult, Run, Step
@@ -55,24 +58,27 @@ FINAL_CHECKS = "checks-final"
 # -- Deciding what comes next ------------------------------------------------------------------
 
 
-def send_step(step: Step) -> None:
-    """The step's task, in the outbox of the transaction that decided it is next."""
-    dispatch("upgrades.step_task", step.pk, about=f"step:{step.pk}")
+def send_step(step: Step, *, here: bool = False) -> Dispatch:
+    """The step's task, in the outbox of the transaction that decided it is next: sent to a
+    worker after commit, or (`here`) run by the worker that decided it."""
+    return (dispatch_here if here else dispatch)("upgrades.step_task", step.pk, about=f"step:{step.pk}")
 
 
-def run_advance(*, run: Run) -> None:
+def run_advance(*, run: Run, here: bool = False) -> Dispatch | None:
     """Send the next step to a worker, or end a finished rollback; nothing while a step runs,
     waits for people or has failed, nor while the run is not running. Called inside the
     transaction of the move that decides it, so that the next step's message is recorded with
-    the move (portal.dispatch). Sending twice is harmless: the claim lets one task through."""
+    the move (portal.dispatch). Sending twice is harmless: the claim lets one task through.
+    `here`: a worker that has just finished a step keeps the next one (its row, returned)."""
     run = Run.objects.get(pk=run.pk)
     if run.state != RunState.RUNNING:
-        return
+        return None
     following = step_next(run)
     if following is None:
         _end_if_rolled_back(run)
     elif following.state == StepState.PENDING:
-        send_step(following)
+        return send_step(following, here=here)
+    return None
 
 
 def _end_if_rolled_back(run: Run) -> None:
@@ -194,10 +200,22 @@ class _Outcome:
 
 
 def step_execute(*, step_id: int, worker: str) -> str:
-    """The body of `upgrades.step_task` (see the module's docstring); answers what happened."""
+    """The body of `upgrades.step_task` (see the module's docstring); answers what happened to
+    the step. A step that succeeds hands its worker the run's next step, if it is pending: the
+    worker goes on with it (its outbox row marked received) instead of a message through the
+    broker, and so on while the run's steps succeed."""
+    answer, following = _attempt(step_id, worker)
+    while following is not None:
+        received({HEADER: following.pk})
+        _, following = _attempt(following.args[0], worker)
+    return answer
+
+
+def _attempt(step_id: int, worker: str) -> tuple[str, Dispatch | None]:
+    """One attempt at a step: what happened, and the next step's row if this worker keeps it."""
     step = _claim(step_id, worker)
     if step is None:
-        return "not claimed"
+        return "not claimed", None
     try:
         with _Heartbeat(step.pk, worker):
             outcome = _work(step)
@@ -205,9 +223,9 @@ def step_execute(*, step_id: int, worker: str) -> str:
         log.exception("step %s failed unexpectedly", step.pk)
         outcome = _Outcome(False, {}, f"The engine failed unexpectedly: {error.__class__.__name__}: {error}")
     if not outcome.ok:
-        return _fail(step, worker, outcome)
+        return _fail(step, worker, outcome), None
     if outcome.wait:
-        return _wait(step, worker, outcome)
+        return _wait(step, worker, outcome), None
     return _succeed(step, worker, outcome)
 
 
@@ -226,18 +244,18 @@ def _finish(step: Step, worker: str, move_name: str, **fields) -> bool:
     return True
 
 
-def _succeed(step: Step, worker: str, outcome: _Outcome) -> str:
+def _succeed(step: Step, worker: str, outcome: _Outcome) -> tuple[str, Dispatch | None]:
     with transaction.atomic(), pghistory.context(worker=worker, step=step.pk):
         if not _finish(step, worker, "succeed", finished_at=timezone.now(), result=outcome.result):
-            return "lost"
+            return "lost", None
         step_event(step, f"{label(step)} succeeded")
         if outcome.then:
             added = plans.steps_append(run=step.run, planned=outcome.then, procedure_name=step.procedure)
             event_emit(run=step.run_id, kind="rollback", step=step,
                        text=f"Planned from what the servers report: {len(added)} steps",
                        data={"steps": [row.key for row in added]})
-        run_advance(run=step.run)
-    return "succeeded"
+        following = run_advance(run=step.run, here=True)
+    return "succeeded", following
 
 
 def _wait(step: Step, worker: str, outcome: _Outcome) -> str:
