@@ -25,7 +25,8 @@ from pathlib import Path
 
 from bench.harness import own_database, progress, set_up_django
 
-TARGET_P50_MS = 50.0
+TARGET_P50_MS = 15.0
+TARGET_P95_MS = 30.0
 GROUPS = 4
 
 
@@ -196,13 +197,13 @@ def main() -> None:
     lines = [f"A major run of {GROUPS} groups, operation time zero: {len(rows)} automated steps, {events} events", "",
              f"{'step':18} {'overhead ms':>12} {'driver ms':>10}", "-" * 42]
     lines += [f"{key:18} {overhead:>12.1f} {driver:>10.1f}" for key, overhead, driver in rows]
-    lines += ["", f"overhead p50 {p50:.1f} ms, p95 {p95:.1f} ms (target p50 < {TARGET_P50_MS:.0f} ms); "
+    lines += ["", f"overhead p50 {p50:.1f} ms, p95 {p95:.1f} ms (target p50 < {TARGET_P50_MS:.0f} ms, p95 < {TARGET_P95_MS:.0f} ms); "
               f"run {total_s:.2f} s, of which driver operations {operations_s:.2f} s; "
               f"CPU time of the process meanwhile {cpu_s:.2f} s (the lab fleet and the people's side included)"]
     print("\n".join(lines))
     print(json.dumps({
-        "within_targets": p50 < TARGET_P50_MS,
-        "targets": {"step_overhead_p50_ms": TARGET_P50_MS},
+        "within_targets": p50 < TARGET_P50_MS and p95 < TARGET_P95_MS,
+        "targets": {"step_overhead_p50_ms": TARGET_P50_MS, "step_overhead_p95_ms": TARGET_P95_MS},
         "step_overhead_p50_ms": round(p50, 1),
         "step_overhead_p95_ms": round(p95, 1),
         "total_s": round(total_s, 2),
