@@ -129,12 +129,14 @@ def step_event(step: Step, text: str, *, actor: User | None = None, **data) -> N
     })
 
 
-def _claim(step_id: int, worker: str) -> Step | None:
+def _claim(step_id: int, worker: str, kept: Dispatch | None = None) -> Step | None:
     """pending -> running, only while the run runs; None when another task has it (a duplicated
-    message) or the step is not pending any more."""
+    message) or the step is not pending any more. A row the worker kept is received with it."""
     move = STEP_MOVES["claim"]
     now = timezone.now()
     with transaction.atomic(), pghistory.context(worker=worker, step=step_id):
+        if kept is not None:
+            received({HEADER: kept.pk})
         claimed = Step.objects.filter(pk=step_id, state__in=move.sources, run__state=RunState.RUNNING).update(
             state=move.target, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, finished_at=None,
             worker=worker, error="",
@@ -206,14 +208,14 @@ def step_execute(*, step_id: int, worker: str) -> str:
     broker, and so on while the run's steps succeed."""
     answer, following = _attempt(step_id, worker)
     while following is not None:
-        received({HEADER: following.pk})
-        _, following = _attempt(following.args[0], worker)
+        _, following = _attempt(following.args[0], worker, kept=following)
     return answer
 
 
-def _attempt(step_id: int, worker: str) -> tuple[str, Dispatch | None]:
-    """One attempt at a step: what happened, and the next step's row if this worker keeps it."""
-    step = _claim(step_id, worker)
+def _attempt(step_id: int, worker: str, kept: Dispatch | None = None) -> tuple[str, Dispatch | None]:
+    """One attempt at a step (`kept`: its row, when this worker kept it): what happened, and the
+    next step's row if this worker keeps that one too."""
+    step = _claim(step_id, worker, kept)
     if step is None:
         return "not claimed", None
     try:
