@@ -26,7 +26,6 @@ never a 500.
 import json
 import os
 import statistics
-import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -190,12 +189,8 @@ def run(contenders: int) -> dict:
     with pghistory.context(source="bench"):
         requests = fill(contenders)
     start = contested_start(requests[0])
-    port = harness.free_port()
-    progress(f"starting the web server on 127.0.0.1:{port}")
-    with tempfile.TemporaryFile() as log:
-        server = harness.start_portal(port, log)
+    with harness.portal_served() as (server, base):
         try:
-            base = f"http://127.0.0.1:{port}"
             token = log_in(base)
             # As customers do, look at the free slots first: a web process's first slot
             # computation (the holiday calendars loaded, its database connections opened) is not
@@ -206,7 +201,6 @@ def run(contenders: int) -> dict:
             outcomes = race(base, token, requests, start)
             cpu_used = harness.cpu_seconds(server.pid) - cpu_before
         finally:
-            harness.stop_process(server)
             celery_app.control.purge()  # the winner's notices: no worker here will send them
     # The reference holds a database connection per client: within PostgreSQL's usual 100.
     floor = None
