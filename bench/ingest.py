@@ -22,14 +22,9 @@ REDIS_URL set as for the tests (`--seconds 10` for a quick look).
 """
 
 import argparse
-import asyncio
 import json
-import os
 import queue
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -37,7 +32,7 @@ from pathlib import Path
 
 from bench import harness
 from bench.harness import progress
-from bench.live import cookie_of, percentile, watch_all
+from bench.live import percentile, watch_while_written
 
 DATABASE = "portal_bench_ingest"
 RATE = 5000  # lines a second
@@ -54,15 +49,15 @@ def options() -> argparse.Namespace:
     parser.add_argument("--watchers", type=int, default=WATCHERS, help=f"SSE streams (default {WATCHERS})")
     # The printer's side, run by the bench itself in a process of its own.
     parser.add_argument("--print", type=int, metavar="RUN", help=argparse.SUPPRESS)
-    parser.add_argument("--made", help=argparse.SUPPRESS)
+    parser.add_argument("--times", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 # -- The printer (a process of its own) ------------------------------------------------------------
 
-def print_lines(run_id: int, *, rate: int, seconds: int, made: str) -> None:
+def print_lines(run_id: int, *, rate: int, seconds: int, times: str) -> None:
     """`rate` lines a second for `seconds`, written as the engine writes a step's output; then
-    the run ends. When each line was made, by its event's number, as JSON in the file `made`."""
+    the run ends. When each line was made, by its event's number, as JSON in the file `times`."""
     from django.db import transaction
 
     from upgrades.choices import RunState
@@ -97,41 +92,20 @@ def print_lines(run_id: int, *, rate: int, seconds: int, made: str) -> None:
     with transaction.atomic():
         Run.objects.filter(pk=run_id).update(state=RunState.ABORTED)
         event_emit(run=run_id, kind="run", text="The bench is over.")
-    Path(made).write_text(json.dumps({"made": made_at, "last_committed": committed}))
+    Path(times).write_text(json.dumps({"times": made_at, "last_committed": committed}))
 
 
 # -- The bench ------------------------------------------------------------------------------------
 
 def measure(arguments: argparse.Namespace) -> dict:
-    from django.db import connection
-
-    from portal.celery import app as celery_app
-
     run, customer, engineer = harness.a_running_run()
-    cookies = [cookie_of(person) for person in (customer, engineer)]
-    connection.close()
-    with harness.portal_served() as (server, base), tempfile.NamedTemporaryFile(suffix=".json") as made:
-
-        def printer() -> subprocess.Popen:
-            return subprocess.Popen(
-                [sys.executable, "-m", "bench.ingest", "--print", str(run.pk), "--rate", str(arguments.rate),
-                 "--seconds", str(arguments.seconds), "--made", made.name],
-                env={**os.environ, "DATABASE_URL": harness.database_url()},
-            )
-
-        try:
-            cpu_before = harness.cpu_seconds(server.pid)
-            watchers, _ = asyncio.run(watch_all(base, run.pk, cookies, count=arguments.watchers, writer=printer))
-            server_cpu = harness.cpu_seconds(server.pid) - cpu_before
-            written = json.loads(Path(made.name).read_text())
-        finally:
-            celery_app.control.purge()  # the request's notices: no worker here sends them
-    made_at = {int(seq): at for seq, at in written["made"].items()}
-    latencies = sorted((arrived - made_at[seq]) * 1000 for watcher in watchers
-                       for seq, arrived in zip(watcher.seqs, watcher.arrivals) if seq in made_at)
-    lost = sum(len(made_at.keys() - set(watcher.seen)) for watcher in watchers)
-    duplicated = sum(count - 1 for watcher in watchers for count in watcher.seen.values() if count > 1)
-    lines_per_s = len(made_at) / (written["last_committed"] - min(made_at.values()))
+    watched = watch_while_written(run, [customer, engineer], count=arguments.watchers, writer=[
+        "bench.ingest", "--print", str(run.pk), "--rate", str(arguments.rate), "--seconds", str(arguments.seconds),
+    ])
+    made_at = {int(seq): moment for seq, moment in watched.written["times"].items()}
+    latencies, lost, duplicated = watched.tally(set(made_at))
+    lines_per_s = len(made_at) / (watched.written["last_committed"] - min(made_at.values()))
+    watchers, server_cpu = watched.watchers, watched.server_cpu_s
     p99 = percentile(latencies, 0.99) if latencies else None
     return {
         "within_targets": bool(latencies) and p99 < TARGET_P99_MS and lost == 0 and duplicated == 0
@@ -171,7 +145,7 @@ def main() -> None:
     harness.set_up_django(database=DATABASE)
     if arguments.print:
         # The printer: the bench's database, already made by the parent process.
-        print_lines(arguments.print, rate=arguments.rate, seconds=arguments.seconds, made=arguments.made)
+        print_lines(arguments.print, rate=arguments.rate, seconds=arguments.seconds, times=arguments.times)
         return
     with harness.own_database():
         figures = measure(arguments)

@@ -21,7 +21,7 @@ REDIS_URL set as for the tests.
    (commit-to-client, as the reference's is publish-to-client; a slow commit is the
    database's, not the fan-out's) (`p50_ms`, `p99_ms`, `max_ms`); `lost` counts the events a
    watcher never got, `duplicated` the ones it got more than once; `server_cpu_s` is what the
-   web server's processes spent in all (divide by `deliveries`). Stop the server.
+   web server's processes spent while watched (divide by `deliveries`). Stop the server.
 6. The reference, with the portal stopped: `bench/reference/sse.py` with the same watchers,
    events and rate (bare Redis pub/sub fanned out by one uvicorn process to raw SSE clients:
    no Django, no database). `reference_p99_ms` is its p99, `p99_ratio` the portal's p99 over it;
@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -69,15 +70,15 @@ def options() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=RATE, help=f"events written a second (default {RATE})")
     # The writer's side, run by the bench itself in a process of its own.
     parser.add_argument("--emit", type=int, metavar="RUN", help=argparse.SUPPRESS)
-    parser.add_argument("--commits", help=argparse.SUPPRESS)
+    parser.add_argument("--times", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
 # -- The writer (a process of its own) ------------------------------------------------------------
 
-def emit(run_id: int, *, count: int, rate: float, commits: str) -> None:
+def emit(run_id: int, *, count: int, rate: float, times: str) -> None:
     """`count` log events of the run at `rate` a second, then the run ends (and every stream);
-    when each event committed, by its number, as JSON in the file `commits`."""
+    when each event committed, by its number, as JSON in the file `times`."""
     from django.db import transaction
 
     from upgrades.choices import RunState
@@ -104,7 +105,7 @@ def emit(run_id: int, *, count: int, rate: float, commits: str) -> None:
             time.sleep(delay)
         written(kind="log", text=f"cpstream01: copying file {n} of {count}", data={"server": "cpstream01"})
     written(kind="run", text="The bench is over.")
-    Path(commits).write_text(json.dumps(committed))
+    Path(times).write_text(json.dumps({"times": committed}))
 
 
 # -- The watchers -----------------------------------------------------------------------------------
@@ -224,42 +225,67 @@ def reference(*, watchers: int, events: int, rate: float) -> dict:
     return json.loads(answer.stdout.strip().splitlines()[-1])
 
 
-def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
+@dataclass
+class Watched:
+    """What `watch_while_written` saw: the watchers, the database connections held while they
+    waited, the writer's JSON (`times`: a moment by event number), the web server's CPU."""
+
+    watchers: list[Watcher]
+    connections: int
+    written: dict
+    server_cpu_s: float
+
+    def tally(self, expected: set[int]) -> tuple[list[float], int, int]:
+        """Each arrival's latency in ms after the writer's time for its event (sorted), the
+        expected events a watcher never got, and the ones a watcher got more than once."""
+        times = {int(seq): moment for seq, moment in self.written["times"].items()}
+        latencies = sorted((arrived - times[seq]) * 1000 for watcher in self.watchers
+                           for seq, arrived in zip(watcher.seqs, watcher.arrivals) if seq in times)
+        lost = sum(len(expected - set(watcher.seen)) for watcher in self.watchers)
+        duplicated = sum(count - 1 for watcher in self.watchers for count in watcher.seen.values() if count > 1)
+        return latencies, lost, duplicated
+
+
+def watch_while_written(run, people: list, *, count: int, writer: list[str]) -> Watched:
+    """`count` watchers of `run` (logged in as `people` in turn) through the portal's web server
+    while `python -m <writer...> --times FILE` writes in a process of its own and ends the run."""
     from django.db import connection
 
     from portal.celery import app as celery_app
+
+    cookies = [cookie_of(person) for person in people]
+    connection.close()
+    with harness.portal_served() as (server, base), tempfile.NamedTemporaryFile(suffix=".json") as times:
+
+        def start_writer() -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-m", *writer, "--times", times.name],
+                                    env={**os.environ, "DATABASE_URL": harness.database_url()})
+
+        try:
+            cpu_before = harness.cpu_seconds(server.pid)
+            watchers, connections = asyncio.run(watch_all(base, run.pk, cookies, count=count, writer=start_writer))
+            server_cpu = harness.cpu_seconds(server.pid) - cpu_before
+            written = json.loads(Path(times.name).read_text())
+        finally:
+            celery_app.control.purge()  # the request's notices: no worker here sends them
+    return Watched(watchers, connections, written, server_cpu)
+
+
+def measure(arguments: argparse.Namespace, watcher_count: int) -> dict:
     from portal.web import processes_default
 
     run, customer, engineer = harness.a_running_run()
-    people = [customer, engineer]
     before = run.live_events.count()  # what the run said before the bench writes (its seq is gapless)
-    cookies = [cookie_of(person) for person in people]
-    connection.close()
-    with harness.portal_served() as (server, base), tempfile.NamedTemporaryFile(suffix=".json") as commits:
-
-        def writer() -> subprocess.Popen:
-            return subprocess.Popen(
-                [sys.executable, "-m", "bench.live", "--emit", str(run.pk), "--events", str(arguments.events),
-                 "--rate", str(arguments.rate), "--commits", commits.name],
-                env={**os.environ, "DATABASE_URL": harness.database_url()},
-            )
-
-        try:
-            started = time.monotonic()
-            watchers, connections = asyncio.run(watch_all(base, run.pk, cookies, count=watcher_count, writer=writer))
-            seconds = time.monotonic() - started
-            committed = {int(seq): at for seq, at in json.loads(Path(commits.name).read_text()).items()}
-            server_cpu = harness.cpu_seconds(server.pid)
-        finally:
-            celery_app.control.purge()  # the request's notices: no worker here sends them
+    started = time.monotonic()
+    watched = watch_while_written(run, [customer, engineer], count=watcher_count, writer=[
+        "bench.live", "--emit", str(run.pk), "--events", str(arguments.events), "--rate", str(arguments.rate),
+    ])
+    seconds = time.monotonic() - started
     progress(f"the reference: {watcher_count} watchers of a bare SSE fan-out")
     floor = reference(watchers=watcher_count, events=arguments.events, rate=arguments.rate)
-    expected = set(range(before + 1, before + arguments.events + 2))  # the log events and the run's end
-    latencies = sorted((arrived - committed[seq]) * 1000 for watcher in watchers
-                       for seq, arrived in zip(watcher.seqs, watcher.arrivals)
-                       if seq in committed)
-    lost = sum(len(expected - set(watcher.seen)) for watcher in watchers)
-    duplicated = sum(count - 1 for watcher in watchers for count in watcher.seen.values() if count > 1)
+    watchers, connections, server_cpu = watched.watchers, watched.connections, watched.server_cpu_s
+    # The log events and the run's end, each timed from its commit.
+    latencies, lost, duplicated = watched.tally(set(range(before + 1, before + arguments.events + 2)))
     errors = sorted({watcher.error for watcher in watchers if watcher.error})
     p99 = percentile(latencies, 0.99) if latencies else None
     ratio = round(p99 / floor["p99_ms"], 1) if latencies else None
@@ -313,7 +339,7 @@ def main() -> None:
     if arguments.emit:
         # The writer: the bench's database, already made by the parent process.
         harness.set_up_django(database=DATABASE)
-        emit(arguments.emit, count=arguments.events, rate=arguments.rate, commits=arguments.commits)
+        emit(arguments.emit, count=arguments.events, rate=arguments.rate, times=arguments.times)
         return
     harness.set_up_django(database=DATABASE)
     runs = []

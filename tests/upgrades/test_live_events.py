@@ -199,6 +199,11 @@ def log_lines(run: Run, *texts: str) -> None:
         event_emit(run=run, kind="log", text=text, data={"server": "cpadmin01"})
 
 
+def printed(run: Run, *texts: str) -> None:
+    """Lines as the engine writes a batch of a server's output."""
+    log_lines_emit(run=run, step=None, lines=[(text, {"server": "cpstream01"}) for text in texts])
+
+
 def finish(run: Run) -> None:
     """The run ends, as the engine ends it: a state change and its event, in one transaction."""
     from django.db import transaction
@@ -263,16 +268,17 @@ def test_the_page_resumes_from_the_last_event_it_rendered(run, engineer, watch):
     assert seqs(watcher.until_end()) == [3, 4]
 
 
-def test_events_whose_publication_failed_still_reach_the_watcher(run, engineer, watch, settings):
+@pytest.mark.parametrize("write", [log_lines, printed], ids=["one by one", "in a batch"])
+def test_events_whose_publication_failed_still_reach_the_watcher(run, engineer, watch, settings, write):
     watcher = watch(run, engineer)
-    log_lines(run, "published")
+    write(run, "published")
     assert seqs(watcher.events(1)) == [1]
 
     # Redis is down for the writer: the events are stored all the same, not published.
     settings.REDIS_URL = NO_REDIS
     events._redis.cache_clear()
     try:
-        log_lines(run, "stored only", "stored only too")
+        write(run, "stored only", "stored only too")
         finish(run)
         rest = watcher.until_end()
     finally:
@@ -340,11 +346,6 @@ def test_a_replay_carries_the_html_the_live_stream_carried(run, engineer, watch)
 
 # -- Log lines written in batches (a server printing fast) ----------------------------------------
 
-def printed(run: Run, *texts: str) -> None:
-    """Lines as the engine writes a batch of a server's output."""
-    log_lines_emit(run=run, step=None, lines=[(text, {"server": "cpstream01"}) for text in texts])
-
-
 def test_log_lines_written_in_batches_reach_every_watcher_once_in_order(run, customer, engineer, watch):
     watchers = [watch(run, customer), watch(run, engineer)]
 
@@ -380,24 +381,6 @@ def test_a_batch_the_replay_has_sent_the_start_of_is_sent_from_where_the_replay_
 
     assert frames == b"".join(f"id: {seq}\n\n".encode() for seq in range(41, 62))
     assert watch.last == 61 and not ask
-
-
-def test_a_batch_whose_publication_failed_still_reaches_the_watcher(run, engineer, watch, settings):
-    watcher = watch(run, engineer)
-    printed(run, "published")
-    assert seqs(watcher.events(1)) == [1]
-
-    settings.REDIS_URL = NO_REDIS
-    events._redis.cache_clear()
-    try:
-        printed(run, *(f"stored only {n}" for n in range(1, 51)))
-        finish(run)
-        rest = watcher.until_end()
-    finally:
-        events._redis.cache_clear()
-
-    assert seqs(rest) == list(range(2, 53))
-    assert [event["data"]["text"] for event in rest][:50] == [f"stored only {n}" for n in range(1, 51)]
 
 
 # -- Polling, for a page without SSE --------------------------------------------------------------
