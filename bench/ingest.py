@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench import harness
 from bench.harness import progress
-from bench.live import percentile, watch_while_written
+from bench.live import percentile, tally_rows, watch_while_written
 
 DATABASE = "portal_bench_ingest"
 RATE = 5000  # lines a second
@@ -132,11 +132,7 @@ def table(figures: dict) -> str:
         f"{'lines taken a second':28} {figures['lines_per_s']:>10,}   (at least {TARGET_LINES_PER_S:,})",
         f"{'latency p50 / p99 / max':28} {figures['p50_ms']} / {figures['p99_ms']} / {figures['max_ms']} ms"
         f"   (p99 under {TARGET_P99_MS:g})",
-        f"{'lost':28} {figures['lost']:>10}   (must be 0)",
-        f"{'duplicated':28} {figures['duplicated']:>10}   (must be 0)",
-        f"{'watchers failed':28} {figures['watchers_failed']:>10}",
-        f"{'server CPU':28} {figures['server_cpu_s']:>10} s",
-        f"verdict: {'ok' if figures['within_targets'] else 'MISSED'}",
+        *tally_rows(figures),
     ])
 
 
