@@ -33,8 +33,8 @@ import pghistory  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from portal import demo  # noqa: E402
-from portal.choices import ContactRole, Driver, Hosting, Role, ServerRole, SupportRegion, TlsVersion  # noqa: E402
-from portal.models import Contact, Deployment, Notice, NoticeState, Organisation, Server, ServerGroup, User  # noqa: E402
+from portal.choices import ContactRole, Driver, Hosting, NoticeState, Role, ServerRole, SupportRegion, TlsVersion  # noqa: E402
+from portal.models import Contact, Deployment, Notice, Organisation, Server, ServerGroup, User  # noqa: E402
 from upgrades import demo as upgrades_demo  # noqa: E402
 from upgrades.choices import (  # noqa: E402
     OPEN_REQUEST_STATES, CheckOutcome, ItemSection, ItemState, RequestState, UpgradeKind,

@@ -8,6 +8,7 @@ never 403. Writes call the services; their domain errors become HTTP answers in 
 import codecs
 import json
 import math
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -39,7 +40,6 @@ def field_errors(error: DjangoValidationError) -> dict:
     if NON_FIELD_ERRORS in errors:
         errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop(NON_FIELD_ERRORS)
     return errors
-
 
 
 def _finite(text: str) -> float:
@@ -135,16 +135,27 @@ class ServiceViewSet(viewsets.GenericViewSet):
         return Response(data, status=status_code)
 
 
-class PartialUpdates:
-    """PUT reads the row, checks the body and answers the row as `change` (the viewset's call of
-    its service) leaves it; PATCH is PUT with the fields left out kept."""
+class Creates:
+    """POST checks the body, makes the row with `create_with` (the service, called with the body's
+    fields and `by`) and answers it as a GET would, with 201."""
 
-    def change(self, row, **fields):
-        raise NotImplementedError
+    create_with: Callable
+
+    def create(self, request, *args, **kwargs):
+        row = self.create_with(by=request.user, **self.validated())
+        return self.answer(row, status_code=status.HTTP_201_CREATED)
+
+
+class PartialUpdates:
+    """PUT reads the row, checks the body and answers the row as `update_with` (the service, given
+    the row under its model's name) leaves it; PATCH is PUT with the fields left out kept."""
+
+    update_with: Callable
 
     def update(self, request, *args, partial=False, **kwargs):
         row = self.get_object()
-        return self.answer(self.change(row, **self.validated(row, partial=partial)))
+        fields = self.validated(row, partial=partial)
+        return self.answer(self.update_with(**{row._meta.model_name: row}, by=request.user, **fields))
 
     def partial_update(self, request, *args, **kwargs):
         return self.update(request, *args, partial=True, **kwargs)
@@ -155,47 +166,36 @@ class PartialUpdates:
     create=extend_schema(summary="Register a customer (support and administrators)"),
 )
 @extend_schema(tags=["organisations"])
-class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, ServiceViewSet):
+class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, PartialUpdates, ServiceViewSet):
     serializer_class = serializers.OrganisationSerializer
     update_serializer_class = serializers.OrganisationUpdateSerializer
     permission_classes = [IsAuthenticated, ManagesCustomers]
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
+    create_with = staticmethod(services.organisation_create)
+    update_with = staticmethod(services.organisation_update)
 
     def get_queryset(self):
         return selectors.organisation_list(user=self.request.user)
 
-    def create(self, request, *args, **kwargs):
-        organisation = services.organisation_create(by=request.user, **self.validated())
-        return self.answer(organisation, status_code=status.HTTP_201_CREATED)
-
-    def change(self, organisation, **fields):
-        return services.organisation_update(organisation=organisation, by=self.request.user, **fields)
-
 
 @extend_schema_view(list=extend_schema(parameters=[serializers.OrganisationFilterSerializer]))
 @extend_schema(tags=["contacts"])
-class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, ServiceViewSet):
+class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, PartialUpdates, ServiceViewSet):
     """The people at a customer (S10). Vendor staff and the customer's own users keep them."""
 
     serializer_class = serializers.ContactSerializer
     update_serializer_class = serializers.ContactUpdateSerializer
     filter_serializer_class = serializers.OrganisationFilterSerializer
     lookup_value_regex = ID
+    create_with = staticmethod(services.contact_create)
+    update_with = staticmethod(services.contact_update)
 
     def get_queryset(self):
         contacts = visible_to(Contact.objects.select_related("organisation"), self.request.user)
         if slug := self.filters().get("organisation"):
             contacts = contacts.filter(organisation=selectors.organisation_get(user=self.request.user, slug=slug))
         return contacts
-
-    def create(self, request, *args, **kwargs):
-        fields = self.validated()
-        contact = services.contact_create(organisation=fields.pop("organisation"), by=request.user, **fields)
-        return self.answer(contact, status_code=status.HTTP_201_CREATED)
-
-    def change(self, contact, **fields):
-        return services.contact_update(contact=contact, by=self.request.user, **fields)
 
     def destroy(self, request, *args, **kwargs):
         services.contact_delete(contact=self.get_object(), by=request.user)
@@ -211,7 +211,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUp
     partial_update=extend_schema(responses=serializers.DeploymentDetailSerializer),
 )
 @extend_schema(tags=["deployments"])
-class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, ServiceViewSet):
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, PartialUpdates, ServiceViewSet):
     """A customer's environment; its detail holds the groups in upgrade order (S5) and what
     support must know before an upgrade (S4, S9)."""
 
@@ -220,6 +220,8 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Partia
     filter_serializer_class = serializers.OrganisationFilterSerializer
     permission_classes = [IsAuthenticated, ManagesCustomers]
     lookup_value_regex = ID
+    create_with = staticmethod(services.deployment_create)
+    update_with = staticmethod(services.deployment_update)
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -247,14 +249,6 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Partia
             instance, serializer_class=serializers.DeploymentDetailSerializer, status_code=status_code
         )
 
-    def create(self, request, *args, **kwargs):
-        fields = self.validated()
-        deployment = services.deployment_create(organisation=fields.pop("organisation"), by=request.user, **fields)
-        return self.answer(deployment, status_code=status.HTTP_201_CREATED)
-
-    def change(self, deployment, **fields):
-        return services.deployment_update(deployment=deployment, by=self.request.user, **fields)
-
 
 def _deployment_filter(view: ServiceViewSet) -> dict:
     """`?deployment=<id>` as a lookup: another organisation's deployment is 404."""
@@ -266,7 +260,7 @@ def _deployment_filter(view: ServiceViewSet) -> dict:
 @extend_schema_view(list=extend_schema(parameters=[serializers.DeploymentFilterSerializer]))
 @method_decorator(sensitive_post_parameters("secret"), name="dispatch")
 @extend_schema(tags=["servers"])
-class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, ServiceViewSet):
+class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, PartialUpdates, ServiceViewSet):
     """The servers the engineers drive. Their credential is write-only: `has_secret` says
     whether one is stored, nothing ever reads it back."""
 
@@ -275,20 +269,12 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpd
     filter_serializer_class = serializers.DeploymentFilterSerializer
     permission_classes = [IsAuthenticated, RegistersServers]
     lookup_value_regex = ID
+    create_with = staticmethod(services.server_create)
+    update_with = staticmethod(services.server_update)
 
     def get_queryset(self):
         # By id: the model's ordering joins up to the organisation and sorts the whole fleet.
         return visible_to(Server.objects.order_by("pk"), self.request.user).filter(**_deployment_filter(self))
-
-    def create(self, request, *args, **kwargs):
-        fields = self.validated()
-        server = services.server_create(
-            deployment=fields.pop("deployment"), secret=fields.pop("secret", ""), by=request.user, **fields
-        )
-        return self.answer(server, status_code=status.HTTP_201_CREATED)
-
-    def change(self, server, **fields):
-        return services.server_update(server=server, secret=fields.pop("secret", None), by=self.request.user, **fields)
 
     def destroy(self, request, *args, **kwargs):
         services.server_delete(server=self.get_object(), by=request.user)
@@ -300,21 +286,18 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpd
     create=extend_schema(summary="Add the next group to a deployment (S5: upgraded in this order)"),
 )
 @extend_schema(tags=["server groups"])
-class ServerGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSet):
+class ServerGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, ServiceViewSet):
     serializer_class = serializers.ServerGroupSerializer
     filter_serializer_class = serializers.DeploymentFilterSerializer
     permission_classes = [IsAuthenticated, RegistersServers]
     lookup_value_regex = ID
+    create_with = staticmethod(services.group_create)
 
     def get_queryset(self):
         groups = ServerGroup.objects.prefetch_related(
             Prefetch("servers", queryset=Server.objects.order_by("role", "hostname"))
         )
         return visible_to(groups, self.request.user).filter(**_deployment_filter(self))
-
-    def create(self, request, *args, **kwargs):
-        group = services.group_create(deployment=self.validated()["deployment"], by=request.user)
-        return self.answer(group, status_code=status.HTTP_201_CREATED)
 
 
 @extend_schema(

@@ -83,3 +83,63 @@ class NoticeKind(models.TextChoices):
     ROLLBACK = "rollback", "A rollback is asked for, authorised or refused"
     RUN_ENDED = "run_ended", "An upgrade completed or rolled back, with its report"
     MESSAGE = "message", "A message on an upgrade waits for you"
+
+
+class NoticeState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class EndpointKind(models.TextChoices):
+    SIGNED = "signed", "Signed JSON (Standard Webhooks)"
+    TEAMS = "teams", "Microsoft Teams"
+    SLACK = "slack", "Slack"
+
+
+class WebhookEvent(models.TextChoices):
+    RUN_STARTED = "run.started", "A run started"
+    RUN_PAUSED = "run.paused", "A step failed and the run paused"
+    RUN_COMPLETED = "run.completed", "A run completed"
+    RUN_ROLLED_BACK = "run.rolled_back", "A run was rolled back"
+    RUN_ABORTED = "run.aborted", "A run was aborted"
+    WINDOW_SCHEDULED = "window.scheduled", "A window was scheduled"
+    WINDOW_MOVED = "window.moved", "A window moved"
+    WINDOW_CANCELLED = "window.cancelled", "A window was cancelled"
+
+
+# The "Send test" button's event: never subscribed to, sent once, never retried.
+TEST_EVENT = "webhook.test"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    RETRYING = "retrying", "Failed, will retry"
+    FAILED = "failed", "Failed"
+
+
+class SecurityKind(models.TextChoices):
+    LOG_IN = "log_in", "Signed in"
+    LOG_IN_FAILED = "log_in_failed", "Sign-in failed"
+    LOCKED_OUT = "locked_out", "Locked out"
+    LOG_OUT = "log_out", "Signed out"
+    PASSWORD_RESET_ASKED = "password_reset_asked", "Password reset asked for"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    ROLES_CHANGED = "roles_changed", "Roles changed"
+    ACCOUNT_ROLE_CHANGED = "account_role_changed", "Account role changed"
+    MFA_ADDED = "mfa_added", "Second factor added"
+    MFA_REMOVED = "mfa_removed", "Second factor removed"
+    MFA_FAILED = "mfa_failed", "Second factor refused"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
+    TOKEN_REFUSED = "token_refused", "API token refused"
+    CALENDAR_FEED_MADE = "calendar_feed_made", "Calendar feed address made"
+    CALENDAR_FEED_REVOKED = "calendar_feed_revoked", "Calendar feed address revoked"
+    SESSION_REVOKED = "session_revoked", "Session ended by its owner"
+    INVITATION_SENT = "invitation_sent", "Invitation sent"
+    INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
+    SIGN_ON_ACCOUNT_OPENED = "sign_on_account_opened", "Account opened by single sign-on"
+    SIGN_ON_REFUSED = "sign_on_refused", "Single sign-on refused"

@@ -7,8 +7,8 @@ from django.core.validators import MaxValueValidator
 from django.utils.text import slugify
 
 from portal import services
-from portal.choices import ContactRole, ServerRole, TokenScope
-from portal.models import Contact, Deployment, EndpointKind, Organisation, Server, WebhookEvent
+from portal.choices import ContactRole, EndpointKind, ServerRole, TokenScope, WebhookEvent
+from portal.models import Contact, Deployment, Organisation, Server
 from portal.timezones import time_zone_choices
 
 

@@ -21,7 +21,8 @@ from django.core.mail import EmailMessage
 from django.utils import timezone
 
 from portal.dispatch import dispatch
-from portal.models import Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Notice
 from portal.outbox import Outbox, retry_delay
 
 log = logging.getLogger(__name__)

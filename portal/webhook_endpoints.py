@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from portal import access
 from portal.credentials import seal
-from portal.models import EndpointKind, Organisation, User, WebhookEndpoint, WebhookEvent
+from portal.choices import EndpointKind, WebhookEvent
+from portal.models import Organisation, User, WebhookEndpoint
 from portal.webhooks import new_secret, receiver_check
 
 # After a rotation the previous secret signs alongside the new one this long.

@@ -4,7 +4,7 @@ incoming webhook take. Both read the payload's `data.summary` and `data.url`."""
 
 from collections.abc import Callable
 
-from portal.models import EndpointKind
+from portal.choices import EndpointKind
 
 
 def _facts(payload: dict) -> list[tuple[str, str]]:

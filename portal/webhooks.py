@@ -36,8 +36,8 @@ from standardwebhooks.webhooks import Webhook
 from portal import webhook_messages
 from portal.credentials import CredentialError, reveal
 from portal.dispatch import dispatch
-from portal.models import DeliveryState, EndpointKind, Organisation, WebhookDelivery, WebhookEndpoint
-from portal.models.webhooks import TEST_EVENT
+from portal.choices import TEST_EVENT, DeliveryState, EndpointKind
+from portal.models import Organisation, WebhookDelivery, WebhookEndpoint
 from portal.outbox import Outbox, retry_delay
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect, sync_playwright
 
 from portal import demo
-from portal.models import Contact, Notice, NoticeState, Organisation, User
+from portal.choices import NoticeState
+from portal.models import Contact, Notice, Organisation, User
 from portal.notices import notice_deliver
 from portal.celery import app as celery_app
 from scheduling import demo as scheduling_demo

@@ -17,7 +17,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from portal.api import ID, JSONParser, ManagesCustomers, PartialUpdates, ServiceViewSet, field_errors, router
+from portal.api import ID, Creates, JSONParser, ManagesCustomers, PartialUpdates, ServiceViewSet, field_errors, router
 from portal.selectors import visible_to
 from upgrades import evidence, selectors
 from upgrades.booking import booking
@@ -60,21 +60,16 @@ def _move(summary: str, *, body=None, answer: int = status.HTTP_200_OK):
     publish=extend_schema(summary="Publish a draft release: customers can read it and request it", request=None),
 )
 @extend_schema(tags=["releases"])
-class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUpdates, WorkflowViewSet):
+class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, PartialUpdates, WorkflowViewSet):
     serializer_class = s.ReleaseSerializer
+    create_with = staticmethod(releases.release_create)
+    update_with = staticmethod(releases.release_update)
     permission_classes = [IsAuthenticated, ManagesCustomers]
     lookup_field = "version"
     lookup_value_regex = VERSION
 
     def get_queryset(self):
         return selectors.release_list(user=self.request.user)
-
-    def create(self, request, *args, **kwargs):
-        release = releases.release_create(by=request.user, **self.validated())
-        return self.answer(release, status_code=status.HTTP_201_CREATED)
-
-    def change(self, release, **fields):
-        return releases.release_update(release=release, by=self.request.user, **fields)
 
     @action(detail=True, methods=["post"])
     def publish(self, request, *args, **kwargs):
@@ -96,7 +91,7 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartialUp
     ),
 )
 @extend_schema(tags=["upgrade requests"])
-class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkflowViewSet):
+class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, WorkflowViewSet):
     """Each move of the workflow is one action, allowed to the same people as on the pages: a
     customer approving is 403; a move not possible in the request's state now, or made first by
     someone else, is 409 with the reason."""
@@ -104,6 +99,7 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
     serializer_class = s.UpgradeRequestSerializer
     filter_serializer_class = s.RequestFilterSerializer
     lookup_value_regex = ID
+    create_with = staticmethod(requests.request_create)
     # What each action reads from the body; every action answers the request as a GET would.
     inputs = {
         "create": s.UpgradeRequestCreateSerializer,
@@ -142,10 +138,6 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
 
     def retrieve(self, request, *args, **kwargs):
         return Response(self.get_serializer(self.get_object()).data)
-
-    def create(self, request, *args, **kwargs):
-        upgrade = requests.request_create(by=request.user, **self.validated())
-        return self.answer(upgrade, status_code=status.HTTP_201_CREATED)
 
     @_move("Submit the request and its checklist to support")
     @action(detail=True, methods=["post"])

@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal import access
-from portal.choices import Hosting
-from portal.models import Deployment, Notice, NoticeState, User
+from portal.choices import Hosting, NoticeState
+from portal.models import Deployment, Notice, User
 from portal.selectors import visible_to
 from upgrades.choices import OPEN_REQUEST_STATES, CheckOutcome, ItemState, RequestState, RunState, StepState
 from upgrades.models import ChecklistItem, Release, Run, Step, UpgradeRequest

@@ -2,15 +2,14 @@ from portal.models.accounts import User
 from portal.models.customers import Contact, Organisation
 from portal.models.dispatches import Dispatch
 from portal.models.fleet import Deployment, Server, ServerGroup
-from portal.models.notices import Notice, NoticePreference, NoticeState
-from portal.models.security import SecurityEvent, SecurityKind
+from portal.models.notices import Notice, NoticePreference
+from portal.models.security import SecurityEvent
 from portal.models.sign_on import SignOn, SignOnDomain
 from portal.models.tokens import ApiToken, CalendarFeed, UserSession
-from portal.models.webhooks import (
-    DeliveryState, EndpointKind, WebhookDelivery, WebhookEndpoint, WebhookEvent,
-)
+from portal.models.webhooks import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["ApiToken", "CalendarFeed", "Contact", "Deployment", "Dispatch", "Notice", "NoticePreference", "NoticeState",
-           "Organisation",
-           "SecurityEvent", "SecurityKind", "Server", "ServerGroup", "SignOn", "SignOnDomain", "User", "UserSession",
-           "DeliveryState", "EndpointKind", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent"]
+__all__ = [
+    "ApiToken", "CalendarFeed", "Contact", "Deployment", "Dispatch", "Notice", "NoticePreference", "Organisation",
+    "SecurityEvent", "Server", "ServerGroup", "SignOn", "SignOnDomain", "User", "UserSession", "WebhookDelivery",
+    "WebhookEndpoint",
+]

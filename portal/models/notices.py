@@ -5,14 +5,7 @@ cause mails one person once, however often it is retried or re-triggered."""
 from django.db import models
 from django.db.models import Q
 
-from portal.choices import NoticeKind
-
-
-class NoticeState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
+from portal.choices import NoticeKind, NoticeState
 
 
 class Notice(models.Model):

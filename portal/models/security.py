@@ -4,29 +4,7 @@ given roles or used a token, from which client address. Written only, never chan
 from django.conf import settings
 from django.db import models
 
-
-class SecurityKind(models.TextChoices):
-    LOG_IN = "log_in", "Signed in"
-    LOG_IN_FAILED = "log_in_failed", "Sign-in failed"
-    LOCKED_OUT = "locked_out", "Locked out"
-    LOG_OUT = "log_out", "Signed out"
-    PASSWORD_RESET_ASKED = "password_reset_asked", "Password reset asked for"
-    PASSWORD_CHANGED = "password_changed", "Password changed"
-    ROLES_CHANGED = "roles_changed", "Roles changed"
-    ACCOUNT_ROLE_CHANGED = "account_role_changed", "Account role changed"
-    MFA_ADDED = "mfa_added", "Second factor added"
-    MFA_REMOVED = "mfa_removed", "Second factor removed"
-    MFA_FAILED = "mfa_failed", "Second factor refused"
-    TOKEN_CREATED = "token_created", "API token created"
-    TOKEN_REVOKED = "token_revoked", "API token revoked"
-    TOKEN_REFUSED = "token_refused", "API token refused"
-    CALENDAR_FEED_MADE = "calendar_feed_made", "Calendar feed address made"
-    CALENDAR_FEED_REVOKED = "calendar_feed_revoked", "Calendar feed address revoked"
-    SESSION_REVOKED = "session_revoked", "Session ended by its owner"
-    INVITATION_SENT = "invitation_sent", "Invitation sent"
-    INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
-    SIGN_ON_ACCOUNT_OPENED = "sign_on_account_opened", "Account opened by single sign-on"
-    SIGN_ON_REFUSED = "sign_on_refused", "Single sign-on refused"
+from portal.choices import SecurityKind
 
 
 class SecurityEvent(models.Model):

@@ -9,36 +9,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
+from portal.choices import DeliveryState, EndpointKind, WebhookEvent
 from portal.models.customers import Organisation, audited
-
-
-class EndpointKind(models.TextChoices):
-    SIGNED = "signed", "Signed JSON (Standard Webhooks)"
-    TEAMS = "teams", "Microsoft Teams"
-    SLACK = "slack", "Slack"
-
-
-class WebhookEvent(models.TextChoices):
-    RUN_STARTED = "run.started", "A run started"
-    RUN_PAUSED = "run.paused", "A step failed and the run paused"
-    RUN_COMPLETED = "run.completed", "A run completed"
-    RUN_ROLLED_BACK = "run.rolled_back", "A run was rolled back"
-    RUN_ABORTED = "run.aborted", "A run was aborted"
-    WINDOW_SCHEDULED = "window.scheduled", "A window was scheduled"
-    WINDOW_MOVED = "window.moved", "A window moved"
-    WINDOW_CANCELLED = "window.cancelled", "A window was cancelled"
-
-
-# The "Send test" button's event: never subscribed to, sent once, never retried.
-TEST_EVENT = "webhook.test"
-
-
-class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENDING = "sending", "Sending"
-    DELIVERED = "delivered", "Delivered"
-    RETRYING = "retrying", "Failed, will retry"
-    FAILED = "failed", "Failed"
 
 
 @pghistory.track(*audited(), exclude=["url_sealed", "secret_sealed", "previous_secret_sealed"])

@@ -6,7 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal.models import Deployment, Notice, NoticeState, User
+from portal.choices import NoticeState
+from portal.models import Deployment, Notice, User
 from scheduling.models import StatusPage, StatusSubscriber
 from scheduling.models.status import new_token
 from scheduling.selectors_status import may_manage_status_page

@@ -10,7 +10,7 @@ UTC) and the run, with the portal page to open.
 from django.conf import settings
 from django.urls import reverse
 
-from portal.models import WebhookEvent
+from portal.choices import WebhookEvent
 from portal.webhooks import webhook_publish
 from scheduling.models import MaintenanceWindow
 from upgrades.choices import RunState

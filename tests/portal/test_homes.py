@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.models import Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Notice
 from portal.notices import notice_deliver
 from scheduling.choices import Cover
 from scheduling.services.booking import window_book

@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal import notices
-from portal.models import Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Notice
 from tests.conftest import wait_for
 
 

@@ -16,7 +16,8 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from portal.credentials import reveal
-from portal.models import DeliveryState, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from portal.choices import DeliveryState, WebhookEvent
+from portal.models import WebhookDelivery, WebhookEndpoint
 from portal.outbox import RETRY_DELAYS
 from portal.webhook_endpoints import webhook_endpoint_add, webhook_secret_rotate
 from portal.webhooks import MAX_ATTEMPTS, receiver_check, webhook_deliver, webhook_publish, webhooks_due

@@ -12,7 +12,8 @@ import pytest
 import time_machine
 from django.db import connection
 
-from portal.models import Contact, Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Contact, Notice
 from portal.notices import notice_deliver
 from scheduling.services import cloud
 from scheduling.services.windows import window_confirm

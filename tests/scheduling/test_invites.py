@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from portal.models import Contact, Notice, NoticeState, User
+from portal.choices import NoticeState
+from portal.models import Contact, Notice, User
 from scheduling.choices import Cover, Purpose
 from scheduling.invites import REQUEST, invite_ics
 from scheduling.services import notices

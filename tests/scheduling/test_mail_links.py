@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.urls import reverse
 
-from portal.models import Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Notice
 from scheduling.choices import Cover
 from scheduling.services.booking import window_book
 from scheduling.services.windows import window_reschedule

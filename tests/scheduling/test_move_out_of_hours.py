@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from icalendar import Calendar
 
-from portal.models import Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Notice
 from scheduling.choices import Cover, WindowState
 from scheduling.models import MaintenanceWindow
 from scheduling.services.booking import window_book

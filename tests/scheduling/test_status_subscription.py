@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import reverse
 
-from portal.models import Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Notice
 from scheduling.choices import Cover
 from scheduling.models import StatusSubscriber
 from scheduling.services.booking import window_book

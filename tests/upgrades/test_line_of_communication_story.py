@@ -19,7 +19,8 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from portal import recipients
-from portal.models import Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Notice
 from scheduling.services.status import status_page_save
 from tests.conftest import mail_text, save_screenshot, wait_for, watcher
 from tests.upgrades.decide_stories import ADMIN_1, drive, make_run, paused, step, waiting_for_sign_off

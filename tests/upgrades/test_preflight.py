@@ -5,7 +5,8 @@ import socket
 
 from django.urls import reverse
 
-from portal.models import Notice, NoticeState, Server
+from portal.choices import NoticeState
+from portal.models import Notice, Server
 from tests.conftest import wait_for
 from upgrades.choices import ItemState
 from upgrades.services import requests

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.models import Contact, Notice, NoticeState
+from portal.choices import NoticeState
+from portal.models import Contact, Notice
 from tests.conftest import deliver_outbox, mail_text, wait_for
 from tests.upgrades.decide_stories import ADMIN_1, drive, fresh, make_run, paused, step, waiting_for_sign_off
 from tests.upgrades.runs import open_run, start

@@ -8,7 +8,8 @@ import json
 
 from standardwebhooks.webhooks import Webhook
 
-from portal.models import DeliveryState, WebhookDelivery, WebhookEvent
+from portal.choices import DeliveryState, WebhookEvent
+from portal.models import WebhookDelivery
 from portal.webhook_endpoints import webhook_endpoint_add
 from tests.conftest import wait_for
 from tests.upgrades.decide_stories import ADMIN_2, drive, fresh, make_run, paused

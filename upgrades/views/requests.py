@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal import access
-from portal.models import NoticeState
+from portal.choices import NoticeState
 from portal.pages import carry_out
 from portal.selectors import notices_about
 from upgrades import selectors, selectors_homes
