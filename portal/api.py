@@ -96,12 +96,18 @@ class RegistersServers(WritesAllowed):
 class ServiceViewSet(viewsets.GenericViewSet):
     """Reads through selectors, writes through services.
 
-    `update_serializer_class` hides what cannot change after creation; `answer` reads the row
-    back through the same queryset as a GET, so a write answers exactly what a read would."""
+    Which serializer an action uses is declared: `serializer_class` for the list and what create
+    reads, `update_serializer_class` for what PUT and PATCH may change, `inputs` for the body of
+    each other action, and `detail_serializer_class` for one row as a GET shows it. `get_with`, a
+    selector called with the user and the row's id, reads one row as the user may see it (404
+    otherwise). `answer` reads the row back the same way, so a write answers what a read would."""
 
     parser_classes = [JSONParser]  # the API speaks JSON only
     update_serializer_class = None
+    detail_serializer_class = None
     filter_serializer_class = None
+    inputs: dict = {}
+    get_with: Callable | None = None
 
     def handle_exception(self, exc):
         if isinstance(exc, DjangoValidationError):
@@ -109,9 +115,20 @@ class ServiceViewSet(viewsets.GenericViewSet):
         return super().handle_exception(exc)
 
     def get_serializer_class(self):
-        if self.action in ("update", "partial_update") and self.update_serializer_class:
-            return self.update_serializer_class
-        return self.serializer_class
+        if self.action in self.inputs:
+            return self.inputs[self.action]
+        if self.action in ("update", "partial_update"):
+            return self.update_serializer_class or self.serializer_class
+        if self.action in ("list", "create"):
+            return self.serializer_class
+        return self.detail_serializer_class or self.serializer_class
+
+    def get_object(self):
+        if self.get_with is None:
+            return super().get_object()
+        row = self.get_with(user=self.request.user, pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, row)
+        return row
 
     def filters(self) -> dict:
         """The list's query parameters, checked: a malformed one is 400."""
@@ -127,10 +144,12 @@ class ServiceViewSet(viewsets.GenericViewSet):
         return dict(serializer.validated_data)
 
     def read_back(self, instance):
-        return self.get_queryset().get(pk=instance.pk)
+        if self.get_with is None:
+            return self.get_queryset().get(pk=instance.pk)
+        return self.get_with(user=self.request.user, pk=instance.pk)
 
-    def answer(self, instance, *, serializer_class=None, status_code: int = status.HTTP_200_OK) -> Response:
-        serializer_class = serializer_class or self.get_serializer_class()
+    def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
+        serializer_class = self.detail_serializer_class or self.serializer_class
         data = serializer_class(self.read_back(instance), context=self.get_serializer_context()).data
         return Response(data, status=status_code)
 
@@ -220,13 +239,10 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Create
     filter_serializer_class = serializers.OrganisationFilterSerializer
     permission_classes = [IsAuthenticated, ManagesCustomers]
     lookup_value_regex = ID
+    detail_serializer_class = serializers.DeploymentDetailSerializer
+    get_with = staticmethod(selectors.deployment_get)
     create_with = staticmethod(services.deployment_create)
     update_with = staticmethod(services.deployment_update)
-
-    def get_serializer_class(self):
-        if self.action == "retrieve":
-            return serializers.DeploymentDetailSerializer
-        return super().get_serializer_class()
 
     def get_queryset(self):
         organisation = None
@@ -234,20 +250,6 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Create
             organisation = selectors.organisation_get(user=self.request.user, slug=slug)
         deployments = selectors.deployment_list(user=self.request.user, organisation=organisation)
         return deployments.order_by("organisation__name", "name")
-
-    def get_object(self):
-        deployment = selectors.deployment_get(user=self.request.user, pk=self.kwargs["pk"])
-        self.check_object_permissions(self.request, deployment)
-        return deployment
-
-    def read_back(self, instance):
-        return selectors.deployment_get(user=self.request.user, pk=instance.pk)
-
-    def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
-        """A write answers the detail, groups and all, as a GET of the deployment would."""
-        return super().answer(
-            instance, serializer_class=serializers.DeploymentDetailSerializer, status_code=status_code
-        )
 
 
 def _deployment_filter(view: ServiceViewSet) -> dict:
@@ -357,13 +359,11 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceV
     """Your own tokens only: someone else's is 404, staff's included."""
 
     serializer_class = serializers.ApiTokenSerializer
+    inputs = {"create": serializers.TokenRequestSerializer}
     lookup_value_regex = ID
 
     def get_queryset(self):
         return selectors.token_list(user=self.request.user)
-
-    def get_serializer_class(self):
-        return serializers.TokenRequestSerializer if self.action == "create" else self.serializer_class
 
     def create(self, request, *args, **kwargs):
         token, key = services.token_create(by=request.user, **self.validated())

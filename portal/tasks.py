@@ -11,10 +11,7 @@ def notice_deliver_task(notice_id: int) -> str:
 
 @shared_task(name="portal.notices_sweep")
 def notices_sweep_task() -> int:
-    due = notices.notices_due()
-    for notice_id in due:
-        dispatch("portal.notice_deliver", notice_id, about=f"notice:{notice_id}")
-    return len(due)
+    return _send(notices.notices_due(), task="portal.notice_deliver", about="notice")
 
 
 @shared_task(name="portal.webhook_deliver")
@@ -24,7 +21,11 @@ def webhook_deliver_task(delivery_id: int) -> str:
 
 @shared_task(name="portal.webhooks_sweep")
 def webhooks_sweep_task() -> int:
-    due = webhooks.webhooks_due()
-    for delivery_id in due:
-        dispatch("portal.webhook_deliver", delivery_id, about=f"webhook:{delivery_id}")
+    return _send(webhooks.webhooks_due(), task="portal.webhook_deliver", about="webhook")
+
+
+def _send(due: list[int], *, task: str, about: str) -> int:
+    """A sweep's finds, each handed to its delivery task through the outbox of dispatches."""
+    for pk in due:
+        dispatch(task, pk, about=f"{about}:{pk}")
     return len(due)

@@ -139,19 +139,14 @@ class RequestBookingViewSet(WorkflowViewSet):
     (`/requests/{id}/slots/`, `/requests/{id}/window/`)."""
 
     serializer_class = s.SlotListSerializer
+    detail_serializer_class = s.WindowSerializer
     inputs = {"slots": s.SlotQuerySerializer, "window": s.BookSerializer}
-
-    def get_serializer_class(self):
-        return self.inputs.get(self.action, self.serializer_class)
 
     def upgrade(self) -> UpgradeRequest:
         return selectors.request_for_booking(user=self.request.user, pk=self.kwargs["id"])
 
     def read_back(self, instance):
         return windows_visible(user=self.request.user).get(pk=instance.pk)
-
-    def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
-        return super().answer(instance, serializer_class=s.WindowSerializer, status_code=status_code)
 
     @extend_schema(
         summary="Free slots for the request's window (or check), one week at a time, standard and out-of-hours marked",
@@ -238,9 +233,6 @@ class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkflowVi
     lookup_value_regex = ID
     inputs = {"reschedule": s.RescheduleSerializer, "cancel": ReasonSerializer}
 
-    def get_serializer_class(self):
-        return self.inputs.get(self.action, s.WindowSerializer)
-
     def get_queryset(self):
         filters = self.filters()
         windows = windows_visible(user=self.request.user)
@@ -255,11 +247,6 @@ class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkflowVi
             windows = windows.filter(period__overlap=DateTimeTZRange(filters.get("from"), filters.get("to")))
         return windows.order_by("period", "pk")
 
-    def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
-        return super().answer(instance, serializer_class=s.WindowSerializer, status_code=status_code)
-
-    def retrieve(self, request, *args, **kwargs):
-        return Response(s.WindowSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
     @_window_move("Confirm an out-of-hours request (staff are available, S7) or a cloud proposal (support)")
     @action(detail=True, methods=["post"])

@@ -97,8 +97,10 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cr
     someone else, is 409 with the reason."""
 
     serializer_class = s.UpgradeRequestSerializer
+    detail_serializer_class = s.UpgradeRequestDetailSerializer
     filter_serializer_class = s.RequestFilterSerializer
     lookup_value_regex = ID
+    get_with = staticmethod(selectors.request_get)
     create_with = staticmethod(requests.request_create)
     # What each action reads from the body; every action answers the request as a GET would.
     inputs = {
@@ -110,11 +112,6 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cr
         "reopen": s.ReasonSerializer,
     }
 
-    def get_serializer_class(self):
-        if self.action == "list":
-            return s.UpgradeRequestSerializer
-        return self.inputs.get(self.action, s.UpgradeRequestDetailSerializer)
-
     def get_queryset(self):
         filters = self.filters()
         user = self.request.user
@@ -125,19 +122,6 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cr
         # As on the pages: support works oldest first, a customer sees the latest first.
         return queue.order_by("state_changed_at", "pk") if user.is_vendor else queue.order_by("-created_at", "-pk")
 
-    def get_object(self):
-        upgrade = selectors.request_get(user=self.request.user, pk=self.kwargs["pk"])
-        self.check_object_permissions(self.request, upgrade)
-        return upgrade
-
-    def read_back(self, instance):
-        return selectors.request_get(user=self.request.user, pk=instance.pk)
-
-    def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
-        return super().answer(instance, serializer_class=s.UpgradeRequestDetailSerializer, status_code=status_code)
-
-    def retrieve(self, request, *args, **kwargs):
-        return Response(self.get_serializer(self.get_object()).data)
 
     @_move("Submit the request and its checklist to support")
     @action(detail=True, methods=["post"])
@@ -227,12 +211,10 @@ class ChecklistItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wor
     person accepts or sends back. Items that no longer apply stay, marked `obsolete`."""
 
     serializer_class = s.ChecklistItemSerializer
+    detail_serializer_class = s.ChecklistItemSerializer
     filter_serializer_class = s.ItemFilterSerializer
     lookup_value_regex = ID
     inputs = {"provide": s.EvidenceSerializer, "send_back": s.ReasonSerializer}
-
-    def get_serializer_class(self):
-        return self.inputs.get(self.action, s.ChecklistItemSerializer)
 
     def get_queryset(self):
         items = visible_to(
@@ -244,9 +226,6 @@ class ChecklistItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wor
         if pk := self.filters().get("request"):
             items = items.filter(request=selectors.request_get(user=self.request.user, pk=pk))
         return items.order_by("-request_id", "position", "pk")
-
-    def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
-        return super().answer(instance, serializer_class=s.ChecklistItemSerializer, status_code=status_code)
 
     @_item_moves(
         "Provide the evidence of an item: text, files (multipart/form-data), or both",

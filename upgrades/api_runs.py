@@ -13,7 +13,6 @@ from upgrades import selectors_runs
 from upgrades import serializers_runs as s
 from upgrades.api import CONFLICT, Conflict
 from upgrades.choices import ReadinessKind
-from upgrades.models import Run
 from upgrades.runflow import RunError
 from upgrades.serializers import ReasonSerializer
 from upgrades.services import decisions, readiness, rollback, runs
@@ -30,8 +29,10 @@ def _move(summary: str, *, body=None, answer: int = status.HTTP_200_OK):
 @extend_schema(tags=["runs"])
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSet):
     serializer_class = s.RunSerializer
+    detail_serializer_class = s.RunDetailSerializer
     filter_serializer_class = s.RunFilterSerializer
     lookup_value_regex = ID
+    get_with = staticmethod(selectors_runs.run_get)
     inputs = {
         "snapshots": s.NoteSerializer, "backup": s.NoteSerializer, "confirm": s.StepNoteSerializer,
         "take": s.TakeSerializer, "retry": s.StepReasonSerializer, "fixed": s.StepReasonSerializer,
@@ -45,11 +46,6 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
             exc = Conflict(str(exc))
         return super().handle_exception(exc)
 
-    def get_serializer_class(self):
-        if self.action == "list":
-            return s.RunSerializer
-        return self.inputs.get(self.action, s.RunDetailSerializer)
-
     def get_queryset(self):
         runs_seen = selectors_runs.runs_visible(user=self.request.user)
         filters = self.filters()
@@ -58,15 +54,6 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
         if filters.get("mine"):
             runs_seen = runs_seen.filter(window__engineer=self.request.user)
         return runs_seen.order_by("-planned_start", "-pk")
-
-    def get_object(self) -> Run:
-        return selectors_runs.run_get(user=self.request.user, pk=self.kwargs["pk"])
-
-    def answer(self, instance, *, status_code: int = status.HTTP_200_OK) -> Response:
-        return super().answer(instance, serializer_class=s.RunDetailSerializer, status_code=status_code)
-
-    def retrieve(self, request, *args, **kwargs):
-        return Response(s.RunDetailSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
     def _readiness_confirm(self, kind: str) -> Response:
         run = self.get_object()

@@ -252,7 +252,7 @@ def decisions_of(run: Run) -> list[Decision]:
 class CheckRound:
     stage: str
     at: datetime
-    results: list[CheckResult] = field(default_factory=list)
+    results: list[CheckResult]
 
     @property
     def passed(self) -> bool:
@@ -268,7 +268,7 @@ def checks_of(run: Run) -> list[CheckRound]:
         results = results.filter(recorded_at__lte=run.finished_at)
     rounds: dict = {}
     for result in results.select_related("recorded_by").order_by("recorded_at", "pk"):
-        entry = rounds.setdefault(result.round, CheckRound(stage=result.stage, at=result.recorded_at))
+        entry = rounds.setdefault(result.round, CheckRound(stage=result.stage, at=result.recorded_at, results=[]))
         entry.results.append(result)
     return list(rounds.values())
 

@@ -19,24 +19,13 @@ from upgrades.lab.runtime import LabDeployment
 LAB = web.AppKey("lab", LabDeployment)
 HOSTNAME = web.AppKey("hostname", str)
 JSON_LINES = "application/x-ndjson"
+routes = web.RouteTableDef()
 
 
 def server_app(lab: LabDeployment, hostname: str) -> web.Application:
     app = web.Application()
     app[LAB], app[HOSTNAME] = lab, hostname
-    app.add_routes([
-        web.get("/health", health),
-        web.get("/", home),
-        web.post("/login", login),
-        web.get("/navigation", navigation),
-        web.get("/admin/version", admin_version),
-        web.get("/stream/apps", stream_apps),
-        web.get("/stream/launch/{application}", launch),
-        web.get("/agent/status", status),
-        web.get("/agent/repository", repository),
-        web.get("/agent/log", deployment_log),
-        web.post("/agent/{operation}", operate),
-    ])
+    app.add_routes(routes)
     return app
 
 
@@ -45,6 +34,7 @@ def _lab(request: web.Request):
     return lab, lab.server(request.app[HOSTNAME])
 
 
+@routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     lab, server = _lab(request)
     slow = server.faults.get("slow_health")
@@ -67,12 +57,14 @@ def _serving(request: web.Request, role: str) -> None:
         raise web.HTTPServiceUnavailable(text=f"{server.hostname}: {reason}")
 
 
+@routes.get("/")
 async def home(request: web.Request) -> web.Response:
     _serving(request, ADMIN)
     _, server = _lab(request)
     return web.Response(text=f"<h1>Cloudpaging Server</h1><p>Served by {server.hostname}</p>", content_type="text/html")
 
 
+@routes.post("/login")
 async def login(request: web.Request) -> web.Response:
     _serving(request, ADMIN)
     form = await request.post()
@@ -81,6 +73,7 @@ async def login(request: web.Request) -> web.Response:
     return web.json_response({"session": secrets.token_urlsafe(16), "user": form["username"]})
 
 
+@routes.get("/navigation")
 async def navigation(request: web.Request) -> web.Response:
     _serving(request, ADMIN)
     if not request.headers.get("X-Session"):
@@ -88,18 +81,21 @@ async def navigation(request: web.Request) -> web.Response:
     return web.json_response({"sections": ["Applications", "Packages", "Licences", "Servers", "Reports"]})
 
 
+@routes.get("/admin/version")
 async def admin_version(request: web.Request) -> web.Response:
     _serving(request, ADMIN)
     _, server = _lab(request)
     return web.json_response({"version": server.versions["cloudpaging"], "server": server.hostname})
 
 
+@routes.get("/stream/apps")
 async def stream_apps(request: web.Request) -> web.Response:
     _serving(request, STREAM)
     _, server = _lab(request)
     return web.json_response({"applications": server.applications})
 
 
+@routes.get("/stream/launch/{application}")
 async def launch(request: web.Request) -> web.Response:
     _serving(request, STREAM)
     _, server = _lab(request)
@@ -112,6 +108,7 @@ async def launch(request: web.Request) -> web.Response:
     return web.json_response({"launched": name, "server": server.hostname})
 
 
+@routes.get("/agent/status")
 async def status(request: web.Request) -> web.Response:
     lab, server = _lab(request)
     healthy, reason = lab.state.health_of(server)
@@ -122,11 +119,13 @@ async def status(request: web.Request) -> web.Response:
     })
 
 
+@routes.get("/agent/repository")
 async def repository(request: web.Request) -> web.Response:
     _, server = _lab(request)
     return web.json_response({"ok": server.repository_ok, "applications": server.applications})
 
 
+@routes.get("/agent/log")
 async def deployment_log(request: web.Request) -> web.StreamResponse:
     """The server's deployment log; `?follow=1` keeps the answer open for new lines."""
     lab, server = _lab(request)
@@ -148,6 +147,7 @@ async def deployment_log(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@routes.post("/agent/{operation}")
 async def operate(request: web.Request) -> web.StreamResponse:
     operation = request.match_info["operation"]
     if operation not in OPERATIONS:

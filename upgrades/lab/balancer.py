@@ -28,6 +28,7 @@ TURNS = web.AppKey("turns", dict)
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=10)
 # Hop-by-hop headers are the balancer's own business, never forwarded.
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"}
+routes = web.RouteTableDef()
 
 
 def balancer_app(lab: LabDeployment) -> web.Application:
@@ -35,15 +36,9 @@ def balancer_app(lab: LabDeployment) -> web.Application:
     app[LAB] = lab
     app[TURNS] = {ADMIN: itertools.count(), STREAM: itertools.count()}
     app.cleanup_ctx.append(_client_session)
-    app.add_routes([
-        web.get("/_lb/status", lb_status),
-        web.get("/_lab/journal", journal),
-        web.post("/_lab/settings", change_settings),
-        web.post("/_lab/reset", reset),
-        web.post("/_lab/servers/{hostname}/faults", inject_fault),
-        web.delete("/_lab/servers/{hostname}/faults", clear_faults),
-        web.route("*", "/{path:.*}", forward),
-    ])
+    app.add_routes(routes)
+    # Last: whatever the lab does not answer itself goes to a member.
+    app.router.add_route("*", "/{path:.*}", forward)
     return app
 
 
@@ -92,6 +87,7 @@ async def _pass_on(request: web.Request, member: Member, body: bytes) -> web.Res
         return web.Response(status=502, text=f"{member.hostname} did not answer: {error.__class__.__name__}")
 
 
+@routes.get("/_lb/status")
 async def lb_status(request: web.Request) -> web.Response:
     lab = request.app[LAB]
     return web.json_response({
@@ -117,6 +113,7 @@ async def lb_status(request: web.Request) -> web.Response:
     })
 
 
+@routes.get("/_lab/journal")
 async def journal(request: web.Request) -> web.Response:
     lab = request.app[LAB]
     entries = [
@@ -126,6 +123,7 @@ async def journal(request: web.Request) -> web.Response:
     return web.json_response({"journal": sorted(entries, key=lambda entry: entry["at"])})
 
 
+@routes.post("/_lab/settings")
 async def change_settings(request: web.Request) -> web.Response:
     lab = request.app[LAB]
     body = await _json(request)
@@ -140,6 +138,7 @@ async def change_settings(request: web.Request) -> web.Response:
     return web.json_response({"op_seconds": seconds})
 
 
+@routes.post("/_lab/reset")
 async def reset(request: web.Request) -> web.Response:
     """Body: {"versions": {"cloudpaging": ..., "openjdk": ..., "tomcat": ...}, "deployment": its key
     (optional)}. Every server a fresh
@@ -168,6 +167,7 @@ async def reset(request: web.Request) -> web.Response:
     return web.json_response({"deployment": lab.spec.key, "versions": lab.spec.versions})
 
 
+@routes.post("/_lab/servers/{hostname}/faults")
 async def inject_fault(request: web.Request) -> web.Response:
     """Body: {"fault": one of FAULTS, "reason": "...", "seconds": n (slow_health)}."""
     lab = request.app[LAB]
@@ -191,6 +191,7 @@ async def inject_fault(request: web.Request) -> web.Response:
     return web.json_response({"hostname": server.hostname, "faults": server.faults})
 
 
+@routes.delete("/_lab/servers/{hostname}/faults")
 async def clear_faults(request: web.Request) -> web.Response:
     """Clears the waiting faults, releases a hung operation and repairs the repository; a crashed
     service stays down until it is started (as it would)."""
