@@ -6,8 +6,9 @@ DATABASE_URL and REDIS_URL set as for the tests.
 1. Create a fresh database of its own (`portal_bench_booking_race`, Django's test-database
    machinery; the `portal` database is never touched), apply the migrations and load the demo
    world: organisations and users, releases, support regions and engineers.
-2. Fill: 50 more deployments of Northwind, each with an approved upgrade request and a live
-   scheduling link (S8), so that 50 different bookings want the same engineer's time.
+2. Fill: 52 more deployments of Northwind (50, and one more for each round after the first),
+   each with an approved upgrade request and a live scheduling link (S8), so that 50 different
+   bookings want the same engineer's time.
 3. Start the portal's web server (`portal.web`) in a subprocess on a free loopback port, as
    `make run` does (WEB_PROCESSES processes, a connection pool of 8 per process).
 4. Log the customer in through the API (a token), look at the free slots until every web
@@ -16,8 +17,12 @@ DATABASE_URL and REDIS_URL set as for the tests.
    barrier), each POSTing that start for its own request with its own HTTP connection.
 5. Count the answers: `successes` (201), `taken` (409 "This slot was just taken", with fresh
    slots), `errors` (anything else); time each answer from the release; check the database
-   holds exactly one window. Print a table and, as the last line, one JSON object with the
-   figures; stop the server and drop the database.
+   holds exactly one window.
+6. Race again, 3 rounds in all (`--rounds`): the 50 requests still without a window, for the
+   next slot one engineer alone is free for. The round in the middle by p95 gives the figures
+   (each round's p95 and CPU are printed too): a machine shared with other work has a slow
+   round now and then. Then the reference (the fastest of three), a table and, as the last
+   line, one JSON object with the figures; stop the server and drop the database.
 
 The exclusion constraint on (engineer, held time) decides the race; a lost one is an answer,
 never a 500.
@@ -52,6 +57,7 @@ from upgrades.choices import RequestState  # noqa: E402
 from upgrades.models import Release, UpgradeRequest  # noqa: E402
 
 CONTENDERS = 50
+ROUNDS = 3
 REFERENCE_MOST = 90
 CUSTOMER = "lead@northwind.example"
 TAKEN = "This slot was just taken"
@@ -168,18 +174,22 @@ def warm_up(pid: int, url: str, token: str, *, most: int = 40) -> None:
     progress("warning: a web process may still be cold")
 
 
-def reference(clients: int) -> dict:
+def reference(clients: int, *, runs: int = 3) -> dict:
     """The floor on this machine, measured in the same run: `bench/reference/booking_race.py`,
     the same race as bare inserts under the exclusion constraint (no Django, no HTTP), on the
-    bench's own database."""
+    bench's own database. The fastest of `runs`: a floor, and one stall of the disk's flush
+    (seen here once in a while, tens of seconds) is no measure of it."""
     import subprocess
     import sys
     from pathlib import Path
 
     script = Path(__file__).resolve().parent / "reference" / "booking_race.py"
-    answer = subprocess.run([sys.executable, str(script), str(clients), harness.database_url()],
-                            capture_output=True, text=True, timeout=300, check=True)
-    return json.loads(answer.stdout.strip().splitlines()[-1])
+    answers = []
+    for _ in range(runs):
+        answer = subprocess.run([sys.executable, str(script), str(clients), harness.database_url()],
+                                capture_output=True, text=True, timeout=300, check=True)
+        answers.append(json.loads(answer.stdout.strip().splitlines()[-1]))
+    return min(answers, key=lambda figures: figures["p95_ms"])
 
 
 def p95(values: list[float]) -> float:
@@ -187,11 +197,11 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def run(contenders: int) -> dict:
+def run(contenders: int, rounds: int) -> dict:
     scheduling_demo.seed_world()
     with pghistory.context(source="bench"):
-        requests = fill(contenders)
-    start = contested_start(requests[0])
+        requests = fill(contenders + rounds - 1)
+    played = []
     with harness.portal_served() as (server, base):
         try:
             token = log_in(base)
@@ -199,24 +209,46 @@ def run(contenders: int) -> dict:
             # computation (the holiday calendars loaded, its database connections opened) is not
             # part of the race, in any of the processes.
             warm_up(server.pid, f"{base}/api/v1/requests/{requests[0].pk}/slots/", token)
-            progress(f"{contenders} bookings of {start} at once")
-            cpu = {}
-            outcomes = race(base, token, requests, start,
-                            at_start=lambda: cpu.setdefault("before", harness.cpu_seconds(server.pid)))
-            cpu_used = harness.cpu_seconds(server.pid) - cpu["before"]
+            for _ in range(rounds):
+                # Each round, the requests without a window race for the next contested slot.
+                racing = [request for request in requests if not request.windows.exists()][:contenders]
+                start = contested_start(racing[0])
+                progress(f"{contenders} bookings of {start} at once")
+                cpu = {}
+                outcomes = race(base, token, racing, start,
+                                at_start=lambda cpu=cpu: cpu.setdefault("before", harness.cpu_seconds(server.pid)))
+                cpu_used = harness.cpu_seconds(server.pid) - cpu["before"]
+                windows = MaintenanceWindow.objects.filter(request__in=racing).count()
+                played.append((racing, start, outcomes, cpu_used, windows))
         finally:
-            celery_app.control.purge()  # the winner's notices: no worker here will send them
+            celery_app.control.purge()  # the winners' notices: no worker here will send them
     # The reference holds a database connection per client: within PostgreSQL's usual 100.
     floor = None
     if contenders <= REFERENCE_MOST:
         progress(f"the reference: {contenders} bare inserts of one engineer's time at once")
         floor = reference(contenders)
+    per_round = [_figures(*round_played) for round_played in played]
+    # The round in the middle by its p95: one round's hiccup (another process's burst on this
+    # machine) is not the portal's figure, nor is its luckiest one.
+    figures = sorted(per_round, key=lambda figures: figures["p95_ms"])[len(per_round) // 2]
+    return {
+        **figures,
+        "within_targets": all(figures["within_targets"] for figures in per_round),
+        "rounds": rounds,
+        "p95_ms_each_round": [figures["p95_ms"] for figures in per_round],
+        "cpu_ms_per_answer_each_round": [figures["cpu_ms_per_answer"] for figures in per_round],
+        "reference_p95_ms": floor and floor["p95_ms"],
+        "p95_ratio": floor and round(figures["p95_ms"] / floor["p95_ms"], 1),
+        "web_processes": processes_default(),
+    }
+
+
+def _figures(racing: list[UpgradeRequest], start: str, outcomes: list, cpu_used: float, windows: int) -> dict:
+    contenders = len(racing)
     times = [milliseconds for _, _, milliseconds in outcomes]
     successes = sum(status == 201 for status, _, _ in outcomes)
     taken = sum(status == 409 and detail.startswith(TAKEN) for status, detail, _ in outcomes)
-    windows = MaintenanceWindow.objects.filter(request__in=requests).count()
     return {
-        # Correctness is the target; the times say how long 50 bookings queue in one process.
         "within_targets": successes == 1 and taken == contenders - 1 and windows == 1,
         "successes": successes,
         "taken": taken,
@@ -230,9 +262,6 @@ def run(contenders: int) -> dict:
         # The server's CPU (every web process) per booking answer, from the moment every client
         # has its connection open.
         "cpu_ms_per_answer": round(cpu_used * 1000 / contenders, 1),
-        "reference_p95_ms": floor and floor["p95_ms"],
-        "p95_ratio": floor and round(p95(times) / floor["p95_ms"], 1),
-        "web_processes": processes_default(),
         "targets": {"successes": 1, "taken": contenders - 1, "errors": 0},
         "other_answers": sorted({f"{status} {detail}"[:120] for status, detail, _ in outcomes
                                  if status != 201 and not (status == 409 and detail.startswith(TAKEN))}),
@@ -241,8 +270,9 @@ def run(contenders: int) -> dict:
 
 def table(figures: dict) -> str:
     return "\n".join([
-        f"{figures['contenders']} approved requests of one customer book {figures['slot']} at once "
-        "(one engineer free), through POST /api/v1/requests/{id}/window/.",
+        f"{figures['contenders']} approved requests of one customer book one slot at once (one engineer "
+        f"free), through POST /api/v1/requests/{{id}}/window/; {figures['rounds']} rounds, the middle one shown "
+        f"(p95 each round: {' / '.join(f'{p:.0f}' for p in figures['p95_ms_each_round'])} ms).",
         "",
         f"{'booked (201)':24} {figures['successes']:>6}   (must be 1)",
         f"{'just taken (409)':24} {figures['taken']:>6}   (must be {figures['contenders'] - 1})",
@@ -261,9 +291,10 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description="Many customers book one slot at the same moment.")
     parser.add_argument("--contenders", type=int, default=CONTENDERS, help="bookings at once (default %(default)s)")
-    contenders = parser.parse_args().contenders
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="races, one slot each (default %(default)s)")
+    arguments = parser.parse_args()
     with harness.own_database():
-        figures = run(contenders)
+        figures = run(arguments.contenders, arguments.rounds)
     print(table(figures))
     print(json.dumps(figures))
 

@@ -3,7 +3,7 @@ import os
 import django
 
 from portal.bodylimit import BodyLimit
-from portal.eventstream import Handler
+from portal.handler import Handler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does

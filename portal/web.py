@@ -1,10 +1,9 @@
 """The web server, as `make run`, the container image, docker-compose, the benches and the tests
 start it: `python -m portal.web --bind HOST:PORT`.
 
-Django under ASGI runs its sync views one at a time per process (every sync view shares the
-process's one thread for database work: `sync_to_async(thread_sensitive=True)`), so one process
-serves the whole portal's pages, bookings and API calls one after another. Several processes
-serve them side by side: gunicorn's arbiter loads the application once (`preload_app`) and forks
+A process runs a few requests' views at once (`portal.handler`), on two cores no faster than
+one at a time: CPU-bound work (a booking race) needs several processes to use every core.
+Several processes serve side by side: gunicorn's arbiter loads the application once (`preload_app`) and forks
 `WEB_PROCESSES` uvicorn workers from it, which share the listening socket, and replaces any that
 dies. The live pages' SSE streams work in every process alike: their events come through Redis.
 
@@ -16,6 +15,7 @@ counts and the audit records.
 
 import argparse
 import gc
+import importlib
 import os
 
 from gunicorn.app.base import BaseApplication
@@ -26,6 +26,8 @@ GRACEFUL_SECONDS = 5
 # An idle client connection is kept this long: longer than a proxy's or load balancer's own idle
 # timeout (60 s is common), so the proxy closes first and never sends on a connection just closed.
 KEEP_ALIVE_SECONDS = 65
+# What Celery imports when a process sends its first task.
+BROKER_CLIENT = ("celery.app.amqp", "celery.backends.redis", "kombu.transport.redis")
 
 
 def trusted_proxies() -> str:
@@ -69,9 +71,16 @@ class Server(BaseApplication):
 def warm_up() -> None:
     """What each process would otherwise do on its first request, done once before the fork
     (`preload_app`), so that a process answers its first requests as fast as the rest: import
-    every app's URLs, views and API (and the modules they import), and build the URL
-    resolvers' tables that resolving and reversing read."""
+    every app's URLs, views and API (and the modules they import), build the URL resolvers'
+    tables that resolving and reversing read, load the holiday calendars (the first look at
+    any country's holidays imports all 250 countries: 40 ms) and import the broker's client,
+    which the first task sent would import."""
+    import holidays
     from django.urls import get_resolver
+
+    holidays.list_supported_countries()
+    for module in BROKER_CLIENT:
+        importlib.import_module(module)
 
     def build(resolver) -> None:
         resolver.reverse_dict  # noqa: B018 - built on first read

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 import holidays
 from django.conf import settings
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from portal.choices import Role
-from portal.models import Contact, Deployment, Organisation, User
+from portal.models import Contact, Deployment, Organisation, Server, User
 from portal.selectors import visible_to
 from scheduling import slot_cache
 from scheduling.calendars import Interval, WeeklyHours
@@ -37,11 +38,14 @@ def horizon() -> timedelta:
 
 
 def length_of(*, upgrade: UpgradeRequest, purpose: str = Purpose.UPGRADE) -> timedelta:
-    """How long the engineer's booking lasts: the whole window (S6), or the check (S2)."""
+    """How long the engineer's booking lasts: the whole window (S6), or the check (S2). The
+    deployment's servers are counted here unless the request was read with their number
+    (`request_for_booking`)."""
     if purpose == Purpose.CHECK:
         return timedelta(minutes=settings.SCHEDULING_CHECK_MINUTES)
+    servers = getattr(upgrade, "server_count", None)
     return window_length(
-        servers=upgrade.deployment.servers.count(),
+        servers=upgrade.deployment.servers.count() if servers is None else servers,
         preparation=timedelta(minutes=settings.SCHEDULING_PREPARATION_MINUTES),
     )
 
@@ -177,10 +181,12 @@ def slot_at(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpose.
 
 def request_for_booking(*, user: User, pk: int) -> UpgradeRequest:
     """An upgrade request `user` may see (else 404), with what its slots and booking read of it:
-    its deployment and organisation."""
-    return get_object_or_404(
-        visible_to(UpgradeRequest.objects.select_related("deployment__organisation"), user), pk=pk
+    its deployment, organisation and number of servers."""
+    servers = Server.objects.filter(deployment=OuterRef("deployment")).order_by().values("deployment")
+    upgrades = UpgradeRequest.objects.select_related("deployment__organisation").annotate(
+        server_count=Coalesce(Subquery(servers.annotate(n=Count("pk")).values("n")), 0)
     )
+    return get_object_or_404(visible_to(upgrades, user), pk=pk)
 
 
 def support_zone_of(*, organisation) -> str:

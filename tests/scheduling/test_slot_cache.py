@@ -4,6 +4,7 @@ process, is seen by the next answer. Another process is played by a thread with 
 of its own: it changes the database only, never what this process keeps."""
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone as django_timezone
 
 from portal.models import User
-from scheduling import slot_cache
+from scheduling import selectors, slot_cache
 from scheduling.choices import WindowState
 from scheduling.models import Blackout, EngineerHours, MaintenanceWindow, TimeOff
 from scheduling.selectors import slot_at, slots_for
@@ -78,6 +79,37 @@ def test_the_free_slots_are_computed_once_for_everybody_who_asks_meanwhile(world
     assert again == slots_for(upgrade=first)
     # The version and the window's length; none of the engine's inputs is read again.
     assert not [query for query in queries.captured_queries if "scheduling_engineerhours" in query["sql"]]
+
+
+def test_those_who_ask_at_once_wait_for_one_computation_and_share_it(world, customer, northwind, release,
+                                                                     monkeypatch):
+    upgrades = [approve(deployment, customer=customer, release=release) for deployment in more_deployments(northwind, 6)]
+    computed = []
+    compute = selectors._free_slots
+
+    def slow_compute(**inputs):
+        computed.append(inputs)
+        time.sleep(0.3)  # long enough for every one of them to ask meanwhile
+        return compute(**inputs)
+
+    monkeypatch.setattr(selectors, "_free_slots", slow_compute)
+    gate, answers = threading.Barrier(len(upgrades)), []
+
+    def ask(upgrade) -> None:
+        try:
+            gate.wait()
+            answers.append(slots_for(upgrade=upgrade))
+        finally:
+            connection.close()
+
+    askers = [threading.Thread(target=ask, args=(upgrade,)) for upgrade in upgrades]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=60)
+
+    assert len(computed) == 1
+    assert len(answers) == len(upgrades) and answers[0] and all(answer == answers[0] for answer in answers)
 
 
 def test_a_window_cancelled_in_another_process_frees_its_time_at_once(world, customer, northwind, release):

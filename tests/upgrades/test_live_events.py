@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -51,7 +52,7 @@ class Portal:
     each of its connections carries the portal's `name` (psycopg's `application_name`, from the
     query string of DATABASE_URL)."""
 
-    def __init__(self, *, redis_url: str, name: str):
+    def __init__(self, *, redis_url: str, name: str, **settings: str):
         self.name = name
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -62,6 +63,7 @@ class Portal:
             "DATABASE_URL": urlunsplit(database._replace(path="/" + connection.settings_dict["NAME"], query=query)),
             "REDIS_URL": redis_url,
             "LOG_LEVEL": "WARNING",
+            **settings,
         }
         environment.pop("DATABASE_POOL", None)
         self.log = tempfile.TemporaryFile()
@@ -93,6 +95,19 @@ class Portal:
             )
             return cursor.fetchone()[0]
 
+    def workers(self) -> list[int]:
+        """The web server's worker processes (its arbiter's children)."""
+        children = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as stat:
+                        if int(stat.read().rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                            children.append(int(entry))
+                except OSError:
+                    continue
+        return children
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -113,6 +128,13 @@ def portal(django_db_setup, django_db_blocker):
 @pytest.fixture(scope="module")
 def portal_without_redis(django_db_setup, django_db_blocker):
     served = Portal(redis_url=NO_REDIS, name="portal-under-test-without-redis")
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def portal_one_request_at_a_time(django_db_setup, django_db_blocker):
+    served = Portal(redis_url=os.environ["REDIS_URL"], name="portal-one-request-at-a-time", WEB_REQUESTS_AT_ONCE="1")
     yield served
     served.stop()
 
@@ -311,6 +333,59 @@ def test_watchers_hold_no_database_connection_while_they_wait(run, customer, eng
     log_lines(run, "still watching")
     for watcher in watchers:
         assert seqs(watcher.events(1)) == [2]
+
+
+def test_watchers_take_no_turn_from_the_pages_a_process_serves(run, customer, engineer, watch,
+                                                              portal_one_request_at_a_time):
+    """Each process runs one request's view at a time here: six open streams leave that one
+    place free, and pages are answered meanwhile."""
+    served = portal_one_request_at_a_time
+    watchers = [watch(run, person, on=served) for person in (customer, engineer) * 3]
+    log_lines(run, "everyone sees this")
+    for watcher in watchers:
+        assert seqs(watcher.events(1)) == [1]
+
+    with httpx.Client(base_url=served.url, timeout=10) as browser:
+        pages = [browser.get("/accounts/login/") for _ in range(10)]
+    assert [page.status_code for page in pages] == [200] * 10
+
+    log_lines(run, "still watching")
+    for watcher in watchers:
+        assert seqs(watcher.events(1)) == [2]
+
+
+def test_a_process_answers_a_burst_of_requests_on_a_few_threads(transactional_db, portal_one_request_at_a_time):
+    """Forty requests at once, one view at a time per process: every one is answered, and the
+    processes keep a few threads the whole time, not one more thread per request waiting."""
+    served = portal_one_request_at_a_time
+    workers = wait_for(lambda: len(served.workers()) == 2 and served.workers(), timeout=30)
+
+    def threads() -> int:
+        return sum(len(os.listdir(f"/proc/{worker}/task")) for worker in workers)
+
+    before, most, answers = threads(), [], []
+    done = threading.Event()
+
+    def count_threads() -> None:
+        while not done.is_set():
+            most.append(threads())
+            time.sleep(0.002)
+
+    def ask() -> None:
+        answers.append(httpx.get(f"{served.url}/accounts/login/", timeout=30).status_code)
+
+    counter = threading.Thread(target=count_threads)
+    counter.start()
+    clients = [threading.Thread(target=ask) for _ in range(40)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    done.set()
+    counter.join()
+
+    assert answers == [200] * 40
+    assert max(most) <= before + 2 * len(workers)  # a thread more per process at most, and one kept
 
 
 def test_an_outsider_cannot_watch_and_a_stranger_must_log_in(run, outsider, portal):
