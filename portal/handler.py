@@ -47,6 +47,23 @@ class _RequestThread(Executor):
         return self.thread.submit(fn, *args, **kwargs)
 
 
+class _Sending:
+    """The server's `send`, which gives up the request's place when the response begins."""
+
+    def __init__(self, send, places: asyncio.Semaphore):
+        self.send, self.places, self.holding = send, places, True
+
+    def give_up_the_place(self) -> None:
+        if self.holding:
+            self.holding = False
+            self.places.release()
+
+    async def __call__(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.give_up_the_place()
+        await self.send(message)
+
+
 class Handler(ASGIHandler):
     def __init__(self):
         super().__init__()
@@ -57,27 +74,18 @@ class Handler(ASGIHandler):
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         await self._places.acquire()
-        holding = True
-
-        async def send_and_give_up_the_place(message):
-            nonlocal holding
-            if holding and message["type"] == "http.response.start":
-                holding = False
-                self._places.release()
-            await send(message)
-
+        sending = _Sending(send, self._places)
         request_thread = _RequestThread(self)
         try:
             async with ThreadSensitiveContext(executor=request_thread):
-                await self.handle(scope, receive, send_and_give_up_the_place)
+                await self.handle(scope, receive, sending)
         except BaseException:
             # Cancelled, say: the view may still be running on the thread. Let it finish there.
             if request_thread.thread is not None:
                 request_thread.thread.shutdown(wait=False)
             raise
         finally:
-            if holding:
-                self._places.release()
+            sending.give_up_the_place()
         if request_thread.thread is not None:
             if len(self.idle) < KEEP_THREADS:
                 self.idle.append(request_thread.thread)
@@ -91,6 +99,7 @@ class Handler(ASGIHandler):
         headers += [(b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
                     for cookie in response.cookies.values()]
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        send = getattr(send, "send", send)  # the server's own, now that the place is given up
         async with aclosing(response.frames) as frames:
             async for frame in frames:
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
