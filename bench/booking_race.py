@@ -214,7 +214,8 @@ def run(contenders: int, rounds: int) -> dict:
             warm_up(server.pid, f"{base}/api/v1/requests/{requests[0].pk}/slots/", token)
             for _ in range(rounds):
                 # Each round, the requests without a window race for the next contested slot.
-                racing = [request for request in requests if not request.windows.exists()][:contenders]
+                racing = list(UpgradeRequest.objects.filter(pk__in=[request.pk for request in requests],
+                                                            windows__isnull=True).order_by("pk")[:contenders])
                 start = contested_start(racing[0])
                 progress(f"{contenders} bookings of {start} at once")
                 cpu = {}

@@ -47,17 +47,18 @@ def visible_to(queryset: QuerySet, user: User) -> QuerySet:
     return queryset.none()
 
 
-def _count_of(model, field: str):
-    """Rows of `model` pointing at the outer row, counted for the rows of a page only: a joined
-    Count would group the whole fleet before the page's LIMIT applies."""
-    rows = model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(rows), 0)
+def count_of(model, field: str, *, of: str = "pk", **conditions):
+    """Rows of `model` (meeting `conditions`) whose `field` points at the outer row's `of`,
+    counted for the rows of a page only: a joined Count would group the whole fleet before the
+    page's LIMIT applies."""
+    rows = model.objects.filter(**{field: OuterRef(of)}, **conditions).order_by().values(field)
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
 
 
 def organisation_list(*, user: User, search: str = "") -> QuerySet[Organisation]:
     organisations = visible_to(Organisation.objects.all(), user).annotate(
-        deployment_count=_count_of(Deployment, "organisation"),
-        contact_count=_count_of(Contact, "organisation"),
+        deployment_count=count_of(Deployment, "organisation"),
+        contact_count=count_of(Contact, "organisation"),
     )
     if search:
         organisations = organisations.filter(Q(name__icontains=search) | Q(slug__icontains=search))
@@ -83,8 +84,8 @@ def contact_get(*, user: User, pk: int) -> Contact:
 
 def deployment_list(*, user: User, organisation: Organisation | None = None) -> QuerySet[Deployment]:
     deployments = visible_to(Deployment.objects.select_related("organisation"), user).annotate(
-        server_count=_count_of(Server, "deployment"),
-        group_count=_count_of(ServerGroup, "deployment"),
+        server_count=count_of(Server, "deployment"),
+        group_count=count_of(ServerGroup, "deployment"),
     )
     if organisation is not None:
         deployments = deployments.filter(organisation=organisation)

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
@@ -27,7 +26,7 @@ from rest_framework.response import Response
 from portal import access
 from portal.api import ID, router
 from portal.models import Server, User
-from portal.selectors import visible_to
+from portal.selectors import count_of, visible_to
 from portal.workflow import WorkflowError
 from scheduling import selectors
 from scheduling import serializers as s
@@ -52,11 +51,10 @@ TAKEN_MESSAGE = "This slot was just taken. Here are the free slots now."
 
 def windows_visible(*, user: User) -> QuerySet[MaintenanceWindow]:
     """Windows the caller may see, with what a window's answer shows, in a fixed number of queries."""
-    servers = Server.objects.filter(deployment=OuterRef("request__deployment")).order_by().values("deployment")
     return visible_to(
         MaintenanceWindow.objects.select_related(
             "request__deployment__organisation", "engineer", "booked_by", "run"
-        ).annotate(server_count=Coalesce(Subquery(servers.annotate(n=Count("pk")).values("n")), 0)),
+        ).annotate(server_count=count_of(Server, "deployment", of="request__deployment")),
         user,
     )
 

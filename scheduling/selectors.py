@@ -9,14 +9,13 @@ from zoneinfo import ZoneInfo
 import holidays
 from django.conf import settings
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from portal.choices import Role
 from portal.models import Contact, Deployment, Organisation, Server, User
-from portal.selectors import visible_to
+from portal.selectors import count_of, visible_to
 from scheduling import slot_cache
 from scheduling.calendars import Interval, WeeklyHours
 from scheduling.choices import HOLDING_STATES, Purpose, WindowState
@@ -182,9 +181,8 @@ def slot_at(*, upgrade: UpgradeRequest, start: datetime, purpose: str = Purpose.
 def request_for_booking(*, user: User, pk: int) -> UpgradeRequest:
     """An upgrade request `user` may see (else 404), with what its slots and booking read of it:
     its deployment, organisation and number of servers."""
-    servers = Server.objects.filter(deployment=OuterRef("deployment")).order_by().values("deployment")
     upgrades = UpgradeRequest.objects.select_related("deployment__organisation").annotate(
-        server_count=Coalesce(Subquery(servers.annotate(n=Count("pk")).values("n")), 0)
+        server_count=count_of(Server, "deployment", of="deployment")
     )
     return get_object_or_404(visible_to(upgrades, user), pk=pk)
 

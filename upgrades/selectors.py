@@ -3,14 +3,13 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from portal.models import Deployment, User
-from portal.selectors import visible_to
+from portal.selectors import count_of, visible_to
 from upgrades import versions
 from upgrades.availability import downtime_intervals
 from upgrades.choices import ItemState, ReleaseState
@@ -20,11 +19,9 @@ from upgrades.models import (
 from upgrades.runflow import DONE_STEP_STATES
 
 
-
 def _items_counted(**state):
     """Required, current items of the outer request, counted for the rows of a page only."""
-    items = ChecklistItem.objects.filter(request=OuterRef("pk"), obsolete=False, required=True, **state)
-    return Coalesce(Subquery(items.order_by().values("request").annotate(n=Count("pk")).values("n")), 0)
+    return count_of(ChecklistItem, "request", obsolete=False, required=True, **state)
 
 
 def release_list(*, user: User) -> QuerySet[Release]:
