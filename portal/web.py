@@ -1,11 +1,10 @@
 """The web server, as `make run`, the container image, docker-compose, the benches and the tests
 start it: `python -m portal.web --bind HOST:PORT`.
 
-A process runs a few requests' views at once (`portal.handler`), on two cores no faster than
-one at a time: CPU-bound work (a booking race) needs several processes to use every core.
-Several processes serve side by side: gunicorn's arbiter loads the application once (`preload_app`) and forks
-`WEB_PROCESSES` uvicorn workers from it, which share the listening socket, and replaces any that
-dies. The live pages' SSE streams work in every process alike: their events come through Redis.
+A process's requests share one interpreter (`portal.handler` makes a few at once), so CPU-bound
+work (a booking race) needs several processes to use every core. gunicorn's arbiter loads the
+application once (`preload_app`) and forks `WEB_PROCESSES` uvicorn workers from it, which share
+the listening socket, and replaces any that dies. The live pages' SSE streams work in every process alike: their events come through Redis.
 
 Client addresses: uvicorn takes them from X-Forwarded-For only when the request comes from a
 proxy named in FORWARDED_ALLOW_IPS; with none named (as under `make run`, where every client is
