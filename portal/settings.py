@@ -437,6 +437,10 @@ if set(HEALTH_PARTS) - HEALTH_KNOWN_PARTS:
                                f"{', '.join(sorted(set(HEALTH_PARTS) - HEALTH_KNOWN_PARTS))}")
 HEALTH_WORKERS = env_list("HEALTH_WORKERS")
 RUN_OPERATION_TIMEOUT_SECONDS = env_int("RUN_OPERATION_TIMEOUT_SECONDS", 1800)
+# The functionality tests give the load balancer this long to take in servers just started or
+# stopped (its health checks' interval times their rise or fall), trying again each second while
+# they fail. A real failure is reported this much later.
+RUN_CHECKS_SETTLE_SECONDS = env_int("RUN_CHECKS_SETTLE_SECONDS", 30)
 # S11 "immediately before": a preflight older than this no longer lets a run start.
 RUN_PREFLIGHT_FRESH_MINUTES = env_int("RUN_PREFLIGHT_FRESH_MINUTES", 60)
 # After a run ends the prober samples on until the service answers again, at most this long.

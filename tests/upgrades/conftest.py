@@ -113,15 +113,18 @@ def client_key():
     return asyncssh.generate_private_key("ssh-ed25519")
 
 
-def on_the_lab(start_lab, deployment, *, op_seconds: float = 0.0) -> Lab:
+# A health check may take a second and must fail twice: a loaded test machine is not an outage.
+QUICK_HEALTH_CHECKS = {"check_interval": 0.05, "check_timeout": 1.0, "rise": 1, "fall": 2}
+
+
+def on_the_lab(start_lab, deployment, *, op_seconds: float = 0.0, health_checks: dict = QUICK_HEALTH_CHECKS) -> Lab:
     """`deployment`'s registered fleet, simulated by a lab fleet on free ports that its server rows
-    and service address now point at."""
+    and service address now point at; its load balancer checks its members as `health_checks`
+    says (DeploymentSpec's check_interval, check_timeout, rise, fall)."""
     from portal.models import Deployment, Server
     from upgrades.fleet import lab_specs
 
-    # A health check may take a second and must fail twice: a loaded test machine is not an outage.
-    [spec] = lab_specs(deployment_ids=[deployment.pk], check_interval=0.05, check_timeout=1.0, rise=1, fall=2,
-                       op_seconds=op_seconds)
+    [spec] = lab_specs(deployment_ids=[deployment.pk], op_seconds=op_seconds, **health_checks)
     spec.lb_port = 0
     for server in spec.servers:
         server.port = 0

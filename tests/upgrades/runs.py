@@ -13,7 +13,7 @@ from portal.models import Deployment, Organisation, Server, User
 from scheduling.models import MaintenanceWindow
 from tests.conftest import wait_for
 from tests.factories import DeploymentFactory, MaintenanceWindowFactory, RunFactory
-from tests.upgrades.conftest import VERSION_9_4, Lab, on_the_lab
+from tests.upgrades.conftest import QUICK_HEALTH_CHECKS, VERSION_9_4, Lab, on_the_lab
 from upgrades.choices import ReadinessKind, RunState, StepState
 from upgrades.models import LiveEvent, Release, Run
 from upgrades.procedure import StepKind
@@ -49,16 +49,17 @@ def print_lines(run: Run, count: int, *, text: str = "line {n:05d}", step=None, 
 
 
 def lab_deployment(start_lab, organisation: Organisation, *, groups: int, name: str, op_seconds: float = 0.0,
-                   health_checks: bool = True) -> tuple[Deployment, Lab]:
+                   health_checks: bool = True, timing: dict = QUICK_HEALTH_CHECKS) -> tuple[Deployment, Lab]:
     """A registered deployment of `groups` groups whose servers are lab servers on free ports,
-    behind a lab load balancer that its service address points at."""
+    behind a lab load balancer that its service address points at (its health checks' `timing`:
+    on_the_lab's)."""
     deployment = DeploymentFactory(
         organisation=organisation, name=name, load_balancer_model="BIG-IP", health_checks=health_checks,
         server_platform=ServerPlatform.VIRTUAL, service_url="http://127.0.0.1:1",
         **{f"{component}_version": version for component, version in VERSION_9_4.items()},
         server_groups=groups, server_groups__servers__port=1,
     )
-    lab = on_the_lab(start_lab, deployment, op_seconds=op_seconds)
+    lab = on_the_lab(start_lab, deployment, op_seconds=op_seconds, health_checks=timing)
     wait_for(lambda: all(member["in_pool"] for member in lab.control.status()["members"]))
     return deployment, lab
 

@@ -124,6 +124,35 @@ def test_a_minor_upgrade_behind_health_checks_measures_no_downtime(workers, star
     assert list(run.live_events.filter(kind="phase").values_list("data__phase", flat=True)) == ["at_risk", "full"]
 
 
+# A load balancer as deployments have them: it checks its members every second, takes a server
+# out of its pool after two failed checks and back after four good ones.
+EVERY_SECOND = {"check_interval": 1.0, "check_timeout": 1.0, "rise": 4, "fall": 2}
+
+
+def test_the_tests_give_a_load_balancer_that_checks_every_second_time_to_see_the_groups_change(
+        workers, start_lab, northwind, minor, engineer, colleague, customer):
+    """Right after one group starts and the other stops, the balancer still counts the stopped
+    group in and the started one out; the tests run through it then must not fail the run."""
+    # Each operation takes a second: a stopped group is long enough down to leave the pool.
+    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab balancer", op_seconds=1.0,
+                                     timing=EVERY_SECOND)
+    run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
+
+    start(run, engineer=engineer, customer=customer)
+    run = drive(run, engineer=engineer, administrator=colleague, lead=customer)
+
+    assert run.state == RunState.COMPLETED
+    assert versions_on_the_lab(lab) == {"9.5.0"}
+    for checks in run.steps.filter(kind=StepKind.CHECKS):
+        recorded = deployment.check_results.filter(round=checks.result["round"], recorded_by__isnull=True)
+        assert recorded.count() == 4 and all(recorded.values_list("passed", flat=True)), checks.key
+    # The live log says why the tests against group 1 alone took a few seconds.
+    waited = run.live_events.filter(step__key="checks-without-g2", kind="log").values_list("text", flat=True)
+    assert any("the load balancer may not have taken in the servers' new state yet: trying again" in text
+               for text in waited)
+    assert applied(lab) == planned_operations(run)
+
+
 def test_a_duplicated_task_message_does_nothing_the_second_time(workers, start_lab, northwind, minor, engineer,
                                                                 colleague, customer):
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab duplicate")

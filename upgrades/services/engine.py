@@ -480,8 +480,10 @@ def _verify(step: Step) -> _Outcome:
     found, silent = _reported(run)
     wrong = silent + _mismatches(found, expected)
     round = uuid.uuid4()
+    # Servers that report the wrong version will not get right by waiting for the load balancer.
     results = checks_run(deployment=run.deployment, expected_version=expected.get("cloudpaging", run.from_version),
-                         stage=stage(step), round=round)
+                         stage=stage(step), round=round, settle_seconds=0 if wrong else _settle_seconds(),
+                         on_retry=_retrying(step, "Functionality tests after the rollback"))
     rows = [{"kind": r.kind, "passed": r.passed, "detail": r.detail, "duration_ms": r.duration_ms} for r in results]
     failed = [r for r in results if not r.passed]
     event_emit(run=run.pk, kind="check", step=step,
@@ -517,9 +519,15 @@ def _checks(step: Step) -> _Outcome:
     # admin interface answers from either: both are right.
     expected = run.to_version if run.to_version in versions else next(iter(versions))
     round = uuid.uuid4()
-    results = checks_run(deployment=run.deployment, expected_version=expected, stage=stage(step), round=round)
+
+    def failing(result) -> bool:
+        return not result.passed and not _other_version_reported(result, versions - {expected})
+
+    results = checks_run(deployment=run.deployment, expected_version=expected, stage=stage(step), round=round,
+                         settle_seconds=_settle_seconds(), failing=failing,
+                         on_retry=_retrying(step, f"Functionality tests against {_groups_words(step.groups)}"))
     rows = [{"kind": r.kind, "passed": r.passed, "detail": r.detail, "duration_ms": r.duration_ms} for r in results]
-    failed = [r for r in results if not r.passed and not _other_version_reported(r, versions - {expected})]
+    failed = [r for r in results if failing(r)]
     passed = len(results) - len(failed)
     event_emit(run=run.pk, kind="check", step=step,
                text=f"Functionality tests against {_groups_words(step.groups)}: {passed} of {len(results)} passed",
@@ -537,6 +545,22 @@ def _checks(step: Step) -> _Outcome:
     if problems:
         return _Outcome(False, result, "; ".join(problems))
     return _Outcome(True, result, wait=True)
+
+
+def _settle_seconds() -> float:
+    return float(settings.RUN_CHECKS_SETTLE_SECONDS)
+
+
+def _retrying(step: Step, what: str):
+    """What the live page hears of a round of checks run again while the load balancer catches up."""
+    def on_retry(outcomes) -> None:
+        failed = [outcome for outcome in outcomes if not outcome.passed]
+        first = f"{FunctionalityCheck(failed[0].kind).label}: {failed[0].detail}" if failed else ""
+        event_emit(run=step.run_id, kind="log", step=step,
+                   text=f"{what}: {len(outcomes) - len(failed)} of {len(outcomes)} passed ({first}); "
+                        "the load balancer may not have taken in the servers' new state yet: trying again",
+                   data={"results": [{"kind": o.kind, "passed": o.passed, "detail": o.detail} for o in outcomes]})
+    return on_retry
 
 
 def stage(step: Step) -> str:
