@@ -143,9 +143,12 @@ def northwind_lab(start_lab, northwind_deployment) -> Lab:
 
 
 @pytest.fixture
-def workers(transactional_db):
+def workers(transactional_db, settings):
     """A real Celery worker with three threads: the prober holds one for the whole run, the
-    steps run on the others. Its tasks see committed rows only, hence the transactional database."""
+    steps run on the others. Its tasks see committed rows only, hence the transactional database.
+    The test labs' balancers check every 50 ms: failing checks are tried again for 5 s, so that a
+    test left with a run whose checks fail ends soon."""
+    settings.RUN_CHECKS_SETTLE_SECONDS = 5
     with start_worker(celery_app, pool="threads", concurrency=3, perform_ping_check=False, loglevel="WARNING",
                       shutdown_timeout=10, queues=QUEUES):
         yield

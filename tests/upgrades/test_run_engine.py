@@ -130,9 +130,10 @@ EVERY_SECOND = {"check_interval": 1.0, "check_timeout": 1.0, "rise": 4, "fall": 
 
 
 def test_the_tests_give_a_load_balancer_that_checks_every_second_time_to_see_the_groups_change(
-        workers, start_lab, northwind, minor, engineer, colleague, customer):
+        workers, settings, start_lab, northwind, minor, engineer, colleague, customer):
     """Right after one group starts and the other stops, the balancer still counts the stopped
     group in and the started one out; the tests run through it then must not fail the run."""
+    settings.RUN_CHECKS_SETTLE_SECONDS = 30  # the default (`workers` shortens it for quick balancers)
     # Each operation takes a second: a stopped group is long enough down to leave the pool.
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab balancer", op_seconds=1.0,
                                      timing=EVERY_SECOND)

@@ -2,11 +2,13 @@
 start (S11), the versions that close an upgrade, the verification that ends a rollback, and the
 downtime measured until the service answers again. Checked against a lab fleet over HTTP."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from portal.models import Deployment
@@ -16,7 +18,9 @@ from tests.upgrades.runs import confirmed_window, lab_deployment, make_ready, st
 from upgrades.choices import ProbeState, ReadinessKind, RequestState, RollbackState, RunState, StepProcedure, StepState
 from upgrades.drivers import Operation, operate
 from upgrades.selectors_runs import availability_of
-from upgrades.models import AvailabilityProbe, AvailabilitySample, RollbackDecision, Run, Step, UpgradeRequest
+from upgrades.models import (
+    AvailabilityProbe, AvailabilitySample, LiveEvent, RollbackDecision, Run, Step, UpgradeRequest,
+)
 from upgrades.rollback_plan import ServerNow, rollback_procedure
 from upgrades.runflow import RunError
 from upgrades.services import plans
@@ -104,6 +108,34 @@ def test_the_final_tests_fail_while_a_server_does_not_report_the_release(lab_run
     assert "cpadmin01.proof-lab.example reports Cloudpaging Server 9.4.2" in final.error
     assert "reported" not in final.result
     assert Run.objects.get(pk=run.pk).state == RunState.PAUSED
+
+
+def test_checks_that_wait_for_the_load_balancer_end_when_the_run_is_aborted(transactional_db, lab_run, support,
+                                                                           settings):
+    run, lab = lab_run
+    settings.RUN_CHECKS_SETTLE_SECONDS = 120
+    run = _under_way(run)
+    checks = run.steps.get(key="checks-before")
+    every = [lab.target(hostname) for group in (1, 2) for hostname in hostnames(lab, group)]
+    assert all(result.ok for result in operate(targets=every, operation=Operation.STOP, timeout=10))
+
+    def attempt() -> str:
+        try:
+            return step_execute(step_id=checks.pk, worker="test")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        attempted = pool.submit(attempt)
+        wait_for(lambda: LiveEvent.objects.filter(step=checks, kind="log", text__contains="trying again").exists(),
+                 timeout=20)
+        run_abort(run=Run.objects.get(pk=run.pk), by=support, reason="The customer called the upgrade off")
+
+        # The worker is free long before the load balancer's time is spent.
+        assert attempted.result(timeout=20) == "failed"
+    checks.refresh_from_db()
+    assert checks.state == StepState.FAILED and "Log-in works: log-in answered HTTP 503" in checks.error
+    assert Run.objects.get(pk=run.pk).state == RunState.ABORTED
 
 
 # -- The verification that ends a rollback ------------------------------------------------------

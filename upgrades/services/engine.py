@@ -552,14 +552,20 @@ def _settle_seconds() -> float:
 
 
 def _retrying(step: Step, what: str):
-    """What the live page hears of a round of checks run again while the load balancer catches up."""
-    def on_retry(outcomes) -> None:
+    """Whether to run a failing round of checks again while the load balancer catches up: while the
+    step is still this attempt's and its run goes on (an abort or the sweep ends the wait); and
+    what the live page hears of it."""
+    def on_retry(outcomes) -> bool:
+        if not Step.objects.filter(pk=step.pk, state=StepState.RUNNING, worker=step.worker,
+                                   run__state=RunState.RUNNING).exists():
+            return False
         failed = [outcome for outcome in outcomes if not outcome.passed]
         first = f"{FunctionalityCheck(failed[0].kind).label}: {failed[0].detail}" if failed else ""
         event_emit(run=step.run_id, kind="log", step=step,
                    text=f"{what}: {len(outcomes) - len(failed)} of {len(outcomes)} passed ({first}); "
                         "the load balancer may not have taken in the servers' new state yet: trying again",
                    data={"results": [{"kind": o.kind, "passed": o.passed, "detail": o.detail} for o in outcomes]})
+        return True
     return on_retry
 
 
