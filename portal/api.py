@@ -103,6 +103,7 @@ class ServiceViewSet(viewsets.GenericViewSet):
     otherwise). `answer` reads the row back the same way, so a write answers what a read would."""
 
     parser_classes = [JSONParser]  # the API speaks JSON only
+    lookup_value_regex = ID  # a row's number in the path, unless a viewset says otherwise
     update_serializer_class = None
     detail_serializer_class = None
     filter_serializer_class = None
@@ -206,7 +207,6 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, 
     serializer_class = serializers.ContactSerializer
     update_serializer_class = serializers.ContactUpdateSerializer
     filter_serializer_class = serializers.OrganisationFilterSerializer
-    lookup_value_regex = ID
     create_with = staticmethod(services.contact_create)
     update_with = staticmethod(services.contact_update)
 
@@ -238,7 +238,6 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Create
     update_serializer_class = serializers.DeploymentUpdateSerializer
     filter_serializer_class = serializers.OrganisationFilterSerializer
     permission_classes = [IsAuthenticated, ManagesCustomers]
-    lookup_value_regex = ID
     detail_serializer_class = serializers.DeploymentDetailSerializer
     get_with = staticmethod(selectors.deployment_get)
     create_with = staticmethod(services.deployment_create)
@@ -270,7 +269,6 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, P
     update_serializer_class = serializers.ServerUpdateSerializer
     filter_serializer_class = serializers.DeploymentFilterSerializer
     permission_classes = [IsAuthenticated, RegistersServers]
-    lookup_value_regex = ID
     create_with = staticmethod(services.server_create)
     update_with = staticmethod(services.server_update)
 
@@ -292,7 +290,6 @@ class ServerGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creat
     serializer_class = serializers.ServerGroupSerializer
     filter_serializer_class = serializers.DeploymentFilterSerializer
     permission_classes = [IsAuthenticated, RegistersServers]
-    lookup_value_regex = ID
     create_with = staticmethod(services.group_create)
 
     def get_queryset(self):
@@ -360,7 +357,6 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceV
 
     serializer_class = serializers.ApiTokenSerializer
     inputs = {"create": serializers.TokenRequestSerializer}
-    lookup_value_regex = ID
 
     def get_queryset(self):
         return selectors.token_list(user=self.request.user)

@@ -24,7 +24,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portal import access
-from portal.api import ID, router
+from portal.api import router
 from portal.models import Server, User
 from portal.selectors import count_of, visible_to
 from portal.workflow import WorkflowError
@@ -228,7 +228,6 @@ class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkflowVi
 
     serializer_class = s.WindowSerializer
     filter_serializer_class = s.WindowFilterSerializer
-    lookup_value_regex = ID
     inputs = {"reschedule": s.RescheduleSerializer, "cancel": ReasonSerializer}
 
     def get_queryset(self):

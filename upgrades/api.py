@@ -17,7 +17,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from portal.api import ID, Creates, JSONParser, ManagesCustomers, PartialUpdates, ServiceViewSet, field_errors, router
+from portal.api import Creates, JSONParser, ManagesCustomers, PartialUpdates, ServiceViewSet, field_errors, router
 from portal.selectors import visible_to
 from upgrades import evidence, selectors
 from upgrades.booking import booking
@@ -99,7 +99,6 @@ class UpgradeRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cr
     serializer_class = s.UpgradeRequestSerializer
     detail_serializer_class = s.UpgradeRequestDetailSerializer
     filter_serializer_class = s.RequestFilterSerializer
-    lookup_value_regex = ID
     get_with = staticmethod(selectors.request_get)
     create_with = staticmethod(requests.request_create)
     # What each action reads from the body; every action answers the request as a GET would.
@@ -213,7 +212,6 @@ class ChecklistItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wor
     serializer_class = s.ChecklistItemSerializer
     detail_serializer_class = s.ChecklistItemSerializer
     filter_serializer_class = s.ItemFilterSerializer
-    lookup_value_regex = ID
     inputs = {"provide": s.EvidenceSerializer, "send_back": s.ReasonSerializer}
 
     def get_queryset(self):
@@ -264,7 +262,6 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, WorkflowViewSet):
     """Evidence files: what they are, and the file itself, always as a download."""
 
     serializer_class = s.AttachmentSerializer
-    lookup_value_regex = ID
 
     def get_queryset(self):
         return visible_to(ItemAttachment.objects.defer("content"), self.request.user)

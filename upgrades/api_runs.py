@@ -8,7 +8,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from portal.api import ID, ServiceViewSet, router
+from portal.api import ServiceViewSet, router
 from upgrades import selectors_runs
 from upgrades import serializers_runs as s
 from upgrades.api import CONFLICT, Conflict
@@ -31,7 +31,6 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ServiceViewSe
     serializer_class = s.RunSerializer
     detail_serializer_class = s.RunDetailSerializer
     filter_serializer_class = s.RunFilterSerializer
-    lookup_value_regex = ID
     get_with = staticmethod(selectors_runs.run_get)
     inputs = {
         "snapshots": s.NoteSerializer, "backup": s.NoteSerializer, "confirm": s.StepNoteSerializer,
