@@ -22,20 +22,22 @@ SETTLE_PAUSE = 1.0
 def checks_run(*, deployment: Deployment, expected_version: str, stage: str = "",
                round: uuid.UUID | None = None, settle_seconds: float = 0.0,
                failing: Callable[[CheckOutcome], bool] = lambda outcome: not outcome.passed,
-               on_retry: Callable[[list[CheckOutcome]], bool] | None = None) -> list[CheckResult]:
+               on_retry: Callable[[list[CheckOutcome], list[CheckOutcome]], bool] | None = None,
+               ) -> list[CheckResult]:
     """Run the automatic checks through the deployment's service address and record them.
 
     Right after servers start or stop, the load balancer may still send users to a stopped server
     and not yet to a started one: it learns of both from its health checks, a few seconds apart.
     With `settle_seconds`, a round in which a check is `failing` runs again a second later, until
-    none fails or the time is spent; `on_retry` hears of each failing round first and answers
-    whether to go on. The last round is the one recorded."""
+    none fails or the time is spent; `on_retry` hears of each failing round first (its outcomes,
+    and those failing) and answers whether to go on. The last round is the one recorded."""
     deadline = time.monotonic() + settle_seconds
     while True:
         outcomes = automatic_checks(service_url=deployment.service_url, expected_version=expected_version)
-        if not any(failing(outcome) for outcome in outcomes) or time.monotonic() + SETTLE_PAUSE > deadline:
+        failed = [outcome for outcome in outcomes if failing(outcome)]
+        if not failed or time.monotonic() + SETTLE_PAUSE > deadline:
             break
-        if on_retry is not None and not on_retry(outcomes):
+        if on_retry is not None and not on_retry(outcomes, failed):
             break
         time.sleep(SETTLE_PAUSE)
     round = round or uuid.uuid4()

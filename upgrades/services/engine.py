@@ -482,7 +482,8 @@ def _verify(step: Step) -> _Outcome:
     round = uuid.uuid4()
     # Servers that report the wrong version will not get right by waiting for the load balancer.
     results = checks_run(deployment=run.deployment, expected_version=expected.get("cloudpaging", run.from_version),
-                         stage=stage(step), round=round, settle_seconds=0 if wrong else _settle_seconds(),
+                         stage=stage(step), round=round,
+                         settle_seconds=0 if wrong else settings.RUN_CHECKS_SETTLE_SECONDS,
                          on_retry=_retrying(step, "Functionality tests after the rollback"))
     rows = [{"kind": r.kind, "passed": r.passed, "detail": r.detail, "duration_ms": r.duration_ms} for r in results]
     failed = [r for r in results if not r.passed]
@@ -524,7 +525,7 @@ def _checks(step: Step) -> _Outcome:
         return not result.passed and not _other_version_reported(result, versions - {expected})
 
     results = checks_run(deployment=run.deployment, expected_version=expected, stage=stage(step), round=round,
-                         settle_seconds=_settle_seconds(), failing=failing,
+                         settle_seconds=settings.RUN_CHECKS_SETTLE_SECONDS, failing=failing,
                          on_retry=_retrying(step, f"Functionality tests against {_groups_words(step.groups)}"))
     rows = [{"kind": r.kind, "passed": r.passed, "detail": r.detail, "duration_ms": r.duration_ms} for r in results]
     failed = [r for r in results if failing(r)]
@@ -547,20 +548,15 @@ def _checks(step: Step) -> _Outcome:
     return _Outcome(True, result, wait=True)
 
 
-def _settle_seconds() -> float:
-    return float(settings.RUN_CHECKS_SETTLE_SECONDS)
-
-
 def _retrying(step: Step, what: str):
     """Whether to run a failing round of checks again while the load balancer catches up: while the
     step is still this attempt's and its run goes on (an abort or the sweep ends the wait); and
     what the live page hears of it."""
-    def on_retry(outcomes) -> bool:
+    def on_retry(outcomes, failed) -> bool:
         if not Step.objects.filter(pk=step.pk, state=StepState.RUNNING, worker=step.worker,
                                    run__state=RunState.RUNNING).exists():
             return False
-        failed = [outcome for outcome in outcomes if not outcome.passed]
-        first = f"{FunctionalityCheck(failed[0].kind).label}: {failed[0].detail}" if failed else ""
+        first = f"{FunctionalityCheck(failed[0].kind).label}: {failed[0].detail}"
         event_emit(run=step.run_id, kind="log", step=step,
                    text=f"{what}: {len(outcomes) - len(failed)} of {len(outcomes)} passed ({first}); "
                         "the load balancer may not have taken in the servers' new state yet: trying again",
