@@ -17,10 +17,9 @@
   `KEEP_THREADS` idle ones wait for the next requests.
 - **A few requests at once.** At most `WEB_REQUESTS_AT_ONCE` requests of a process are made at
   the same time, from their start until their response begins; the others wait their turn on
-  the event loop, which costs nothing, and take no thread meanwhile. Threads beyond a handful
-  only contend for the interpreter and the connection pool: 50 bookings at once on two cores
-  cost 13 ms of CPU per answer with no limit, 9 with four at a time. An event stream's hours
-  of sending, or a slow client's reading of a download, hold no place.
+  the event loop, which costs nothing, and take no thread meanwhile. More threads only contend
+  for the interpreter: the figures are in the setting's notes. An event stream's hours of
+  sending, or a slow client's reading of a download, hold no place.
 - **Event streams frame by frame.** A streaming response passes each chunk through several
   layers on its way out (Django's wrapper that turns it into bytes, the response's own
   iterator, the handler's chunking): nothing for one page, but a run's live events are sent

@@ -160,10 +160,11 @@ if env_bool("DATABASE_POOL", False):
         "max_size": DATABASE_POOL_SIZE,
     }
 # How many requests a web process makes at once (portal.handler); the others wait their turn on
-# the event loop. Few: a process's requests share one interpreter, and threads beyond a handful
-# only contend for it. 50 bookings at once on two cores, two processes: 13 ms of CPU per answer
-# unbounded, 12 with 8 at once, 9 with 4 (bench/booking_race.py).
-WEB_REQUESTS_AT_ONCE = env_int("WEB_REQUESTS_AT_ONCE", 4)
+# the event loop. Few: a process's requests share one interpreter, and a second thread only
+# contends for it. 50 bookings at once on two cores, two processes (bench/booking_race.py, 7
+# rounds each): 18.8 ms of CPU per answer with 4 at once, 16.4 with 1 (a request's waits on the
+# database are nobody's time), 14.6 with 2.
+WEB_REQUESTS_AT_ONCE = env_int("WEB_REQUESTS_AT_ONCE", 2)
 # Tests get a database of their own beside the named one: two checkouts pointed at different
 # databases of one server never share a test database.
 DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_{DATABASES['default']['NAME']}")}

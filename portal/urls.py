@@ -41,6 +41,10 @@ auth_patterns = [
 ]
 
 urlpatterns = [
+    # First: a URL is resolved by trying the patterns in order, and API clients call most often.
+    path("api/v1/", include((api.router.urls, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", views.home, name="home"),
     # Browsers ask for it on pages that name no icon (Django admin's, the API's).
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("portal/favicon.svg"), permanent=True), name="favicon"),
@@ -75,8 +79,5 @@ urlpatterns = [
     path("", include("scheduling.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/web", health.healthz_web, name="healthz-web"),
-    path("api/v1/", include((api.router.urls, "api"), namespace="api")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
