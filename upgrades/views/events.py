@@ -1,7 +1,8 @@
 """A run's live events on the wire (S13-S17): Server-Sent Events for the live page, and the JSON
 answer it polls when SSE is not available.
 
-The SSE view is async (uvicorn serves it); a watcher holds no database connection while it waits:
+The SSE view checks access and answers at once; the stream's frames are made on the event loop
+(uvicorn's), and a watcher holds no database connection while it waits:
 
 1. Check access with one short query (vendor staff, or a customer user of the run's
    organisation; 404 for anyone else), then give the request's database connection back.
@@ -93,9 +94,12 @@ def _briefly(function: Callable, *, thread_sensitive: bool = True) -> Callable:
     return sync_to_async(released, thread_sensitive=thread_sensitive)
 
 
-@_briefly
 def _run_shown(*, user: User, pk: int) -> int:
-    run = visible_to(Run.objects.all(), user).filter(pk=pk).values_list("pk", flat=True).first()
+    """The run, if `user` may watch it (else 404); the connection is given back either way."""
+    try:
+        run = visible_to(Run.objects.all(), user).filter(pk=pk).values_list("pk", flat=True).first()
+    finally:
+        _release_connection()
     if run is None:
         raise Http404("No such run.")
     return run
@@ -399,14 +403,14 @@ def _after(request: HttpRequest) -> int | None:
 
 @require_GET
 @login_required
-async def run_events(request: HttpRequest, pk: int):
-    """The run's live events as Server-Sent Events."""
-    user = await request.auser()
-    run_id = await _run_shown(user=user, pk=pk)
+def run_events(request: HttpRequest, pk: int) -> EventStream:
+    """The run's live events as Server-Sent Events: the view checks access, and the stream's
+    frames are made on the event loop as the response is sent."""
+    run_id = _run_shown(user=request.user, pk=pk)
     after = _after(request)
     if after is None:
         return HttpResponseBadRequest("Last-Event-ID and after are event sequence numbers.")
-    return EventStream(_Watch(run_id, after, user.time_zone).frames())
+    return EventStream(_Watch(run_id, after, request.user.time_zone).frames())
 
 
 @require_GET
