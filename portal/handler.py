@@ -1,13 +1,12 @@
 """The portal's ASGI handler: Django's, with four changes made for what the portal serves most.
 
-- **The middleware and the view in one call.** Every view of the portal is synchronous, as is
-  most of its middleware. Django's ASGI handler builds an asynchronous middleware chain: each
+- **The middleware and the view in one call.** Every view of the portal is synchronous (a test
+  keeps them so: tests/portal/test_handler.py), as is most of its middleware. Django's ASGI handler builds an asynchronous middleware chain: each
   async-capable middleware runs on the event loop, and each step between one that can and one
   that cannot moves the request from its thread to the loop and back (about as much CPU as the
   rest of a small API answer, a booking race's losing ones). This handler builds the chain
   Django builds for WSGI and runs the whole of it (middleware, view, the log line of an error
   answer) in the request's thread at once.
-
 - **Threads kept between requests.** Django runs a request's synchronous part (the middleware
   and the view) in a thread of the request's own, started for it and joined after it: starting
   and joining that thread costs about as much CPU as a small view. This handler keeps the
