@@ -1,12 +1,13 @@
 """The portal's ASGI handler: Django's, with four changes made for what the portal serves most.
 
 - **The middleware and the view in one call.** Every view of the portal is synchronous (a test
-  keeps them so: tests/portal/test_handler.py), as is most of its middleware. Django's ASGI handler builds an asynchronous middleware chain: each
-  async-capable middleware runs on the event loop, and each step between one that can and one
-  that cannot moves the request from its thread to the loop and back (about as much CPU as the
-  rest of a small API answer, a booking race's losing ones). This handler builds the chain
-  Django builds for WSGI and runs the whole of it (middleware, view, the log line of an error
-  answer) in the request's thread at once.
+  keeps them so: tests/portal/test_handler.py), as is most of its middleware. Django's ASGI
+  handler builds an asynchronous middleware chain, and each step between a middleware that runs
+  on the event loop and one that cannot moves the request from its thread to the loop and back;
+  the request signals and the response's closing are further trips (each about as much CPU as
+  the rest of a small API answer, a booking race's losing ones). This handler builds the chain
+  Django builds for WSGI and runs it, the view, the log line of an error answer and the request
+  signals in the request's thread at once (`serve`): `handle` is Django's with that one trip.
 - **Threads kept between requests.** Django runs a request's synchronous part (the middleware
   and the view) in a thread of the request's own, started for it and joined after it: starting
   and joining that thread costs about as much CPU as a small view. This handler keeps the
@@ -98,7 +99,8 @@ class Handler(ASGIHandler):
         return response
 
     async def handle(self, scope, receive, send):
-        """Django's, but with one trip to the request's thread instead of three to five."""
+        """Django's (`ASGIHandler.handle`), with one trip to the request's thread (`serve`) where
+        Django makes three to five."""
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:

@@ -80,9 +80,8 @@ def _release_connection() -> None:
         connection.close()
 
 
-def _briefly(function: Callable, *, thread_sensitive: bool = True) -> Callable:
-    """`function` as a short query in the request's thread (or, for the hub, which serves no one
-    request, in a thread of the pool), its connection released after it."""
+def _released(function: Callable) -> Callable:
+    """`function`, with this thread's database connection released after it."""
 
     @wraps(function)
     def released(*args, **kwargs):
@@ -91,15 +90,19 @@ def _briefly(function: Callable, *, thread_sensitive: bool = True) -> Callable:
         finally:
             _release_connection()
 
-    return sync_to_async(released, thread_sensitive=thread_sensitive)
+    return released
 
 
+def _briefly(function: Callable, *, thread_sensitive: bool = True) -> Callable:
+    """`function` as a short query in the request's thread (or, for the hub, which serves no one
+    request, in a thread of the pool), its connection released after it."""
+    return sync_to_async(_released(function), thread_sensitive=thread_sensitive)
+
+
+@_released
 def _run_shown(*, user: User, pk: int) -> int:
-    """The run, if `user` may watch it (else 404); the connection is given back either way."""
-    try:
-        run = visible_to(Run.objects.all(), user).filter(pk=pk).values_list("pk", flat=True).first()
-    finally:
-        _release_connection()
+    """The run, if `user` may watch it (else 404)."""
+    run = visible_to(Run.objects.all(), user).filter(pk=pk).values_list("pk", flat=True).first()
     if run is None:
         raise Http404("No such run.")
     return run
