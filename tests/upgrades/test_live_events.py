@@ -5,6 +5,7 @@ The portal runs under its web server in a subprocess on a loopback port, on this
 test Redis; events are written by `event_emit` in the test process, committed, and published
 as in production. Both sides (engineer and customer) watch the same URL."""
 
+import asyncio
 import json
 import os
 import socket
@@ -32,7 +33,8 @@ from upgrades.fragments import with_html
 from upgrades.models import Run
 from upgrades.services import events
 from upgrades.services.events import event_emit, log_lines_emit
-from upgrades.views.events import _Watch
+from upgrades.views import events as live
+from upgrades.views.events import RECONCILE_SECONDS, _Hub, _Watch
 
 # Nothing listens there: Redis "down".
 NO_REDIS = "redis://127.0.0.1:1/0"
@@ -450,6 +452,56 @@ def test_a_batch_the_replay_has_sent_the_start_of_is_sent_from_where_the_replay_
 
     assert frames == b"".join(f"id: {seq}\n\n".encode() for seq in range(41, 62))
     assert watch.last == 61 and not ask
+
+    # A batch during which the run finished: PostgreSQL is asked for anything after it, then the end.
+    frames, ask = watch.take([(62, 62, True, [b"id: 62\n\n"])])
+    assert frames == b"id: 62\n\n" and ask
+
+
+def woken_by_a_quiet_spell(run: Run, lasts: list[int], monkeypatch) -> tuple[list[bool], list[list[int]]]:
+    """Watchers of `run` that have sent up to `lasts`, on a channel quiet for RECONCILE_SECONDS:
+    which of them the hub's look in PostgreSQL wakes, and the looks it took (the runs of each)."""
+    looks = []
+    reach = live._reach_of
+
+    async def counted(**where):
+        looks.append(where["run_ids"])
+        return await reach(**where)
+
+    monkeypatch.setattr(live, "_reach_of", counted)
+
+    async def quiet_spell() -> list[bool]:
+        hub = _Hub()
+        watches = [_Watch(run.pk, last, "UTC") for last in lasts]
+        for watch in watches:
+            hub.watchers.setdefault(watch.name, set()).add(watch)
+            hub.heard[watch.name] = time.monotonic() - RECONCILE_SECONDS
+        waiting = [asyncio.create_task(watch.delivered()) for watch in watches]
+        await asyncio.sleep(0)
+        await hub.reconcile()
+        await asyncio.sleep(0)
+        return [task.done() for task in waiting]
+
+    return asyncio.run(quiet_spell()), looks
+
+
+def test_a_quiet_run_is_looked_up_once_for_all_its_watchers_and_wakes_those_behind(run, monkeypatch):
+    log_lines(run, "one", "two", "three")
+
+    woken, looks = woken_by_a_quiet_spell(run, [3, 3, 1, 3, 3], monkeypatch)
+
+    assert woken == [False, False, True, False, False]
+    assert looks == [[run.pk]]
+
+
+def test_a_quiet_run_that_has_finished_wakes_every_watcher_to_end(run, monkeypatch):
+    log_lines(run, "one")
+    finish(run)
+
+    woken, looks = woken_by_a_quiet_spell(run, [2, 2, 1], monkeypatch)
+
+    assert woken == [True, True, True]
+    assert looks == [[run.pk]]
 
 
 # -- Polling, for a page without SSE --------------------------------------------------------------

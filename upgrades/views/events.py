@@ -13,8 +13,11 @@ The SSE view checks access and answers at once; the stream's frames are made on 
    through, since the subscription was there first.
 3. A message whose number skips ahead (`seq > last + 1`: a publish that failed, a backlog the
    hub dropped) is filled in from PostgreSQL before it is sent. While the channel is quiet the
-   stream asks PostgreSQL every few seconds anyway, so an event whose publish failed still
-   arrives; without Redis it polls PostgreSQL every second and tries Redis again now and then.
+   hub asks PostgreSQL every few seconds how far the run's events go, once for all its
+   watchers, and sends those who are behind (an event whose publish failed) to catch up;
+   without Redis a stream polls PostgreSQL every second and tries Redis again now and then.
+   A run event makes the hub read the run's state, once: only if it is finished do the
+   watchers ask PostgreSQL for anything after it, and end.
 4. Every database read is a short query in the request's thread, after which the connection is
    closed (given back to the pool): 200 watchers cost no more connections than one.
 5. A comment line every 15 s keeps proxies from closing an idle stream; the stream ends with an
@@ -41,6 +44,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
@@ -49,7 +53,7 @@ from portal.eventstream import EventStream
 from portal.models import User
 from portal.selectors import visible_to
 from upgrades.fragments import reads_the_board, with_html
-from upgrades.models import Run
+from upgrades.models import LiveEvent, Run
 from upgrades.runflow import FINISHED_RUN_STATES
 from upgrades.services.events import CHANNEL_PREFIX, channel, events_after
 
@@ -120,6 +124,21 @@ def _events_since(*, run_id: int, after: int, zone: str) -> tuple[list[dict], bo
 _rendered = _briefly(with_html, thread_sensitive=False)
 
 
+def _reach(*, run_ids: list[int]) -> dict[int, tuple[int, bool]]:
+    """How far each run's events go, and whether it is finished: the hub's one look for all the
+    watchers of its quiet channels."""
+    latest = LiveEvent.objects.filter(run=OuterRef("pk")).order_by("-seq").values("seq")[:1]
+    runs = Run.objects.filter(pk__in=run_ids).annotate(latest=Subquery(latest)).values_list("pk", "latest", "state")
+    return {pk: (latest or 0, state in FINISHED_RUN_STATES) for pk, latest, state in runs}
+
+
+def _finished(*, run_id: int) -> bool:
+    return Run.objects.filter(pk=run_id, state__in=FINISHED_RUN_STATES).exists()
+
+
+_reach_of, _finished_now = (_briefly(function, thread_sensitive=False) for function in (_reach, _finished))
+
+
 def _frame(seq: int, kind: str, data: str) -> bytes:
     return f"id: {seq}\nevent: {kind}\ndata: {data}\n\n".encode()
 
@@ -131,8 +150,9 @@ def _framed(message: dict) -> bytes:
 class _Hub:
     """The Redis subscriptions of one event loop (one uvicorn process): one per run channel,
     shared by every watcher of that run; each message is parsed once, and rendered and framed
-    once per time zone of its watchers. While a channel is quiet, the hub wakes its watchers
-    every RECONCILE_SECONDS to look in PostgreSQL (one timer for all, not one per watcher)."""
+    once per time zone of its watchers. While a channel is quiet, the hub looks in PostgreSQL
+    every RECONCILE_SECONDS, one query for all its quiet channels, and wakes only the watchers
+    that are behind (one timer and one query for all, not one per watcher)."""
 
     def __init__(self):
         self.client: redis.asyncio.Redis | None = None
@@ -220,15 +240,30 @@ class _Hub:
             await self._reset()
 
     async def _tick(self) -> None:
-        """Wake the watchers of each channel that has been quiet for RECONCILE_SECONDS."""
         while True:
             await asyncio.sleep(RECONCILE_SECONDS / 5)
-            now = time.monotonic()
-            for name, heard in list(self.heard.items()):
-                if now - heard >= RECONCILE_SECONDS:
-                    self.heard[name] = now
-                    for watch in self.watchers.get(name, ()):
-                        watch.wake()
+            await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Every channel quiet for RECONCILE_SECONDS: wake its watchers that PostgreSQL shows
+        behind (events Redis did not bring), and all of them once the run is finished."""
+        now = time.monotonic()
+        quiet = [name for name, heard in self.heard.items() if now - heard >= RECONCILE_SECONDS]
+        if not quiet:
+            return
+        for name in quiet:
+            self.heard[name] = now
+        runs = {name: int(name.removeprefix(CHANNEL_PREFIX)) for name in quiet}
+        try:
+            reach = await _reach_of(run_ids=list(runs.values()))
+        except Exception:  # noqa: BLE001 - PostgreSQL unreachable: each watcher asks for itself
+            log.exception("live events: could not look for events Redis did not bring")
+            reach = {}
+        for name, run_id in runs.items():
+            latest, finished = reach.get(run_id, (None, True))
+            for watch in list(self.watchers.get(name, ())):
+                if finished or latest is None or watch.last < latest:
+                    watch.wake()
 
     async def _deliver(self, name: str, data: str) -> None:
         """One message from Redis, an event or a batch of them (log lines written together), to
@@ -237,7 +272,14 @@ class _Hub:
         messages = parsed if isinstance(parsed, list) else [parsed]
         run_id = int(name.removeprefix(CHANNEL_PREFIX))
         self.heard[name] = time.monotonic()
-        moves = any(message["kind"] == "run" for message in messages)
+        finished = False
+        if any(message["kind"] == "run" for message in messages):
+            # Read once for every watcher; if it cannot be read, each of them asks.
+            try:
+                finished = await _finished_now(run_id=run_id)
+            except Exception:  # noqa: BLE001
+                log.exception("live events: run %s, its state not read", run_id)
+                finished = True
         items = {}
         for zone in {watch.zone for watch in self.watchers.get(name, ())}:
             try:
@@ -250,7 +292,7 @@ class _Hub:
                 log.exception("live events: run %s, events %s-%s not rendered", run_id, messages[0]["seq"],
                               messages[-1]["seq"])
                 continue
-            items[zone] = (messages[0]["seq"], messages[-1]["seq"], moves, [_framed(message) for message in shown])
+            items[zone] = (messages[0]["seq"], messages[-1]["seq"], finished, [_framed(message) for message in shown])
         watchers = self.watchers.get(name, set())
         for watch in list(watchers):
             item = items.get(watch.zone)
@@ -296,8 +338,8 @@ def _hub() -> _Hub:
 
 class _Watch:
     """One watcher's stream: what it has sent (`last`), what the hub has handed it since it
-    last looked (`inbox`: items (first seq, last seq, whether a run event is among them, their
-    frames), or LOST), and where the next events come from. A list and one future rather than an asyncio.Queue: the hub hands every event to
+    last looked (`inbox`: items (first seq, last seq, whether the run was finished when the hub
+    handed them over, their frames), or LOST), and where the next events come from. A list and one future rather than an asyncio.Queue: the hub hands every event to
     every watcher, and a queue's bookkeeping per item would cost more than the item's sending."""
 
     def __init__(self, run_id: int, last: int, zone: str):
@@ -342,19 +384,19 @@ class _Watch:
 
     def take(self, items: list) -> tuple[bytes, bool]:
         """The frames of `items` that follow `last` without a gap; and whether PostgreSQL must be
-        asked (a gap, a lost subscription, or a run event that may have finished the run)."""
+        asked (a gap, a lost subscription, or a run finished: anything after it, then the end)."""
         frames, ask = [], False
         for item in items:
             if item is LOST:
                 return b"".join(frames), True
-            first, last, moves, batch = item
+            first, last, finished, batch = item
             if last <= self.last:
                 continue  # sent already, by the replay
             if first > self.last + 1:
                 return b"".join(frames), True  # a gap: PostgreSQL has what Redis did not bring
             frames.extend(batch[self.last + 1 - first:])  # a batch the replay sent the start of
             self.last = last
-            ask = ask or moves
+            ask = ask or finished
         return b"".join(frames), ask
 
     async def frames(self) -> AsyncIterator[bytes]:
