@@ -44,7 +44,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
@@ -53,7 +52,7 @@ from portal.eventstream import EventStream
 from portal.models import User
 from portal.selectors import visible_to
 from upgrades.fragments import reads_the_board, with_html
-from upgrades.models import LiveEvent, Run
+from upgrades.models import Run
 from upgrades.runflow import FINISHED_RUN_STATES
 from upgrades.services.events import CHANNEL_PREFIX, channel, events_after
 
@@ -125,18 +124,13 @@ _rendered = _briefly(with_html, thread_sensitive=False)
 
 
 def _reach(*, run_ids: list[int]) -> dict[int, tuple[int, bool]]:
-    """How far each run's events go, and whether it is finished: the hub's one look for all the
-    watchers of its quiet channels."""
-    latest = LiveEvent.objects.filter(run=OuterRef("pk")).order_by("-seq").values("seq")[:1]
-    runs = Run.objects.filter(pk__in=run_ids).annotate(latest=Subquery(latest)).values_list("pk", "latest", "state")
-    return {pk: (latest or 0, state in FINISHED_RUN_STATES) for pk, latest, state in runs}
+    """Each run's last committed event (`selectors_runs.last_seq`: its `next_seq` is raised with
+    every event written) and whether it is finished: the hub's one look for all its watchers."""
+    runs = Run.objects.filter(pk__in=run_ids).values_list("pk", "next_seq", "state")
+    return {pk: (next_seq - 1, state in FINISHED_RUN_STATES) for pk, next_seq, state in runs}
 
 
-def _finished(*, run_id: int) -> bool:
-    return Run.objects.filter(pk=run_id, state__in=FINISHED_RUN_STATES).exists()
-
-
-_reach_of, _finished_now = (_briefly(function, thread_sensitive=False) for function in (_reach, _finished))
+_reach_of = _briefly(_reach, thread_sensitive=False)
 
 
 def _frame(seq: int, kind: str, data: str) -> bytes:
@@ -276,7 +270,7 @@ class _Hub:
         if any(message["kind"] == "run" for message in messages):
             # Read once for every watcher; if it cannot be read, each of them asks.
             try:
-                finished = await _finished_now(run_id=run_id)
+                _, finished = (await _reach_of(run_ids=[run_id]))[run_id]
             except Exception:  # noqa: BLE001
                 log.exception("live events: run %s, its state not read", run_id)
                 finished = True
