@@ -137,6 +137,23 @@ def test_a_customer_cannot_approve_their_own_request_by_crafting_a_post(client_f
     assert upgrade.state == RequestState.SUBMITTED
 
 
+def test_a_lost_race_is_a_line_at_info_in_the_log_not_a_warning(client_for, customer, support, upgrade, remote,
+                                                                 caplog):
+    client_for(customer).post(reverse("item-provide", args=[remote.pk]), {"text": "VPN"})
+    client_for(customer).post(reverse("request-action", args=[upgrade.pk, "submit"]))
+
+    with caplog.at_level("INFO", logger="django.request"):
+        blocked = client_for(support).post(reverse("item-review", args=[remote.pk, "accept"]), **HTMX)
+
+    assert blocked.status_code == 409
+    (conflict,) = [record for record in caplog.records if getattr(record, "status_code", None) == 409]
+    assert conflict.levelname == "INFO"
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="django.request"):
+        client_for(support).post(reverse("item-review", args=[remote.pk, "accept"]), **HTMX)
+    assert not [record for record in caplog.records if getattr(record, "status_code", None) == 409]
+
+
 def test_support_reviews_inline_after_assigning(client_for, customer, support, upgrade, remote):
     client_for(customer).post(reverse("item-provide", args=[remote.pk]), {"text": "VPN"})
     client_for(customer).post(reverse("request-action", args=[upgrade.pk, "submit"]))
