@@ -2,6 +2,10 @@
 revoked and their other sessions end, this one stays signed in; a wrong old password changes
 nothing."""
 
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -47,6 +51,41 @@ def test_a_wrong_old_password_changes_nothing(customer):
 
     assert answer.status_code == 400
     assert "old password was entered incorrectly" in answer.content.decode()
+    customer.refresh_from_db()
+    assert customer.check_password(PASSWORD)
+    assert phone.get(reverse("account-security")).status_code == 200
+
+
+def _answers(monkeypatch, *typed: str) -> None:
+    """What the operator types at the terminal's password prompts, in order."""
+    typed = iter(typed)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(typed))
+
+
+def test_changepassword_on_the_command_line_ends_the_tokens_and_sessions_too(customer, monkeypatch):
+    phone = _signed_in(customer, "Safari")
+    _, key = services.token_create(by=customer)
+    _answers(monkeypatch, NEW, NEW)
+
+    said = call_command("changepassword", customer.email, stdout=StringIO())
+
+    assert "API tokens, other sessions and calendar feed are ended" in said
+    customer.refresh_from_db()
+    assert customer.check_password(NEW)
+    assert phone.get(reverse("account-security")).status_code == 302  # signed out
+    assert Client().get("/api/v1/organisations/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 401
+    assert SecurityEvent.objects.filter(kind="password_changed", user=customer).exists()
+
+
+def test_changepassword_on_the_command_line_refuses_a_weak_password_and_changes_nothing(customer, monkeypatch):
+    phone = _signed_in(customer, "Safari")
+    _answers(monkeypatch, *["password"] * 6)
+    errors = StringIO()
+
+    with pytest.raises(CommandError, match="after 3 attempts"):
+        call_command("changepassword", customer.email, stdout=StringIO(), stderr=errors)
+
+    assert "too common" in errors.getvalue()
     customer.refresh_from_db()
     assert customer.check_password(PASSWORD)
     assert phone.get(reverse("account-security")).status_code == 200
