@@ -81,7 +81,7 @@ class NoticeKind(models.TextChoices):
     RUN_PAUSED = "run_paused", "A step failed and the run is paused"
     FAILURE_ESCALATED = "failure_escalated", "Nobody has taken a failure yet"
     ROLLBACK = "rollback", "A rollback is asked for, authorised or refused"
-    RUN_ENDED = "run_ended", "An upgrade completed or rolled back, with its report"
+    RUN_ENDED = "run_ended", "An upgrade ended: completed or rolled back with its report, or aborted"
     MESSAGE = "message", "A message on an upgrade waits for you"
 
 

@@ -18,7 +18,7 @@ from portal.models import Contact, Notice
 from tests.conftest import deliver_outbox, mail_text, wait_for
 from tests.upgrades.decide_stories import ADMIN_1, drive, fresh, make_run, paused, step, waiting_for_sign_off
 from tests.upgrades.runs import open_run, start
-from upgrades.choices import RunState
+from upgrades.choices import RunState, StepState
 from upgrades.models import LiveEvent, Release
 from upgrades.services import run_notices
 from upgrades.services.decisions import failure_take, step_retry
@@ -164,3 +164,33 @@ def test_a_contact_who_switched_off_the_start_is_not_mailed_it_and_the_others_ar
     run_notices.run_started(run=run)
     deliver_outbox(inbox)
     assert _to(_mails(inbox, "Your upgrade has started")) == {LEAD: 1, LOAD_BALANCER_ADMIN: 1, ENGINEER: 1}
+
+
+def test_an_aborted_run_is_mailed_to_those_told_of_its_start_with_who_why_and_how_far_it_got(
+        inbox, client_for, time_machine, customer, engineer, northwind_deployment):
+    Contact.objects.filter(email=LOAD_BALANCER_ADMIN).update(time_zone=NEW_YORK)
+    time_machine.move_to(timezone.now(), tick=False)
+    run = open_run(deployment=northwind_deployment, release=Release.objects.get(version="9.5.0"), by=customer,
+                   state=RunState.RUNNING, started_at=timezone.now(), started_by=engineer)
+    first, second = run.steps.order_by("position")[:2]
+    run.steps.filter(pk=first.pk).update(state=StepState.SUCCEEDED, finished_at=timezone.now())
+    pause(run, "The run is paused: Stop group 1 failed")
+    failure_take(run=run, by=engineer)
+
+    answer = client_for(engineer).post(reverse("run-action", args=[run.pk, "abort"]),
+                                       {"reason": "The customer's change board withdrew approval"})
+
+    assert answer.status_code == 302 and fresh(run).state == RunState.ABORTED
+    deliver_outbox(inbox)
+    aborted = _mails(inbox, "Your upgrade was aborted")
+    assert _to(aborted) == {LEAD: 1, APPLICATION_ADMIN: 1, LOAD_BALANCER_ADMIN: 1, ENGINEER: 1}
+    by_person = {message["To"].lower(): mail_text(message) for message in aborted}
+    finished_at = fresh(run).finished_at
+    assert (f"{engineer.full_name} aborted the upgrade at {_clock(finished_at, NEW_YORK)}"
+            in by_person[LOAD_BALANCER_ADMIN])
+    assert f"aborted the upgrade at {_clock(finished_at, 'Europe/London')}" in by_person[LEAD]
+    for text in by_person.values():
+        assert "The customer's change board withdrew approval" in text
+        assert f"1 of {run.steps.count()} steps were done, the last “{first.action}”." in text
+        assert settings.SITE_URL.rstrip("/") + reverse("request-detail", args=[run.request.pk]) in text
+    assert not _mails(inbox, "Your upgrade is complete") and not _mails(inbox, "rolled back")

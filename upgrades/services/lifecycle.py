@@ -41,5 +41,5 @@ def run_closed(*, run: Run, by: User | None, reason: str = "") -> None:
     transaction."""
     state = Run.objects.values_list("state", flat=True).get(pk=run.pk)
     request_close(upgrade=run.request, by=by, move=CLOSING_MOVES[state], reason=reason)
-    run_notices.run_ended(run=run)
+    run_notices.run_ended(run=run, by=by, reason=reason)
     run_ended.send(sender=Run, run=run)

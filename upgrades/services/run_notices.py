@@ -5,7 +5,8 @@ them choose (portal.recipients.wanting). The keys say what happened:
     run:<pk>:started                     the engineer started the run
     run:<pk>:paused:<seq>                a step failed and the run paused (<seq>: the pause's event)
     run:<pk>:paused:<seq>:escalated      nobody took that failure within RUN_FAILURE_ESCALATE_MINUTES
-    run:<pk>:ended                       it completed or rolled back, with the report as a PDF
+    run:<pk>:ended                       it completed or rolled back, with the report as a PDF;
+                                         or it was aborted, with who aborted it and why
 
 Who is told:
 1. Started, ended: the customer's contacts who are available for the whole window (S10: the lead,
@@ -15,7 +16,8 @@ Who is told:
    active support user is the desk. Escalated: the desk again, from beat (`failures_escalate`).
 3. Ended: the mail waits for the report's PDF, printed by a worker in each reader's zone
    (`report_mail_send`, a task dispatched in the closing transaction: Chromium is slow). When
-   printing fails the mail still goes, with the report's address instead.
+   printing fails the mail still goes, with the report's address instead. An aborted run is told
+   to the same people at once, in the transaction that aborts it: who, why, how far it got.
 """
 
 import logging
@@ -40,7 +42,7 @@ from upgrades.models import LiveEvent, ReportPdf, Run
 log = logging.getLogger(__name__)
 
 TOPIC = "upgrades.run"
-# The run's ends that send the report (an aborted run is told on the live page and the request).
+# The run's ends that send the report as a PDF (an aborted run's mail links to it).
 REPORTED_ENDS = (RunState.COMPLETED, RunState.ROLLED_BACK)
 
 
@@ -172,10 +174,31 @@ def failures_escalate(*, now: datetime | None = None) -> int:
 # -- Ended, with the report -----------------------------------------------------------------------
 
 
-def run_ended(*, run: Run) -> None:
-    """In the run's closing transaction: the report's mail is a worker's (it prints the PDF)."""
-    if Run.objects.filter(pk=run.pk, state__in=REPORTED_ENDS).exists():
+def run_ended(*, run: Run, by: User | None, reason: str) -> None:
+    """In the run's closing transaction: the report's mail is a worker's (it prints the PDF); an
+    abort is told at once."""
+    state = Run.objects.values_list("state", flat=True).get(pk=run.pk)
+    if state in REPORTED_ENDS:
         dispatch("upgrades.run_report_mail", run.pk, about=f"run:{run.pk}:report-mail")
+    elif state == RunState.ABORTED:
+        _run_aborted(run=_fresh(run), by=by, reason=reason)
+
+
+def _run_aborted(*, run: Run, by: User | None, reason: str) -> None:
+    steps = list(run.steps.order_by("position").values_list("action", "state"))
+    done = [action for action, state in steps if state in (StepState.SUCCEEDED, StepState.SKIPPED)]
+    running = [action for action, state in steps if state == StepState.RUNNING]
+    people = recipients.wanting(contacts_for_the_window(run) | engineers_of(run), NoticeKind.RUN_ENDED)
+    _enqueue(run=run, key=f"run:{run.pk}:ended", people=people, subject="Your upgrade was aborted",
+             body_in=lambda zone: [
+                 f"{by.full_name if by else 'The portal'} aborted the upgrade at {_clock(run.finished_at, zone)}: "
+                 f"{reason}",
+                 f"{len(done)} of {len(steps)} steps were done" + (f", the last “{done[-1]}”." if done else ".")
+                 + (f" “{running[0]}” was under way: it ends on its own and nothing follows it." if running else ""),
+                 f"What was done, step by step: {_link('run-report', run)}",
+                 "The upgrade can be requested again from the portal: "
+                 + settings.SITE_URL.rstrip("/") + reverse("request-detail", args=[run.request_id]),
+             ])
 
 
 def _pdf_in(run: Run, zone: str) -> bytes | None:
