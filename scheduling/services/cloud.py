@@ -393,22 +393,24 @@ def cloud_confirm_all(*, release: Release, by: User) -> tuple[list[MaintenanceWi
     return confirmed, refused
 
 
-def _notice_text(window: MaintenanceWindow) -> tuple[str, str]:
+def _notice_text(window: MaintenanceWindow, zone: str) -> tuple[str, str]:
+    """The notice as a reader in `zone` reads it; the part to forward to the service's users gives
+    the organisation's times."""
     request = window.request
     organisation = request.deployment.organisation
-    zone = ZoneInfo(organisation.time_zone)
     announcement = service_notice(window=window, zone=organisation.time_zone)
-    start, end = window.start.astimezone(zone), window.end.astimezone(zone)
+    start, end = window.start.astimezone(ZoneInfo(zone)), window.end.astimezone(ZoneInfo(zone))
     subject = f"Planned upgrade of your cloud service to {request.release.version}: {start:%d %B %Y}"
     body = "\n".join([
         "Hello,",
         "",
         f"We will upgrade {organisation.name}'s cloud-hosted Cloudpaging service {request.deployment.name} "
         f"from {request.from_version} to {request.release.version} ({request.get_kind_display().lower()} upgrade).",
-        f"When: {start:%A %d %B %Y, %H:%M} to {end:%H:%M} {start.tzname()} ({zone.key}).",
+        f"When: {start:%A %d %B %Y, %H:%M} to {end:%H:%M} {start.tzname()} ({zone}).",
         "",
         "Nothing is needed from you: our cloud team carries out the upgrade. Below is a notice you can",
-        "forward to your own service users as it is.",
+        "forward to your own service users as it is"
+        + (f", with the times in {organisation.time_zone}." if zone != organisation.time_zone else "."),
         "",
         "---",
         announcement.body.rstrip("\n"),
@@ -433,14 +435,16 @@ def cloud_notices_enqueue() -> int:
         if key in already:
             continue
         with transaction.atomic():
-            people = list(recipients.contacts_of(window.request.deployment.organisation_id))
-            subject, body = _notice_text(window)
-            # A second sweep at the same moment writes the same key: the unique (key,
-            # recipient) keeps one row each (the count may then include the other's rows).
-            written += len(notice_enqueue(
-                key=key, topic=f"scheduling.maintenancewindow:{window.pk}", recipients=people,
-                subject=subject, body=body,
-                # The same calendar entry (UID, SEQUENCE) as the confirmation's: calendars keep one.
-                attachments=[invite_attachment(window=window, method=REQUEST, attendees=people)],
-            ))
+            people = recipients.contacts_of(window.request.deployment.organisation_id)
+            # The same calendar entry (UID, SEQUENCE) as the confirmation's: calendars keep one.
+            invite = invite_attachment(window=window, method=REQUEST, attendees=list(people))
+            for zone in sorted(set(people.values())):
+                subject, body = _notice_text(window, zone)
+                # A second sweep at the same moment writes the same key: the unique (key,
+                # recipient) keeps one row each (the count may then include the other's rows).
+                written += len(notice_enqueue(
+                    key=key, topic=f"scheduling.maintenancewindow:{window.pk}",
+                    recipients=[address for address, theirs in people.items() if theirs == zone],
+                    subject=subject, body=body, attachments=[invite],
+                ))
     return written

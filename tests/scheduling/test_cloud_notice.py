@@ -60,6 +60,25 @@ def test_a_confirmed_cloud_window_gets_its_notice_once_per_contact(frozen, suppo
     assert "10.0.0" in notice.subject
 
 
+def test_each_contact_reads_the_times_on_their_own_clock_and_forwards_the_organisations(frozen, support, release):
+    travelling = Contact.objects.filter(organisation__slug="fabrikam").order_by("pk").first()
+    Contact.objects.filter(pk=travelling.pk).update(time_zone="America/New_York")
+    window = _confirmed_window(support=support, release=release)
+
+    cloud.cloud_notices_enqueue()
+
+    notices = {notice.recipient: notice for notice in _cloud_notices().filter(key=cloud.notice_key(window))}
+    assert set(notices) == _fabrikam_contacts()
+    theirs = notices.pop(travelling.email.lower())
+    new_york, sydney = (window.start.astimezone(ZoneInfo(zone)) for zone in ("America/New_York", "Australia/Sydney"))
+    assert f"When: {new_york:%A %d %B %Y, %H:%M}" in theirs.body and "(America/New_York)." in theirs.body
+    assert f"{new_york:%d %B %Y}" in theirs.subject
+    assert "with the times in Australia/Sydney." in theirs.body
+    assert f"{sydney:%H:%M}" in theirs.body.split("---")[1]  # the part to forward: the organisation's clock
+    for notice in notices.values():
+        assert f"When: {sydney:%A %d %B %Y, %H:%M}" in notice.body and "with the times in" not in notice.body
+
+
 def test_a_proposed_window_gets_no_notice(frozen, support, release):
     cloud.cloud_plan_release(release=release, by=support)
 
