@@ -26,6 +26,7 @@ import socket
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -51,28 +52,93 @@ RESPONSE_KEPT = 500  # characters of the receiver's answer kept for the delivery
 
 # -- Addresses ---------------------------------------------------------------------------------
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# The well-known NAT64 prefix (RFC 6052): 64:ff9b::a.b.c.d reaches a.b.c.d through a translator.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def receiver_check(url: str) -> None:
     """Refuse an address the portal must not post to: not https, or resolving to a private,
     loopback, link-local or reserved address (the portal's own network). Loopback, over http
     too, only where settings.WEBHOOKS_ALLOW_LOOPBACK is on (DEBUG, the tests' receivers)."""
+    scheme, host, port = _receiver_parts(url)
+    _addresses_check(scheme, host, _resolve(host, port))
+
+
+def _receiver_parts(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValidationError("Give the receiver's full address, starting with https://.")
     if parts.scheme != "https" and not settings.WEBHOOKS_ALLOW_LOOPBACK:
         raise ValidationError("The receiver's address must start with https://.")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, ValueError, UnicodeError):
+        return parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
         raise ValidationError(f"{parts.hostname} cannot be found: check the address.") from None
-    addresses = {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found}
-    if settings.WEBHOOKS_ALLOW_LOOPBACK and all(address.is_loopback for address in addresses):
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    """What `host` (a name or a literal address) resolves to now, in the resolver's order."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise ValidationError(f"{host} cannot be found: check the address.") from None
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found))
+
+
+def _reached(address: IPAddress) -> IPAddress:
+    """The address a connection ends at: an IPv6 address carrying an IPv4 one (IPv4-mapped,
+    NAT64, 6to4) reaches that IPv4 address."""
+    if address.version == 4:
+        return address
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return address.ipv4_mapped or address.sixtofour or address
+
+
+def _addresses_check(scheme: str, host: str, addresses: list[IPAddress]) -> None:
+    """The one rule, when an address is saved and when the portal connects: every address the
+    name resolves to is on the internet, or every one is loopback where that is allowed."""
+    reached = [_reached(address) for address in addresses]
+    if settings.WEBHOOKS_ALLOW_LOOPBACK and all(address.is_loopback for address in reached):
         return
-    if parts.scheme != "https":
+    if scheme != "https":
         raise ValidationError("The receiver's address must start with https://.")
-    if not all(address.is_global for address in addresses):
-        raise ValidationError(f"{parts.hostname} is a private or local address: the portal posts only to "
+    if not all(address.is_global for address in reached):
+        raise ValidationError(f"{host} is a private or local address: the portal posts only to "
                               "addresses on the internet.")
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Connections that go only where the rule allows: the name is resolved once, every address
+    it resolves to is checked, and the connection is made to a checked address, so the address
+    checked is the address connected to and a name whose answer changes in between (DNS
+    rebinding) cannot lead into the portal's own network. TLS still starts with the name (SNI,
+    the certificate checked against it), and the request's Host header is still the name."""
+
+    def __init__(self, *, scheme: str):
+        self.scheme = scheme
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:
+        addresses = _resolve(host, port)
+        _addresses_check(self.scheme, host, addresses)
+        for address in addresses:
+            try:
+                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as error:
+                refused = error  # the next address may answer, as socket.create_connection tries each
+        raise refused
+
+
+class _ReceiverTransport(httpx.HTTPTransport):
+    """httpx's own transport (its requests, responses and errors) over connections made by
+    _CheckedBackend: httpx 0.28 takes no network backend, its httpcore pool does."""
+
+    def __init__(self, *, scheme: str):
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                             network_backend=_CheckedBackend(scheme=scheme))
 
 
 def new_secret() -> str:
@@ -154,11 +220,13 @@ def _headers(delivery: WebhookDelivery, body: str) -> dict[str, str]:
 
 def _post(delivery: WebhookDelivery) -> httpx.Response:
     url = reveal(delivery.endpoint.url_sealed)
-    receiver_check(url)  # again: what a name resolves to may have changed since it was saved
+    scheme, _, _ = _receiver_parts(url)
     body = body_of(delivery)
-    # Straight to the receiver (no proxy from the environment), redirects not followed: the
-    # address checked is the address posted to.
-    with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client:
+    # Straight to the receiver (no proxy from the environment), redirects not followed, and the
+    # address resolved when connecting is checked then (_CheckedBackend): what a name resolves to
+    # may have changed since it was saved.
+    with httpx.Client(transport=_ReceiverTransport(scheme=scheme), timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+                      follow_redirects=False, trust_env=False) as client:
         return client.post(url, content=body.encode(), headers=_headers(delivery, body))
 
 

@@ -1,12 +1,14 @@
 """Outgoing webhooks, posted to a real HTTP receiver on loopback: signed as Standard Webhooks
 says (checked with the library's verify and by hand), retried with backoff and then recorded as
 failed, delivered once however often the event or the claim repeats; Teams and Slack messages;
-the endpoints' page (add, send test, rotate, a bad address refused)."""
+the endpoints' page (add, send test, rotate, a bad address refused); a name that resolves
+elsewhere after its check (DNS rebinding) is not posted to."""
 
 import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from datetime import timedelta
 
@@ -262,6 +264,11 @@ def test_teams_and_slack_get_their_message_shapes_unsigned(webhook_receiver, nor
     ("https://127.0.0.1:8443/hook", "private or local address"),
     ("https://localhost/hook", "private or local address"),
     ("https://[::1]/hook", "private or local address"),
+    ("https://[::ffff:127.0.0.1]/hook", "private or local address"),
+    ("https://[::ffff:10.1.2.3]/hook", "private or local address"),
+    ("https://[fe80::1]/hook", "private or local address"),
+    ("https://[64:ff9b::a01:203]/hook", "private or local address"),  # NAT64 to 10.1.2.3
+    ("https://[2002:a01:203::1]/hook", "private or local address"),  # 6to4 to 10.1.2.3
     ("ftp://example.com/", "starting with https://"),
     ("https://nowhere.invalid/hook", "cannot be found"),
 ])
@@ -271,6 +278,121 @@ def test_private_local_and_plain_addresses_are_refused(url, message, settings):
     settings.WEBHOOKS_ALLOW_LOOPBACK = False
     with pytest.raises(ValidationError, match=message):
         receiver_check(url)
+
+
+@pytest.mark.parametrize("url", ["https://1.1.1.1/hook", "https://[2606:4700:4700::1111]/hook",
+                                 "https://[::ffff:1.1.1.1]/hook"])
+def test_public_addresses_pass_written_as_ipv4_ipv6_or_ipv4_mapped(url, settings):
+    settings.WEBHOOKS_ALLOW_LOOPBACK = False
+    receiver_check(url)
+
+
+# -- DNS rebinding ------------------------------------------------------------------------------
+
+
+class HostileDNS:
+    """Stands in for a name server the attacker runs, the one part that cannot run here: each
+    name it knows answers its addresses in turn, the last one from then on; every other name (and
+    every literal address) resolves as usual."""
+
+    def __init__(self, monkeypatch):
+        self.answers: dict[str, list[str]] = {}
+        self.asked: list[str] = []
+        resolve = socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            if host not in self.answers:
+                return resolve(host, port, *args, **kwargs)
+            self.asked.append(host)
+            queue = self.answers[host]
+            return resolve(queue.pop(0) if len(queue) > 1 else queue[0], port, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture
+def hostile_dns(monkeypatch):
+    return HostileDNS(monkeypatch)
+
+
+class Listener:
+    """A service in the portal's own network: a TCP port on loopback that tells whether anything
+    connected to it."""
+
+    def __init__(self, host: str, port: int = 0):
+        self.socket = socket.create_server((host, port))
+        self.socket.setblocking(False)
+        self.port = self.socket.getsockname()[1]
+
+    def connected(self) -> bool:
+        try:
+            self.socket.accept()[0].close()
+        except BlockingIOError:
+            return False
+        return True
+
+
+def test_a_name_that_resolves_to_loopback_after_its_check_is_not_connected_to(
+        hostile_dns, northwind, customer, client_for, settings):
+    settings.WEBHOOKS_ALLOW_LOOPBACK = False
+    internal = Listener("127.0.0.1")
+    hostile_dns.answers["hooks.rebind.test"] = ["93.184.215.14", "127.0.0.1"]
+    endpoint, _ = _endpoint(northwind, customer, f"https://hooks.rebind.test:{internal.port}/hooks/portal")
+
+    webhook_publish(key="run:5:started", event="run.started", organisation=northwind, data={})
+    _deliver_all()
+
+    assert not internal.connected()
+    delivery = WebhookDelivery.objects.get()
+    refusal = "hooks.rebind.test is a private or local address: the portal posts only to addresses on the internet."
+    assert (delivery.state, delivery.last_status, delivery.last_error) == (DeliveryState.RETRYING, None, refusal)
+    assert refusal in client_for(customer).get(reverse("webhook-detail", args=[endpoint.pk])).content.decode()
+
+
+def test_the_connection_goes_to_the_address_that_was_checked_not_to_a_later_answer(
+        hostile_dns, webhook_receiver, northwind, customer):
+    port = webhook_receiver.server.server_address[1]
+    elsewhere = Listener("127.0.0.2", port)
+    hostile_dns.answers["hooks.rebind.test"] = ["127.0.0.1", "127.0.0.1", "127.0.0.2"]
+    _, secret = _endpoint(northwind, customer, f"http://hooks.rebind.test:{port}/hooks/portal")
+
+    webhook_publish(key="run:6:started", event="run.started", organisation=northwind, data={})
+    _deliver_all()
+
+    ((headers, body),) = webhook_receiver.received
+    assert Webhook(secret).verify(body, headers)
+    assert headers["host"] == f"hooks.rebind.test:{port}"
+    assert not elsewhere.connected()
+    assert hostile_dns.asked == ["hooks.rebind.test"] * 2  # once when saved, once when posted
+    assert WebhookDelivery.objects.get().state == DeliveryState.DELIVERED
+
+
+def test_a_delivery_by_name_arrives_signed_with_the_name_as_its_host(webhook_receiver, northwind, customer):
+    port = webhook_receiver.server.server_address[1]
+    _, secret = _endpoint(northwind, customer, f"http://localhost:{port}/hooks/portal")
+
+    webhook_publish(key="run:7:started", event="run.started", organisation=northwind, data={})
+    _deliver_all()
+
+    ((headers, body),) = webhook_receiver.received
+    assert Webhook(secret).verify(body, headers)["type"] == "run.started"
+    assert headers["host"] == f"localhost:{port}"
+
+
+@pytest.mark.parametrize("host, shown", [("127.0.0.1", "127.0.0.1"), ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1")])
+def test_a_literal_loopback_address_is_not_connected_to_once_loopback_is_off(host, shown, northwind, customer,
+                                                                             settings):
+    settings.WEBHOOKS_ALLOW_LOOPBACK = True
+    internal = Listener("127.0.0.1")
+    _endpoint(northwind, customer, f"https://{host}:{internal.port}/hooks/portal")
+    settings.WEBHOOKS_ALLOW_LOOPBACK = False
+
+    webhook_publish(key="k", event="run.started", organisation=northwind, data={})
+    _deliver_all()
+
+    assert not internal.connected()
+    assert WebhookDelivery.objects.get().last_error == (
+        f"{shown} is a private or local address: the portal posts only to addresses on the internet.")
 
 
 # -- The page ----------------------------------------------------------------------------------
