@@ -443,6 +443,15 @@ RUN_OPERATION_TIMEOUT_SECONDS = env_int("RUN_OPERATION_TIMEOUT_SECONDS", 1800)
 # stopped (its health checks' interval times their rise or fall), trying again each second while
 # they fail. A real failure is reported this much later.
 RUN_CHECKS_SETTLE_SECONDS = env_int("RUN_CHECKS_SETTLE_SECONDS", 30)
+# Before a group leaves service, the engine waits at most this long for the load balancer to have
+# the groups that keep serving in its pool; past it the step fails rather than leave nobody serving.
+RUN_POOL_WAIT_SECONDS = env_int("RUN_POOL_WAIT_SECONDS", 60)
+# A balancer the drivers cannot ask (SSH) takes a server in once its health check has passed this
+# long (its interval times its rise): the engine counts the passes the same way.
+RUN_POOL_RISE_SECONDS = env_int("RUN_POOL_RISE_SECONDS", 10)
+if RUN_POOL_WAIT_SECONDS <= RUN_POOL_RISE_SECONDS:
+    raise ImproperlyConfigured("RUN_POOL_WAIT_SECONDS must be longer than RUN_POOL_RISE_SECONDS: "
+                               f"more than {RUN_POOL_RISE_SECONDS} with these settings.")
 # S11 "immediately before": a preflight older than this no longer lets a run start.
 RUN_PREFLIGHT_FRESH_MINUTES = env_int("RUN_PREFLIGHT_FRESH_MINUTES", 60)
 # After a run ends the prober samples on until the service answers again, at most this long.

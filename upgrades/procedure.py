@@ -20,6 +20,10 @@ changes no schema), then each other group in turn leaves the pool while the rest
     stop g1 - tests against g2..gN - start g1 - final tests - sign-off
     [service at risk ends]
 
+A group stopped right after another started leaves the service to that one, which the load
+balancer takes back only once its health checks pass: the engine runs a stop only when the
+balancer has the groups that keep serving in its pool (services.engine), outside the downtime.
+
 A preparation step (S12: functionality tests *before* the upgrade) comes first, unnumbered, in
 the window's preparation time. Planned times: the preparation step fills the preparation; the
 numbered steps share the service-at-risk time by weight, and in a major upgrade the database

@@ -58,7 +58,8 @@ class Lab:
 
     def target(self, hostname: str) -> Target:
         role = next(server.role for server in self.spec.servers if server.hostname == hostname)
-        return Target(hostname=hostname, role=role, driver="lab", address="127.0.0.1", port=self.port_of(hostname))
+        return Target(hostname=hostname, role=role, driver="lab", address="127.0.0.1", port=self.port_of(hostname),
+                      balancer=self.url if self.spec.health_checks else "")
 
     def group(self, position: int) -> list[Target]:
         return [self.target(f"cpadmin{position:02d}.lab.example"), self.target(f"cpstream{position:02d}.lab.example")]

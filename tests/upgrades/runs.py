@@ -1,10 +1,10 @@
 """What the run stories share: the run of a window open now, planned by the service, for the page
 and report tests, which are about what people see; and, for the engine's stories, a lab
 deployment on loopback, a confirmed window open now, the people playing their part on the live
-page, and the lab journal read back."""
+page, and the lab's journal and record of its pools read back."""
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -138,3 +138,21 @@ def planned_operations(run: Run) -> dict[tuple[str, str], int]:
         for server in servers:
             counts[(server.hostname, operation)] = counts.get((server.hostname, operation), 0) + 1
     return counts
+
+
+def empty_pools(lab: Lab) -> list[tuple[str, datetime, datetime | None]]:
+    """When the lab's load balancer had nobody in a pool, from its own record of the pools: each
+    stretch (role, emptied at, filled again at or None) after the pool first had a member."""
+    members: dict[str, set[str]] = {}
+    emptied: dict[str, datetime] = {}
+    stretches = []
+    for change in lab.control.pool_changes():
+        role, at = change["role"], datetime.fromisoformat(change["at"])
+        filled = role in members and bool(members[role])
+        pool = members.setdefault(role, set())
+        (pool.add if change["in_pool"] else pool.discard)(change["hostname"])
+        if filled and not pool:
+            emptied[role] = at
+        elif pool and role in emptied:
+            stretches.append((role, emptied.pop(role), at))
+    return stretches + [(role, at, None) for role, at in emptied.items()]

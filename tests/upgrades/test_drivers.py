@@ -5,13 +5,15 @@ the lines so far, never a hang or an exception in the caller."""
 import queue
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 
 import asyncssh
 import pytest
 
-from tests.upgrades.conftest import VERSION_9_5
-from upgrades.drivers import LogLine, Operation, Target, operate
+from tests.conftest import wait_for
+from tests.upgrades.conftest import VERSION_9_5, lab_spec
+from upgrades.drivers import LogLine, Operation, Target, operate, wait_in_pool
 from upgrades.drivers.group import _DONE, BATCH_LINES, batches
 
 ADMIN_1, STREAM_1 = "cpadmin01.lab.example", "cpstream01.lab.example"
@@ -76,6 +78,19 @@ class TestBothDrivers:
 
         assert not health.ok and "stopped" in health.message
 
+    def test_they_say_whether_the_load_balancer_has_the_server_in_its_pool(self, lab, driven):
+        wait_for(lambda: lab.control.member(ADMIN_1)["in_pool"])  # the balancer's first check
+        in_pool = one(driven, Operation.POOL)
+        one(driven, Operation.STOP)
+        wait_for(lambda: not lab.control.member(ADMIN_1)["in_pool"])
+
+        out = one(driven, Operation.POOL)
+
+        assert in_pool.ok and in_pool.data["in_pool"]
+        assert not out.ok and not out.data["in_pool"] and "stopped" in out.message
+        # The lab driver asks the lab's balancer; over SSH, the health check it runs answers.
+        assert {in_pool.data["source"], out.data["source"]} == {"balancer" if driven.driver == "lab" else "health"}
+
     def test_an_injected_failure_fails_the_next_operation_with_its_reason_in_the_log(self, lab, driven):
         lab.control.inject(ADMIN_1, "fail_next", reason="disk full: /opt/cloudpaging has 0 bytes free")
 
@@ -107,6 +122,40 @@ class TestBothDrivers:
         journal = lab.control.journal()
         # Both servers had received their stop before either had finished it.
         assert max(entry["at"] for entry in journal) < min(entry["ended"] for entry in journal)
+
+
+def test_a_started_server_is_in_the_pool_only_once_the_balancer_has_taken_it_back(start_lab):
+    spec = lab_spec()
+    spec.rise = 20  # a second of good checks, 50 ms apart
+    lab = start_lab(spec=spec)
+    target = lab.target(ADMIN_1)
+    one(target, Operation.STOP)
+    wait_for(lambda: not lab.control.member(ADMIN_1)["in_pool"])
+    one(target, Operation.START)
+    wait_for(lambda: lab.control.member(ADMIN_1)["reason"] == "ok")  # its health check passes again
+
+    health, pool = one(target, Operation.HEALTH), one(target, Operation.POOL)
+    out = wait_in_pool(targets=[target], within=10)
+
+    assert health.ok and not pool.ok
+    assert "good health checks in a row of the 20 it needs" in pool.message
+    assert out == {} and lab.control.member(ADMIN_1)["in_pool"]
+
+
+def test_over_ssh_a_server_counts_in_the_pool_once_its_health_check_has_passed_as_long_as_the_balancer_needs(
+        lab, client_key):
+    running, stopped = lab.ssh_target(ADMIN_1, client_key=client_key), lab.ssh_target(STREAM_1, client_key=client_key)
+    one(stopped, Operation.STOP)
+    started = time.monotonic()
+    heard = []
+
+    out = wait_in_pool(targets=[running, stopped], within=3.5, rise_seconds=1.5,
+                       on_wait=lambda waiting, waited: heard.append(dict(waiting)) or True)
+
+    assert 3 <= time.monotonic() - started < 8
+    assert out == {STREAM_1: "Unhealthy: the Cloudpaging Server service is stopped"}
+    assert heard[0][ADMIN_1] == "healthy for 0 s of the 1.5 s the load balancer needs to take it in"
+    assert ADMIN_1 not in heard[-1]  # healthy for 1.5 s in a row: as good as in the pool
 
 
 def test_log_lines_reach_the_callback_in_the_callers_thread(lab):

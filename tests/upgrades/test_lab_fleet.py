@@ -172,6 +172,21 @@ def test_a_crashed_server_leaves_the_pool_until_its_services_are_started(lab):
     wait_for(lambda: in_pool(lab, ADMIN_2))
 
 
+def test_the_load_balancer_records_each_member_it_takes_out_of_its_pool_and_back(lab):
+    wait_for(lambda: in_pool(lab, ADMIN_2))
+    operate(targets=[lab.target(ADMIN_2)], operation=Operation.STOP, timeout=10)
+    wait_for(lambda: not in_pool(lab, ADMIN_2))
+    operate(targets=[lab.target(ADMIN_2)], operation=Operation.START, timeout=10)
+    wait_for(lambda: in_pool(lab, ADMIN_2))
+
+    changes = lab.control.pool_changes()
+
+    assert {change["hostname"] for change in changes if change["in_pool"]} == {ADMIN_1, STREAM_1, ADMIN_2, STREAM_2}
+    assert [(change["in_pool"], change["reason"]) for change in changes if change["hostname"] == ADMIN_2] == [
+        (True, "ok"), (False, "the Cloudpaging Server service is stopped"), (True, "ok")]
+    assert [change["at"] for change in changes] == sorted(change["at"] for change in changes)
+
+
 def test_a_running_fleet_takes_on_a_deployment_registered_meanwhile_and_the_servers_added_to_it(lab):
     from upgrades.lab.control import LabControl
     from upgrades.lab.fleet import LabFleet

@@ -8,11 +8,13 @@ import pytest
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.core.exceptions import PermissionDenied
 
+from portal.choices import ServerRole
 from portal.models import Dispatch
 from scheduling.models import MaintenanceWindow
 from tests.conftest import wait_for
+from tests.upgrades import decide_stories
 from tests.upgrades.runs import (
-    applied, confirmed_window, drive, lab_deployment, planned_operations, start, versions_on_the_lab,
+    applied, confirmed_window, drive, empty_pools, lab_deployment, planned_operations, start, versions_on_the_lab,
 )
 from upgrades import selectors
 from upgrades.availability import downtime_intervals
@@ -20,6 +22,7 @@ from upgrades.choices import RunState, StepState
 from upgrades.models import LiveEvent, Run
 from upgrades.procedure import StepKind
 from upgrades.runflow import RunError
+from upgrades.services.decisions import failure_take, step_retry
 from upgrades.services.plans import run_create
 from upgrades.services.engine import step_execute
 from upgrades.services.runs import run_sign_off, run_start, step_confirm
@@ -131,8 +134,8 @@ EVERY_SECOND = {"check_interval": 1.0, "check_timeout": 1.0, "rise": 4, "fall": 
 
 def test_the_tests_give_a_load_balancer_that_checks_every_second_time_to_see_the_groups_change(
         workers, settings, start_lab, northwind, minor, engineer, colleague, customer):
-    """Right after one group starts and the other stops, the balancer still counts the stopped
-    group in and the started one out; the tests run through it then must not fail the run."""
+    """Right after one group starts the balancer still counts it out, and right after the other
+    stops it still counts that one in; neither may fail the run nor leave the pool empty."""
     settings.RUN_CHECKS_SETTLE_SECONDS = 30  # the default (`workers` shortens it for quick balancers)
     # Each operation takes a second: a stopped group is long enough down to leave the pool.
     deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab balancer", op_seconds=1.0,
@@ -147,11 +150,89 @@ def test_the_tests_give_a_load_balancer_that_checks_every_second_time_to_see_the
     for checks in run.steps.filter(kind=StepKind.CHECKS):
         recorded = deployment.check_results.filter(round=checks.result["round"], recorded_by__isnull=True)
         assert recorded.count() == 4 and all(recorded.values_list("passed", flat=True)), checks.key
-    # The live log says why the tests against group 1 alone took a few seconds.
-    waited = run.live_events.filter(step__key="checks-without-g2", kind="log").values_list("text", flat=True)
-    assert any("the load balancer may not have taken in the servers' new state yet: trying again" in text
-               for text in waited)
+    # The live log says why stopping group 2 took a few seconds: group 1 was not back in the pool.
+    waited = list(run.live_events.filter(step__key="stop-g2", kind="log").values_list("text", flat=True))
+    assert any(text.startswith("Waiting for the load balancer to take server group 1 back into its pool before "
+                               "server group 2 leaves it") for text in waited)
+    assert any(text.startswith("The load balancer has server group 1 in its pool again after") for text in waited)
+    assert empty_pools(lab) == []
     assert applied(lab) == planned_operations(run)
+
+
+# A load balancer slow to take a server back: it checks every 0.1 s, takes a server out after two
+# failed checks and back only after ten good ones in a row (a second).
+SLOW_TO_READMIT = {"check_interval": 0.1, "check_timeout": 1.0, "rise": 10, "fall": 2}
+
+
+@pytest.mark.parametrize("kind", ["minor", "major"])
+def test_no_group_leaves_the_pool_before_the_load_balancer_has_taken_back_the_groups_that_keep_serving(
+        kind, request, workers, start_lab, northwind, engineer, colleague, customer):
+    """Right after a group starts (its configuration starts it too) the balancer still has it out
+    of its pool, and the next step stops another group. Stopping it at once would leave nobody
+    in the pool: an outage the plan does not announce. The lab balancer's own record says
+    whether a pool was ever empty, and when."""
+    release = request.getfixturevalue(kind)
+    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name=f"Lab slow {kind}", op_seconds=0.2,
+                                     timing=SLOW_TO_READMIT)
+    run = run_create(window=confirmed_window(deployment, release, engineer=engineer, customer=customer))
+
+    start(run, engineer=engineer, customer=customer)
+    run = drive(run, engineer=engineer, administrator=colleague, lead=customer)
+
+    assert run.state == RunState.COMPLETED
+    assert applied(lab) == planned_operations(run)
+    steps = {step.key: step for step in run.steps.all()}
+    # S4: only a major upgrade's schema change may empty the pools, until group 1 serves again.
+    announced = [(steps["database"].started_at, steps["checks-g1"].finished_at)] if kind == "major" else []
+    for role, emptied, filled in empty_pools(lab):
+        assert filled and any(begins <= emptied and filled <= ends for begins, ends in announced), (
+            f"the {role} pool was empty from {emptied:%H:%M:%S.%f} to {filled and f'{filled:%H:%M:%S.%f}'} "
+            "while the plan said the service was at risk")
+    # The watcher saw why a stop took a moment.
+    waited = run.live_events.filter(kind="log", text__startswith="Waiting for the load balancer to take server group")
+    assert waited.exists()
+
+
+def test_a_stop_waits_a_bounded_time_for_a_started_group_then_pauses_the_run_without_stopping_the_next(
+        workers, settings, start_lab, northwind, minor, engineer, colleague, customer):
+    """Group 1 comes back from its upgrade but never passes its balancer's health checks: the
+    engine does not stop group 2 (nobody would serve); the run pauses, saying why. Once the
+    cause is gone, a retry stops group 2 and the upgrade completes."""
+    settings.RUN_POOL_WAIT_SECONDS = 3
+    deployment, lab = lab_deployment(start_lab, northwind, groups=2, name="Lab never back", op_seconds=0.1,
+                                     timing={"check_interval": 0.05, "check_timeout": 0.5, "rise": 2, "fall": 2})
+    servers = {(server.group.position, server.role): server.hostname for server in deployment.servers.all()}
+    admin_1, admin_2, stream_2 = (servers[1, ServerRole.ADMIN_LICENSE], servers[2, ServerRole.ADMIN_LICENSE],
+                                  servers[2, ServerRole.STREAM])
+    lab.control.inject(admin_1, "slow_health", seconds=1.0)  # its health check never answers in time
+    wait_for(lambda: not lab.control.member(admin_1)["in_pool"])
+    run = run_create(window=confirmed_window(deployment, minor, engineer=engineer, customer=customer))
+
+    start(run, engineer=engineer, customer=customer)
+    run = decide_stories.drive(run, engineer=engineer, customer=colleague, until=decide_stories.paused)
+
+    failed = run.steps.get(state=StepState.FAILED)
+    assert run.state == RunState.PAUSED and failed.key == "stop-g2"
+    assert f"The load balancer did not take server group 1 back within 3 s ({admin_1}: " in failed.error
+    assert "server group 2 was left as it was" in failed.error
+    paused = "The run is paused: Step 6: Stop services on server group 2 failed"
+    assert run.live_events.filter(kind="run", text=paused).exists()
+    # What the lab says: group 2 was never asked to stop and still serves.
+    for hostname in (admin_2, stream_2):
+        assert lab.state(hostname).running
+        assert "stop" not in [entry["operation"] for entry in lab.state(hostname).journal]
+    assert lab.control.member(admin_2)["in_pool"] and not lab.control.member(admin_1)["in_pool"]
+    log = list(run.live_events.filter(step=failed, kind="log").order_by("seq").values_list("text", flat=True))
+    assert log[0].startswith("Waiting for the load balancer to take server group 1 back into its pool")
+
+    lab.control.clear(admin_1)
+    failure_take(run=run, by=engineer)
+    step_retry(step=failed, by=engineer, reason="The health check of cpadmin01 answers again")
+    run = drive(run, engineer=engineer, administrator=colleague, lead=customer)
+
+    assert run.state == RunState.COMPLETED
+    assert applied(lab) == planned_operations(run)
+    assert [(role, str(emptied)) for role, emptied, _ in empty_pools(lab)] == []
 
 
 def test_a_duplicated_task_message_does_nothing_the_second_time(workers, start_lab, northwind, minor, engineer,

@@ -4,7 +4,7 @@
 Callers use `operate` (synchronous: Celery tasks, services) or `operate_async`: one operation on
 the servers of a group at once, the log lines handed over as they come (`on_lines`, in batches
 while they come fast; `on_line`, one by one, for `operate_async`), one `Result` per server. `probe_servers` is the preflight's question: reachable, which versions, is the repository
-valid.
+valid. `wait_in_pool` waits, within a bound, until servers are in their load balancer's pool.
 """
 
 import asyncio
@@ -12,13 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from portal.models import Server
-from upgrades.drivers.base import CHANGES, LogLine, Operation, Result, Target
+from upgrades.drivers.base import CHANGES, LEAVES_SERVICE, LogLine, Operation, Result, Target
 from upgrades.drivers.group import DEFAULT_TIMEOUT, operate, operate_async, operate_one
+from upgrades.drivers.pool import wait_in_pool
 from upgrades.drivers.targets import targets_of
 
 __all__ = [
-    "CHANGES", "DEFAULT_TIMEOUT", "LogLine", "Operation", "Probe", "Result", "Target",
-    "operate", "operate_async", "operate_one", "probe_servers", "targets_of",
+    "CHANGES", "DEFAULT_TIMEOUT", "LEAVES_SERVICE", "LogLine", "Operation", "Probe", "Result", "Target",
+    "operate", "operate_async", "operate_one", "probe_servers", "targets_of", "wait_in_pool",
 ]
 
 PROBE_TIMEOUT = 15.0

@@ -19,6 +19,10 @@ class Operation(StrEnum):
     UNINSTALL = "uninstall"
     REBOOT = "reboot"
     HEALTH = "health"  # ok when the server would pass its load balancer's health check
+    # ok when the load balancer has the server in its pool; data: in_pool, reason, source
+    # ("balancer": asked of the balancer; "health": the server's own health check, where the
+    # driver cannot ask the balancer: upgrades.drivers.pool counts the passes as the balancer would)
+    POOL = "pool"
     VERSIONS = "versions"  # data: versions, running, configured
     REPOSITORY = "repository"  # data: valid, applications (S11's repository validation)
 
@@ -27,6 +31,8 @@ CHANGES = frozenset({
     Operation.STOP, Operation.START, Operation.INSTALL, Operation.CONFIGURE,
     Operation.UPGRADE_DATABASE, Operation.RESTORE_DATABASE, Operation.UNINSTALL, Operation.REBOOT,
 })
+# The changes that take a running server out of service, and so out of its load balancer's pool.
+LEAVES_SERVICE = frozenset({Operation.STOP, Operation.UNINSTALL, Operation.REBOOT})
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,9 @@ class Target:
     secret_token: str = field(default="", repr=False)
     host_key: str = ""
     commands: dict[str, str] = field(default_factory=dict)  # SSH: operation -> command template
+    # The deployment's load balancer, where its health checks decide the pool (its service
+    # address); a driver that can ask it (lab) does, for `Operation.POOL`.
+    balancer: str = ""
 
 
 @dataclass(frozen=True)

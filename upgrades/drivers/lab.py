@@ -1,4 +1,5 @@
-"""The lab driver: the lab fleet's agent over HTTP (`upgrades.lab.agent`)."""
+"""The lab driver: the lab fleet's agent over HTTP (`upgrades.lab.agent`); whether a server is in
+its pool is asked of the lab's load balancer (`/_lb/status`), as an engineer would ask theirs."""
 
 import json
 import ssl
@@ -29,6 +30,8 @@ class LabDriver:
             try:
                 if operation in CHANGES:
                     return await _change(client, operation, params, emit)
+                if operation == Operation.POOL:
+                    return await _in_pool(client, target)
                 return await _ask(client, operation)
             except httpx.ConnectError:
                 raise DriverError(f"Cannot reach the agent of {target.hostname} at {base}: connection refused") from None
@@ -72,6 +75,35 @@ async def _ask(client: httpx.AsyncClient, operation: Operation) -> Outcome:
         message = "Every application is published" if not broken else f"Not published: {', '.join(broken)}"
         return Outcome(ok=True, message=message, data={"valid": answer["ok"], "applications": answer["applications"]})
     raise DriverError(f"The lab driver cannot {operation}")
+
+
+async def _in_pool(client: httpx.AsyncClient, target: Target) -> Outcome:
+    """The balancer's answer where its health checks decide the pool; else the server's own
+    health check (a balancer without them sends users to every member)."""
+    if target.balancer:
+        try:
+            response = await client.get(f"{target.balancer.rstrip('/')}/_lb/status")
+        except httpx.HTTPError as error:
+            raise DriverError(
+                f"The load balancer at {target.balancer} did not answer: {error.__class__.__name__}") from None
+        if response.status_code != 200:
+            raise DriverError(f"The load balancer at {target.balancer} answered HTTP {response.status_code}")
+        status = _json(response, required=True)
+        if status.get("health_checks"):
+            member = next((m for m in status.get("members", []) if m.get("hostname") == target.hostname), None)
+            if member is None:
+                raise DriverError(f"The load balancer at {target.balancer} has no member {target.hostname}")
+            in_pool = bool(member["in_pool"])
+            reason = member["reason"]
+            if not in_pool and reason == "ok":
+                reason = (f"{member.get('successes', 0)} good health checks in a row "
+                          f"of the {status.get('rise')} it needs")
+            return Outcome(ok=in_pool, message="In the load balancer's pool" if in_pool else
+                           f"Out of the load balancer's pool: {reason}",
+                           data={"in_pool": in_pool, "reason": reason, "source": "balancer"})
+    health = await _ask(client, Operation.HEALTH)
+    return Outcome(ok=health.ok, message=health.message,
+                   data={"in_pool": health.ok, "reason": health.data["reason"], "source": "health"})
 
 
 def _json(response: httpx.Response, *, required: bool = False) -> dict:

@@ -10,6 +10,9 @@
   `health` exits 0 when the server is healthy; `versions` prints `name=value` lines (cloudpaging,
   openjdk, tomcat, running, configured); `repository` prints one line per application, its
   publishing status, a space, its name (`published Adobe Reader`).
+- Over SSH there is no load balancer to ask: whether a server is in its pool (`pool`) is answered
+  by its `health` command, the check the balancer runs (`upgrades.drivers.pool` asks it again
+  until it has passed as long as the balancer needs to take the server in).
 """
 
 from __future__ import annotations
@@ -44,11 +47,14 @@ DEFAULT_COMMANDS = {
     "repository": "/opt/cloudpaging/bin/cprepository --status",
 }
 
+# Questions answered by another command.
+ANSWERED_BY = {Operation.POOL: Operation.HEALTH}
+
 
 class SshDriver:
     async def perform(self, target: Target, operation: Operation, params: dict, emit: Emit,
                       timeout: float) -> Outcome:
-        command = render(target, operation, params)
+        command = render(target, ANSWERED_BY.get(operation, operation), params)
         known_host = _known_host(target)
         try:
             secret = credentials.reveal(target.secret_token)
@@ -143,6 +149,10 @@ def _outcome(operation: Operation, status: int | None, lines: list[str], command
         healthy = status == 0
         return Outcome(ok=healthy, message="Healthy" if healthy else f"Unhealthy: {last}",
                        data={"healthy": healthy, "reason": "ok" if healthy else last})
+    if operation == Operation.POOL:
+        healthy = status == 0
+        return Outcome(ok=healthy, message="Healthy" if healthy else f"Unhealthy: {last}",
+                       data={"in_pool": healthy, "reason": "ok" if healthy else last, "source": "health"})
     if status != 0:
         ended = f"exited with status {status}" if status is not None else "was ended by a signal"
         return Outcome(ok=False, message=f"`{command}` {ended}" + (f": {last}" if last else ""))

@@ -8,8 +8,9 @@
   checks every member stays in the pool, so requests fail while a server is down (S6's
   "intermittent").
 - `/_lb/status` is the load balancer's view of its members; `/_lab/...` injects faults, changes
-  the operation time, reads the journal of operations received and resets every server to a
-  fresh install (the demo re-armed).
+  the operation time, reads the journal of operations received and the record of the pools
+  (each member taken in or out, and when), and resets every server to a fresh install (the demo
+  re-armed).
 """
 
 import asyncio
@@ -101,6 +102,7 @@ async def lb_status(request: web.Request) -> web.Response:
                 "hostname": member.hostname, "role": member.role, "port": member.port,
                 "in_pool": bool(member.healthy) or not lab.spec.health_checks,
                 "healthy": member.healthy, "reason": member.reason, "checked_at": member.checked_at,
+                "successes": member.successes, "failures": member.failures,
                 "versions": lab.server(member.hostname).versions,
                 "running": lab.server(member.hostname).running,
                 "configured": lab.server(member.hostname).configured,
@@ -121,6 +123,14 @@ async def journal(request: web.Request) -> web.Response:
         for server in lab.state.servers.values() for entry in server.journal
     ]
     return web.json_response({"journal": sorted(entries, key=lambda entry: entry["at"])})
+
+
+@routes.get("/_lab/pool")
+async def pool_changes(request: web.Request) -> web.Response:
+    """Each time a member entered or left its pool, oldest first: whether a pool was ever empty,
+    and when, reads from here."""
+    lab = request.app[LAB]
+    return web.json_response({"health_checks": lab.spec.health_checks, "changes": lab.pool_changes})
 
 
 @routes.post("/_lab/settings")
@@ -243,6 +253,7 @@ async def _check(lab: LabDeployment, member: Member, session: aiohttp.ClientSess
         passed, reason = False, f"no answer within {lab.spec.check_timeout:g} s" if isinstance(
             error, asyncio.TimeoutError) else f"check failed: {error.__class__.__name__}"
     member.reason, member.checked_at = reason, now_iso()
+    was = member.healthy
     if passed:
         member.successes, member.failures = member.successes + 1, 0
         if member.healthy is None or (not member.healthy and member.successes >= lab.spec.rise):
@@ -251,3 +262,5 @@ async def _check(lab: LabDeployment, member: Member, session: aiohttp.ClientSess
         member.failures, member.successes = member.failures + 1, 0
         if member.healthy is None or (member.healthy and member.failures >= lab.spec.fall):
             member.healthy = False
+    if member.healthy != was:
+        lab.pool_changed(member)

@@ -1,5 +1,6 @@
 """A client for a lab deployment's own API on its load balancer's port: what the load balancer
-sees, injected faults, the operation time, the journal. Used by the staff page, tests and benches."""
+sees, injected faults, the operation time, the journal, the record of the pools. Used by the
+staff page, tests and benches."""
 
 import httpx
 
@@ -47,3 +48,8 @@ class LabControl:
 
     def journal(self) -> list[dict]:
         return self._call("GET", "/_lab/journal")["journal"]
+
+    def pool_changes(self) -> list[dict]:
+        """Each member taken into its pool or out of it by the health checks, oldest first
+        (at, hostname, role, in_pool, reason)."""
+        return self._call("GET", "/_lab/pool")["changes"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from upgrades.lab.model import LOG_LINES_KEPT, DeploymentSpec, DeploymentState, ServerState, Store, now_iso
 
 SAVE_DELAY = 0.05  # seconds
+POOL_CHANGES_KEPT = 10_000
 
 
 @dataclass
@@ -32,6 +33,9 @@ class LabDeployment:
     # A hung operation waits on its server's event; clearing the faults sets it.
     releases: dict[str, asyncio.Event] = field(default_factory=dict)
     followers: dict[str, set[asyncio.Queue]] = field(default_factory=dict)
+    # Every time the load balancer took a member into its pool or out of it (its health checks
+    # decided), oldest first: what users could reach at each moment. The last POOL_CHANGES_KEPT.
+    pool_changes: list[dict] = field(default_factory=list)
 
     def server(self, hostname: str) -> ServerState:
         return self.state.servers[hostname]
@@ -61,6 +65,11 @@ class LabDeployment:
 
     def release(self, hostname: str) -> asyncio.Event:
         return self.releases.setdefault(hostname, asyncio.Event())
+
+    def pool_changed(self, member: Member) -> None:
+        self.pool_changes.append({"at": now_iso(), "hostname": member.hostname, "role": member.role,
+                                  "in_pool": bool(member.healthy), "reason": member.reason})
+        del self.pool_changes[:-POOL_CHANGES_KEPT]
 
     def pool(self, role: str) -> list[Member]:
         return [member for member in self.members.values() if member.role == role]

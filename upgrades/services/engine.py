@@ -8,7 +8,8 @@ chain. (People's moves are in `services.runs` and `services.decisions`.)
 2. `step_execute` (the `upgrades.step_task` task) claims its step with a guarded UPDATE (pending,
    the run running): a duplicated message claims nothing and leaves. It heartbeats from a thread
    while it works, runs the step (driver operations on the group's servers at once, every log line
-   an event; the database upgrade; automatic checks), then succeeds (and advances), waits for
+   an event, a group leaving service only once the load balancer has the groups that keep serving
+   in its pool; the database upgrade; automatic checks), then succeeds (and advances), waits for
    people, or fails and pauses the run. Each end is a guarded move on the claim (state running,
    this worker): a step the sweep took away meanwhile is left as the sweep left it. A step that
    succeeds keeps the run's next one for its worker (its outbox row written for the worker
@@ -369,6 +370,10 @@ def _operate(step: Step, operation_name: str, servers: list[Server]) -> _Outcome
                 event_emit(run=step.run_id, kind="log", step=step, text=f"{probe.hostname}: {operation} {done}: left alone",
                            data={"hostname": probe.hostname, "operation": operation.value})
         targets = [target for target in targets if target.hostname not in skipped]
+    if operation in drivers.LEAVES_SERVICE and targets:
+        refused = _serving_first(step, [target.hostname for target in targets])
+        if refused:
+            return _Outcome(False, {"operation": operation.value}, refused)
 
     def on_lines(lines: list[drivers.LogLine]) -> None:
         log_lines_emit(run=step.run_id, step=step, lines=[
@@ -394,6 +399,90 @@ def _operate(step: Step, operation_name: str, servers: list[Server]) -> _Outcome
     if failed:
         return _Outcome(False, result, "; ".join(f"{r.hostname}: {r.message}" for r in failed))
     return _Outcome(True, result)
+
+
+# -- Before a group leaves the pool -------------------------------------------------------------
+
+# While the engine waits for the load balancer, the live log hears how it stands this often.
+POOL_PROGRESS_SECONDS = 5.0
+
+
+def _serving_first(step: Step, leaving: list[str]) -> str:
+    """Before running servers leave service (a stop, an uninstall, a reboot), the servers that
+    keep serving must be in the load balancer's pool: right after they started, its health
+    checks have not taken them back yet, and the service would have nobody left. Why it may not
+    go on, or "" once it may.
+
+    1. In a downtime the plan announces, nobody is to keep serving: nothing to wait for.
+    2. Every server reports whether it runs: when none of `leaving` runs, or no server of the
+       other groups runs configured, no one leaves or no one keeps serving: nothing to wait for.
+    3. Wait, RUN_POOL_WAIT_SECONDS at most, until the balancer has every server that keeps
+       serving in its pool (`drivers.wait_in_pool`), saying so on the live log; while the step
+       is still this attempt's and the run goes on.
+    4. Past the bound, the step fails (the run pauses) with the servers still out and why:
+       the group is left as it was.
+    """
+    if step.phase == Phase.DOWNTIME:
+        return ""
+    run = step.run
+    servers = list(Server.objects.filter(deployment_id=run.deployment_id, group__isnull=False)
+                   .select_related("group").order_by("group__position", "role", "hostname"))
+    reports = drivers.operate(targets=drivers.targets_of(servers), operation=drivers.Operation.VERSIONS,
+                              timeout=float(settings.RUN_OPERATION_TIMEOUT_SECONDS))
+    state = {report.hostname: report.data for report in reports if report.ok}
+    # A server that did not say is taken as running: better wait for nothing than stop blind.
+    if not any(state.get(hostname, {}).get("running", True) for hostname in leaving):
+        return ""
+    keeping = [server for server in servers if server.group.position not in step.groups
+               and state.get(server.hostname, {}).get("running") and state[server.hostname].get("configured")]
+    if not keeping:
+        return ""
+    group_of = {server.hostname: server.group.position for server in keeping}
+    leaving_words = _groups_words(step.groups)
+    bound = settings.RUN_POOL_WAIT_SECONDS
+    deployment = run.deployment
+    # A balancer the drivers cannot ask takes a server in after its checks have passed this long.
+    rise = settings.RUN_POOL_RISE_SECONDS if deployment.has_load_balancer and deployment.health_checks else 0
+    said_at: list[float] = []
+
+    def out_words(out: dict[str, str]) -> tuple[str, str]:
+        return (_groups_words(sorted({group_of[hostname] for hostname in out})),
+                "; ".join(f"{hostname}: {why}" for hostname, why in out.items()))
+
+    def on_wait(out: dict[str, str], waited: float) -> bool:
+        if not _still_this_attempts(step):
+            return False
+        if said_at and waited - said_at[-1] < POOL_PROGRESS_SECONDS:
+            return True
+        groups, why = out_words(out)
+        text = (f"Waiting for the load balancer to take {groups} back into its pool before {leaving_words} leaves it"
+                if not said_at else
+                f"Still waiting for the load balancer to take {groups} back ({waited:.0f} s of at most {bound:g} s)")
+        said_at.append(waited)
+        event_emit(run=run.pk, kind="log", step=step, text=f"{text}: {why}",
+                   data={"pool": out, "waited": round(waited, 1)})
+        return True
+
+    started = time.monotonic()
+    out = drivers.wait_in_pool(targets=drivers.targets_of(keeping), within=bound, rise_seconds=rise, on_wait=on_wait)
+    waited = time.monotonic() - started
+    if out:
+        groups, why = out_words(out)
+        if not _still_this_attempts(step):
+            return f"Stopped waiting for the load balancer to take {groups} back: the run no longer runs this step"
+        return (f"The load balancer did not take {groups} back within {bound:g} s ({why}): {leaving_words} was left "
+                f"as it was, so that the service stays up. Check {groups}, then retry this step")
+    serving = _groups_words(sorted(set(group_of.values())))
+    again = f" again after {waited:.0f} s" if said_at else ""
+    event_emit(run=run.pk, kind="log", step=step, data={"waited": round(waited, 1)},
+               text=f"The load balancer has {serving} in its pool{again}: {leaving_words} may leave it")
+    return ""
+
+
+def _still_this_attempts(step: Step) -> bool:
+    """Whether the step is still this attempt's and its run goes on (an abort or the sweep ends a wait)."""
+    return Step.objects.filter(pk=step.pk, state=StepState.RUNNING, worker=step.worker,
+                               run__state=RunState.RUNNING).exists()
 
 
 # -- What the servers report ---------------------------------------------------------------------
@@ -553,8 +642,7 @@ def _retrying(step: Step, what: str):
     step is still this attempt's and its run goes on (an abort or the sweep ends the wait); and
     what the live page hears of it."""
     def on_retry(outcomes, failed) -> bool:
-        if not Step.objects.filter(pk=step.pk, state=StepState.RUNNING, worker=step.worker,
-                                   run__state=RunState.RUNNING).exists():
+        if not _still_this_attempts(step):
             return False
         first = f"{FunctionalityCheck(failed[0].kind).label}: {failed[0].detail}"
         event_emit(run=step.run_id, kind="log", step=step,
