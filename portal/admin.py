@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
-from portal import credentials, invitations, security, services, sessions
+from portal import credentials, invitations, security, selectors, services, sessions
 from portal.choices import VENDOR_ROLES
 from portal.forms import AdminPasswordChangeForm
 from portal.models import (
@@ -182,17 +182,26 @@ SERVER_FIELDS = ["deployment", "group", "role", "hostname", "address", "port", "
 class ServerAdminForm(forms.ModelForm):
     secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False),
-        help_text="Password or private key for the driver. Leave empty to keep the stored one; it is never shown.",
+        help_text="Password or private key for the driver: stored encrypted, never shown again.",
     )
-    clear_secret = forms.BooleanField(required=False, help_text="Remove the stored credential.")
 
     class Meta:
         model = Server
         fields = SERVER_FIELDS
 
+    def clean(self):
+        cleaned = super().clean()
+        deployment = cleaned.get("deployment")
+        if deployment is not None and (run := selectors.run_under_way(deployment)):
+            raise forms.ValidationError(services.registering_refused(deployment, run.state))
+        return cleaned
+
 
 @admin.register(Server)
 class ServerAdmin(admin.ModelAdmin):
+    """Servers are registered here too; they are corrected and removed on their deployment's
+    setup page, which keeps what a run under way acts on and the groups' numbering."""
+
     form = ServerAdminForm
     list_display = ["hostname", "deployment", "group", "role", "driver", "has_secret"]
     list_select_related = ["deployment__organisation", "group"]
@@ -204,12 +213,15 @@ class ServerAdmin(admin.ModelAdmin):
     def has_secret(self, server: Server) -> bool:
         return server.has_secret
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     def save_model(self, request, obj, form, change):
-        secret = "" if form.cleaned_data.get("clear_secret") else (form.cleaned_data.get("secret") or None)
         fields = {name: form.cleaned_data[name] for name in SERVER_FIELDS}
-        if change:
-            services.server_update(server=obj, by=request.user, secret=secret, **fields)
-        else:
-            fields.pop("deployment")
-            saved = services.server_create(deployment=form.cleaned_data["deployment"], by=request.user, secret=secret or "", **fields)
-            obj.pk = saved.pk
+        fields.pop("deployment")
+        saved = services.server_create(deployment=form.cleaned_data["deployment"], by=request.user,
+                                       secret=form.cleaned_data.get("secret") or "", **fields)
+        obj.pk = saved.pk

@@ -2,7 +2,8 @@
 
 Every queryset goes through `selectors.visible_to`, so a row of another organisation is 404,
 never 403. Writes call the services; their domain errors become HTTP answers in one place
-(`ServiceViewSet.handle_exception`).
+(`ServiceViewSet.handle_exception`): a ValidationError is 400, a WorkflowError (not allowed
+now, such as a server's change while its deployment is being upgraded) 409, with the reason.
 """
 
 import codecs
@@ -29,6 +30,7 @@ from rest_framework.settings import api_settings
 from portal import access, second_factor, security, selectors, serializers, services, sign_on
 from portal.models import Contact, Deployment, Server, ServerGroup
 from portal.selectors import visible_to
+from portal.workflow import WorkflowError
 
 ID = r"[0-9]+"
 
@@ -66,6 +68,11 @@ class JSONParser(parsers.JSONParser):
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
 
 
 class WritesAllowed(BasePermission):
@@ -113,6 +120,8 @@ class ServiceViewSet(viewsets.GenericViewSet):
     def handle_exception(self, exc):
         if isinstance(exc, DjangoValidationError):
             exc = exceptions.ValidationError(field_errors(exc))
+        elif isinstance(exc, WorkflowError):
+            exc = Conflict(str(exc))
         return super().handle_exception(exc)
 
     def get_serializer_class(self):
@@ -277,7 +286,7 @@ class ServerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Creates, P
         return visible_to(Server.objects.order_by("pk"), self.request.user).filter(**_deployment_filter(self))
 
     def destroy(self, request, *args, **kwargs):
-        services.server_delete(server=self.get_object(), by=request.user)
+        services.server_remove(server=self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

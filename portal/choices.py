@@ -143,3 +143,4 @@ class SecurityKind(models.TextChoices):
     INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
     SIGN_ON_ACCOUNT_OPENED = "sign_on_account_opened", "Account opened by single sign-on"
     SIGN_ON_REFUSED = "sign_on_refused", "Single sign-on refused"
+    SERVER_CREDENTIAL_CHANGED = "server_credential_changed", "Server credential changed"

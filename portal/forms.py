@@ -3,7 +3,7 @@ from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.text import slugify
 
 from portal import services
@@ -131,6 +131,7 @@ class DeploymentForm(forms.ModelForm):
 
 
 NEW_GROUP = "new"
+PORT_RANGE = "A port is a number from 1 to 65535."
 
 
 class ServerForm(forms.ModelForm):
@@ -166,10 +167,49 @@ class ServerForm(forms.ModelForm):
         self.initial.setdefault("group", NEW_GROUP)
         self.initial.setdefault("role", ServerRole.ADMIN_LICENSE)
         self._groups = {str(group.pk): group for group in groups}
+        # The model's constraint (portal_server_port_range) in the words it uses, beside the field.
+        port = self.fields["port"]
+        bounds = (MinValueValidator, MaxValueValidator)
+        port.validators = [*(v for v in port.validators if not isinstance(v, bounds)),
+                           MinValueValidator(1, PORT_RANGE), MaxValueValidator(65535, PORT_RANGE)]
+        port.widget.attrs.update(min=1, max=65535)
 
     def clean_group(self):
         chosen = self.cleaned_data["group"]
         return None if chosen == NEW_GROUP else self._groups[chosen]
+
+
+class ServerEditForm(ServerForm):
+    """A registered server, corrected: the same fields, filled in. The stored credential is kept
+    when the field is left empty, and removed only when asked."""
+
+    clear_secret = forms.BooleanField(label="Remove the stored password or passphrase", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.group_id is None:
+            self.initial["group"] = NEW_GROUP
+        secret = self.fields["secret"]
+        if self.instance.has_secret:
+            secret.label = "New password or key passphrase"
+            secret.help_text = "One is stored, encrypted, and never shown. Leave this empty to keep it."
+        else:
+            secret.help_text = "None is stored. Stored encrypted; never shown again."
+            del self.fields["clear_secret"]
+
+    def clean(self):
+        """What `services.server_update` takes: `new_group` for a new group; `secret` None to
+        keep the stored one, "" to remove it."""
+        cleaned = super().clean()
+        typed = cleaned.get("secret", "")
+        if cleaned.pop("clear_secret", False):
+            if typed:
+                self.add_error("secret", "Either type a new password or remove the stored one, not both.")
+            cleaned["secret"] = ""
+        else:
+            cleaned["secret"] = typed or None
+        cleaned["new_group"] = "group" in cleaned and cleaned["group"] is None
+        return cleaned
 
 
 class WebhookEndpointForm(forms.Form):

@@ -103,6 +103,11 @@ def deployment_get(*, user: User, pk: int) -> Deployment:
     )
 
 
+def server_get(*, user: User, pk: int) -> Server:
+    return get_object_or_404(visible_to(Server.objects.select_related("deployment__organisation", "group"), user),
+                             pk=pk)
+
+
 _SUBJECT_KINDS = {
     "portal.OrganisationEvent": "Organisation",
     "portal.ContactEvent": "Contact",
@@ -158,6 +163,17 @@ def setup_missing(*, deployments, contacts) -> list[dict]:
     elif not any(ContactRole.LEAD in contact.roles for contact in contacts):
         missing.append({"step": "contacts", "what": "No lead contact yet"})
     return missing
+
+
+# A run's states are the upgrades app's (upgrades.choices.RunState), read here through the
+# relation it declares: not finished yet, and under way (started, not finished).
+RUN_NOT_FINISHED = ("scheduled", "running", "paused")
+RUN_UNDER_WAY = ("running", "paused")
+
+
+def run_under_way(deployment: Deployment):
+    """The deployment's run that has started and not finished, if any."""
+    return deployment.runs.filter(state__in=RUN_UNDER_WAY).order_by("pk").first()
 
 
 def run_history(deployment: Deployment) -> QuerySet:

@@ -14,13 +14,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal import access, credentials, security, tokens
+from portal import access, credentials, security, selectors, tokens
 from portal.choices import ContactRole, NoticeKind, TokenScope
 from portal.models import (
     ApiToken, CalendarFeed, Contact, Deployment, NoticePreference, Organisation, Server, ServerGroup, User,
     UserSession, WebhookEndpoint,
 )
 from portal.recipients import KINDS_OF_ROLE, must_receive
+from portal.workflow import WorkflowError
 
 ROLES_REFUSED = "Only support, or your organisation's lead contact, gives people their roles; nobody their own."
 
@@ -144,15 +145,60 @@ def group_create(*, deployment: Deployment, by: User) -> ServerGroup:
         return ServerGroup.objects.create(deployment=deployment, position=last + 1)
 
 
+# What a run under way acts on: which servers are in which group, and how each is reached. A
+# scheduled run plans again at its start (upgrades.services.runs.run_start), so before it
+# starts the fleet may change; the credentials may change at any time.
+KEPT_WHILE_UPGRADING = {"group": "group", "role": "role", "hostname": "host name", "address": "address",
+                        "port": "port", "driver": "driver"}
+
+
+def _run_under_way(deployment: Deployment) -> str:
+    """The state of the deployment's run that has started and not finished, or "". Its runs not
+    finished stay locked until the caller's transaction ends, so none starts meanwhile."""
+    states = list(deployment.runs.select_for_update().filter(state__in=selectors.RUN_NOT_FINISHED)
+                  .order_by("pk").values_list("state", flat=True))
+    return next((state for state in states if state in selectors.RUN_UNDER_WAY), "")
+
+
+def _upgrading(deployment: Deployment, state: str) -> str:
+    return f"{deployment.name} is being upgraded now (its run is {state})"
+
+
+def registering_refused(deployment: Deployment, state: str) -> str:
+    """Why no server is registered while the deployment's run is `state` (under way)."""
+    return (f"{_upgrading(deployment, state)}: a server is registered once the run has ended, so that every "
+            "server is upgraded alike.")
+
+
 def _check_group(server: Server) -> None:
     if server.group_id and server.group.deployment_id != server.deployment_id:
         raise ValidationError({"group": "This group belongs to another deployment."})
+
+
+def _close_gap(deployment: Deployment, group_id: int | None) -> int | None:
+    """Remove the group `group_id` if no server is left in it, and move the groups after it up
+    one: the procedure upgrades groups 1..N, each with servers (upgrades.procedure). Returns
+    the position the removed group had, or None when it keeps servers (or there was none)."""
+    if group_id is None or Server.objects.filter(group_id=group_id).exists():
+        return None
+    group = ServerGroup.objects.filter(pk=group_id, deployment=deployment).first()
+    if group is None:
+        return None
+    position = group.position
+    group.delete()
+    # One row at a time, lowest first: each position is free when a group takes it.
+    for later in deployment.groups.filter(position__gt=position).order_by("position"):
+        later.position -= 1
+        later.save(update_fields=["position"])
+    return position
 
 
 def server_create(*, deployment: Deployment, by: User, secret: str = "", **fields) -> Server:
     if not access.may_register_servers(by):
         raise PermissionDenied
     with _write(by):
+        if state := _run_under_way(Deployment.objects.select_for_update().get(pk=deployment.pk)):
+            raise WorkflowError(registering_refused(deployment, state))
         server = Server(deployment=deployment, **fields)
         _check_group(server)
         server.secret_token = credentials.seal(secret)
@@ -169,25 +215,83 @@ def server_register(*, deployment: Deployment, by: User, group: ServerGroup | No
         return server_create(deployment=deployment, by=by, group=group, secret=secret, **fields)
 
 
-def server_update(*, server: Server, by: User, secret: str | None = None, **fields) -> Server:
-    """`secret=None` keeps the stored credential; "" removes it; anything else replaces it."""
+def server_update(*, server: Server, by: User, secret: str | None = None, new_group: bool = False,
+                  **fields) -> Server:
+    """Correct a registered server. `secret=None` keeps the stored credential; "" removes it;
+    anything else replaces it. `new_group=True` moves it into a new group after the last. A
+    group it leaves empty is removed and the groups after it move up (`_close_gap`).
+
+    While the deployment is being upgraded, the run acts on the servers as they are: a change of
+    what KEPT_WHILE_UPGRADING names is refused (WorkflowError) and nothing changes; the
+    credential and the SSH host key may still be corrected."""
     if not access.may_register_servers(by):
         raise PermissionDenied
     fields.pop("deployment", None)
     with _write(by):
+        deployment = Deployment.objects.select_for_update().get(pk=server.deployment_id)
+        # As stored: a model form has already written what was posted on `server`.
+        stored = Server.objects.select_for_update().get(pk=server.pk)
+        changed = _kept_fields_changed(stored, fields, new_group=new_group)
+        if changed and (state := _run_under_way(deployment)):
+            raise WorkflowError(f"{_upgrading(deployment, state)}: the {_and(changed)} of {stored.hostname} cannot "
+                                "change until the run has ended. Its user name, password and SSH host key can.")
+        if new_group:
+            fields["group"] = group_create(deployment=deployment, by=by)
         for name, value in fields.items():
             setattr(server, name, value)
         _check_group(server)
         if secret is not None:
             server.secret_token = credentials.seal(secret)
-        return _save(server)
+        _save(server)
+        if secret or (secret == "" and stored.secret_token):
+            # The history tables never hold the credential, so its change is recorded here.
+            change = "removed" if not secret else "replaced" if stored.secret_token else "added"
+            security.record("server_credential_changed", actor=by, server=server.hostname,
+                            deployment=deployment.pk, change=change)
+        if stored.group_id != server.group_id:
+            _close_gap(deployment, stored.group_id)
+            if server.group_id:
+                server.group.refresh_from_db()  # it may have moved up
+        return server
 
 
-def server_delete(*, server: Server, by: User) -> None:
+def _kept_fields_changed(stored: Server, fields: dict, *, new_group: bool) -> list[str]:
+    """Which of KEPT_WHILE_UPGRADING `fields` (and `new_group`) would change on `stored`."""
+    changed = []
+    for name in KEPT_WHILE_UPGRADING:
+        if name == "group":
+            group = fields.get("group")
+            if new_group or ("group" in fields and (group.pk if group else None) != stored.group_id):
+                changed.append(name)
+        elif name in fields and fields[name] != getattr(stored, name):
+            changed.append(name)
+    return changed
+
+
+def _and(names: list[str]) -> str:
+    words = [KEPT_WHILE_UPGRADING[name] for name in names]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def server_remove(*, server: Server, by: User) -> int | None:
+    """Remove a server: a mistake, or a machine taken out of service. Its history stays: the
+    audit trail records the removal and who made it, and past runs keep their steps, log and
+    report, which name servers by host name. Refused while the deployment is being upgraded.
+    A group left empty is removed and the groups after it move up: returns the position it had,
+    or None."""
     if not access.may_register_servers(by):
         raise PermissionDenied
     with _write(by):
-        server.delete()
+        deployment = Deployment.objects.select_for_update().get(pk=server.deployment_id)
+        if state := _run_under_way(deployment):
+            raise WorkflowError(f"{_upgrading(deployment, state)}: {server.hostname} cannot be removed until the "
+                                "run has ended.")
+        try:
+            stored = Server.objects.select_for_update().get(pk=server.pk)
+        except Server.DoesNotExist:
+            raise WorkflowError(f"{server.hostname} was removed already.") from None
+        stored.delete()  # no row refers to a server: runs name servers by host name
+        return _close_gap(deployment, stored.group_id)
 
 
 def credentials_rotate() -> int:

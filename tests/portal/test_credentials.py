@@ -81,20 +81,22 @@ def test_the_history_tables_never_hold_the_secret(server, engineer):
     assert SECRET not in rows and "another-secret-4242" not in rows
 
 
-def test_the_admin_keeps_the_secret_when_left_empty_and_replaces_it_when_given(server, client_for, admin_user):
+def test_the_admin_registers_a_server_with_its_secret_sealed_and_leaves_corrections_to_the_setup_page(
+        server, client_for, admin_user):
     client = client_for(admin_user)
-    url = reverse("admin:portal_server_change", args=[server.pk])
     form = {
-        "deployment": server.deployment_id, "group": "", "role": "stream", "hostname": server.hostname,
-        "address": "10.0.0.10", "port": "", "driver": "ssh", "username": "svc", "host_key": "", "secret": "",
+        "deployment": server.deployment_id, "group": "", "role": "stream", "hostname": "cpstream10.northwind.example",
+        "address": "10.0.0.10", "port": "", "driver": "ssh", "username": "svc", "host_key": "",
+        "secret": "typed-in-the-admin-99",
     }
 
-    assert client.post(url, form).status_code == 302
-    server.refresh_from_db()
-    assert server.address == "10.0.0.10"
-    assert credentials.reveal(server.secret_token) == SECRET
+    assert client.post(reverse("admin:portal_server_add"), form).status_code == 302
+    added = Server.objects.get(hostname="cpstream10.northwind.example")
+    assert credentials.reveal(added.secret_token) == "typed-in-the-admin-99"
+    assert "typed-in-the-admin" not in added.secret_token
 
-    client.post(url, {**form, "secret": "rotated-by-hand-99"})
-    server.refresh_from_db()
-    assert credentials.reveal(server.secret_token) == "rotated-by-hand-99"
-    assert Server.objects.filter(pk=server.pk, secret_token__contains="rotated").count() == 0
+    # Corrections and removals are the setup page's: the admin shows the server and changes nothing.
+    changed = client.post(reverse("admin:portal_server_change", args=[server.pk]), {**form, "address": "10.0.0.11"})
+    deleted = client.post(reverse("admin:portal_server_delete", args=[server.pk]), {"post": "yes"})
+    assert changed.status_code == 403 and deleted.status_code == 403
+    assert Server.objects.filter(pk=server.pk, address="10.0.0.9").exists()

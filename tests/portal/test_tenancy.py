@@ -55,6 +55,9 @@ MATRIX = {
     "organisation-create": (None, expect(LOGIN, 404, 404, engineer=403)),
     "deployment-create": (lambda w: {"slug": "northwind"}, expect(LOGIN, 403, 404, engineer=403)),
     "deployment-servers": (lambda w: {"pk": w["deployment"].pk}, expect(LOGIN, 403, 404)),
+    # A server's form, filled in, and the question before its removal: as its deployment's step.
+    "server-edit": (lambda w: {"pk": w["server"].pk}, expect(LOGIN, 403, 404)),
+    "server-remove": (lambda w: {"pk": w["server"].pk}, expect(LOGIN, 403, 404)),
     "setup-contacts": (lambda w: {"slug": "northwind"}, expect(LOGIN, 200, 404, engineer=403)),
     "my-organisation": (None, expect(LOGIN, 302, 302, 404)),
     "contact-edit": (lambda w: {"pk": w["contact"].pk}, expect(LOGIN, 200, 404)),
