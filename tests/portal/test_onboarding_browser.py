@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from portal.models import Contact, Deployment, Organisation, Server, User
 from tests.conftest import log_in, open_from_menu, save_screenshot, wait_for
+from tests.portal.fleet_pages import add_servers
 
 pytestmark = pytest.mark.browser
 PASSWORD = "a-long-passphrase-of-mine"
@@ -53,15 +54,7 @@ def test_support_sets_up_a_customer_whose_lead_opens_their_account(page, worker,
     expect(page.get_by_text("is not a host name")).to_be_visible()
     expect(page.locator("input[name=address]")).to_have_value("10.0.4.11")
     expect(page.get_by_label("Password or key passphrase")).to_have_value("")
-    for group, role, hostname, address in SERVERS:
-        page.get_by_label("Server group").select_option(label=group)
-        page.locator("select[name=role]").select_option(label=role)
-        page.get_by_label("Host name").fill(hostname)
-        page.locator("input[name=address]").fill(address)
-        page.get_by_label("User name").fill("cpadmin")
-        page.get_by_label("Password or key passphrase").fill("s3cret-pass")
-        page.get_by_role("button", name="Add server").click()
-        expect(page.get_by_role("status")).to_contain_text(f"{hostname} is registered")
+    add_servers(page, SERVERS)
     expect(page.get_by_role("cell", name="stored, encrypted")).to_have_count(4)
     save_screenshot(page, "onboarding-servers")
     page.get_by_role("button", name="Next: contacts").click()

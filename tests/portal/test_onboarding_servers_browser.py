@@ -10,6 +10,7 @@ from portal import credentials
 from portal.models import Deployment, Server, User
 from tests.axe import violations
 from tests.conftest import log_in, open_from_menu, save_screenshot
+from tests.portal.fleet_pages import add_servers
 
 pytestmark = pytest.mark.browser
 SERVERS = [  # group, role, host name, address
@@ -34,15 +35,7 @@ def test_support_corrects_and_removes_servers_they_registered(page, live_server)
     page.get_by_label("Load balancer health checks").check()
     page.get_by_role("button", name="Register and go on to its servers").click()
     expect(page.get_by_role("status")).to_contain_text("Hill campus is registered")
-    for group, role, hostname, address in SERVERS:
-        page.get_by_label("Server group").select_option(label=group)
-        page.locator("select[name=role]").select_option(label=role)
-        page.get_by_label("Host name").fill(hostname)
-        page.locator("input[name=address]").fill(address)
-        page.get_by_label("User name").fill("cpadmin")
-        page.get_by_label("Password or key passphrase").fill("s3cret-pass")
-        page.get_by_role("button", name="Add server").click()
-        expect(page.get_by_role("status")).to_contain_text(f"{hostname} is registered")
+    add_servers(page, SERVERS)
 
     # cpstream01's address was mistyped: its form comes filled in, from the keyboard.
     page.get_by_role("button", name="Edit cpstream01.hill.example").focus()
