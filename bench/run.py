@@ -11,8 +11,9 @@ set; the bench makes and drops a database `bench_run` of its own and uses a queu
 3. Make a confirmed window open now, `run_create`, `run_start`; the bench plays the people:
    it confirms each waiting functionality test (engineer and customer) and signs off.
 4. For each automated step (driver operations, the database upgrade): overhead = its finish -
-   its predecessor's finish - the driver time measured inside the step. Print a table and, as
-   the last line, one JSON object with the figures.
+   its predecessor's finish - the driver time measured inside the step (its operation and,
+   before a group leaves service, the questions to the servers and the load balancer). Print a
+   table and, as the last line, one JSON object with the figures.
 """
 
 import argparse
@@ -133,7 +134,7 @@ def _overheads(run) -> tuple[list[tuple[str, float, float]], float]:
     steps = list(run.steps.order_by("position"))
     rows, operations = [], 0.0
     for before, step in zip(steps, steps[1:]):
-        driver = step.result.get("operation_seconds", 0.0)
+        driver = step.result.get("operation_seconds", 0.0) + step.result.get("pool_seconds", 0.0)
         operations += driver
         if step.kind in (StepKind.OPERATION, StepKind.DATABASE):
             elapsed = (step.finished_at - before.finished_at).total_seconds()

@@ -370,10 +370,12 @@ def _operate(step: Step, operation_name: str, servers: list[Server]) -> _Outcome
                 event_emit(run=step.run_id, kind="log", step=step, text=f"{probe.hostname}: {operation} {done}: left alone",
                            data={"hostname": probe.hostname, "operation": operation.value})
         targets = [target for target in targets if target.hostname not in skipped]
+    asked = {}
     if operation in drivers.LEAVES_SERVICE and targets:
-        refused = _serving_first(step, [target.hostname for target in targets])
+        refused, seconds = _serving_first(step, [target.hostname for target in targets])
+        asked = {"pool_seconds": round(seconds, 4)}
         if refused:
-            return _Outcome(False, {"operation": operation.value}, refused)
+            return _Outcome(False, {"operation": operation.value, **asked}, refused)
 
     def on_lines(lines: list[drivers.LogLine]) -> None:
         log_lines_emit(run=step.run_id, step=step, lines=[
@@ -387,7 +389,7 @@ def _operate(step: Step, operation_name: str, servers: list[Server]) -> _Outcome
                               timeout=timeout) if targets else []
     seconds = time.perf_counter() - started
     result = {
-        "operation": operation.value, "operation_seconds": round(seconds, 4),
+        "operation": operation.value, "operation_seconds": round(seconds, 4), **asked,
         "servers": [{"hostname": r.hostname, "ok": r.ok, "message": r.message, "seconds": round(r.seconds, 3)}
                     for r in results]
         + [{"hostname": hostname, "ok": True, "message": f"{operation} {done}", "seconds": 0.0}
@@ -407,7 +409,7 @@ def _operate(step: Step, operation_name: str, servers: list[Server]) -> _Outcome
 POOL_PROGRESS_SECONDS = 5.0
 
 
-def _serving_first(step: Step, leaving: list[str]) -> str:
+def _serving_first(step: Step, leaving: list[str]) -> tuple[str, float]:
     """Before running servers leave service (a stop, an uninstall, a reboot), the servers that
     keep serving must be in the load balancer's pool: right after they started, its health
     checks have not taken them back yet, and the service would have nobody left. Why it may not
@@ -421,22 +423,27 @@ def _serving_first(step: Step, leaving: list[str]) -> str:
        is still this attempt's and the run goes on.
     4. Past the bound, the step fails (the run pauses) with the servers still out and why:
        the group is left as it was.
+
+    With the reason, the seconds spent on the drivers' questions and the wait (the step's
+    `pool_seconds`, driver time as its `operation_seconds` is).
     """
     if step.phase == Phase.DOWNTIME:
-        return ""
+        return "", 0.0
     run = step.run
     servers = list(Server.objects.filter(deployment_id=run.deployment_id, group__isnull=False)
                    .select_related("group").order_by("group__position", "role", "hostname"))
+    started = time.monotonic()
     reports = drivers.operate(targets=drivers.targets_of(servers), operation=drivers.Operation.VERSIONS,
                               timeout=float(settings.RUN_OPERATION_TIMEOUT_SECONDS))
+    asked = time.monotonic() - started
     state = {report.hostname: report.data for report in reports if report.ok}
     # A server that did not say is taken as running: better wait for nothing than stop blind.
     if not any(state.get(hostname, {}).get("running", True) for hostname in leaving):
-        return ""
+        return "", asked
     keeping = [server for server in servers if server.group.position not in step.groups
                and state.get(server.hostname, {}).get("running") and state[server.hostname].get("configured")]
     if not keeping:
-        return ""
+        return "", asked
     group_of = {server.hostname: server.group.position for server in keeping}
     leaving_words = _groups_words(step.groups)
     bound = settings.RUN_POOL_WAIT_SECONDS
@@ -469,14 +476,15 @@ def _serving_first(step: Step, leaving: list[str]) -> str:
     if out:
         groups, why = out_words(out)
         if not _still_this_attempts(step):
-            return f"Stopped waiting for the load balancer to take {groups} back: the run no longer runs this step"
+            return (f"Stopped waiting for the load balancer to take {groups} back: the run no longer runs this "
+                    "step"), asked + waited
         return (f"The load balancer did not take {groups} back within {bound:g} s ({why}): {leaving_words} was left "
-                f"as it was, so that the service stays up. Check {groups}, then retry this step")
+                f"as it was, so that the service stays up. Check {groups}, then retry this step"), asked + waited
     serving = _groups_words(sorted(set(group_of.values())))
     again = f" again after {waited:.0f} s" if said_at else ""
     event_emit(run=run.pk, kind="log", step=step, data={"waited": round(waited, 1)},
                text=f"The load balancer has {serving} in its pool{again}: {leaving_words} may leave it")
-    return ""
+    return "", asked + waited
 
 
 def _still_this_attempts(step: Step) -> bool:
