@@ -76,8 +76,8 @@ def _clock(moment: datetime, zone: str) -> str:
     return f"{local:%H:%M} {local.tzname()} on {local:%a} {local.day} {local:%b}"
 
 
-def _link(name: str, run: Run) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse(name, args=[run.pk])
+def _link(name: str, pk: int) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse(name, args=[pk])
 
 
 def _enqueue(*, run: Run, key: str, people: recipients.People, subject: str, body_in: Callable[[str], list[str]],
@@ -115,7 +115,7 @@ def run_started(*, run: Run) -> None:
              body_in=lambda zone: [
                  f"{run.started_by.full_name if run.started_by else 'The engineer'} started the upgrade at "
                  f"{_clock(run.started_at or timezone.now(), zone)}. The window ends at {_clock(run.planned_end, zone)}.",
-                 f"Follow it live: {_link('run-live', run)}",
+                 f"Follow it live: {_link('run-live', run.pk)}",
              ])
 
 
@@ -139,7 +139,7 @@ def run_paused(*, run: Run, event: LiveEvent) -> None:
                  f"{event.text} at {_clock(event.at, zone)}. An engineer takes the failure and decides what "
                  f"happens next; the window ends at {_clock(run.planned_end, zone)}.",
                  *_failed_step_lines(run),
-                 f"Follow it live: {_link('run-live', run)}",
+                 f"Follow it live: {_link('run-live', run.pk)}",
              ])
 
 
@@ -166,7 +166,7 @@ def failures_escalate(*, now: datetime | None = None) -> int:
                     f"{pause.text} at {_clock(pause.at, zone)}, and no engineer has taken the failure since. "
                     f"The window ends at {_clock(run.planned_end, zone)}.",
                     *_failed_step_lines(run),
-                    f"Take it on the live page: {_link('run-live', run)}",
+                    f"Take it on the live page: {_link('run-live', run.pk)}",
                 ]))
     return count
 
@@ -195,9 +195,8 @@ def _run_aborted(*, run: Run, by: User | None, reason: str) -> None:
                  f"{reason}",
                  f"{len(done)} of {len(steps)} steps were done" + (f", the last “{done[-1]}”." if done else ".")
                  + (f" “{running[0]}” was under way: it ends on its own and nothing follows it." if running else ""),
-                 f"What was done, step by step: {_link('run-report', run)}",
-                 "The upgrade can be requested again from the portal: "
-                 + settings.SITE_URL.rstrip("/") + reverse("request-detail", args=[run.request_id]),
+                 f"What was done, step by step: {_link('run-report', run.pk)}",
+                 f"The upgrade can be requested again from the portal: {_link('request-detail', run.request_id)}",
              ])
 
 
@@ -229,7 +228,7 @@ def report_mail_send(*, run_id: int) -> int:
               if address not in told}
     pdfs = {zone: _pdf_in(run, zone) for zone in set(people.values())}
     completed = run.state == RunState.COMPLETED
-    report = _link("run-report", run)
+    report = _link("run-report", run.pk)
 
     def body_in(zone: str) -> list[str]:
         said = (f"The upgrade completed at {_clock(run.finished_at, zone)}: {run.deployment} runs {run.to_version}."
