@@ -2,7 +2,10 @@
 partials of the page's first load (`upgrades/partials/run_event.html`), swapped in by htmx as
 out-of-band swaps.
 
-- A log line is appended to the log tail; a message to the conversation (never an internal
+- A log line is appended to the log tail, put together as the page's first load shows it
+  (upgrades/templatetags/run_log.py), not by the template engine: a busy installer prints
+  thousands a second, and every web process shows each of them. A message is appended to the
+  conversation (never an internal
   note: upgrades/services/conversation.py does not make one an event), and said politely.
 - An event that moves the run (a step, the phase, a check, a decision, ...) carries the parts of
   the board everybody sees alike: the phase and the clock, the steps, the tests and who did
@@ -14,7 +17,7 @@ out-of-band swaps.
   never in a fragment: an event that may change it makes each page ask for its own controls
   (`?part=controls`).
 
-Times are shown in the watcher's zone, so a fragment is rendered once per event and zone (in
+Times are shown in the watcher's zone, so another fragment is rendered once per event and zone (in
 each web process: the cache is the process's own) and kept in the cache, where the other
 watchers, a replay after Last-Event-ID and the polling answer find it: a run's 200 watchers cost
 one rendering of each event, not 200.
@@ -25,10 +28,11 @@ import zoneinfo
 from datetime import datetime
 
 from django.core.cache import cache
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from upgrades import selectors_runs
+from upgrades.templatetags.run_log import clock, line_html
 
 # The kinds that change the board, and those of them that may change what a person may press (a
 # phase or a check comes with the step that caused it, and that step's event says so).
@@ -55,16 +59,43 @@ def reads_the_board(messages: list[dict]) -> bool:
 
 def with_html(*, run_id: int, messages: list[dict], zone: str) -> list[dict]:
     """`messages` (`events.as_message`) each with the `html` it carries to a watcher in `zone`."""
-    keys = [_key(run_id, message["seq"], zone) for message in messages]
-    found = cache.get_many(keys)
-    missing = {key: message for key, message in zip(keys, messages) if key not in found}
+    html = {}
+    others = [message for message in messages if message["kind"] != "log"]
+    if len(others) < len(messages):
+        html |= _log_lines(messages, zone)
+    if others:
+        html |= _board_events(run_id, others, zone)
+    return [{**message, "html": html[message["seq"]]} for message in messages]
+
+
+def _log_lines(messages: list[dict], zone: str) -> dict[int, str]:
+    """The log lines among `messages` (by number), each appended to the page's log; never
+    cached: putting one together costs less than keeping it. The lines a batch writes share
+    their time, so its clock is read once."""
+    clocks = {}
+    html = {}
+    with timezone.override(zoneinfo.ZoneInfo(zone)):
+        for message in messages:
+            if message["kind"] == "log":
+                if message["at"] not in clocks:
+                    clocks[message["at"]] = clock(datetime.fromisoformat(message["at"]))
+                line = line_html(seq=message["seq"], text=message["text"], clock=clocks[message["at"]])
+                html[message["seq"]] = f'<ol hx-swap-oob="beforeend:#run-log">{line}</ol>'
+    return html
+
+
+def _board_events(run_id: int, messages: list[dict], zone: str) -> dict[int, str]:
+    """The other events (by number), from the cache or rendered once for every watcher."""
+    keys = {_key(run_id, message["seq"], zone): message for message in messages}
+    found = cache.get_many(list(keys))
+    missing = {key: message for key, message in keys.items() if key not in found}
     if reads_the_board(list(missing.values())):
         with _rendering:
             found |= cache.get_many(list(missing))  # rendered while this one waited
             found |= _render(run_id, {key: m for key, m in missing.items() if key not in found}, zone)
     elif missing:
         found |= _render(run_id, missing, zone)
-    return [{**message, "html": found[key]} for key, message in zip(keys, messages)]
+    return {message["seq"]: found[key] for key, message in keys.items()}
 
 
 def _render(run_id: int, messages: dict[str, dict], zone: str) -> dict[str, str]:
@@ -77,19 +108,12 @@ def _render(run_id: int, messages: dict[str, dict], zone: str) -> dict[str, str]
         if reads_the_board(list(messages.values())):
             newest = max(datetime.fromisoformat(message["at"]) for message in messages.values())
             board = selectors_runs.board_of(selectors_runs.run_watched(pk=run_id), now=newest)
-        rendered = {key: _rendered(run_id, message, board) for key, message in messages.items()}
+        rendered = {
+            key: render_to_string("upgrades/partials/run_event.html", _context(run_id, message, board))
+            for key, message in messages.items()
+        }
     cache.set_many(rendered, KEEP_SECONDS)
     return rendered
-
-
-def _rendered(run_id: int, message: dict, board: dict | None) -> str:
-    if message["kind"] == "log":
-        # A log line only appends itself: its partial alone, a third of the whole fragment's cost,
-        # for the kind that comes thousands a second from a busy installer.
-        return get_template("upgrades/partials/run_event.html#log").render(
-            {"line": {**message, "at": datetime.fromisoformat(message["at"])}}
-        )
-    return render_to_string("upgrades/partials/run_event.html", _context(run_id, message, board))
 
 
 def _context(run_id: int, message: dict, board: dict | None) -> dict:
@@ -97,8 +121,6 @@ def _context(run_id: int, message: dict, board: dict | None) -> dict:
     context = {"run_id": run_id, "controls": kind in CONTROLS_KINDS}
     if kind in NEWS_KINDS:
         context["news"] = (message["data"] or {}).get("words") or message["text"]
-    if kind == "log":
-        context["line"] = {**message, "at": datetime.fromisoformat(message["at"])}
     if kind == "message":
         data = message["data"] or {}
         context["message"] = {"pk": data.get("message"), "author_name": message["actor"], "body": message["text"],

@@ -4,6 +4,7 @@ excerpts. The same people see it as see the live page."""
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -35,6 +36,26 @@ def seqs(html: str) -> list[int]:
 def older(client, run, *, before: int, lines: int = LOG_TAIL):
     return client.get(reverse("run-log", args=[run.pk]), {"before": before, "lines": lines},
                       headers={"HX-Request": "true"})
+
+
+# How a line reads -------------------------------------------------------------------------
+
+
+def test_a_line_that_looks_like_markup_reads_as_text_live_on_the_page_and_among_older_lines(
+        client_for, run, customer):
+    event_emit(run=run, kind="log", text='<script>alert("x")</script> & <b>done</b>', data={})
+    client = client_for(customer)
+
+    [event] = client.get(reverse("run-events-poll", args=[run.pk]), {"after": 0}).json()["events"]
+    page = client.get(reverse("run-live", args=[run.pk])).content.decode()
+    answer = older(client, run, before=2).content.decode()
+
+    clock = timezone.localtime(run.live_events.get().at, ZoneInfo(customer.time_zone)).strftime("%H:%M:%S")
+    line = (f'<li data-seq="1"><time>{clock}</time> '
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;done&lt;/b&gt;</li>")
+    assert event["html"] == f'<ol hx-swap-oob="beforeend:#run-log">{line}</ol>'
+    assert line in page and line in answer
+    assert "<script>alert" not in event["html"] + page + answer
 
 
 # Paging back ------------------------------------------------------------------------------
