@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
+import psutil
 import pytest
 from django.db import connection
 from django.test import Client
@@ -336,6 +337,29 @@ def test_watchers_hold_no_database_connection_while_they_wait(run, customer, eng
     log_lines(run, "still watching")
     for watcher in watchers:
         assert seqs(watcher.events(1)) == [2]
+
+
+def test_watchers_who_come_at_once_are_shared_by_the_web_processes(run, customer, portal):
+    """People opening the live page together: were they all taken by one process, that one would
+    send every event to all of them while the other sat idle."""
+    request = (f"GET {reverse('run-events', args=[run.pk])} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Cookie: {cookie_of(customer)['Cookie']}\r\nAccept: text/event-stream\r\n\r\n").encode()
+    streams = [socket.create_connection(("127.0.0.1", portal.port)) for _ in range(300)]
+    try:
+        for stream in streams:
+            stream.sendall(request)
+        for stream in streams:
+            stream.settimeout(READ_SECONDS)
+            assert stream.recv(12) == b"HTTP/1.1 200"
+        held = [sum(1 for held in psutil.Process(pid).net_connections("tcp")
+                    if held.status == psutil.CONN_ESTABLISHED and held.laddr.port == portal.port)
+                for pid in portal.workers()]
+    finally:
+        for stream in streams:
+            stream.close()
+
+    assert sum(held) == 300
+    assert min(held) >= 300 / 3, held
 
 
 def test_watchers_take_no_turn_from_the_pages_a_process_serves(run, customer, engineer, watch,
