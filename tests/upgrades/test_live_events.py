@@ -8,6 +8,7 @@ as in production. Both sides (engineer and customer) watch the same URL."""
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from upgrades.models import Run
 from upgrades.services import events
 from upgrades.services.events import event_emit, log_lines_emit
 from upgrades.views import events as live
-from upgrades.views.events import RECONCILE_SECONDS, _Hub, _Watch
+from upgrades.views.events import BATCH_SECONDS, BATCH_WATCHERS, RECONCILE_SECONDS, _Hub, _joined, _Watch
 
 # Nothing listens there: Redis "down".
 NO_REDIS = "redis://127.0.0.1:1/0"
@@ -480,6 +481,52 @@ def test_a_batch_the_replay_has_sent_the_start_of_is_sent_from_where_the_replay_
     # A batch during which the run finished: PostgreSQL is asked for anything after it, then the end.
     frames, ask = watch.take([(62, 62, True, [b"id: 62\n\n"])])
     assert frames == b"id: 62\n\n" and ask
+
+
+def handed_over(run: Run, *, watchers: int, lines: int) -> tuple[list[int], list[tuple[bytes, bool]]]:
+    """`lines` log lines from Redis, one message each, to a hub with `watchers` watchers of `run`:
+    how many items each watcher held right after, and what each sends once the batch has gone."""
+
+    async def scene():
+        hub = _Hub()
+        watches = [_Watch(run.pk, 0, "UTC") for _ in range(watchers)]
+        for watch in watches:
+            hub.watchers.setdefault(watch.name, set()).add(watch)
+        for seq in range(1, lines + 1):
+            message = {"seq": seq, "at": "2026-11-29T10:00:00+00:00", "kind": "log", "step": None, "actor": None,
+                       "text": f"line {seq}", "data": {}}
+            await hub._deliver(watches[0].name, json.dumps(message))
+        at_once = [len(watch.inbox) for watch in watches]
+        await asyncio.sleep(BATCH_SECONDS * 2)
+        return at_once, [watch.take(await watch.delivered()) for watch in watches]
+
+    return asyncio.run(scene())
+
+
+def test_a_large_audience_gets_a_runs_events_in_batches_one_write_a_watcher(run):
+    at_once, sent = handed_over(run, watchers=BATCH_WATCHERS, lines=3)
+
+    assert at_once == [0] * BATCH_WATCHERS  # nothing before the batch goes
+    for frames, ask in sent:
+        assert [int(seq) for seq in re.findall(rb"^id: (\d+)$", frames, re.M)] == [1, 2, 3]
+        assert b"line 3</li>" in frames and not ask
+
+
+def test_a_small_audience_gets_each_event_at_once(run):
+    at_once, sent = handed_over(run, watchers=BATCH_WATCHERS - 1, lines=3)
+
+    assert at_once == [3] * (BATCH_WATCHERS - 1)
+    assert all(frames.count(b"id: ") == 3 and not ask for frames, ask in sent)
+
+
+def test_a_batch_keeps_a_gap_for_the_watcher_to_fill_from_postgresql():
+    watch = _Watch(run_id=1, last=0, zone="UTC")
+    items = _joined([(1, 2, False, [b"id: 1\n\n", b"id: 2\n\n"]), (3, 3, False, [b"id: 3\n\n"]),
+                     (5, 5, True, [b"id: 5\n\n"])])
+
+    assert [(first, last, finished) for first, last, finished, _ in items] == [(1, 3, False), (5, 5, True)]
+    frames, ask = watch.take(items)
+    assert frames == b"id: 1\n\nid: 2\n\nid: 3\n\n" and ask and watch.last == 3
 
 
 def woken_by_a_quiet_spell(run: Run, lasts: list[int], monkeypatch) -> tuple[list[bool], list[list[int]]]:
