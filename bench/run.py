@@ -9,7 +9,8 @@ set; the bench makes and drops a database `bench_run` of its own and uses a queu
    balancer with health checks) and start its lab fleet in a thread, operation time zero.
 2. Start a Celery worker in this process (threads: the prober holds one for the whole run).
 3. Make a confirmed window open now, `run_create`, `run_start`; the bench plays the people:
-   it confirms each waiting functionality test (engineer and customer) and signs off.
+   told by the run's events, as the live page is, it confirms each waiting functionality test
+   (engineer and customer) and signs off.
 4. For each automated step (driver operations, the database upgrade): overhead = its finish -
    its predecessor's finish - the driver time measured inside the step (its operation and,
    before a group leaves service, the questions to the servers and the load balancer). Print a
@@ -104,27 +105,48 @@ def _window(deployment, engineer, customer):
 
 
 def _play_the_people(run, engineer, customer, timeout: float) -> None:
+    """The engineer and the customer, as the live page shows them the run: they act when an event
+    says a step waits for them (or, should an event not come, every half second), not by asking
+    the database in a loop, which would take turns from the worker in this process."""
+    import redis
+    from django.conf import settings
+
     from upgrades.choices import RunState, StepState
     from upgrades.procedure import StepKind
+    from upgrades.services.events import channel
     from upgrades.services.runs import run_sign_off, step_confirm
 
+    events = redis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
+    events.subscribe(channel(run.pk))
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.state == RunState.COMPLETED:
-            return
-        if run.state != RunState.RUNNING:
-            failed = run.steps.exclude(error="").first()
-            raise SystemExit(f"The run is {run.state}: {failed.action if failed else ''} {failed.error if failed else ''}")
-        waiting = run.steps.filter(state=StepState.WAITING).first()
-        if waiting is None:
-            time.sleep(0.002)
-        elif waiting.kind == StepKind.SIGN_OFF:
-            run_sign_off(run=run, by=customer, name=customer.full_name, comment="Bench")
-        else:
-            step_confirm(step=waiting, by=engineer)
-            step_confirm(step=waiting, by=customer)
+    try:
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.state == RunState.COMPLETED:
+                return
+            if run.state != RunState.RUNNING:
+                failed = run.steps.exclude(error="").first()
+                raise SystemExit(f"The run is {run.state}: {failed.action if failed else ''} {failed.error if failed else ''}")
+            waiting = run.steps.filter(state=StepState.WAITING).first()
+            if waiting is None:
+                while (message := events.get_message(timeout=0.5)) is not None and not _calls(message):
+                    pass
+            elif waiting.kind == StepKind.SIGN_OFF:
+                run_sign_off(run=run, by=customer, name=customer.full_name, comment="Bench")
+            else:
+                step_confirm(step=waiting, by=engineer)
+                step_confirm(step=waiting, by=customer)
+    finally:
+        events.close()
     raise SystemExit(f"The run did not complete within {timeout:.0f} s.")
+
+
+def _calls(message: dict) -> bool:
+    """Whether a message of the run's channel (an event, or a batch of log lines) may need the
+    people: a step that waits, or the run's own change."""
+    parsed = json.loads(message["data"])
+    return any(event["kind"] == "run" or (event["kind"] == "step" and (event["data"] or {}).get("state") == "waiting")
+               for event in (parsed if isinstance(parsed, list) else [parsed]))
 
 
 def _overheads(run) -> tuple[list[tuple[str, float, float]], float]:
