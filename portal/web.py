@@ -13,12 +13,14 @@ counts and the audit records.
 """
 
 import argparse
+import errno
 import gc
 import importlib
 import os
 import socket
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.util import parse_address
 from uvicorn_worker import UvicornWorker
 
 # Live pages keep connections open: on stop, do not wait for them for ever.
@@ -141,6 +143,27 @@ def options(*, bind: str, processes: int, access_log: bool) -> dict:
     }
 
 
+def refuse_a_taken_port(bind: str) -> None:
+    """Stop with a clear message when something listens on `bind` already. The processes listen
+    with SO_REUSEPORT, with which a second portal started on the same port would not be refused
+    but would silently share its connections with the first."""
+    address = parse_address(bind)
+    if not isinstance(address, tuple):
+        return  # a Unix socket or an inherited descriptor
+    host, port = address
+    for family, kind, protocol, _, where in socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                                 flags=socket.AI_PASSIVE):
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(where)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise SystemExit(f"{bind} is in use: another program (a portal already running?) listens there.")
+                raise
+        return
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m portal.web", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT to listen on (default %(default)s)")
@@ -148,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="worker processes (default: WEB_PROCESSES, or one per core: %(default)s)")
     parser.add_argument("--access-log", action="store_true", help="log every request")
     arguments = parser.parse_args(argv)
+    refuse_a_taken_port(arguments.bind)
     Server(options(bind=arguments.bind, processes=arguments.processes, access_log=arguments.access_log)).run()
 
 

@@ -3,6 +3,8 @@ process that dies is replaced while the others serve on, and a stop ends them al
 
 import os
 import signal
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -57,3 +59,17 @@ def test_a_stop_ends_every_web_process(two_processes, web_server):
 
     assert not _answers(url)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+
+def test_a_second_portal_on_a_port_in_use_is_refused(web_server):
+    """Each process listens with SO_REUSEPORT: without the check, a second portal on the same
+    port would share the first one's connections without a word."""
+    url, _ = web_server
+    bind = url.removeprefix("http://")
+
+    second = subprocess.run([sys.executable, "-m", "portal.web", "--bind", bind, "--processes", "1"],
+                            capture_output=True, text=True, timeout=60)
+
+    assert second.returncode != 0
+    assert f"{bind} is in use" in second.stderr
+    assert _answers(url)  # the first one serves on
