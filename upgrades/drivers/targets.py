@@ -2,18 +2,20 @@
 
 from portal.models import Deployment, Server
 from upgrades.drivers.base import Target
-from upgrades.models import CommandTemplates
 
 
 def targets_of(servers: list[Server]) -> list[Target]:
     """Targets for `servers` (rows of any deployments), with their deployments' SSH commands and
     load balancer (the service address, when the balancer's health checks decide its pool)."""
-    deployment_ids = {server.deployment_id for server in servers}
-    commands = {row.deployment_id: row.as_commands()
-                for row in CommandTemplates.objects.filter(deployment_id__in=deployment_ids)}
-    balancers = {deployment.pk: deployment.service_url
-                 for deployment in Deployment.objects.filter(pk__in=deployment_ids, health_checks=True)
-                 .exclude(load_balancer_vendor="").only("pk", "service_url")}
+    deployments = (Deployment.objects.filter(pk__in={server.deployment_id for server in servers})
+                   .select_related("command_templates").order_by()
+                   .only("pk", "service_url", "health_checks", "load_balancer_vendor", "command_templates"))
+    commands, balancers = {}, {}
+    for deployment in deployments:
+        templates = getattr(deployment, "command_templates", None)  # a deployment may have none
+        commands[deployment.pk] = templates.as_commands() if templates is not None else {}
+        if deployment.health_checks and deployment.load_balancer_vendor:
+            balancers[deployment.pk] = deployment.service_url
     return [
         Target(
             hostname=server.hostname, role=server.role, driver=server.driver, address=server.address,
