@@ -132,12 +132,13 @@ def step_confirm(*, step: Step, by: User, passed: bool = True, note: str = "") -
                         confirmed=side)
             return locked
         confirm = STEP_MOVES["confirm"]
-        confirmed = Step.objects.filter(pk=locked.pk, state__in=confirm.sources).update(
-            state=confirm.target, finished_at=timezone.now(),
-        )
+        moved = {"state": confirm.target, "finished_at": timezone.now()}
+        confirmed = Step.objects.filter(pk=locked.pk, state__in=confirm.sources).update(**moved)
         if confirmed != 1:
             raise RunError("The step moved on meanwhile: refresh the page.")
-        locked.refresh_from_db()
+        # The row is as this UPDATE left it, under the lock: no need to read it back.
+        for name, value in moved.items():
+            setattr(locked, name, value)
         step_event(locked, f"{_name(by)} confirmed “{locked.action}”: {label(locked)} succeeded", actor=by,
                     confirmed=side)
         run_advance(run=locked.run)
