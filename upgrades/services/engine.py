@@ -71,13 +71,13 @@ def run_advance(*, run: Run, here: bool = False) -> Dispatch | None:
     transaction of the move that decides it, so that the next step's message is recorded with
     the move (portal.dispatch). Sending twice is harmless: the claim lets one task through.
     `here`: a worker that has just finished a step keeps the next one (its row, returned)."""
-    run = Run.objects.get(pk=run.pk)
-    if run.state != RunState.RUNNING:
-        return None
-    following = step_next(run)
+    # The next step and the run's state as they stand, in one read.
+    following = step_next(run, with_run=True)
     if following is None:
-        _end_if_rolled_back(run)
-    elif following.state == StepState.PENDING:
+        run = Run.objects.get(pk=run.pk)
+        if run.state == RunState.RUNNING:
+            _end_if_rolled_back(run)
+    elif following.run.state == RunState.RUNNING and following.state == StepState.PENDING:
         return send_step(following, here=here)
     return None
 
