@@ -120,6 +120,8 @@ def measure(arguments: argparse.Namespace) -> dict:
         "lost": lost,
         "duplicated": duplicated,
         "watchers_failed": sum(1 for watcher in watchers if watcher.error or not watcher.ended),
+        "errors": sorted({watcher.error or "ended before the run" for watcher in watchers
+                          if watcher.error or not watcher.ended}),
         "server_cpu_s": round(server_cpu, 1),
         "targets": {"p99_ms": TARGET_P99_MS, "lines_per_s": TARGET_LINES_PER_S, "lost": 0, "duplicated": 0},
     }
