@@ -7,7 +7,8 @@ set; the bench makes and drops a database `bench_run` of its own and uses a queu
 
 1. Seed the demo world; register a deployment of 4 groups (8 lab servers behind a lab load
    balancer with health checks) and start its lab fleet in a thread, operation time zero.
-2. Start a Celery worker in this process (threads: the prober holds one for the whole run).
+2. Start a Celery worker in this process (threads: the prober holds one for the whole run), with
+   a connection pool as every deployed worker has.
 3. Make a confirmed window open now, `run_create`, `run_start`; the bench plays the people:
    told by the run's events, as the live page is, it confirms each waiting functionality test
    (engineer and customer) and signs off.
