@@ -17,7 +17,7 @@ out-of-band swaps.
   never in a fragment: an event that may change it makes each page ask for its own controls
   (`?part=controls`).
 
-Times are shown in the watcher's zone, so another fragment is rendered once per event and zone (in
+Times are shown in the watcher's zone, so any other event's fragment is rendered once per event and zone (in
 each web process: the cache is the process's own) and kept in the cache, where the other
 watchers, a replay after Last-Event-ID and the polling answer find it: a run's 200 watchers cost
 one rendering of each event, not 200.
@@ -59,28 +59,23 @@ def reads_the_board(messages: list[dict]) -> bool:
 
 def with_html(*, run_id: int, messages: list[dict], zone: str) -> list[dict]:
     """`messages` (`events.as_message`) each with the `html` it carries to a watcher in `zone`."""
-    html = {}
+    lines = [message for message in messages if message["kind"] == "log"]
     others = [message for message in messages if message["kind"] != "log"]
-    if len(others) < len(messages):
-        html |= _log_lines(messages, zone)
-    if others:
-        html |= _board_events(run_id, others, zone)
+    html = _log_lines(lines, zone) | (_board_events(run_id, others, zone) if others else {})
     return [{**message, "html": html[message["seq"]]} for message in messages]
 
 
-def _log_lines(messages: list[dict], zone: str) -> dict[int, str]:
-    """The log lines among `messages` (by number), each appended to the page's log; never
-    cached: putting one together costs less than keeping it. The lines a batch writes share
-    their time, so its clock is read once."""
-    clocks = {}
-    html = {}
+def _log_lines(lines: list[dict], zone: str) -> dict[int, str]:
+    """Each of `lines` (by number) appended to the page's log; never cached: putting one together
+    costs less than keeping it. The lines a batch writes share their time, so its clock is read
+    once."""
+    clocks, html = {}, {}
     with timezone.override(zoneinfo.ZoneInfo(zone)):
-        for message in messages:
-            if message["kind"] == "log":
-                if message["at"] not in clocks:
-                    clocks[message["at"]] = clock(datetime.fromisoformat(message["at"]))
-                line = line_html(seq=message["seq"], text=message["text"], clock=clocks[message["at"]])
-                html[message["seq"]] = f'<ol hx-swap-oob="beforeend:#run-log">{line}</ol>'
+        for line in lines:
+            if line["at"] not in clocks:
+                clocks[line["at"]] = clock(datetime.fromisoformat(line["at"]))
+            item = line_html(seq=line["seq"], text=line["text"], clock=clocks[line["at"]])
+            html[line["seq"]] = f'<ol hx-swap-oob="beforeend:#run-log">{item}</ol>'
     return html
 
 
