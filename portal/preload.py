@@ -23,6 +23,12 @@ from importlib import import_module
 
 import django
 
+# Started by the supervisor with SIGINT held (supervisor._start_fork_server): a Ctrl-C is the
+# supervisor's to handle. Ignored before it is let through, a Ctrl-C that came meanwhile is dropped.
+if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ()):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
 # What several children would each import again: the URLconf (the system checks of every Celery
 # worker and management command load it, and so does the web's first request), Celery's command
 # line and worker (worker, prober, beat) and aiohttp's server (lab fleet, identity providers).

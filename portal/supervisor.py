@@ -227,13 +227,17 @@ def _start_fork_server() -> None:
     process that does nothing: a Ctrl-C during that wait leaves no child half-started, which
     would run on unwatched and keep the server from stopping."""
     FORK_SERVER.set_forkserver_preload(["portal.preload"])
-    # It shares the terminal's process group; spawned ignoring SIGINT, it goes on ignoring it:
-    # a Ctrl-C is ours to handle, by stopping the children, then it.
-    ours = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # It shares the terminal's process group, and a Ctrl-C is ours to handle, by stopping the
+    # children, then it: spawned with SIGINT held, it ignores SIGINT from its first line on
+    # (portal.preload), and so do the children it forks. Held, not ignored, on this side (as
+    # multiprocessing starts its resource tracker): a Ctrl-C in the meantime waits for us instead
+    # of being lost. The tracker first, as it lets SIGINT through once it is started.
+    multiprocessing.resource_tracker.ensure_running()
+    ours = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         multiprocessing.forkserver.ensure_running()
     finally:
-        signal.signal(signal.SIGINT, ours)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ours)
     Forked([PYTHON, "-c", ""]).wait()
 
 
