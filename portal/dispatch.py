@@ -2,7 +2,7 @@
 and Redis only carries the news.
 
 1. `dispatch(task, *args, about=...)` writes a row inside the caller's transaction and, after
-   commit, sends it at once (`dispatch_here`: the writer runs it itself, nothing is sent): a rolled-back decision sends nothing, and a send that fails (Redis
+   commit, sends it at once: a rolled-back decision sends nothing, and a send that fails (Redis
    away) never fails the move that decided it. The row is written already leased to its writer
    (`SEND_LEASE`), so that the send after commit is one message and one UPDATE, with no claim
    before it; the relay takes the row up only if that send never happens (the process died).
@@ -40,8 +40,8 @@ BACKOFF_SECONDS = (0.5, 1, 2)
 # A sent message no worker has begun after this long is sent again (doubling, at most hourly).
 REDELIVER_AFTER = timedelta(minutes=1)
 REDELIVER_AT_MOST = timedelta(hours=1)
-# While one send is under way, nobody else sends the row. Its writer sends it (or, kept to run
-# itself, begins it) within milliseconds of the commit, so the lease is short: a writer that
+# While one send is under way, nobody else sends the row. Its writer sends it within
+# milliseconds of the commit, so the lease is short: a writer that
 # died leaves its row to the relay 3 s later. A writer stalled longer than that makes the relay
 # send it too, which the task's own claim turns into one piece of work.
 SEND_LEASE = timedelta(seconds=3)
@@ -58,15 +58,6 @@ def dispatch(task: str, *args, about: str = "") -> Dispatch:
                                   next_attempt_at=timezone.now() + SEND_LEASE)
     transaction.on_commit(lambda: _send(row))
     return row
-
-
-def dispatch_here(task: str, *args, about: str = "") -> Dispatch:
-    """Record that `task(*args)` must run, in the caller's transaction, for the calling process
-    to run itself after commit (a worker going on with what it has just decided): nothing is
-    sent. The caller marks the row `received` when it begins; should it die first, the relay
-    sends the row once its lease is over, as for a send after commit that never happened."""
-    return Dispatch.objects.create(task=task, args=list(args), about=about, attempts=1,
-                                   next_attempt_at=timezone.now() + SEND_LEASE)
 
 
 def send(dispatch_id: int) -> bool:

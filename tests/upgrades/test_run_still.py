@@ -13,7 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.dispatch import SEND_LEASE, relay
+from portal.dispatch import relay
 from portal.models import Dispatch
 from tests.upgrades.runs import open_run
 from upgrades.choices import RunState, StepState
@@ -55,18 +55,26 @@ def test_the_next_step_is_recorded_with_the_move_and_a_rolled_back_move_sends_no
     assert message.args == [step.pk] and message.received_at is None
 
 
-def test_a_worker_that_dies_after_keeping_the_next_step_leaves_it_to_the_dispatcher(run):
-    step = following(run)
-    with transaction.atomic():
-        kept = engine.run_advance(run=run, here=True)  # as a step's success keeps the next one
+def test_a_steps_success_hands_the_next_step_to_its_worker_and_a_death_then_is_the_sweeps(run, settings):
+    done = following(run)
+    run.steps.filter(pk=done.pk).update(state=StepState.RUNNING, worker="w/1", attempts=1,
+                                        started_at=timezone.now(), heartbeat_at=timezone.now())
+    done.refresh_from_db()
+    step = run.steps.filter(position__gt=done.position).order_by("position").first()
 
-    [message] = step_messages(step)
-    assert message == kept and message.sent_at is None  # its worker was to run it: nothing sent
-    assert stranded(run) is None and relay() == 0  # nor while the worker may still claim it
-    with time_machine.travel(timezone.now() + SEND_LEASE + timedelta(seconds=1), tick=False):
-        assert relay() == 1 and relay() == 0
-    message.refresh_from_db()
-    assert message.sent_at is not None and message.received_at is None
+    answer, claimed = engine._succeed(done, "w/1", engine._Outcome(True, {}))
+
+    assert answer == "succeeded" and claimed == step
+    step.refresh_from_db()
+    assert step.state == StepState.RUNNING and step.worker == "w/1" and step.attempts == 1
+    assert not step_messages(step).exists()  # claimed with the success: nothing sent, nothing to relay
+    assert stranded(run) is None and relay() == 0 and runs_resend() == 0
+    # The worker dies before it does the step: its heartbeat stops and the sweep interrupts it.
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS + 1), tick=False):
+        assert steps_sweep() == 1
+    step.refresh_from_db()
+    run.refresh_from_db()
+    assert step.state == StepState.INTERRUPTED and run.state == RunState.PAUSED
 
 
 def test_a_step_nobody_took_up_is_sent_again_by_the_sweep_and_only_once(run):

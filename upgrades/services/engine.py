@@ -12,9 +12,9 @@ chain. (People's moves are in `services.runs` and `services.decisions`.)
    in its pool; the database upgrade; automatic checks), then succeeds (and advances), waits for
    people, or fails and pauses the run. Each end is a guarded move on the claim (state running,
    this worker): a step the sweep took away meanwhile is left as the sweep left it. A step that
-   succeeds keeps the run's next one for its worker (its outbox row written for the worker
-   itself, `portal.dispatch.dispatch_here`): no hand-over through the broker between automated
-   steps, and a worker that dies before it claims that step leaves the row to the relay.
+   succeeds hands the run's next one to its own worker, claimed in the transaction of the
+   success: no hand-over through the broker or the outbox between automated steps, and a worker
+   that dies after it leaves a running step whose heartbeat stops, as in any step.
 3. `steps_sweep` (the dispatcher) marks running steps whose heartbeat went stale as interrupted and
    pauses their runs. It never runs anything again: a person decides (services.decisions).
    `runs_resend` sends again a stranded run's next step.
@@ -33,7 +33,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from portal.choices import ServerRole
-from portal.dispatch import HEADER, dispatch, dispatch_here, received
+from portal.dispatch import dispatch
 from portal.dispatch import in_flight as dispatch_in_flight
 from portal.dispatch import latest as dispatch_latest
 from portal.models import Deployment, Dispatch, Server, User
@@ -59,18 +59,23 @@ FINAL_CHECKS = "checks-final"
 # -- Deciding what comes next ------------------------------------------------------------------
 
 
-def send_step(step: Step, *, here: bool = False) -> Dispatch:
+def send_step(step: Step) -> Dispatch:
     """The step's task, in the outbox of the transaction that decided it is next: sent to a
-    worker after commit, or (`here`) run by the worker that decided it."""
-    return (dispatch_here if here else dispatch)("upgrades.step_task", step.pk, about=f"step:{step.pk}")
+    worker after commit."""
+    return dispatch("upgrades.step_task", step.pk, about=f"step:{step.pk}")
 
 
-def run_advance(*, run: Run, here: bool = False) -> Dispatch | None:
+def run_advance(*, run: Run) -> Dispatch | None:
     """Send the next step to a worker, or end a finished rollback; nothing while a step runs,
     waits for people or has failed, nor while the run is not running. Called inside the
     transaction of the move that decides it, so that the next step's message is recorded with
-    the move (portal.dispatch). Sending twice is harmless: the claim lets one task through.
-    `here`: a worker that has just finished a step keeps the next one (its row, returned)."""
+    the move (portal.dispatch). Sending twice is harmless: the claim lets one task through."""
+    following = _next_to_run(run)
+    return send_step(following) if following is not None else None
+
+
+def _next_to_run(run: Run) -> Step | None:
+    """The run's next step if it is pending and the run runs; ends a finished rollback."""
     # The next step and the run's state as they stand, in one read.
     following = step_next(run, with_run=True)
     if following is None:
@@ -78,7 +83,7 @@ def run_advance(*, run: Run, here: bool = False) -> Dispatch | None:
         if run.state == RunState.RUNNING:
             _end_if_rolled_back(run)
     elif following.run.state == RunState.RUNNING and following.state == StepState.PENDING:
-        return send_step(following, here=here)
+        return following
     return None
 
 
@@ -130,14 +135,18 @@ def step_event(step: Step, text: str, *, actor: User | None = None, **data) -> N
     })
 
 
-def _claim(step_id: int, worker: str, kept: Dispatch | None = None) -> Step | None:
+def _claim(step_id: int, worker: str) -> Step | None:
     """pending -> running, only while the run runs; None when another task has it (a duplicated
-    message) or the step is not pending any more. A row the worker kept is received with it."""
+    message) or the step is not pending any more."""
+    with transaction.atomic():
+        return _claimed(step_id, worker)
+
+
+def _claimed(step_id: int, worker: str) -> Step | None:
+    """The claim, in the caller's transaction: it writes all of it or nothing."""
     move = STEP_MOVES["claim"]
     now = timezone.now()
-    with transaction.atomic(), pghistory.context(worker=worker, step=step_id):
-        if kept is not None:
-            received({HEADER: kept.pk})
+    with pghistory.context(worker=worker, step=step_id):
         claimed = Step.objects.filter(pk=step_id, state__in=move.sources, run__state=RunState.RUNNING).update(
             state=move.target, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, finished_at=None,
             worker=worker, error="",
@@ -204,21 +213,21 @@ class _Outcome:
 
 def step_execute(*, step_id: int, worker: str) -> str:
     """The body of `upgrades.step_task` (see the module's docstring); answers what happened to
-    the step. A step that succeeds hands its worker the run's next step, if it is pending: the
-    worker goes on with it (its outbox row marked received) instead of a message through the
+    the step. A step that succeeds hands its worker the run's next step, if it is pending,
+    claimed with the success: the worker goes on with it instead of a message through the
     broker, and so on while the run's steps succeed."""
-    answer, following = _attempt(step_id, worker)
+    step = _claim(step_id, worker)
+    if step is None:
+        return "not claimed"
+    answer, following = _attempt(step, worker)
     while following is not None:
-        _, following = _attempt(following.args[0], worker, kept=following)
+        _, following = _attempt(following, worker)
     return answer
 
 
-def _attempt(step_id: int, worker: str, kept: Dispatch | None = None) -> tuple[str, Dispatch | None]:
-    """One attempt at a step (`kept`: its row, when this worker kept it): what happened, and the
-    next step's row if this worker keeps that one too."""
-    step = _claim(step_id, worker, kept)
-    if step is None:
-        return "not claimed", None
+def _attempt(step: Step, worker: str) -> tuple[str, Step | None]:
+    """One attempt at a step this worker has claimed: what happened, and the run's next step
+    when this worker has claimed that one too."""
     try:
         with _Heartbeat(step.pk, worker):
             outcome = _work(step)
@@ -247,18 +256,22 @@ def _finish(step: Step, worker: str, move_name: str, **fields) -> bool:
     return True
 
 
-def _succeed(step: Step, worker: str, outcome: _Outcome) -> tuple[str, Dispatch | None]:
-    with transaction.atomic(), pghistory.context(worker=worker, step=step.pk):
-        if not _finish(step, worker, "succeed", finished_at=timezone.now(), result=outcome.result):
-            return "lost", None
-        step_event(step, f"{label(step)} succeeded")
-        if outcome.then:
-            added = plans.steps_append(run=step.run, planned=outcome.then, procedure_name=step.procedure)
-            event_emit(run=step.run_id, kind="rollback", step=step,
-                       text=f"Planned from what the servers report: {len(added)} steps",
-                       data={"steps": [row.key for row in added]})
-        following = run_advance(run=step.run, here=True)
-    return "succeeded", following
+def _succeed(step: Step, worker: str, outcome: _Outcome) -> tuple[str, Step | None]:
+    """The step succeeded; the run's next step, if pending, is claimed for this worker in the
+    same transaction (and returned): between automated steps, one commit and no outbox row."""
+    with transaction.atomic():
+        with pghistory.context(worker=worker, step=step.pk):
+            if not _finish(step, worker, "succeed", finished_at=timezone.now(), result=outcome.result):
+                return "lost", None
+            step_event(step, f"{label(step)} succeeded")
+            if outcome.then:
+                added = plans.steps_append(run=step.run, planned=outcome.then, procedure_name=step.procedure)
+                event_emit(run=step.run_id, kind="rollback", step=step,
+                           text=f"Planned from what the servers report: {len(added)} steps",
+                           data={"steps": [row.key for row in added]})
+            following = _next_to_run(step.run)
+        claimed = _claimed(following.pk, worker) if following is not None else None
+    return "succeeded", claimed
 
 
 def _wait(step: Step, worker: str, outcome: _Outcome) -> str:
