@@ -154,9 +154,9 @@ def lab_deployment_get(*, user: User, pk: int) -> Deployment:
 
 def step_next(run: Run, *, with_run: bool = False) -> Step | None:
     """The run's first step not succeeded or skipped: what runs, waits, failed, or is to be sent
-    (`with_run`: with the run read afresh in the same query, as `step.run`)."""
+    (`with_run`: with the run and its deployment read afresh in the same query, as `step.run`)."""
     steps = Step.objects.filter(run_id=run.pk).exclude(state__in=DONE_STEP_STATES).order_by("position")
-    return (steps.select_related("run") if with_run else steps).first()
+    return (steps.select_related("run__deployment") if with_run else steps).first()
 
 
 # How long the request page waits for a preflight asked for: a worker that never answers does not

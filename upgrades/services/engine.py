@@ -142,18 +142,27 @@ def _claim(step_id: int, worker: str) -> Step | None:
         return _claimed(step_id, worker)
 
 
-def _claimed(step_id: int, worker: str) -> Step | None:
-    """The claim, in the caller's transaction: it writes all of it or nothing."""
+def _claimed(step_id: int, worker: str, *, read: Step | None = None) -> Step | None:
+    """The claim, in the caller's transaction: it writes all of it or nothing. `read`: the step
+    as this transaction has read it, with its run, which the claim then does not read again."""
     move = STEP_MOVES["claim"]
     now = timezone.now()
+    fields = {"state": move.target, "started_at": now, "heartbeat_at": now, "finished_at": None, "worker": worker,
+              "error": ""}
     with pghistory.context(worker=worker, step=step_id):
         claimed = Step.objects.filter(pk=step_id, state__in=move.sources, run__state=RunState.RUNNING).update(
-            state=move.target, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now, finished_at=None,
-            worker=worker, error="",
+            attempts=F("attempts") + 1, **fields,
         )
         if claimed != 1:
             return None  # lost the race, or nothing to do: leave everything as it is
-        step = Step.objects.select_related("run", "run__deployment").get(pk=step_id)
+        if read is None:
+            step = Step.objects.select_related("run", "run__deployment").get(pk=step_id)
+        else:
+            # The row is as the read and this UPDATE left it: no need to read it back.
+            step = read
+            for name, value in fields.items():
+                setattr(step, name, value)
+            step.attempts += 1
         run = step.run
         if step.phase and step.phase != run.phase:
             Run.objects.filter(pk=run.pk).update(phase=step.phase)
@@ -270,7 +279,7 @@ def _succeed(step: Step, worker: str, outcome: _Outcome) -> tuple[str, Step | No
                            text=f"Planned from what the servers report: {len(added)} steps",
                            data={"steps": [row.key for row in added]})
             following = _next_to_run(step.run)
-        claimed = _claimed(following.pk, worker) if following is not None else None
+        claimed = _claimed(following.pk, worker, read=following) if following is not None else None
     return "succeeded", claimed
 
 
