@@ -41,9 +41,9 @@ BACKOFF_SECONDS = (0.5, 1, 2)
 REDELIVER_AFTER = timedelta(minutes=1)
 REDELIVER_AT_MOST = timedelta(hours=1)
 # While one send is under way, nobody else sends the row. Its writer sends it within
-# milliseconds of the commit, so the lease is short: a writer that
-# died leaves its row to the relay 3 s later. A writer stalled longer than that makes the relay
-# send it too, which the task's own claim turns into one piece of work.
+# milliseconds of the commit, so the lease is short: a writer that died leaves its row to the
+# relay 3 s later. A writer stalled longer than that makes the relay send it too, which the
+# task's own claim turns into one piece of work.
 SEND_LEASE = timedelta(seconds=3)
 # Received rows are kept this long (the live page reads the last ones), then deleted.
 KEEP_RECEIVED = timedelta(days=7)
