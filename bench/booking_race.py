@@ -21,8 +21,13 @@ DATABASE_URL and REDIS_URL set as for the tests.
 6. Race again, 3 rounds in all (`--rounds`): the 50 requests still without a window, for the
    next slot one engineer alone is free for. The round in the middle by p95 gives the figures
    (each round's p95 and CPU are printed too): a machine shared with other work has a slow
-   round now and then. Then the reference (the fastest of three), a table and, as the last
-   line, one JSON object with the figures; stop the server and drop the database.
+   round now and then.
+7. The stack alone, on the same server, as many rounds: the same clients, token and URLs, with
+   a method the API refuses (GET: 405) once it has authenticated the token and before any of
+   the booking's own work. What the HTTP server, the middleware, DRF and the token's lookup
+   cost here, beside what the booking adds to them.
+8. Then the reference (the fastest of three), a table and, as the last line, one JSON object
+   with the figures; stop the server and drop the database.
 
 The exclusion constraint on (engineer, held time) decides the race; a lost one is an answer,
 never a 500.
@@ -119,9 +124,10 @@ def log_in(base: str) -> str:
 
 
 def race(base: str, token: str, requests: list[UpgradeRequest], start: str,
-         at_start: Callable[[], None]) -> list[tuple[int | str, str, float]]:
+         at_start: Callable[[], None], *, method: str = "POST") -> list[tuple[int | str, str, float]]:
     """Every request's booking of `start` at once: (status or error, detail, milliseconds).
-    `at_start` is called once every client has its connection open, just before they book."""
+    `at_start` is called once every client has its connection open, just before they book.
+    Another `method` sends the same request without its body (the stack alone: 405)."""
     barrier = threading.Barrier(len(requests), action=at_start)
     outcomes: list = [None] * len(requests)
 
@@ -131,8 +137,9 @@ def race(base: str, token: str, requests: list[UpgradeRequest], start: str,
             barrier.wait()
             started = time.perf_counter()
             try:
-                response = client.post(f"/api/v1/requests/{request_id}/window/", json={"start": start})
-                detail = response.json().get("detail", "") if response.status_code == 409 else ""
+                body = {"json": {"start": start}} if method == "POST" else {}
+                response = client.request(method, f"/api/v1/requests/{request_id}/window/", **body)
+                detail = response.json().get("detail", "") if response.status_code in (405, 409) else ""
                 outcomes[index] = (response.status_code, detail, (time.perf_counter() - started) * 1000)
             except Exception as error:  # noqa: BLE001 - every failure is counted as an error
                 outcomes[index] = (type(error).__name__, str(error), (time.perf_counter() - started) * 1000)
@@ -224,6 +231,8 @@ def run(contenders: int, rounds: int) -> dict:
                 cpu_used = harness.cpu_seconds(server.pid) - cpu["before"]
                 windows = MaintenanceWindow.objects.filter(request__in=racing).count()
                 played.append((racing, start, outcomes, cpu_used, windows))
+            progress(f"the stack alone: {contenders} clients refused (405) at once, {rounds} rounds")
+            alone = [stack_alone(base, token, racing, server.pid) for _ in range(rounds)]
         finally:
             celery_app.control.purge()  # the winners' notices: no worker here will send them
     # The reference holds a database connection per client: within PostgreSQL's usual 100.
@@ -236,6 +245,7 @@ def run(contenders: int, rounds: int) -> dict:
     # machine) is not the portal's figure, nor is its luckiest one.
     figures = sorted(per_round, key=lambda figures: figures["p95_ms"])[len(per_round) // 2]
     ratio = floor and round(figures["p95_ms"] / floor["p95_ms"], 1)
+    stack = sorted(alone, key=lambda figures: figures["p95_ms"])[len(alone) // 2]
     return {
         **figures,
         # Every round's answers right; the middle round within the CPU target and, where the
@@ -251,6 +261,23 @@ def run(contenders: int, rounds: int) -> dict:
         "reference_p95_ms": floor and floor["p95_ms"],
         "p95_ratio": ratio,
         "web_processes": processes_default(),
+        "stack_alone": {**stack, "p95_ratio": floor and round(stack["p95_ms"] / floor["p95_ms"], 1),
+                        "p95_ms_each_round": [figures["p95_ms"] for figures in alone]},
+    }
+
+
+def stack_alone(base: str, token: str, racing: list[UpgradeRequest], pid: int) -> dict:
+    """One race of the stack alone (step 7): every answer must be the API's 405."""
+    cpu = {}
+    outcomes = race(base, token, racing, "", method="GET",
+                    at_start=lambda: cpu.setdefault("before", harness.cpu_seconds(pid)))
+    cpu_used = harness.cpu_seconds(pid) - cpu["before"]
+    times = [milliseconds for _, _, milliseconds in outcomes]
+    return {
+        "refused": sum(status == 405 for status, _, _ in outcomes),
+        "errors": sum(status != 405 for status, _, _ in outcomes),
+        "p95_ms": round(p95(times), 1),
+        "cpu_ms_per_answer": round(cpu_used * 1000 / len(racing), 1),
     }
 
 
@@ -280,6 +307,7 @@ def _figures(racing: list[UpgradeRequest], start: str, outcomes: list, cpu_used:
 
 
 def table(figures: dict) -> str:
+    stack = figures["stack_alone"]
     return "\n".join([
         f"{figures['contenders']} approved requests of one customer book one slot at once (one engineer "
         f"free), through POST /api/v1/requests/{{id}}/window/; {figures['rounds']} rounds, the middle one shown "
@@ -295,6 +323,10 @@ def table(figures: dict) -> str:
         (f"{'reference p95':24} {figures['reference_p95_ms']:.0f} ms   (bare inserts: {figures['p95_ratio']}x; "
          f"target at most {TARGET_RATIO:.0f}x)"
          if figures["reference_p95_ms"] else f"{'reference p95':24} not run above {REFERENCE_MOST} clients"),
+        f"{'the stack alone (405)':24} p95 {stack['p95_ms']:.0f} ms"
+        + (f" ({stack['p95_ratio']}x the reference)" if stack["p95_ratio"] else "")
+        + f", {stack['cpu_ms_per_answer']:.1f} ms CPU per answer; {stack['refused']} refused, "
+          f"{stack['errors']} anything else",
         f"verdict: {'ok' if figures['within_targets'] else 'MISSED'}",
     ])
 
