@@ -575,6 +575,36 @@ def test_a_quiet_run_that_has_finished_wakes_every_watcher_to_end(run, monkeypat
     assert looks == [[run.pk]]
 
 
+def test_an_event_that_comes_after_the_last_watcher_left_is_not_looked_up_again(run, monkeypatch):
+    """Redis may bring a run's event after its last watcher has left, while the unsubscribe is on
+    its way: nobody is left to give it to, and the run is not looked up in PostgreSQL each quiet
+    spell after, for as long as the process lives."""
+    looks = []
+    reach = live._reach_of
+
+    async def counted(**where):
+        looks.append(where["run_ids"])
+        return await reach(**where)
+
+    monkeypatch.setattr(live, "_reach_of", counted)
+
+    async def scene() -> dict:
+        hub = _Hub()
+        watch = _Watch(run.pk, 0, "UTC")
+        hub.watchers.setdefault(watch.name, set()).add(watch)
+        hub.heard[watch.name] = time.monotonic()
+        hub.leave(watch)
+        message = {"seq": 1, "at": "2026-11-29T10:00:00+00:00", "kind": "log", "step": None, "actor": None,
+                   "text": "line 1", "data": {}}
+        await hub._deliver(watch.name, json.dumps(message))
+        hub.heard = {name: heard - RECONCILE_SECONDS for name, heard in hub.heard.items()}
+        await hub.reconcile()
+        return hub.heard
+
+    assert asyncio.run(scene()) == {}
+    assert looks == []
+
+
 # -- Polling, for a page without SSE --------------------------------------------------------------
 
 def test_a_page_without_sse_polls_the_events_after_the_last_it_has(run, customer, client_for):

@@ -271,6 +271,10 @@ class _Hub:
     async def _deliver(self, name: str, data: str) -> None:
         """One message from Redis, an event or a batch of them (log lines written together), to
         every watcher of its channel: rendered once per zone, handed over as one item."""
+        if name not in self.watchers:
+            # Its last watcher left while the unsubscribe was on its way: nobody to give it to,
+            # and the channel is not heard again, nor looked up each quiet spell after.
+            return
         parsed = json.loads(data)
         messages = parsed if isinstance(parsed, list) else [parsed]
         run_id = int(name.removeprefix(CHANNEL_PREFIX))
