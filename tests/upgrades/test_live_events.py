@@ -529,9 +529,8 @@ def test_a_batch_keeps_a_gap_for_the_watcher_to_fill_from_postgresql():
     assert frames == b"id: 1\n\nid: 2\n\nid: 3\n\n" and ask and watch.last == 3
 
 
-def woken_by_a_quiet_spell(run: Run, lasts: list[int], monkeypatch) -> tuple[list[bool], list[list[int]]]:
-    """Watchers of `run` that have sent up to `lasts`, on a channel quiet for RECONCILE_SECONDS:
-    which of them the hub's look in PostgreSQL wakes, and the looks it took (the runs of each)."""
+def looks_in_postgresql(monkeypatch) -> list[list[int]]:
+    """The hub's looks in PostgreSQL from now on (the runs of each), as they are taken."""
     looks = []
     reach = live._reach_of
 
@@ -540,6 +539,13 @@ def woken_by_a_quiet_spell(run: Run, lasts: list[int], monkeypatch) -> tuple[lis
         return await reach(**where)
 
     monkeypatch.setattr(live, "_reach_of", counted)
+    return looks
+
+
+def woken_by_a_quiet_spell(run: Run, lasts: list[int], monkeypatch) -> tuple[list[bool], list[list[int]]]:
+    """Watchers of `run` that have sent up to `lasts`, on a channel quiet for RECONCILE_SECONDS:
+    which of them the hub's look in PostgreSQL wakes, and the looks it took (the runs of each)."""
+    looks = looks_in_postgresql(monkeypatch)
 
     async def quiet_spell() -> list[bool]:
         hub = _Hub()
@@ -579,14 +585,7 @@ def test_an_event_that_comes_after_the_last_watcher_left_is_not_looked_up_again(
     """Redis may bring a run's event after its last watcher has left, while the unsubscribe is on
     its way: nobody is left to give it to, and the run is not looked up in PostgreSQL each quiet
     spell after, for as long as the process lives."""
-    looks = []
-    reach = live._reach_of
-
-    async def counted(**where):
-        looks.append(where["run_ids"])
-        return await reach(**where)
-
-    monkeypatch.setattr(live, "_reach_of", counted)
+    looks = looks_in_postgresql(monkeypatch)
 
     async def scene() -> dict:
         hub = _Hub()
