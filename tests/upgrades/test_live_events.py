@@ -483,6 +483,12 @@ def test_a_batch_the_replay_has_sent_the_start_of_is_sent_from_where_the_replay_
     assert frames == b"id: 62\n\n" and ask
 
 
+def log_message(seq: int) -> str:
+    """A log line as Redis brings it to the hub."""
+    return json.dumps({"seq": seq, "at": "2026-11-29T10:00:00+00:00", "kind": "log", "step": None, "actor": None,
+                       "text": f"line {seq}", "data": {}})
+
+
 def handed_over(run: Run, *, watchers: int, lines: int) -> tuple[list[int], list[tuple[bytes, bool]]]:
     """`lines` log lines from Redis, one message each, to a hub with `watchers` watchers of `run`:
     how many items each watcher held right after, and what each sends once the batch has gone."""
@@ -493,9 +499,7 @@ def handed_over(run: Run, *, watchers: int, lines: int) -> tuple[list[int], list
         for watch in watches:
             hub.watchers.setdefault(watch.name, set()).add(watch)
         for seq in range(1, lines + 1):
-            message = {"seq": seq, "at": "2026-11-29T10:00:00+00:00", "kind": "log", "step": None, "actor": None,
-                       "text": f"line {seq}", "data": {}}
-            await hub._deliver(watches[0].name, json.dumps(message))
+            await hub._deliver(watches[0].name, log_message(seq))
         at_once = [len(watch.inbox) for watch in watches]
         await asyncio.sleep(BATCH_SECONDS * 2)
         return at_once, [watch.take(await watch.delivered()) for watch in watches]
@@ -593,9 +597,7 @@ def test_an_event_that_comes_after_the_last_watcher_left_is_not_looked_up_again(
         hub.watchers.setdefault(watch.name, set()).add(watch)
         hub.heard[watch.name] = time.monotonic()
         hub.leave(watch)
-        message = {"seq": 1, "at": "2026-11-29T10:00:00+00:00", "kind": "log", "step": None, "actor": None,
-                   "text": "line 1", "data": {}}
-        await hub._deliver(watch.name, json.dumps(message))
+        await hub._deliver(watch.name, log_message(1))
         hub.heard = {name: heard - RECONCILE_SECONDS for name, heard in hub.heard.items()}
         await hub.reconcile()
         return hub.heard
