@@ -101,10 +101,11 @@ def _step_of(run: Run, step: Step) -> None:
         raise RunError("This step belongs to another run.")
 
 
-def _reason_required(reason: str) -> str:
+def reason_required(reason: str, why: str = "Give a reason: it is recorded with the decision.") -> str:
+    """The reason a decision is recorded with, trimmed; a RunError saying `why` when there is none."""
     reason = (reason or "").strip()
     if not reason:
-        raise RunError("Give a reason: it is recorded with the decision.")
+        raise RunError(why)
     return reason
 
 
@@ -137,7 +138,7 @@ def run_take_over(*, run: Run, by: User, reason: str) -> Run:
     """Another engineer takes the run over from the one who drives it (away, ill, at the end of a
     shift): from now on they drive it, and a failure their colleague had taken is theirs. Recorded
     with the reason on the run's timeline."""
-    reason = _reason_required(reason)
+    reason = reason_required(reason)
     if not run.may(by, "run.take_over"):
         raise PermissionDenied
     with transaction.atomic(), pghistory.context(user=by.pk, decision="take_over", reason=reason):
@@ -157,14 +158,22 @@ def run_take_over(*, run: Run, by: User, reason: str) -> Run:
 
 def step_retry(*, step: Step, by: User, reason: str = "") -> Step:
     """S14 'Re-initiate': the failed or interrupted step runs again (a new attempt)."""
-    with transaction.atomic(), pghistory.context(user=by.pk, decision="retry", reason=reason):
+    return _decide_step(step, by=by, decision="retry", reason=reason, done="retried “{}”",
+                        error="", worker="", heartbeat_at=None, finished_at=None)
+
+
+def _decide_step(step: Step, *, by: User, decision: str, reason: str, done: str, **fields) -> Step:
+    """A decision on one step of the paused run (steps 2 and 3 above): the failure's owner moves
+    the step by the move named `decision`, setting `fields`; the event says what was `done` to
+    it ("{}" standing for the step's action) and why; the run resumes if nothing else failed."""
+    with transaction.atomic(), pghistory.context(user=by.pk, decision=decision, reason=reason):
         run = require_owner(step.run, by)
         _step_of(run, step)
-        retried = _move_step(step, "retry", error="", worker="", heartbeat_at=None, finished_at=None)
-        decision_event(run=run, by=by, decision="retry", step=retried, reason=reason,
-                       text=f"{_name(by)} retried “{retried.action}”" + (f": {reason}" if reason else ""))
+        moved = _move_step(step, decision, **fields)
+        decision_event(run=run, by=by, decision=decision, step=moved, reason=reason,
+                       text=f"{_name(by)} {done.format(moved.action)}" + (f": {reason}" if reason else ""))
         resume(run=run, by=by)
-        return retried
+        return moved
 
 
 def _not_the_proof(step: Step, verb: str) -> None:
@@ -178,40 +187,27 @@ def _not_the_proof(step: Step, verb: str) -> None:
 def step_mark_fixed(*, step: Step, by: User, reason: str) -> Step:
     """S14 'Complete the procedure by hand': the cause was corrected outside the portal; the step
     counts as succeeded and the run goes on."""
-    reason = _reason_required(reason)
+    reason = reason_required(reason)
     _not_the_proof(step, "marked as fixed")
-    with transaction.atomic(), pghistory.context(user=by.pk, decision="mark_fixed", reason=reason):
-        run = require_owner(step.run, by)
-        _step_of(run, step)
-        fixed = _move_step(step, "mark_fixed", finished_at=timezone.now(),
-                           result={**step.result, "fixed_by_hand": reason})
-        decision_event(run=run, by=by, decision="mark_fixed", step=fixed, reason=reason,
-                       text=f"{_name(by)} marked “{fixed.action}” as fixed: {reason}")
-        resume(run=run, by=by)
-        return fixed
+    return _decide_step(step, by=by, decision="mark_fixed", reason=reason, done="marked “{}” as fixed",
+                        finished_at=timezone.now(), result={**step.result, "fixed_by_hand": reason})
 
 
 def step_skip(*, step: Step, by: User, reason: str) -> Step:
     """Leave a step out, with a reason. The customer's sign-off is never skipped (S17)."""
-    reason = _reason_required(reason)
+    reason = reason_required(reason)
     if step.kind == StepKind.SIGN_OFF:
         raise RunError("The customer's verification and sign-off cannot be skipped (S17).")
     _not_the_proof(step, "skipped")
-    with transaction.atomic(), pghistory.context(user=by.pk, decision="skip", reason=reason):
-        run = require_owner(step.run, by)
-        _step_of(run, step)
-        skipped = _move_step(step, "skip", finished_at=timezone.now(), result={**step.result, "skipped": reason})
-        decision_event(run=run, by=by, decision="skip", step=skipped, reason=reason,
-                       text=f"{_name(by)} skipped “{skipped.action}”: {reason}")
-        resume(run=run, by=by)
-        return skipped
+    return _decide_step(step, by=by, decision="skip", reason=reason, done="skipped “{}”",
+                        finished_at=timezone.now(), result={**step.result, "skipped": reason})
 
 
 def run_abort(*, run: Run, by: User, reason: str) -> Run:
     """Stop the run for good. The failure's owner aborts a paused run; support and administrators
     may abort any run under way. A step still running ends on its own; nothing follows it. The
     request ends aborted and the window completed (lifecycle): the customer may request again."""
-    reason = _reason_required(reason)
+    reason = reason_required(reason)
     with transaction.atomic(), pghistory.context(user=by.pk, decision="abort", reason=reason):
         locked = _locked(run)
         if not locked.may(by, "run.abort"):

@@ -35,7 +35,7 @@ from upgrades.procedure import PlannedStep
 from upgrades.rollback_plan import rebuild_procedure, survey_step
 from upgrades.runflow import STEP_MOVES, RunError
 from upgrades.services import plans
-from upgrades.services.decisions import PROBLEM_STATES, decision_event, require_owner, resume
+from upgrades.services.decisions import PROBLEM_STATES, decision_event, reason_required, require_owner, resume
 from upgrades.services.engine import schema_changed
 from upgrades.services.events import event_emit
 
@@ -123,9 +123,7 @@ def _rebuild_round(run: Run, group: int) -> int:
 
 def rollback_request(*, run: Run, by: User, method: str, reason: str) -> RollbackDecision:
     """The failure's owner asks the customer's lead contact to authorise a rollback (S15)."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise RunError("Say why a rollback is needed: the customer reads it before authorising.")
+    reason = reason_required(reason, "Say why a rollback is needed: the customer reads it before authorising.")
     with transaction.atomic(), pghistory.context(user=by.pk, decision="rollback_request", reason=reason):
         locked = require_owner(run, by)
         if method not in rollback_methods(locked):
@@ -152,9 +150,7 @@ def rollback_request(*, run: Run, by: User, method: str, reason: str) -> Rollbac
 def rollback_decide(*, decision: RollbackDecision, by: User, authorise: bool, reason: str) -> RollbackDecision:
     """The customer's lead contact authorises (the rollback starts) or refuses (the run stays
     paused for the engineer's next decision), with a reason."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise RunError("Give a reason: it is recorded with your decision.")
+    reason = reason_required(reason, "Give a reason: it is recorded with your decision.")
     run = decision.run
     if not run.may(by, "run.decide_rollback"):
         raise PermissionDenied("Only the customer's lead contact can authorise or refuse a rollback.")
@@ -210,9 +206,7 @@ def _rollback_start(run: Run, decision: RollbackDecision, by: User) -> None:
 def rebuild_request(*, run: Run, server_group: int, by: User, reason: str) -> list[Step]:
     """S16: rebuild one group from scratch (uninstall, reboot, reinstall, reconnect) before the
     step that failed, which then runs again. The failure's owner decides it."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise RunError("Say why the group is rebuilt: it is recorded with the decision.")
+    reason = reason_required(reason, "Say why the group is rebuilt: it is recorded with the decision.")
     with transaction.atomic(), pghistory.context(user=by.pk, decision="rebuild", reason=reason):
         locked = require_owner(run, by)
         if not locked.deployment.groups.filter(position=server_group).exists():
