@@ -1,6 +1,8 @@
 """The prerequisite checklist of a request: kept in step with the deployment's facts, filled
 in by the customer, reviewed by support (S9-S11)."""
 
+from operator import attrgetter
+
 import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -19,6 +21,8 @@ from upgrades.workflow import EDITABLE_STATES, ITEM_MOVES, REVIEWABLE_STATES, Wo
 
 # Items whose evidence the portal knows itself; it follows the facts until support accepts it.
 _KNOWN = (ItemState.MISSING, ItemState.PROVIDED)
+# What of an item the facts decide: a refresh saves the item when one of them changed.
+_FOLLOWED = attrgetter("pk", "position", "title", "obsolete", "state", "evidence", "required", "measured")
 
 
 def checklist_refresh(*, upgrade: UpgradeRequest) -> bool:
@@ -40,7 +44,7 @@ def checklist_refresh(*, upgrade: UpgradeRequest) -> bool:
         item = existing.pop(spec.key, None)
         if item is None:
             item = ChecklistItem(request=upgrade, key=spec.key)
-        before = (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required, item.measured)
+        before = _FOLLOWED(item)
         item.section, item.position, item.title, item.guidance = spec.section, position, spec.title, spec.guidance
         item.server_id, item.obsolete = spec.server_id, False
         item.required, item.measured = spec.required, spec.measured
@@ -56,7 +60,7 @@ def checklist_refresh(*, upgrade: UpgradeRequest) -> bool:
             # Filled in from the records before the item needed a person (S9's did): nobody
             # stands behind it, so it waits for the customer.
             item.evidence, item.state = "", ItemState.MISSING
-        if before != (item.pk, item.position, item.title, item.obsolete, item.state, item.evidence, item.required, item.measured):
+        if before != _FOLLOWED(item):
             item.save()
             changed = True
     for item in existing.values():
@@ -126,12 +130,7 @@ def item_accept(*, item: ChecklistItem, by: User) -> ChecklistItem:
     _review(item, by)
     with transaction.atomic(), pghistory.context(user=by.pk):
         # Only evidence that is there can be accepted; a change since the page was loaded wins.
-        move = ITEM_MOVES["accept"]
-        updated = ChecklistItem.objects.filter(pk=item.pk, state__in=move.sources).update(
-            state=move.target, reviewed_by=by, reviewed_at=timezone.now(), review_note=""
-        )
-        item.refresh_from_db()
-        if updated != 1:
+        if not _reviewed(item, "accept", by=by, note=""):
             raise WorkflowError(f"“{item.title}” is {item.get_state_display().lower()}: only provided items can be accepted.")
         log(upgrade=item.request, by=by, action="item_accepted", item=item)
         return item
@@ -141,12 +140,7 @@ def item_send_back(*, item: ChecklistItem, by: User, reason: str) -> ChecklistIt
     _review(item, by)
     require_reason(reason, "Say what is missing, so the customer can put it right.")
     with transaction.atomic(), pghistory.context(user=by.pk):
-        move = ITEM_MOVES["send_back"]
-        updated = ChecklistItem.objects.filter(pk=item.pk, state__in=move.sources).update(
-            state=move.target, reviewed_by=by, reviewed_at=timezone.now(), review_note=reason.strip()
-        )
-        item.refresh_from_db()
-        if updated != 1:
+        if not _reviewed(item, "send_back", by=by, note=reason.strip()):
             raise WorkflowError(f"“{item.title}” was already sent back.")
         event = log(upgrade=item.request, by=by, action="item_sent_back", item=item, reason=reason)
         notify.notify(
@@ -154,6 +148,17 @@ def item_send_back(*, item: ChecklistItem, by: User, reason: str) -> ChecklistIt
             lines=[f"{by.full_name} sent back “{item.title}”:", reason.strip()],
         )
         return item
+
+
+def _reviewed(item: ChecklistItem, move_name: str, *, by: User, note: str) -> bool:
+    """Support's verdict on `item`, as a guarded move; `item` is read again either way. False
+    when the race was lost (the customer changed the item, another reviewer was first)."""
+    move = ITEM_MOVES[move_name]
+    updated = ChecklistItem.objects.filter(pk=item.pk, state__in=move.sources).update(
+        state=move.target, reviewed_by=by, reviewed_at=timezone.now(), review_note=note
+    )
+    item.refresh_from_db()
+    return updated == 1
 
 
 def attachment_delete(*, attachment: ItemAttachment, by: User) -> None:
