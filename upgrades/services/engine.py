@@ -604,13 +604,13 @@ def _verify(step: Step) -> _Outcome:
                          stage=stage(step), round=round,
                          settle_seconds=0 if wrong else settings.RUN_CHECKS_SETTLE_SECONDS,
                          on_retry=_retrying(step, "Functionality tests after the rollback"))
-    rows = [{"kind": r.kind, "passed": r.passed, "detail": r.detail, "duration_ms": r.duration_ms} for r in results]
+    rows = _check_rows(results)
     failed = [r for r in results if not r.passed]
     event_emit(run=run.pk, kind="check", step=step,
                text=f"Functionality tests after the rollback: {len(results) - len(failed)} of {len(results)} passed",
                data={"round": str(round), "results": rows, "expected_version": expected.get("cloudpaging")})
     result = {"servers": _as_rows(found), "round": str(round), "checks": rows, "expected": expected}
-    problems = wrong + [f"{FunctionalityCheck(r.kind).label}: {r.detail}" for r in failed]
+    problems = wrong + [_check_problem(r) for r in failed]
     if problems:
         return _Outcome(False, result, "Not rolled back yet: " + "; ".join(problems))
     result["reported"] = expected
@@ -618,6 +618,15 @@ def _verify(step: Step) -> _Outcome:
 
 
 # -- Functionality tests (S12) -----------------------------------------------------------------
+
+
+def _check_rows(results: list[CheckResult]) -> list[dict]:
+    """Functionality test results as the step's result and its event carry them."""
+    return [{"kind": r.kind, "passed": r.passed, "detail": r.detail, "duration_ms": r.duration_ms} for r in results]
+
+
+def _check_problem(result: CheckResult) -> str:
+    return f"{FunctionalityCheck(result.kind).label}: {result.detail}"
 
 
 def _planned_version(run: Run, group: int) -> str:
@@ -646,14 +655,14 @@ def _checks(step: Step) -> _Outcome:
     results = checks_run(deployment=run.deployment, expected_version=expected, stage=stage(step), round=round,
                          settle_seconds=settings.RUN_CHECKS_SETTLE_SECONDS, failing=failing,
                          on_retry=_retrying(step, f"Functionality tests against {_groups_words(step.groups)}"))
-    rows = [{"kind": r.kind, "passed": r.passed, "detail": r.detail, "duration_ms": r.duration_ms} for r in results]
+    rows = _check_rows(results)
     failed = [r for r in results if failing(r)]
     passed = len(results) - len(failed)
     event_emit(run=run.pk, kind="check", step=step,
                text=f"Functionality tests against {_groups_words(step.groups)}: {passed} of {len(results)} passed",
                data={"round": str(round), "results": rows, "expected_version": expected})
     result = {"round": str(round), "expected_version": expected, "checks": rows}
-    problems = [f"{FunctionalityCheck(r.kind).label}: {r.detail}" for r in failed]
+    problems = [_check_problem(r) for r in failed]
     if step.key == FINAL_CHECKS and step.procedure == StepProcedure.UPGRADE:
         # The proof that closes the upgrade: every server reports the release's versions.
         found, silent = _reported(run)
