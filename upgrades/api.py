@@ -8,7 +8,6 @@ is 409 with the service's message.
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
@@ -281,12 +280,7 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, WorkflowViewSet):
     )
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
-        attachment = selectors.attachment_get(user=request.user, pk=self.kwargs["pk"])
-        response = HttpResponse(bytes(attachment.content), content_type=attachment.content_type)
-        # Always a download, never rendered by the browser in the portal's origin.
-        response["Content-Disposition"] = f'attachment; filename="{attachment.name.replace(chr(34), "")}"'
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return evidence.download(selectors.attachment_get(user=request.user, pk=self.kwargs["pk"]))
 
 
 router.register("releases", ReleaseViewSet, basename="release")

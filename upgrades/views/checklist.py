@@ -3,12 +3,12 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from upgrades import selectors
+from upgrades import evidence, selectors
 from upgrades.forms import EvidenceForm, ReasonForm
 from upgrades.services import checklist
 from upgrades.workflow import EDITABLE_STATES, REVIEWABLE_STATES, WorkflowError
@@ -81,12 +81,7 @@ def item_review(request, pk: int, verdict: str):
 @require_GET
 @login_required
 def attachment_download(request, pk: int):
-    attachment = selectors.attachment_get(user=request.user, pk=pk)
-    response = HttpResponse(bytes(attachment.content), content_type=attachment.content_type)
-    # Always a download, never rendered by the browser in the portal's origin.
-    response["Content-Disposition"] = f'attachment; filename="{attachment.name.replace(chr(34), "")}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return evidence.download(selectors.attachment_get(user=request.user, pk=pk))
 
 
 @require_POST
