@@ -21,6 +21,7 @@ import asyncssh
 import httpx
 
 from upgrades.lab.fleet import HOST
+from upgrades.lab.operations import OPERATIONS
 
 # The templates a deployment reached through this server registers (`upgrades.models.CommandTemplates`).
 LAB_COMMANDS = {
@@ -36,7 +37,6 @@ LAB_COMMANDS = {
     "versions": "labctl versions",
     "repository": "labctl repository",
 }
-CHANGES = ("stop", "start", "install", "configure", "upgrade-database", "restore-database", "uninstall", "reboot")
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ async def _labctl(process: asyncssh.SSHServerProcess, agent: str) -> None:
 
 async def _act(client: httpx.AsyncClient, process: asyncssh.SSHServerProcess, options) -> int:
     operation = options.operation
-    if operation in CHANGES:
+    if operation in OPERATIONS:
         params = {name: getattr(options, name) for name in ("cloudpaging", "openjdk", "tomcat")}
         async with client.stream("POST", f"/agent/{operation}", json=params) as response:
             async for line in response.aiter_lines():
