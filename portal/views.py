@@ -316,17 +316,15 @@ def invitation_accept(request, token: str):
     """The invited person chooses their password; the account opens and they are signed in."""
     try:
         user = invitations.invitation_read(token)
+        form = SetPasswordForm(user, request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            # Read again as it is accepted: the link may have been used or withdrawn meanwhile.
+            user = invitations.invitation_accept(token=token, password=form.cleaned_data["new_password1"])
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.get_short_name()}: your account is open.")
+            return redirect("home")
     except invitations.InvitationRefused as refusal:
         return render(request, "registration/invitation_refused.html", {"reason": str(refusal)}, status=410)
-    form = SetPasswordForm(user, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user = invitations.invitation_accept(token=token, password=form.cleaned_data["new_password1"])
-        except invitations.InvitationRefused as refusal:
-            return render(request, "registration/invitation_refused.html", {"reason": str(refusal)}, status=410)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.get_short_name()}: your account is open.")
-        return redirect("home")
     return render(request, "registration/invitation_accept.html", {"form": form, "invited": user},
                   status=400 if form.errors else 200)
 
