@@ -30,7 +30,7 @@ numbered steps share the service-at-risk time by weight, and in a major upgrade 
 upgrade is placed at the announced downtime start (S6).
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from upgrades.choices import UpgradeKind
@@ -92,24 +92,29 @@ class PlannedStep:
         return WEIGHTS[self.operation or self.kind]
 
 
-@dataclass
-class _Steps:
-    phase: str = Phase.AT_RISK
-    items: list[PlannedStep] = field(default_factory=list)
-    mark: str = ""
+class Planner:
+    """Writes planned steps in order: numbered on from `first_number`, each in the phase of the
+    last marker, that marker's words on the first step after it; `suffix` ends every key (a
+    rollback's round: keys stay unique within a run)."""
+
+    def __init__(self, *, first_number: int = 1, suffix: str = ""):
+        self.items: list[PlannedStep] = []
+        self.first_number, self.suffix = first_number, suffix
+        self.phase, self.mark = Phase.AT_RISK, ""
 
     def marker(self, phase: str, words: str) -> None:
         self.phase, self.mark = phase, words
 
     def add(self, key: str, action: str, kind: str, *, operation: str = "", groups=(),
             performer: str = Performer.ENGINEER) -> None:
-        number = sum(1 for item in self.items if item.number is not None) + 1
         self.items.append(PlannedStep(
-            number=number, key=key, action=action, kind=kind, performer=performer, phase=self.phase,
-            operation=operation, groups=tuple(groups), marks=self.mark,
+            number=self.first_number + len(self.items), key=f"{key}{self.suffix}", action=action, kind=kind,
+            performer=performer, phase=self.phase, operation=operation, groups=tuple(groups), marks=self.mark,
         ))
         self.mark = ""
 
+
+class _Steps(Planner):
     def op(self, operation: str, group: int, words: str) -> None:
         self.add(f"{operation}-g{group}", words, StepKind.OPERATION, operation=operation, groups=(group,))
 

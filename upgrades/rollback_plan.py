@@ -44,7 +44,7 @@ a rollback; in a rebuild, what the group runs at that point of the plan.
 from dataclasses import dataclass
 
 from upgrades.choices import RollbackMethod
-from upgrades.procedure import Performer, Phase, PlannedStep, StepKind
+from upgrades.procedure import Performer, Phase, PlannedStep, Planner, StepKind
 
 RESTORE_DATABASE = "restore-database"  # the lab agent's and the drivers' operation (Operation.RESTORE_DATABASE)
 
@@ -66,22 +66,9 @@ def _suffix(round_: int) -> str:
     return "" if round_ <= 1 else f"-r{round_}"
 
 
-class _Plan:
+class _Plan(Planner):
     def __init__(self, round_: int, first_number: int = 1):
-        self.items: list[PlannedStep] = []
-        self.suffix = _suffix(round_)
-        self.first_number = first_number
-        self.phase, self.mark = Phase.AT_RISK, ""
-
-    def marker(self, phase: str, words: str) -> None:
-        self.phase, self.mark = phase, words
-
-    def add(self, key: str, action: str, *, kind: str, operation: str = "", groups: tuple[int, ...] = ()) -> None:
-        self.items.append(PlannedStep(
-            number=self.first_number + len(self.items), key=f"{key}{self.suffix}", action=action, kind=kind,
-            performer=Performer.ENGINEER, phase=self.phase, operation=operation, groups=groups, marks=self.mark,
-        ))
-        self.mark = ""
+        super().__init__(first_number=first_number, suffix=_suffix(round_))
 
     def op(self, operation: str, group: int, action: str, *, kind: str = StepKind.OPERATION) -> None:
         key = operation if kind == StepKind.DATABASE else f"{operation}-g{group}"
