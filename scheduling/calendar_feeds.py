@@ -10,7 +10,7 @@ each entry's DTSTAMP is when the window last changed (RFC 5545, 3.8.7.2).
 """
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from icalendar import Calendar, Event, vDuration
 
