@@ -12,7 +12,7 @@ from portal.models import Deployment, User
 from portal.selectors import count_of, visible_to
 from upgrades import versions
 from upgrades.availability import downtime_intervals
-from upgrades.choices import ItemState, ReleaseState
+from upgrades.choices import ItemState, ReleaseState, RunState, StepState
 from upgrades.models import (
     AvailabilityProbe, ChecklistItem, ItemAttachment, Message, Release, RequestEvent, Run, Step, UpgradeRequest,
 )
@@ -157,6 +157,15 @@ def step_next(run: Run, *, with_run: bool = False) -> Step | None:
     (`with_run`: with the run and its deployment read afresh in the same query, as `step.run`)."""
     steps = Step.objects.filter(run_id=run.pk).exclude(state__in=DONE_STEP_STATES).order_by("position")
     return (steps.select_related("run__deployment") if with_run else steps).first()
+
+
+def step_pending(run: Run) -> Step | None:
+    """The running run's next step while nobody has it yet (pending); None while a step runs,
+    waits for people or has failed, and when the run is not running."""
+    if run.state != RunState.RUNNING:
+        return None
+    following = step_next(run)
+    return following if following is not None and following.state == StepState.PENDING else None
 
 
 # How long the request page waits for a preflight asked for: a worker that never answers does not

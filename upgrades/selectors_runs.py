@@ -23,7 +23,7 @@ from upgrades.choices import RollbackState, RunState, StepProcedure, StepState
 from upgrades.models import AvailabilitySample, CheckResult, LiveEvent, RollbackDecision, Run, Step
 from upgrades.procedure import PHASE_WORDS, Phase
 from upgrades.runflow import DONE_STEP_STATES, FINISHED_RUN_STATES
-from upgrades.selectors import conversation_of, downtime_of, step_next
+from upgrades.selectors import conversation_of, downtime_of, step_next, step_pending
 from upgrades.selectors_log import LOG_KEPT, LOG_TAIL, log_excerpt, log_tail  # noqa: F401 - the pages' log
 
 # The chart shows at most this many points: the samples are thinned evenly beyond it.
@@ -119,10 +119,8 @@ class Motion:
 
 def motion_of(run: Run, now: datetime | None = None) -> Motion | None:
     """None while the run moves (a step runs, waits for people, has failed) or is not running."""
-    if run.state != RunState.RUNNING:
-        return None
-    following = step_next(run)
-    if following is None or following.state != StepState.PENDING:
+    following = step_pending(run)
+    if following is None:
         return None
     now = now or timezone.now()
     message = dispatch.latest(f"step:{following.pk}")
@@ -142,7 +140,7 @@ def progress_notes(run: Run) -> list[str]:
     words for the step at hand, then the waits every upgrade knows."""
     if run.state not in (RunState.RUNNING, RunState.PAUSED):
         return []
-    at_hand = run.steps.exclude(state__in=DONE_STEP_STATES).order_by("position").first()
+    at_hand = step_next(run)
     notes = [f"Starting: {at_hand.action}"] if at_hand else []
     return notes + ["Going to plan so far.", "Waiting for your load balancer administrator.",
                     "Looking into a problem: more in a few minutes."]

@@ -43,7 +43,7 @@ from upgrades.models import CheckResult, Run, Step
 from upgrades.procedure import PHASE_WORDS, Performer, Phase, PlannedStep, StepKind
 from upgrades.rollback_plan import ServerNow, rollback_procedure
 from upgrades.runflow import RUN_MOVES, STEP_MOVES
-from upgrades.selectors import step_next
+from upgrades.selectors import step_next, step_pending
 from upgrades.services import lifecycle, plans, run_notices
 from upgrades.services.availability import probe_stop
 from upgrades.services.checks import checks_run
@@ -753,10 +753,8 @@ RECEIVED_UNCLAIMED = timedelta(seconds=10)
 def stranded(run: Run) -> Step | None:
     """The running run's next step when it is pending with nobody on it: no message on its way
     (portal.dispatch), and none received in the last moments by a worker that may be claiming it."""
-    if run.state != RunState.RUNNING:
-        return None
-    following = step_next(run)
-    if following is None or following.state != StepState.PENDING:
+    following = step_pending(run)
+    if following is None:
         return None
     about = f"step:{following.pk}"
     if dispatch_in_flight(about) is not None:
