@@ -17,7 +17,7 @@ from upgrades.choices import MANUAL_CHECKS, FunctionalityCheck, RunState, StepPr
 from upgrades.models import CheckResult, Run, SignOff, Step
 from upgrades.procedure import PHASE_WORDS, Performer, Phase, StepKind
 from upgrades.runflow import RUN_MOVES, STEP_MOVES, RunError
-from upgrades.selectors import step_next
+from upgrades.selectors import step_pending
 from upgrades.services import lifecycle, plans, readiness
 from upgrades.services.availability import probe_start
 from upgrades.services.checks import check_confirm
@@ -217,8 +217,8 @@ def run_continue(*, run: Run, by: User) -> Step:
             raise PermissionDenied
         if locked.state != RunState.RUNNING:
             raise RunError(f"The run is {locked.get_state_display().lower()}: there is nothing to continue.")
-        following = step_next(locked)
-        if following is None or following.state != StepState.PENDING:
+        following = step_pending(locked)
+        if following is None:
             raise RunError("The run is moving: nothing is waiting to be sent.")
         send_step(following)
         event_emit(run=locked, kind="decision", step=following, actor=by,
