@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponse
 
+from upgrades.models import ItemAttachment
+
 MAX_BYTES = 5 * 1024 * 1024
 MAX_FILES_PER_ITEM = 10
 
@@ -48,7 +50,7 @@ def check_upload(upload: UploadedFile) -> dict:
     return {"name": name, "content_type": content_type, "size": len(content), "content": content}
 
 
-def download(attachment) -> HttpResponse:
+def download(attachment: ItemAttachment) -> HttpResponse:
     """The attachment as a download, never rendered by the browser in the portal's origin."""
     response = HttpResponse(bytes(attachment.content), content_type=attachment.content_type)
     response["Content-Disposition"] = f'attachment; filename="{attachment.name.replace(chr(34), "")}"'
