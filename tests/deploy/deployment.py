@@ -122,11 +122,15 @@ frontend portal
     default_backend web
 backend web
     balance roundrobin
-    # A web host that stops answering leaves the pool within a second, and the streams it
-    # served are closed: the browsers reconnect (Last-Event-ID) to a host that answers.
+    # A web host that takes no connections leaves the pool within a second (a check's connect
+    # waits `inter` at most), and the streams it served are closed: the browsers reconnect
+    # (Last-Event-ID) to a host that answers. A host that is only slow to answer (its one
+    # process busy for a moment) is waited for, up to `timeout check`: were it taken out, the
+    # requests it was answering would end in 502s, and with the other host gone, so would all.
     # /healthz/web asks only what serving people needs (the database), not Redis.
     option httpchk
     http-check send meth GET uri /healthz/web ver HTTP/1.1 hdr Host {address}
+    timeout check 5s
     default-server inter 400ms fall 2 rise 2 on-marked-down shutdown-sessions
 {servers}
 """

@@ -94,14 +94,26 @@ class Host:
     def kill(self) -> None:
         """Everything running on the host dies at once (SIGKILL), as when the machine fails."""
         self.dead = True
+        self._signal(signal.SIGKILL)
+        for process in self.processes:
+            process.wait(timeout=10)
+
+    def stall(self, seconds: float) -> None:
+        """Everything running on the host stands still for `seconds` (SIGSTOP, then SIGCONT), as
+        on a machine busy with something else: connections are taken, nothing is answered."""
+        self._signal(signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            self._signal(signal.SIGCONT)
+
+    def _signal(self, number: signal.Signals) -> None:
         pids = subprocess.run(["ip", "netns", "pids", self.namespace], capture_output=True, text=True).stdout.split()
         for pid in pids:
             try:
-                os.kill(int(pid), signal.SIGKILL)
+                os.kill(int(pid), number)
             except ProcessLookupError:
                 pass
-        for process in self.processes:
-            process.wait(timeout=10)
 
     def stop(self, process: subprocess.Popen, *, timeout: float = 20) -> None:
         if process.poll() is None:
