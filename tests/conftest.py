@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 from django.test import Client
 from django.urls import reverse
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from portal import demo
 from portal.choices import NoticeState
@@ -415,13 +415,22 @@ def browser(django_db_setup):
 def page(browser, live_server, world) -> Page:
     """A laptop-sized tab of the module's chromium on the live server, with the demo world. Where a
     story ends, the page it shows must pass axe's WCAG 2.1 A and AA rules."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context = live_context(browser, live_server)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
     problems = page_violations(page, live_server.url)
     context.close()
     assert problems == [], f"{page.url} fails WCAG 2.1 AA"
+
+
+def live_context(browser, live_server, **options) -> BrowserContext:
+    """A browser's context on the live server, laptop-sized unless `options` say otherwise. The live
+    server speaks WSGI, which cannot stream the async SSE view (a live page's stream would hold one
+    of its threads until the run ends): its pages poll, as they do wherever EventSource is missing."""
+    context = browser.new_context(base_url=live_server.url, **({"viewport": {"width": 1280, "height": 900}} | options))
+    context.add_init_script("delete window.EventSource;")
+    return context
 
 
 def save_screenshot(page: Page, name: str) -> None:
@@ -478,11 +487,8 @@ def log_in(page: Page, email: str) -> None:
 
 
 def watcher(browser, live_server, email: str) -> Page:
-    """`email` logged in, in a browser of their own, on a live page that polls: the live server
-    speaks WSGI, which cannot stream the async SSE view, and the page polls wherever EventSource
-    is missing."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
-    context.add_init_script("delete window.EventSource;")
+    """`email` logged in, in a browser of their own, on a live page that polls (`live_context`)."""
+    context = live_context(browser, live_server, viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
     log_in(page, email)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from tests.axe import violations
-from tests.conftest import BROWSER_ACCEPT, log_in
+from tests.conftest import BROWSER_ACCEPT, live_context, log_in
 from tests.factories import RunFactory
 from tests.portal.test_tenancy import MATRIX, PERSONAS, northwind_rows  # noqa: F401 (a fixture)
 from tests.upgrades.runs import confirmed_window
@@ -77,7 +77,7 @@ def signed_in_as(context, client_for, user, base_url: str) -> None:
 def test_every_page_of_the_tenancy_matrix_passes_as_each_person_who_may_see_it(
     browser, live_server, client_for, request, persona, northwind_rows,
 ):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context = live_context(browser, live_server)
     if persona != "anonymous":
         signed_in_as(context, client_for, request.getfixturevalue(persona), live_server.url)
     page = context.new_page()

@@ -10,7 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from portal import credentials, demo
-from portal.choices import ContactRole, Role, ServerRole
+from portal.choices import ContactRole, ServerRole
 from portal.models import Contact, Deployment, Organisation, Server, ServerGroup, User
 from tests.conftest import BROWSER_ACCEPT
 from tests.factories import ContactFactory, DeploymentFactory

@@ -19,7 +19,7 @@ from scheduling.models import MaintenanceWindow
 from scheduling.services.booking import window_book
 from scheduling.services.links import link_issue
 from scheduling.services.windows import window_confirm
-from tests.conftest import log_in, save_screenshot
+from tests.conftest import live_context, log_in, save_screenshot
 from tests.dates import FRIDAY
 from tests.portal.test_accessibility import violations
 from tests.scheduling.stories import approve
@@ -107,8 +107,7 @@ def test_the_engineer_lands_on_their_windows_and_opens_the_run(page: Page, out_o
 @pytest.fixture
 def axe_page(browser, live_server, world):
     """A tab that lets axe's script in (as tests/portal/test_accessibility.py's does)."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900},
-                                  bypass_csp=True)
+    context = live_context(browser, live_server, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from portal.models import User
 from scheduling.models import MaintenanceWindow
 from scheduling.services.links import link_issue, link_token
-from tests.conftest import log_in, open_from_menu, save_screenshot
+from tests.conftest import live_context, log_in, open_from_menu, save_screenshot
 from tests.dates import FRIDAY
 from tests.scheduling.stories import approve
 
@@ -29,8 +29,7 @@ def open_page(browser: Browser, live_server, world):
 
     def make(zone: str = "Europe/London") -> Page:
         # The browser's own clock: the booking page starts from it until the person chooses one.
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900},
-                                      timezone_id=zone)
+        context = live_context(browser, live_server, timezone_id=zone)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)

@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.conftest import log_in, open_from_menu, save_screenshot, wait_for
+from tests.conftest import live_context, log_in, open_from_menu, save_screenshot, wait_for
 
 # What the Northwind production deployment (two groups of two virtual servers behind an F5
 # with health checks) asks for before a major upgrade.
@@ -55,7 +55,7 @@ def open_page(browser: Browser, live_server, world):
     contexts = []
 
     def make() -> Page:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 1000})
+        context = live_context(browser, live_server, viewport={"width": 1280, "height": 1000})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)

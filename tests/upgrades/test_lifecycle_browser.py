@@ -34,7 +34,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from portal.models import Contact, Deployment, ServerGroup
 from scheduling.models import MaintenanceWindow
-from tests.conftest import log_in, open_from_menu, save_screenshot, wait_for
+from tests.conftest import live_context, log_in, open_from_menu, save_screenshot, wait_for
 from upgrades.choices import RequestState, RunState
 from upgrades.models import Run, UpgradeRequest
 
@@ -94,10 +94,7 @@ def people(browser: Browser, live_server):
     contexts = []
 
     def person(email: str) -> Page:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-        # The live server speaks WSGI, which cannot stream the SSE view: pages poll, as they do
-        # wherever EventSource is missing.
-        context.add_init_script("delete window.EventSource;")
+        context = live_context(browser, live_server)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

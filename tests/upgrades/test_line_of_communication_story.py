@@ -22,7 +22,7 @@ from portal import recipients
 from portal.choices import NoticeState
 from portal.models import Notice
 from scheduling.services.status import status_page_save
-from tests.conftest import mail_text, save_screenshot, wait_for, watcher
+from tests.conftest import live_context, mail_text, save_screenshot, wait_for, watcher
 from tests.upgrades.decide_stories import ADMIN_1, drive, make_run, paused, step, waiting_for_sign_off
 from tests.upgrades.runs import start
 from upgrades.choices import RunState
@@ -93,7 +93,7 @@ def test_engineer_and_customer_talk_the_service_users_are_told_and_the_report_ke
     erin.get_by_label("Also an update for the service's users").check()
     erin.get_by_role("button", name="Send").click()
     expect(olivia.locator("#conversation-messages")).to_contain_text(UPDATE)
-    student = browser.new_context(base_url=live_server.url).new_page()
+    student = live_context(browser, live_server).new_page()
     student.goto(reverse("status-page", args=[page.token]))
     expect(student.get_by_role("status")).to_contain_text("Service at risk")
     expect(student.locator(".status-updates")).to_contain_text(UPDATE)

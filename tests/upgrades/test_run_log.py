@@ -18,7 +18,6 @@ from tests.factories import RunFactory
 from tests.upgrades.runs import open_run, print_lines
 from upgrades import selectors_log
 from upgrades.choices import RunState, StepState
-from upgrades.models import Run
 from upgrades.selectors_log import LOG_TAIL
 from upgrades.services.events import event_emit
 

@@ -165,7 +165,7 @@ def test_in_the_browser_the_customer_sees_the_wait_and_the_engineer_moves_the_ru
         transactional_db, browser, live_server, world, northwind_deployment, release, customer, engineer):
     from playwright.sync_api import expect
 
-    from tests.conftest import log_in, save_screenshot
+    from tests.conftest import live_context, log_in, save_screenshot
 
     run = open_run(deployment=northwind_deployment, release=release, by=customer)
     first, step = run.steps.order_by("position")[:2]
@@ -176,8 +176,7 @@ def test_in_the_browser_the_customer_sees_the_wait_and_the_engineer_moves_the_ru
                                       created_at=minutes_ago, attempts=3, last_error="OperationalError: refused")
     pages = {}
     for person in (customer, engineer):
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
-        context.add_init_script("delete window.EventSource;")
+        context = live_context(browser, live_server, viewport={"width": 1366, "height": 900})
         pages[person] = context.new_page()
         log_in(pages[person], person.email)
         pages[person].goto(f"/runs/{run.pk}/")
